@@ -1,0 +1,1 @@
+"""Landmarks pipeline: 68-point landmarks, head pose and photo quality for a study photo."""

@@ -1,0 +1,435 @@
+"""``python -m ml normality ...``: score, ceiling, train-normalizer, extract-features, fit-regressor."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.cli import CommandError, print_json
+from ml.config import data_dir
+from ml.normality.scoring import HEATMAP_METRICS, REGIONS
+
+MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _largest_face(image: np.ndarray) -> np.ndarray:
+    from ml.normality.autoencoder import largest_face_landmarks
+
+    landmarks = largest_face_landmarks(image)
+    if landmarks is None:
+        raise CommandError("No face was found in the image.")
+    return landmarks
+
+
+def _load_normalizer(model: str, steps: int | None, adapt_steps: int) -> tuple[Any, str]:
+    """The normalizer for ``model`` (autoencoder|stylegan2) and its registry name; clear error if absent."""
+    from ml.normality import models
+    from ml.normality.projection import LatentNormalizer, ProjectionConfig
+    from ml.registry import registry
+
+    if model == "autoencoder":
+        if not models.autoencoder_weights_path().is_file():
+            raise CommandError(
+                f"No trained normalizer: {models.autoencoder_weights_path()} does not exist. "
+                "Train the embedded normalizer with: python -m ml normality train-normalizer --data DIR "
+                "(DIR holds mebeauty/ and fasseg/)."
+            )
+        from ml.normality.autoencoder import autoencoder_normalizer
+
+        config = ProjectionConfig(steps=steps) if steps else None
+        return autoencoder_normalizer(
+            registry.load(models.AUTOENCODER_MODEL), config, adapt_steps
+        ), models.AUTOENCODER_MODEL
+    if not models.stylegan2_weights_path().is_file():
+        raise CommandError(
+            f"No StyleGAN2 weights: {models.stylegan2_weights_path()} does not exist. "
+            "Convert official FFHQ weights to the rosinality g_ema layout and set "
+            f"{models.STYLEGAN2_WEIGHTS_ENV} (docs/normality.md)."
+        )
+    generator, w_avg, w_std = registry.load(models.STYLEGAN2_MODEL)
+    config = ProjectionConfig(steps=steps) if steps else ProjectionConfig()
+    return LatentNormalizer(generator, w_avg, w_std, config, adapt_steps), models.STYLEGAN2_MODEL
+
+
+def _load_regressor_or_fail() -> dict[str, Any]:
+    from ml.normality import models
+    from ml.registry import registry
+
+    if not models.regressor_path().is_file():
+        raise CommandError(
+            f"No fitted rating regressor: {models.regressor_path()} does not exist. Fit one with "
+            "'python -m ml normality extract-features --data DIR --out features.csv' then "
+            "'python -m ml normality fit-regressor --features features.csv', or pass --no-rating."
+        )
+    return registry.load(models.REGRESSOR_MODEL)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from ml.core.imageio import encode_png, load_image
+    from ml.normality.features import candidate_features, feature_vector
+    from ml.normality.preprocess import align_face
+    from ml.normality.scoring import heatmap_overlay, score_pair
+    from ml.registry import registry
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    regressor = None if args.no_rating else _load_regressor_or_fail()
+    timings["load_s"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    image = load_image(args.image)
+    aligned = align_face(image, _largest_face(image), normalizer.decoder.size)
+    timings["detect_align_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    candidate_count = int(regressor.get("candidates", 5)) if regressor else 1
+    w_raw, candidates = normalizer.candidates(aligned.image, candidate_count)
+    timings["normalize_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    normalized = candidates[0].image
+    result = score_pair(aligned.image, normalized, aligned.landmarks, args.region, args.metric)
+    features = candidate_features(
+        aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual
+    )
+    rating = None
+    if regressor is not None:
+        predicted = float(regressor["pipeline"].predict(feature_vector(features)[None])[0])
+        rating = {
+            "value": float(np.clip(predicted, 1.0, 7.0)),
+            "scale": "1-7 (7 = most normal)",
+            "regressor": regressor.get("name"),
+            "trained_on": regressor.get("trained_on"),
+        }
+    timings["score_s"] = time.perf_counter() - mark
+
+    if args.heatmap:
+        Path(args.heatmap).write_bytes(
+            encode_png(heatmap_overlay(aligned.image, result.heatmap, result.mask))
+        )
+    if args.normalized:
+        Path(args.normalized).write_bytes(encode_png(normalized))
+    timings["total_s"] = time.perf_counter() - started
+    document = {
+        "score": result.score,
+        "rating": rating,
+        "features": features,
+        "region": result.region,
+        "model": registry.describe(model_name),
+        "metric": {"heatmap": result.metric, "perceptual": normalizer.metric, "candidates": candidate_count},
+        "timings": {key: round(value, 3) for key, value in timings.items()},
+    }
+    if args.json:
+        print_json(document)
+    else:
+        print(f"score {result.score:.4f} ({result.region}, {result.metric}, perceptual {normalizer.metric})")
+        if rating is not None:
+            print(f"rating {rating['value']:.2f} on 1-7 ({rating['trained_on']})")
+    return 0
+
+
+def _ceiling(args: argparse.Namespace) -> int:
+    from ml.normality.regression import read_ratings, split_half_ceiling
+
+    path = Path(args.ratings) if args.ratings else data_dir() / "mebeauty" / "ratings.csv"
+    ceiling = split_half_ceiling(read_ratings(path), repeats=args.repeats, seed=args.seed)
+    document = {"ratings": str(path), "note": MEBEAUTY_NOTE, **dataclasses.asdict(ceiling)}
+    if args.json:
+        print_json(document)
+    else:
+        print(MEBEAUTY_NOTE)
+        print(
+            f"split-half r {ceiling.split_half_r:.3f} ± {ceiling.split_half_r_sd:.3f}; Spearman-Brown "
+            f"{ceiling.spearman_brown_r:.3f} ± {ceiling.spearman_brown_r_sd:.3f} "
+            f"({ceiling.faces} faces, median {ceiling.median_raters:.0f} raters, {ceiling.repeats} splits)"
+        )
+    return 0
+
+
+def _train_normalizer(args: argparse.Namespace) -> int:
+    import torch
+
+    from ml.normality import models
+    from ml.normality.autoencoder import (
+        FaceAutoencoder,
+        aligned_faces,
+        save_autoencoder,
+        train_autoencoder,
+        training_image_paths,
+        write_model_card,
+    )
+
+    data = Path(args.data) if args.data else data_dir()
+    train_paths, held_out_paths = training_image_paths(data)
+    if args.max_images:
+        train_paths, held_out_paths = (
+            train_paths[: args.max_images],
+            held_out_paths[: max(1, args.max_images // 4)],
+        )
+    _log(f"aligning {len(train_paths)} training and {len(held_out_paths)} held-out photos at {args.size} px")
+    train_faces = aligned_faces(train_paths, args.size, progress=_log)
+    held_out_faces = aligned_faces(held_out_paths, args.size, progress=_log) if held_out_paths else None
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = train_autoencoder(
+        train_faces,
+        held_out_faces,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        model=FaceAutoencoder(size=args.size),
+        seed=args.seed,
+        log=_log,
+    )
+    out = Path(args.out) if args.out else models.autoencoder_weights_path()
+    card = {
+        "model": models.AUTOENCODER_MODEL,
+        "trained_on": {"mebeauty_train_and_fasseg_frontal_faces": len(train_faces), "data": str(data)},
+        "held_out": "MEBeauty val split" if held_out_faces is not None else None,
+        "training": {
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "seconds": round(result.seconds, 1),
+            "final_loss": float(np.mean(result.losses[-50:])),
+        },
+        "metrics": {f"held_out_{key}": value for key, value in result.held_out.items()},
+        "limitations": "Small autoencoder: blurry reconstructions; MEBeauty faces are mostly normal adults. "
+        "Weights are research-use only (MEBeauty licence).",
+    }
+    save_autoencoder(result.model, out, card)
+    write_model_card(models.model_card_path(out), card)
+    print_json({"weights": str(out), **card})
+    return 0
+
+
+def _extract_features(args: argparse.Namespace) -> int:
+    from ml.core.imageio import load_image
+    from ml.normality.features import FEATURE_NAMES, candidate_features
+    from ml.normality.preprocess import align_face
+
+    data = Path(args.data) if args.data else data_dir()
+    table = data / "mebeauty" / "images.csv"
+    if not table.is_file():
+        raise CommandError(f"{table} not found: --data must hold mebeauty/images.csv.")
+    normalizer, _ = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[: args.limit or None]
+    out = Path(args.out)
+    with out.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "attractiveness_1_10", *FEATURE_NAMES, "perceptual_metric"])
+        for index, row in enumerate(rows):
+            image = load_image(data / "mebeauty" / row["image"])
+            try:
+                landmarks = _largest_face(image)
+            except CommandError:
+                _log(f"skipped {row['image']}: no face found")
+                continue
+            aligned = align_face(image, landmarks, normalizer.decoder.size)
+            w_raw, candidates = normalizer.candidates(aligned.image, args.candidates)
+            features = candidate_features(
+                aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual
+            )
+            writer.writerow(
+                [row["image"], row["mean_score"], *(features[n] for n in FEATURE_NAMES), normalizer.metric]
+            )
+            handle.flush()
+            _log(f"{index + 1}/{len(rows)} {row['image']}")
+    _log(f"wrote {out}. {MEBEAUTY_NOTE}")
+    return 0
+
+
+def _fit_regressor(args: argparse.Namespace) -> int:
+    import joblib
+
+    from ml.normality import models
+    from ml.normality.features import FEATURE_NAMES
+    from ml.normality.regression import (
+        REGRESSOR_NAMES,
+        make_regressor,
+        read_ratings,
+        rescale_to_normality_scale,
+        split_half_ceiling,
+        tune_and_evaluate,
+    )
+
+    with Path(args.features).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise CommandError(f"{args.features} holds no rows.")
+    missing = [name for name in (*FEATURE_NAMES, "attractiveness_1_10") if name not in rows[0]]
+    if missing:
+        raise CommandError(f"{args.features} lacks the column(s) {', '.join(missing)}.")
+    features = np.array([[float(row[name]) for name in FEATURE_NAMES] for row in rows])
+    targets = rescale_to_normality_scale(np.array([float(row["attractiveness_1_10"]) for row in rows]))
+    names = args.regressors or list(REGRESSOR_NAMES)
+    try:
+        reports = [
+            tune_and_evaluate(name, features, targets, trials=args.trials, seed=args.seed) for name in names
+        ]
+    except RuntimeError as error:
+        raise CommandError(str(error)) from error
+    best = min(reports, key=lambda report: report.mae)
+    ceiling_path = data_dir() / "mebeauty" / "ratings.csv"
+    ceiling = (
+        dataclasses.asdict(split_half_ceiling(read_ratings(ceiling_path))) if ceiling_path.is_file() else None
+    )
+    pipeline = make_regressor(best.name, best.params, args.seed).fit(features, targets)
+    trained_on = "MEBeauty mean attractiveness ratings (1-10) rescaled to 1-7; not normality ratings"
+    metrics = {
+        "target": trained_on,
+        "faces": len(rows),
+        "cross_validation": [dataclasses.asdict(report) for report in reports],
+        "chosen": best.name,
+        "inter_rater_ceiling": ceiling,
+        "perceptual_metric": rows[0].get("perceptual_metric"),
+    }
+    out = Path(args.out) if args.out else models.regressor_path()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(
+        {
+            "pipeline": pipeline,
+            "name": best.name,
+            "params": best.params,
+            "trained_on": trained_on,
+            "candidates": args.candidates,
+            "feature_names": list(FEATURE_NAMES),
+        },
+        out,
+    )
+    models.model_card_path(out).write_text(json.dumps({"metrics": metrics}, indent=2) + "\n")
+    print_json({"regressor": str(out), **metrics})
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ml.core.imageio import load_image
+    from ml.normality.autoencoder import largest_face_landmarks, training_image_paths
+    from ml.normality.evaluation import evaluate_defects
+    from ml.normality.preprocess import align_face
+
+    data = Path(args.data) if args.data else data_dir()
+    _, held_out = training_image_paths(data)
+    normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    faces = []
+    for path in held_out:
+        if len(faces) == args.limit:
+            break
+        image = load_image(path)
+        landmarks = largest_face_landmarks(image)
+        if landmarks is not None:
+            aligned = align_face(image, landmarks, normalizer.decoder.size)
+            faces.append((aligned.image, aligned.landmarks))
+    if not faces:
+        raise CommandError("No held-out face was found (MEBeauty val split).")
+    started = time.perf_counter()
+    result = evaluate_defects(faces, lambda image: normalizer.normalize(image)[0], region=args.region)
+    seconds_per_image = (time.perf_counter() - started) / (2 * len(faces))
+    print_json(
+        {
+            "model": model_name,
+            "data": "MEBeauty val split (held out), simulated upper-lip notch: SEMI-SYNTHETIC",
+            "perceptual": normalizer.metric,
+            **dataclasses.asdict(result),
+            "seconds_per_image": round(seconds_per_image, 2),
+        }
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``normality`` and its subcommands to the ``python -m ml`` parser."""
+    normality = subparsers.add_parser("normality", help="Personalized facial normality (score, training).")
+    actions = normality.add_subparsers(dest="normality_command", required=True, metavar="ACTION")
+
+    def normalizer_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--model",
+            choices=("autoencoder", "stylegan2"),
+            default="autoencoder",
+            help="Normalizer: the embedded autoencoder (default) or operator-provided StyleGAN2.",
+        )
+        parser.add_argument(
+            "--steps", type=int, help="Projection iterations (default 100 autoencoder, 500 StyleGAN2)."
+        )
+        parser.add_argument(
+            "--adapt-steps", type=int, default=50, help="Generator adaptation iterations (50)."
+        )
+
+    score = actions.add_parser("score", help="Normality score of one face photo.")
+    score.add_argument("image", help="Photo with one face (the largest face is scored).")
+    score.add_argument("--json", action="store_true", help="Print a JSON document.")
+    score.add_argument("--region", choices=REGIONS, default="mouth_nose")
+    score.add_argument(
+        "--metric", choices=HEATMAP_METRICS, default="pse", help="Heatmap: pse (paper), lpips, ssim."
+    )
+    score.add_argument("--heatmap", help="Write the heatmap overlay (aligned face) to this PNG.")
+    score.add_argument("--normalized", help="Write the normalized face to this PNG.")
+    score.add_argument("--no-rating", action="store_true", help="Score only; no 1-7 rating regressor needed.")
+    normalizer_options(score)
+    score.set_defaults(handler=_score)
+
+    ceiling = actions.add_parser(
+        "ceiling", help="Split-half inter-rater ceiling of a ratings CSV (MEBeauty)."
+    )
+    ceiling.add_argument("--ratings", help="image,rater,rating CSV (default <data>/mebeauty/ratings.csv).")
+    ceiling.add_argument("--repeats", type=int, default=100)
+    ceiling.add_argument("--seed", type=int, default=0)
+    ceiling.add_argument("--json", action="store_true")
+    ceiling.set_defaults(handler=_ceiling)
+
+    train = actions.add_parser("train-normalizer", help="Train the embedded autoencoder normalizer.")
+    train.add_argument(
+        "--data", help="Data directory holding mebeauty/ and fasseg/ (default FACET_DATA_DIR)."
+    )
+    train.add_argument("--out", help="Weights file (default <weights>/normality/autoencoder-128.pt).")
+    train.add_argument("--size", type=int, default=128)
+    train.add_argument("--steps", type=int, default=2000)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--max-images", type=int, help="Use only this many training photos (smoke tests).")
+    train.add_argument("--threads", type=int, help="torch CPU threads.")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=_train_normalizer)
+
+    extract = actions.add_parser(
+        "extract-features", help="Boyaci features of MEBeauty faces for the regressors."
+    )
+    extract.add_argument("--data", help="Data directory holding mebeauty/ (default FACET_DATA_DIR).")
+    extract.add_argument("--out", required=True, help="CSV to write.")
+    extract.add_argument("--limit", type=int, help="Only the first N faces.")
+    extract.add_argument("--candidates", type=int, default=5, help="K normalized candidates averaged (5).")
+    normalizer_options(extract)
+    extract.set_defaults(handler=_extract_features)
+
+    evaluate = actions.add_parser("evaluate", help="Simulated lip-notch test on held-out MEBeauty faces.")
+    evaluate.add_argument("--data", help="Data directory holding mebeauty/ (default FACET_DATA_DIR).")
+    evaluate.add_argument("--limit", type=int, default=100, help="Held-out faces to use (100).")
+    evaluate.add_argument("--region", choices=REGIONS, default="mouth_nose")
+    normalizer_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
+
+    fit = actions.add_parser(
+        "fit-regressor", help="TPE-tune and cross-validate the regressors; save the best."
+    )
+    fit.add_argument("--features", required=True, help="CSV from extract-features.")
+    fit.add_argument("--regressors", nargs="+", help="Subset of mlp linear huber svr ridge lasso.")
+    fit.add_argument("--trials", type=int, default=30, help="TPE trials per regressor.")
+    fit.add_argument("--candidates", type=int, default=5, help="K used when the features were extracted.")
+    fit.add_argument("--out", help="Regressor file (default <weights>/normality/rating-regressor.joblib).")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.set_defaults(handler=_fit_regressor)

@@ -1,0 +1,117 @@
+"""Perceptual distances used for inversion, adaptation and features.
+
+LPIPS (Zhang et al., CVPR 2018) needs the torchvision AlexNet backbone weights, which Facet never
+downloads. When ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`` is present the real
+``lpips-alex`` metric is used; otherwise LPIPS runs with a randomly initialised backbone
+(``lpips-alex-random-backbone``, its calibrated linear heads still apply); when ``lpips`` cannot be
+imported at all a differentiable SSIM distance (``ssim-fallback``) is used. Every output names the
+metric it used.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ALEXNET_CHECKPOINT = "alexnet-owt-7be5be79.pth"
+METRIC_LPIPS = "lpips-alex"
+METRIC_LPIPS_RANDOM = "lpips-alex-random-backbone"
+METRIC_SSIM_FALLBACK = "ssim-fallback"
+
+
+def alexnet_checkpoint_path() -> Path:
+    """Where torchvision looks for the AlexNet weights (``torch.hub.get_dir()/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_CHECKPOINT
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:
+    """Normalised 1-D Gaussian window of ``size`` taps."""
+    coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    window = torch.exp(-(coords**2) / (2 * sigma**2))
+    return window / window.sum()
+
+
+def _filter(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Separable depthwise Gaussian filtering without padding ("valid" convolution)."""
+    channels = images.shape[1]
+    horizontal = window.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    vertical = window.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+    return F.conv2d(F.conv2d(images, horizontal, groups=channels), vertical, groups=channels)
+
+
+def ssim_components(
+    first: torch.Tensor, second: torch.Tensor, data_range: float = 1.0, window_size: int = 11
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSIM map and contrast-structure map (Wang et al. 2004, Eq. 13) of two ``(B, C, H, W)`` batches.
+
+    The window shrinks to the image size for small images so the maps are never empty.
+    """
+    window_size = min(window_size, first.shape[-1], first.shape[-2])
+    window = gaussian_window(window_size, 1.5 * window_size / 11, device=first.device).to(first.dtype)
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    mu1, mu2 = _filter(first, window), _filter(second, window)
+    sigma1 = _filter(first * first, window) - mu1**2
+    sigma2 = _filter(second * second, window) - mu2**2
+    sigma12 = _filter(first * second, window) - mu1 * mu2
+    contrast_structure = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
+    luminance = (2 * mu1 * mu2 + c1) / (mu1**2 + mu2**2 + c1)
+    return luminance * contrast_structure, contrast_structure
+
+
+def ssim_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Per-image ``1 − SSIM`` of two batches in ``[-1, 1]``; a differentiable LPIPS stand-in."""
+    ssim_map, _ = ssim_components((first + 1) / 2, (second + 1) / 2)
+    return 1 - ssim_map.mean(dim=(1, 2, 3))
+
+
+@dataclass
+class PerceptualDistance:
+    """A differentiable image distance ``(B,3,H,W) × (B,3,H,W) → (B,)`` on images in ``[-1, 1]``.
+
+    ``metric`` names what is actually computed; ``spatial`` (when available) returns a
+    ``(B,1,H,W)`` heatmap instead.
+    """
+
+    metric: str
+    distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    spatial: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+
+    def __call__(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return self.distance(first, second)
+
+
+def _ssim_fallback() -> PerceptualDistance:
+    return PerceptualDistance(metric=METRIC_SSIM_FALLBACK, distance=ssim_distance)
+
+
+@functools.lru_cache(maxsize=2)
+def load_perceptual(allow_lpips: bool = True) -> PerceptualDistance:
+    """The best perceptual distance available offline (see the module docstring), cached per process."""
+    if not allow_lpips:
+        return _ssim_fallback()
+    try:
+        import lpips  # lazy: needs a working torchvision
+    except Exception:  # noqa: BLE001 - any import failure means "no LPIPS here"
+        return _ssim_fallback()
+    has_backbone = alexnet_checkpoint_path().is_file()
+    models = []
+    for spatial in (False, True):
+        # A random backbone must be the same in every process: seed its initialisation.
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            models.append(lpips.LPIPS(net="alex", pnet_rand=not has_backbone, spatial=spatial, verbose=False))
+    scalar_model, spatial_model = (model.eval() for model in models)
+    for model in (scalar_model, spatial_model):
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+    return PerceptualDistance(
+        metric=METRIC_LPIPS if has_backbone else METRIC_LPIPS_RANDOM,
+        distance=lambda first, second: scalar_model(first, second).flatten(),
+        spatial=lambda first, second: spatial_model(first, second),
+    )

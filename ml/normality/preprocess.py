@@ -1,0 +1,145 @@
+"""Face preprocessing for normalization: FFHQ-style alignment and a landmark face mask.
+
+The crop follows the FFHQ recipe (Karras et al. 2019, ``ffhq-dataset/download_ffhq.py``):
+an oriented square ("quad") from the eye-to-eye and eye-to-mouth vectors, so the eyes are level
+and the face fills the same part of every crop; when the quad leaves the photo (the face fills
+the frame) the canvas is enlarged by mirror reflection, blurred and faded to the median colour
+towards the new border, so the generator never sees a hard edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass
+class AlignedFace:
+    """An aligned square face, its landmarks in crop coordinates and the photo → crop affine map."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    matrix: np.ndarray
+    quad: np.ndarray
+
+
+def _check_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (68, 2) or not np.all(np.isfinite(points)):
+        raise ValueError(f"landmarks must be a finite (68, 2) array in iBUG-68 order; got {points.shape}.")
+    return points
+
+
+def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
+    """The FFHQ crop square ``(4, 2)``: top-left, bottom-left, bottom-right, top-right corners."""
+    points = _check_landmarks(landmarks)
+    eye_left, eye_right = points[36:42].mean(0), points[42:48].mean(0)
+    eye_avg = (eye_left + eye_right) / 2
+    eye_to_eye = eye_right - eye_left
+    mouth_avg = (points[48] + points[54]) / 2
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.flipud(eye_to_mouth) * [-1, 1]
+    length = np.hypot(*x)
+    if length == 0:
+        raise ValueError("Degenerate landmarks: the eyes and mouth coincide.")
+    x = x / length * max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    y = np.flipud(x) * [-1, 1]
+    center = eye_avg + eye_to_mouth * 0.1
+    return np.stack([center - x - y, center - x + y, center + x + y, center + x - y])
+
+
+def _pad_blurred_reflection(
+    image: np.ndarray, pad: tuple[int, int, int, int], quad_size: float
+) -> np.ndarray:
+    """FFHQ padding: reflect, blur towards the new border and fade to the median colour."""
+    left, top, right, bottom = pad
+    padded = np.pad(image.astype(np.float32), ((top, bottom), (left, right), (0, 0)), mode="reflect")
+    height, width = padded.shape[:2]
+    ys, xs = np.ogrid[:height, :width]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        horizontal = 1.0 - np.minimum(xs / max(left, 1), (width - 1 - xs) / max(right, 1))
+        vertical = 1.0 - np.minimum(ys / max(top, 1), (height - 1 - ys) / max(bottom, 1))
+    mask = np.maximum(horizontal, vertical)[..., None].astype(np.float32)
+    blur = quad_size * 0.02
+    blurred = ndimage.gaussian_filter(padded, [blur, blur, 0])
+    padded += (blurred - padded) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+    padded += (np.median(padded, axis=(0, 1)) - padded) * np.clip(mask, 0.0, 1.0)
+    return padded
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFace:
+    """FFHQ-aligned ``size × size`` RGB crop of the face with these landmarks.
+
+    Large photos are first shrunk by an integer factor with area averaging (as FFHQ does) to avoid
+    aliasing; a quad leaving the photo triggers blurred mirror padding.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be an RGB (H, W, 3) array; got {getattr(image, 'shape', None)}.")
+    if size < 8:
+        raise ValueError(f"Aligned size must be at least 8 px; got {size}.")
+    points = _check_landmarks(landmarks)
+    quad = ffhq_quad(points)
+    quad_size = float(np.hypot(*(quad[3] - quad[0])))
+    work = image
+    scale = 1.0
+    shrink = int(np.floor(quad_size / size * 0.5))
+    if shrink > 1:
+        height, width = image.shape[:2]
+        work = cv2.resize(
+            image,
+            (max(1, round(width / shrink)), max(1, round(height / shrink))),
+            interpolation=cv2.INTER_AREA,
+        )
+        scale = work.shape[1] / width
+    quad_work = quad * scale
+    height, width = work.shape[:2]
+    border = max(int(np.rint(quad_size * scale * 0.1)), 3)
+    pad = [
+        max(-int(np.floor(quad_work[:, 0].min())) + border, 0),
+        max(-int(np.floor(quad_work[:, 1].min())) + border, 0),
+        max(int(np.ceil(quad_work[:, 0].max())) - width + border, 0),
+        max(int(np.ceil(quad_work[:, 1].max())) - height + border, 0),
+    ]
+    offset = np.zeros(2)
+    canvas = work.astype(np.float32)
+    if max(pad) > border - 4:
+        pad = [max(p, int(np.rint(quad_size * scale * 0.3))) for p in pad]
+        canvas = _pad_blurred_reflection(work, (pad[0], pad[1], pad[2], pad[3]), quad_size * scale)
+        offset = np.array([pad[0], pad[1]], dtype=np.float64)
+    source = (quad_work + offset).astype(np.float32)
+    target = np.array([[0, 0], [0, size], [size, size], [size, 0]], dtype=np.float32)
+    canvas_to_crop = cv2.getAffineTransform(source[:3], target[:3])
+    aligned = cv2.warpAffine(
+        canvas, canvas_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    # Compose photo → shrunk/padded canvas → crop, to map landmarks and heatmaps back.
+    photo_to_canvas = np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]])
+    matrix = (np.vstack([canvas_to_crop, [0, 0, 1]]) @ photo_to_canvas)[:2]
+    aligned_points = points @ matrix[:, :2].T + matrix[:, 2]
+    return AlignedFace(
+        image=np.clip(np.rint(aligned), 0, 255).astype(np.uint8),
+        landmarks=aligned_points,
+        matrix=matrix,
+        quad=quad,
+    )
+
+
+def face_mask(landmarks: np.ndarray, shape: tuple[int, int], dilation: float = 0.08) -> np.ndarray:
+    """Boolean face mask: convex hull of the jaw line and the brows raised by 15 % of the face height,
+    dilated by ``dilation`` × the face height (so the forehead and cheek outline are included)."""
+    points = _check_landmarks(landmarks)
+    face_height = float(points[:, 1].max() - points[:, 1].min())
+    brows = points[17:27].copy()
+    brows[:, 1] -= 0.15 * face_height
+    hull = cv2.convexHull(np.round(np.concatenate([points[:17], brows])).astype(np.int32))
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    radius = int(round(dilation * face_height))
+    if radius > 0:
+        mask = cv2.dilate(
+            mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        )
+    return mask.astype(bool)

@@ -1,0 +1,1 @@
+"""Wrinkle analysis (Kim et al. 2023): semi-automatic labeling, U-Net with weighted deep supervision."""

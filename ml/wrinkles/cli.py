@@ -1,0 +1,202 @@
+"""``python -m ml wrinkles {synthesize,label,train,evaluate,segment} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def _synthesize(args: argparse.Namespace) -> int:
+    from ml.wrinkles.synthesize import synthesize_dataset
+
+    samples = synthesize_dataset(
+        args.masks,
+        args.faces,
+        args.out,
+        per_face=args.per_face,
+        limit=args.limit,
+        size=args.size,
+        seed=args.seed,
+    )
+    return 0 if samples else 1
+
+
+def _label(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ml.core.imageio import load_image
+    from ml.wrinkles.labeling import label_wrinkles
+
+    image = load_image(args.image)
+    rough = load_image(args.rough)[..., 0] > 127
+    truth = label_wrinkles(
+        image,
+        rough,
+        method=args.method,
+        window=args.window,
+        percent=args.percent,
+        block_size=args.block,
+        c=args.c,
+    )
+    if not cv2.imwrite(str(args.out), truth.astype("uint8") * 255):
+        raise ValueError(f"Could not write {args.out}.")
+    print(f"{args.out}: {int(truth.sum())} wrinkle pixels inside {int(rough.sum())} rough-mask pixels")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ml.wrinkles.train import LEARNING_RATE, train_model
+
+    result = train_model(
+        args.data,
+        args.out,
+        variant=args.variant,
+        base_width=args.width,
+        size=args.size,
+        epochs=args.epochs,
+        folds=args.folds,
+        fold=args.fold,
+        seed=args.seed,
+        max_train_images=args.max_train_images,
+        patch=args.patch,
+        learning_rate=LEARNING_RATE if args.lr is None else args.lr,
+    )
+    print(
+        f"saved {result.checkpoint} (best epoch {result.best_epoch + 1}, "
+        f"validation JSI {result.validation.get('jsi', float('nan')):.4f}, semi-synthetic)"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.evaluate import evaluate_methods, write_report
+
+    methods = [method.strip() for method in args.methods.split(",") if method.strip()]
+    report = evaluate_methods(
+        args.data, args.checkpoints, methods, log=lambda line: print(line, file=sys.stderr)
+    )
+    if args.out:
+        write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]))
+    if args.json:
+        print_json(report)
+    return 0
+
+
+def _card(args: argparse.Namespace) -> int:
+    from ml.wrinkles.modelcard import write_model_card
+
+    metrics = write_model_card(args.checkpoint, args.report, args.out)
+    print(f"wrote {args.out}: JSI {metrics['jsi']:.4f} ({metrics['label']})")
+    return 0
+
+
+def _segment(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ml.cli import CommandError, print_json
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.wrinkles.analysis import WrinkleModelUnavailableError, analyze_wrinkles
+    from ml.wrinkles.train import load_checkpoint
+
+    image = load_image(args.image)
+    faces = detect_faces_with_landmarks(image)
+    if not faces:
+        raise CommandError(f"No face found in {args.image}.")
+    model = load_checkpoint(args.checkpoint) if args.checkpoint else None
+    try:
+        result = analyze_wrinkles(image, faces[0].landmarks, model=model)
+    except WrinkleModelUnavailableError as error:
+        raise CommandError(str(error)) from error
+    if args.out:
+        cv2.imwrite(str(args.out), result["mask"].astype("uint8") * 255)
+    summary = {key: value for key, value in result.items() if key != "mask"}
+    if args.json:
+        print_json(summary)
+    else:
+        for region, figures in summary["regions"].items():
+            print(f"{region}: " + ", ".join(f"{key} {value:.4g}" for key, value in figures.items()))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``wrinkles`` command group to the ``python -m ml`` parser."""
+    from ml.wrinkles.labeling import THRESHOLD_METHODS
+    from ml.wrinkles.losses import LOSS_VARIANTS
+
+    wrinkles = subparsers.add_parser(
+        "wrinkles", help="Wrinkle labeling, training, evaluation and segmentation."
+    )
+    actions = wrinkles.add_subparsers(dest="wrinkles_command", required=True, metavar="ACTION")
+
+    synthesize = actions.add_parser(
+        "synthesize", help="Render human wrinkle shapes onto faces (semi-synthetic)."
+    )
+    synthesize.add_argument(
+        "--masks", type=Path, required=True, help="wrinkle-masks folder (masks/, crop_limits.csv)."
+    )
+    synthesize.add_argument(
+        "--faces", type=Path, required=True, help="Folder of face photos (searched recursively)."
+    )
+    synthesize.add_argument(
+        "--out", type=Path, required=True, help="Output folder (keep it outside the repository)."
+    )
+    synthesize.add_argument("--per-face", type=int, default=2, help="Wrinkle masks rendered per face.")
+    synthesize.add_argument("--limit", type=int, default=None, help="At most this many faces.")
+    synthesize.add_argument("--size", type=int, default=640, help="Side of the written forehead-eye crops.")
+    synthesize.add_argument("--seed", type=int, default=0)
+    synthesize.set_defaults(handler=_synthesize)
+
+    label = actions.add_parser("label", help="Ground truth from a photo and a rough wrinkle mask.")
+    label.add_argument("image", type=Path)
+    label.add_argument("rough", type=Path, help="Rough mask (white = wrinkle region).")
+    label.add_argument("--out", type=Path, required=True)
+    label.add_argument("--method", choices=THRESHOLD_METHODS, default="bradley-roth")
+    label.add_argument("--window", type=int, default=15, help="Bradley-Roth window (odd).")
+    label.add_argument("--percent", type=float, default=15.0, help="Bradley-Roth percentage.")
+    label.add_argument("--block", type=int, default=11, help="OpenCV block size (odd).")
+    label.add_argument("--c", type=float, default=1.0, help="OpenCV constant C.")
+    label.set_defaults(handler=_label)
+
+    train = actions.add_parser("train", help="Train a U-Net variant on an image/mask folder.")
+    train.add_argument("--data", type=Path, required=True)
+    train.add_argument("--out", type=Path, required=True, help="Checkpoint path (.pt).")
+    train.add_argument("--variant", choices=LOSS_VARIANTS, default="unet-wds")
+    train.add_argument("--width", type=int, default=16, help="Base width of the U-Net.")
+    train.add_argument("--size", type=int, default=256, help="Training resolution (multiple of 16).")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--folds", type=int, default=5)
+    train.add_argument("--fold", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--max-train-images", type=int, default=None)
+    train.add_argument(
+        "--patch", type=int, default=None, help="Train on random windows of this side (multiple of 16)."
+    )
+    train.add_argument("--lr", type=float, default=None, help="Initial Adam learning rate (default 0.01).")
+    train.set_defaults(handler=_train)
+
+    evaluate = actions.add_parser(
+        "evaluate", help="Comparison table on the checkpoints' held-out test split."
+    )
+    evaluate.add_argument("--data", type=Path, required=True)
+    evaluate.add_argument("--checkpoints", type=Path, nargs="+", required=True)
+    evaluate.add_argument("--methods", default="unet,unet-ds,unet-wds,frangi,gabor")
+    evaluate.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=_evaluate)
+
+    card = actions.add_parser("card", help="Model card of a checkpoint from an evaluate report (.json).")
+    card.add_argument("--checkpoint", type=Path, required=True)
+    card.add_argument("--report", type=Path, required=True, help="JSON written by `evaluate --out`.")
+    card.add_argument("--out", type=Path, required=True, help="Model card (.md).")
+    card.set_defaults(handler=_card)
+
+    segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
+    segment.add_argument("image", type=Path)
+    segment.add_argument("--out", type=Path, default=None, help="Mask PNG of the photo's size.")
+    segment.add_argument("--checkpoint", type=Path, default=None, help="Instead of the registry's model.")
+    segment.add_argument("--json", action="store_true")
+    segment.set_defaults(handler=_segment)

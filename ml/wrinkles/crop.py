@@ -1,0 +1,115 @@
+"""Forehead and eye crop from 68 landmarks (Kim et al. 2023, Sec. 3.2 and Table 1, corrected).
+
+Table 1 of the paper has typos; the intended square is
+``x1 = P1.x``, ``x2 = P2.x``, ``y1 = P3.y − (x2 − x1)·0.66``, ``y2 = y1 + (x2 − x1)``,
+resized to 640×640. With iBUG-68 indices (0-based) this module uses
+
+* P1 = landmark 0 (start of the jaw line at the subject's right temple/ear, the leftmost point
+  at eye height in a frontal photo),
+* P2 = landmark 16 (end of the jaw line at the left temple, the rightmost such point),
+* P3 = landmark 27 (top of the nose bridge, the point between the eyes).
+
+The square then spans temple to temple, from about two thirds of a face-width above the eyes
+(forehead) to one third below them (eyes and upper cheeks). Parts of the square outside the photo
+are padded with zeros and flagged in :meth:`ForeheadEyeCrop.valid_mask`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CROP_SIZE = 640
+LEFT_POINT_INDEX = 0
+RIGHT_POINT_INDEX = 16
+BETWEEN_EYES_INDEX = 27
+FOREHEAD_FACTOR = 0.66
+
+
+@dataclass(frozen=True)
+class ForeheadEyeCrop:
+    """A square region ``[x1, x2) × [y1, y2)`` of the photo mapped onto ``size × size`` pixels."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    size: int = CROP_SIZE
+
+    @property
+    def scale(self) -> float:
+        """Crop pixels per photo pixel."""
+        return self.size / (self.x2 - self.x1)
+
+    def affine(self) -> np.ndarray:
+        """The 2×3 matrix that maps photo coordinates to crop coordinates."""
+        scale = self.scale
+        return np.array([[scale, 0.0, -self.x1 * scale], [0.0, scale, -self.y1 * scale]], dtype=np.float64)
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Photo ``(x, y)`` points → crop pixel coordinates."""
+        points = np.asarray(points, dtype=np.float64)
+        return (points - [self.x1, self.y1]) * self.scale
+
+    def to_photo(self, points: np.ndarray) -> np.ndarray:
+        """Crop pixel coordinates → photo ``(x, y)`` points."""
+        points = np.asarray(points, dtype=np.float64)
+        return points / self.scale + [self.x1, self.y1]
+
+    def crop_image(self, image: np.ndarray, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
+        """The ``size × size`` crop; pixels outside the photo are 0."""
+        interpolation = interpolation if self.scale < 1 else cv2.INTER_LINEAR
+        return cv2.warpAffine(
+            np.ascontiguousarray(image),
+            self.affine(),
+            (self.size, self.size),
+            flags=interpolation,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+
+    def valid_mask(self, image_shape: tuple[int, ...]) -> np.ndarray:
+        """Bool ``size × size`` mask of crop pixels that come from inside the photo."""
+        ones = np.full(image_shape[:2], 255, dtype=np.uint8)
+        return self.crop_image(ones, interpolation=cv2.INTER_NEAREST) > 127
+
+    def mask_to_photo(self, crop_mask: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+        """A ``size × size`` mask or probability map mapped back onto the photo (0 outside the square).
+
+        Booleans come back as booleans (nearest neighbour); float maps are interpolated linearly.
+        """
+        crop_mask = np.asarray(crop_mask)
+        if crop_mask.shape[:2] != (self.size, self.size):
+            raise ValueError(f"Expected a {self.size}×{self.size} crop mask, got {crop_mask.shape}.")
+        is_bool = crop_mask.dtype == bool
+        source = crop_mask.astype(np.uint8) if is_bool else crop_mask.astype(np.float32)
+        warped = cv2.warpAffine(
+            source,
+            self.affine(),
+            (image_shape[1], image_shape[0]),
+            flags=(cv2.INTER_NEAREST if is_bool else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        return warped > 0 if is_bool else warped
+
+
+def forehead_eye_crop(landmarks: np.ndarray, size: int = CROP_SIZE) -> ForeheadEyeCrop:
+    """The forehead-and-eye square of Kim et al. 2023 (Table 1, corrected) from iBUG-68 landmarks."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"Expected (68, 2) iBUG-68 landmarks, got shape {points.shape}.")
+    if not np.all(np.isfinite(points)):
+        raise ValueError("Landmarks contain NaN or infinite values.")
+    x1 = points[LEFT_POINT_INDEX, 0]
+    x2 = points[RIGHT_POINT_INDEX, 0]
+    width = x2 - x1
+    if width <= 1:
+        raise ValueError(
+            f"Landmark {RIGHT_POINT_INDEX} is not right of landmark {LEFT_POINT_INDEX} "
+            f"(width {width:.1f} px); the face is too small, mirrored or in profile."
+        )
+    y1 = points[BETWEEN_EYES_INDEX, 1] - width * FOREHEAD_FACTOR
+    return ForeheadEyeCrop(x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y1 + width), size=size)

@@ -1,0 +1,76 @@
+"""Model card of a wrinkle checkpoint, filled only from its metadata and a measured evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ml.registry import file_sha256
+from ml.wrinkles.train import load_checkpoint
+
+MAX_WEIGHTS_BYTES = 25 * 2**20
+
+
+def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
+    """Markdown card and the metrics dict for the registry, for the row of ``report`` (from
+    ``python -m ml wrinkles evaluate``) whose method is the checkpoint's variant."""
+    checkpoint = Path(checkpoint)
+    _, metadata = load_checkpoint(checkpoint)
+    size_bytes = checkpoint.stat().st_size
+    if size_bytes > MAX_WEIGHTS_BYTES:
+        raise ValueError(f"{checkpoint} is {size_bytes / 2**20:.1f} MiB; the shipped limit is 25 MiB.")
+    rows = [row for row in report["results"] if row["method"] == metadata["variant"]]
+    if not rows:
+        raise ValueError(
+            f"The report has no row for '{metadata['variant']}'; evaluate that checkpoint first."
+        )
+    row = rows[0]
+    filters = [item for item in report["results"] if item["method"] in ("frangi", "gabor")]
+    training = metadata["training"]
+    metrics = {
+        "label": report["label"],
+        "test_images": report["test_images"],
+        **{key: row[key] for key in ("jsi", "jsi_per_image", "accuracy", "sensitivity", "specificity")},
+        "validation_jsi": training["validation"].get("jsi"),
+    }
+    lines = [
+        f"# Wrinkle model card: {metadata['variant']} "
+        f"(width {metadata['base_width']}, {metadata['size']} px)",
+        "",
+        f"* Weights: `{checkpoint.name}`, fp16, {size_bytes / 2**20:.2f} MiB, "
+        f"SHA-256 `{file_sha256(checkpoint)}`",
+        "* Method: U-Net with RGB + texture-map input (Kim et al., Artif Intell Med 2023).",
+        f"* Training data: `{metadata['data']}` ({metadata['data_label']}), fold {metadata['fold']} of "
+        f"{metadata['folds']} split by face: {len(metadata['train_names'])} training, "
+        f"{len(metadata['validation_names'])} validation, {len(metadata['test_names'])} test images.",
+        f"* Training: {len(training['history'])} epochs, checkpoint of epoch {training['best_epoch'] + 1} "
+        f"chosen on validation JSI {training['validation'].get('jsi', float('nan')):.4f}; "
+        f"{training['seconds'] / 60:.1f} min.",
+        "",
+        f"## Measured on held-out {report['label']} test faces ({report['test_images']} images)",
+        "",
+        "| method | JSI pooled | JSI per image | accuracy | sensitivity | specificity |",
+        "|---|---|---|---|---|---|",
+    ]
+    for item in [row, *filters]:
+        lines.append(
+            f"| {item['method']} | {item['jsi']:.4f} | {item['jsi_per_image']:.4f} | {item['accuracy']:.4f} "
+            f"| {item['sensitivity']:.4f} | {item['specificity']:.4f} |"
+        )
+    lines += [
+        "",
+        "## Limits",
+        "",
+        f"All figures are {report['label']}: human wrinkle shapes rendered onto real faces. They do not",
+        "measure performance on real wrinkle photographs. Source faces are research-use-only data.",
+    ]
+    return "\n".join(lines) + "\n", metrics
+
+
+def write_model_card(checkpoint: Path, report_path: Path, out_path: Path) -> dict:
+    """Write the card (``out_path``, Markdown) and the metrics JSON beside the checkpoint."""
+    report = json.loads(Path(report_path).read_text())
+    card, metrics = model_card(checkpoint, report)
+    Path(out_path).write_text(card)
+    Path(checkpoint).with_suffix(".json").write_text(json.dumps(metrics, indent=2))
+    return metrics

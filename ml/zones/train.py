@@ -1,0 +1,254 @@
+"""Training of the HRNetV2 zone ensemble on an ADE20K/ODGT zones dataset.
+
+Optimisation follows Tuazon & Mortezaei (Skin Res Technol 2024) and the CSAIL semantic-segmentation
+recipe they used: SGD, base learning rate 0.02 with poly decay ``lr = base · (1 − it/max_it)^0.9``,
+momentum 0.9, weight decay 1e-4, and deep supervision: total loss = Σ_tasks CE(main) + 0.4 · Σ_tasks
+CE(aux). Face-part pixels without human masks are ignored (label 255), so the face-part head learns
+only from FASSEG human boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ml.zones.datasets import OdgtRecord, load_sample, read_dataset_sets, read_odgt
+
+IGNORE = 255
+AUX_WEIGHT = 0.4
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters; defaults follow the paper where they fit a CPU."""
+
+    iterations: int = 2000
+    batch_size: int = 4
+    input_size: int = 320
+    base_lr: float = 0.02
+    poly_power: float = 0.9
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    aux_weight: float = AUX_WEIGHT
+    shared_backbone: bool = True
+    limit: int | None = None
+    seed: int = 0
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def poly_lr(base_lr: float, iteration: int, max_iterations: int, power: float = 0.9) -> float:
+    """Poly learning-rate decay (Chen et al., DeepLab, TPAMI 2018): ``base · (1 − it/max)^power``."""
+    return base_lr * (1.0 - min(iteration, max_iterations) / max_iterations) ** power
+
+
+class ZoneSamples:
+    """Images with the label maps of every task; tasks missing for an image are all-ignore."""
+
+    def __init__(self, root: Path, split: str, tasks: list[str], limit: int | None = None) -> None:
+        self.root = Path(root)
+        self.tasks = tasks
+        by_image: dict[str, dict[str, OdgtRecord]] = {}
+        for task in tasks:
+            path = self.root / f"{task}_{split}.odgt"
+            for record in read_odgt(path):
+                by_image.setdefault(record.fpath_img, {})[task] = record
+        self.items = sorted(by_image.items())[:limit] if limit else sorted(by_image.items())
+        if not self.items:
+            raise ValueError(f"No {split} samples in '{root}'.")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(
+        self, index: int, size: int, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised image ``(3, S, S)`` and labels ``(T, S, S) uint8``; ``rng`` adds scale/shift jitter."""
+        from ml.zones.model import IMAGE_MEAN, IMAGE_STD
+
+        _, records = self.items[index]
+        image = None
+        labels = []
+        for task in self.tasks:
+            record = records.get(task)
+            if record is None:
+                labels.append(None)
+                continue
+            image, task_labels = load_sample(self.root, record)
+            labels.append(task_labels)
+        assert image is not None
+        height, width = image.shape[:2]
+        matrix = np.array([[size / width, 0, 0], [0, size / height, 0]], dtype=np.float64)
+        if rng is not None:
+            scale = rng.uniform(0.85, 1.15)
+            shift = rng.uniform(-0.06, 0.06, size=2) * size
+            centre = size / 2
+            matrix = np.array(
+                [[scale, 0, (1 - scale) * centre + shift[0]], [0, scale, (1 - scale) * centre + shift[1]]]
+            ) @ np.vstack([matrix, [0, 0, 1]])
+        warped = cv2.warpAffine(
+            image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
+        pixels = (warped.astype(np.float32) / 255.0 - np.array(IMAGE_MEAN, np.float32)) / np.array(
+            IMAGE_STD, np.float32
+        )
+        stacked = np.full((len(self.tasks), size, size), IGNORE, dtype=np.uint8)
+        for position, task_labels in enumerate(labels):
+            if task_labels is not None:
+                stacked[position] = cv2.warpAffine(
+                    task_labels,
+                    matrix,
+                    (size, size),
+                    flags=cv2.INTER_NEAREST,
+                    borderMode=cv2.BORDER_CONSTANT,
+                    borderValue=IGNORE,
+                )
+        return pixels.transpose(2, 0, 1), stacked
+
+
+def confusion_iou(predicted: np.ndarray, target: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class intersection and union counts, ignoring target pixels labelled 255."""
+    valid = target != IGNORE
+    p, t = predicted[valid].astype(np.int64), target[valid].astype(np.int64)
+    intersection = np.bincount(t[p == t], minlength=classes)[:classes]
+    union = (
+        np.bincount(p, minlength=classes)[:classes]
+        + np.bincount(t, minlength=classes)[:classes]
+        - intersection
+    )
+    return intersection, union
+
+
+def validate(network: Any, samples: ZoneSamples, sets: list[list[str]], size: int) -> dict[str, Any]:
+    """Validation IoU per sub-model and zone (``{setK: {zone: iou}}``) and per face part."""
+    import torch
+
+    from ml.zones.landmark_model import FACE_PARTS
+
+    counts = {task: (np.zeros(64), np.zeros(64)) for task in samples.tasks}
+    network.eval()
+    with torch.inference_mode():
+        for index in range(len(samples)):
+            pixels, labels = samples.load(index, size)
+            outputs = network(torch.from_numpy(pixels)[None])
+            for position, task in enumerate(samples.tasks):
+                if task not in outputs:
+                    continue
+                classes = outputs[task].shape[1]
+                predicted = outputs[task][0].argmax(0).numpy()
+                inter, union = confusion_iou(predicted, labels[position], classes)
+                counts[task][0][:classes] += inter
+                counts[task][1][:classes] += union
+    table: dict[str, dict[str, float]] = {}
+    for k, zone_set in enumerate(sets, start=1):
+        task = f"set{k}"
+        if task not in counts:
+            continue
+        inter, union = counts[task]
+        table[task] = {
+            code: float(inter[i] / union[i]) if union[i] else float("nan")
+            for i, code in enumerate(zone_set, start=1)
+        }
+    parts: dict[str, float] = {}
+    if "parts" in counts:
+        inter, union = counts["parts"]
+        parts = {
+            name: float(inter[i] / union[i]) if union[i] else float("nan")
+            for i, name in enumerate(FACE_PARTS)
+            if i > 0
+        }
+    return {"zones": table, "parts": parts}
+
+
+def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> dict[str, Any]:
+    """Train, validate, pick per-zone winners and write fp16 weights plus ``ensemble.json`` to ``out``."""
+    import torch
+    from torch.nn import functional as F
+
+    from ml.zones.ensemble import EnsembleConfig, select_winners
+    from ml.zones.model import build_network, save_weights, zone_tasks
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    sets = read_dataset_sets(dataset)
+    all_tasks = zone_tasks(sets, with_parts=(Path(dataset) / "parts_training.odgt").is_file())
+    groups = (
+        [list(all_tasks)]
+        if config.shared_backbone
+        else [[f"set{k}", "parts"] if "parts" in all_tasks else [f"set{k}"] for k in range(1, len(sets) + 1)]
+    )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights: dict[str, str] = {}
+    iou_table: dict[str, dict[str, float]] = {}
+    parts_iou: dict[str, float] = {}
+    started = time.time()
+    for group_index, task_names in enumerate(groups):
+        tasks = {name: all_tasks[name] for name in task_names}
+        network = build_network(tasks)
+        train_samples = ZoneSamples(dataset, "training", task_names, config.limit)
+        optimizer = torch.optim.SGD(
+            network.parameters(),
+            lr=config.base_lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        network.train()
+        for iteration in range(config.iterations):
+            for group in optimizer.param_groups:
+                group["lr"] = poly_lr(config.base_lr, iteration, config.iterations, config.poly_power)
+            picks = rng.integers(0, len(train_samples), size=config.batch_size)
+            batch = [train_samples.load(int(i), config.input_size, rng) for i in picks]
+            pixels = torch.from_numpy(np.stack([b[0] for b in batch]))
+            labels = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
+            outputs = network(pixels)
+            loss = pixels.new_zeros(())
+            for position, task in enumerate(task_names):
+                target = labels[:, position]
+                if bool((target != IGNORE).any()):
+                    loss = loss + F.cross_entropy(outputs[task], target, ignore_index=IGNORE)
+                    loss = loss + config.aux_weight * F.cross_entropy(
+                        outputs[f"aux:{task}"], target, ignore_index=IGNORE
+                    )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if iteration % 10 == 0 or iteration == config.iterations - 1:
+                log(
+                    f"[{group_index + 1}/{len(groups)}] iteration {iteration + 1}/{config.iterations} "
+                    f"loss {float(loss.detach()):.4f} lr {optimizer.param_groups[0]['lr']:.5f}"
+                )
+        val_samples = ZoneSamples(dataset, "validation", task_names, config.limit)
+        scores = validate(network, val_samples, sets, config.input_size)
+        iou_table.update(scores["zones"])
+        parts_iou = scores["parts"] or parts_iou
+        filename = "zones_hrnet.pt" if config.shared_backbone else f"zones_hrnet_{'_'.join(task_names)}.pt"
+        save_weights(network, str(out / filename), {"tasks": tasks, "iterations": config.iterations})
+        weights[filename] = ",".join(task_names)
+    winners = select_winners(iou_table)
+    training = {
+        "dataset": str(dataset),
+        "seconds": round(time.time() - started, 1),
+        "config": {k: v for k, v in config.__dict__.items() if k != "extra"},
+        **config.extra,
+    }
+    ensemble = EnsembleConfig(
+        version=f"hrnet-w18s-{int(time.time())}",
+        sets=sets,
+        input_size=config.input_size,
+        weights=weights,
+        validation_iou=iou_table,
+        winners=winners,
+        parts_validation_iou=parts_iou,
+        training=training,
+    )
+    ensemble.write(out)
+    return json.loads((out / "ensemble.json").read_text())

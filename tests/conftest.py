@@ -1,0 +1,150 @@
+"""Fixtures shared by the whole suite: the data directory, real face photos, users and a study."""
+
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+
+DATA_ABSENT = "the face data directory (FACET_DATA_DIR, default ../shared/data) is absent"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    from ml.config import data_dir_or_none
+
+    path = data_dir_or_none()
+    if path is None:
+        pytest.skip(DATA_ABSENT)
+    return path
+
+
+@pytest.fixture(scope="session")
+def face_photo_path(data_dir: Path) -> Path:
+    """A real frontal studio face (FASSEG frontal), about 370×512."""
+    return data_dir / "fasseg" / "frontal" / "train" / "images" / "1.jpg"
+
+
+@pytest.fixture(scope="session")
+def face_photo_paths(data_dir: Path) -> list[Path]:
+    """Real frontal faces, pre/post stand-ins: FASSEG frontal faces in a fixed order."""
+    folder = data_dir / "fasseg" / "frontal" / "train" / "images"
+    return sorted(folder.glob("*.jpg"), key=lambda path: int(path.stem))
+
+
+@pytest.fixture(scope="session")
+def face_jpeg_bytes(face_photo_path: Path) -> bytes:
+    return face_photo_path.read_bytes()
+
+
+@pytest.fixture
+def make_user(django_user_model) -> Callable:
+    counter = iter(range(1, 10_000))
+
+    def make(username: str | None = None, *, staff: bool = False, password: str = "correct horse battery"):
+        username = username or f"user{next(counter)}"
+        return django_user_model.objects.create_user(
+            username=username, password=password, email=f"{username}@example.org", is_staff=staff
+        )
+
+    return make
+
+
+@pytest.fixture
+def study_with_members(make_user):
+    """A study with one member of each role, and a stranger who belongs to another study."""
+    from webapp.studies.models import Role
+    from webapp.studies.services import membership_set, study_create
+
+    coordinator = make_user("coordinator")
+    study = study_create(
+        name="Filler study", creator=coordinator, protocol="Hyaluronic acid filler, 12 weeks."
+    )
+    members = {"coordinator": coordinator}
+    for role in (Role.CLINICIAN, Role.RATER, Role.MONITOR):
+        user = make_user(role.value)
+        membership_set(study=study, user=user, role=role, actor=coordinator)
+        members[role.value] = user
+    outsider = make_user("outsider")
+    other_study = study_create(name="Other study", creator=outsider)
+    members["outsider"] = outsider
+    return {"study": study, "other_study": other_study, **members}
+
+
+@pytest.fixture
+def png_bytes() -> Callable[..., bytes]:
+    """Encode a synthetic image (no face) as PNG, for inputs that need no real face."""
+    from PIL import Image
+
+    def encode(size: tuple[int, int] = (256, 256), mode: str = "RGB", color=(180, 150, 130)) -> bytes:
+        buffer = io.BytesIO()
+        Image.new(mode, size, color).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    return encode
+
+
+@pytest.fixture(autouse=True)
+def isolated_media_root(settings, tmp_path_factory):
+    """Every test writes photos to its own media folder, never to var/media."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def make_photo(png_bytes):
+    """Create a Photo row with a small stored PNG directly (no ingest, no job), for tests of other layers."""
+    import hashlib
+
+    from django.core.files.base import ContentFile
+
+    from webapp.studies.models import Photo, PhotoView, Subject, Visit, VisitRole
+
+    counter = iter(range(1, 10_000))
+
+    def make(
+        study,
+        *,
+        subject_code: str = "S001",
+        visit_label: str = "baseline",
+        role: str = VisitRole.PRE,
+        view: str = PhotoView.FRONTAL,
+        uploaded_by=None,
+    ) -> Photo:
+        subject, _ = Subject.objects.get_or_create(study=study, code=subject_code)
+        visit, _ = Visit.objects.get_or_create(subject=subject, label=visit_label, defaults={"role": role})
+        content = png_bytes(color=(next(counter) % 256, 120, 110))
+        digest = hashlib.sha256(content).hexdigest()
+        photo = Photo(
+            study=study,
+            visit=visit,
+            view=view,
+            content_hash=digest,
+            image_hash=digest,
+            source_format="PNG",
+            width=256,
+            height=256,
+            uploaded_by=uploaded_by,
+        )
+        photo.image.save("photo.png", ContentFile(content), save=False)
+        photo.thumbnail.save("thumb.jpg", ContentFile(content), save=False)
+        photo.save()
+        return photo
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def test_friendly_settings(settings):
+    """Pages render without `collectstatic`'s manifest, and users are created with a fast hasher."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "10000/min"}}

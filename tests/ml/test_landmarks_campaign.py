@@ -1,0 +1,190 @@
+"""Campaign rules without training: the merge rule, the fixed validation split, run naming, reports."""
+
+import numpy as np
+import pytest
+
+from ml.core.metrics import box_iou
+from ml.landmarks.campaign import (
+    CampaignCancelled,
+    CampaignConfig,
+    IterationReport,
+    SplitViolationError,
+    _stop_hook,
+    assign_split,
+    campaign_markdown,
+    images_to_predict,
+    keypoint_errors,
+    merge_instances,
+    merge_predictions,
+)
+from ml.landmarks.formats import ImageRecord, Instance, KeypointDataset, Provenance
+
+
+def _instance(box, confidence=None, source="human") -> Instance:
+    x0, y0, x1, y1 = box
+    grid = np.stack(np.meshgrid(np.linspace(x0, x1, 17), np.linspace(y0, y1, 4)), -1).reshape(-1, 2)[:68]
+    return Instance(box=box, keypoints=grid, provenance=Provenance(source, confidence))
+
+
+def _predicted(box, confidence) -> Instance:
+    return _instance(box, confidence, "yolo-pose68@test-iter0")
+
+
+def _shifted_box(iou: float) -> tuple[float, float, float, float]:
+    """A 10×10 box overlapping (0, 0, 10, 10) with exactly ``iou``: shift s gives (10-s)/(10+s)."""
+    shift = 10 * (1 - iou) / (1 + iou)
+    return (shift, 0.0, 10.0 + shift, 10.0)
+
+
+ORIGIN = (0.0, 0.0, 10.0, 10.0)
+
+
+@pytest.mark.parametrize("iou, added", [(0.0, True), (0.2, True), (0.3, True), (0.31, False), (0.9, False)])
+def test_prediction_is_added_only_when_iou_is_at_most_0_3(iou, added):
+    prediction = _predicted(_shifted_box(iou), 0.9)
+    assert box_iou(prediction.box, ORIGIN) == pytest.approx(iou, abs=1e-9)
+    merged = merge_instances([_instance(ORIGIN)], [prediction])
+    assert (len(merged) == 2) is added
+    assert merged[0].provenance.is_human
+
+
+def test_exact_iou_of_0_3_is_added():
+    prediction = Instance(box=(0.0, 0.0, 10.0, 10.0), keypoints=np.zeros((68, 2)))
+    existing = _instance((0.0, 0.0, 10.0, 3.0))  # inside: IoU = 30 / 100 = 0.3 exactly
+    assert box_iou(prediction.box, existing.box) == 0.3
+    predicted = Instance(prediction.box, prediction.keypoints, provenance=Provenance("m@1", 0.8))
+    assert len(merge_instances([existing], [predicted])) == 2
+
+
+def test_prediction_must_clear_every_existing_label():
+    existing = [_instance((100, 100, 110, 110)), _instance(ORIGIN)]
+    merged = merge_instances(existing, [_predicted(_shifted_box(0.5), 0.95)])
+    assert merged == existing
+
+
+def test_originals_are_kept_even_when_they_overlap_each_other():
+    existing = [_instance(ORIGIN), _instance(ORIGIN), _instance(_shifted_box(0.8))]
+    merged = merge_instances(existing, [_predicted((50, 50, 60, 60), 0.99)])
+    assert merged[:3] == existing and len(merged) == 4
+
+
+def test_low_confidence_predictions_are_dropped_and_0_7_is_kept():
+    merged = merge_instances([], [_predicted((0, 0, 5, 5), 0.69), _predicted((20, 20, 25, 25), 0.7)])
+    assert [instance.provenance.confidence for instance in merged] == [0.7]
+
+
+def test_overlapping_predictions_keep_only_the_most_confident():
+    merged = merge_instances([], [_predicted(ORIGIN, 0.75), _predicted(_shifted_box(0.8), 0.9)])
+    assert [instance.provenance.confidence for instance in merged] == [0.9]
+
+
+def _dataset() -> KeypointDataset:
+    return KeypointDataset(
+        (
+            ImageRecord("a.jpg", 100, 100, "train", (_instance(ORIGIN),)),
+            ImageRecord("b.jpg", 100, 100, "val", (_instance(ORIGIN),)),
+            ImageRecord("c.jpg", 100, 100, "train", ()),
+        )
+    )
+
+
+def test_only_training_images_are_predicted_into():
+    assert [record.path for record in images_to_predict(_dataset())] == ["a.jpg", "c.jpg"]
+
+
+def test_pseudo_labels_for_validation_images_are_refused():
+    with pytest.raises(SplitViolationError, match="validation"):
+        merge_predictions(_dataset(), {"b.jpg": [_predicted((50, 50, 60, 60), 0.99)]})
+
+
+def test_merge_predictions_adds_to_training_images_and_keeps_the_split():
+    offered = {
+        "a.jpg": [_predicted((50, 50, 60, 60), 0.99), _predicted(ORIGIN, 0.99)],
+        "c.jpg": [_predicted(ORIGIN, 0.8)],
+        "b.jpg": [],
+    }
+    merged, added = merge_predictions(_dataset(), offered)
+    assert added == 2
+    assert [record.split for record in merged.images] == ["train", "val", "train"]
+    assert [len(record.instances) for record in merged.images] == [2, 1, 1]
+    assert merged.images[1].as_dict() == _dataset().images[1].as_dict()
+    assert merged.counts()["by_source"] == {"human": 2, "yolo-pose68@test-iter0": 2}
+
+
+def test_split_is_fixed_by_image_and_seeded():
+    paths = [f"img{index}.jpg" for index in range(50)]
+    split = assign_split(paths, 0.3, seed=7)
+    assert split == assign_split(list(reversed(paths)), 0.3, seed=7)
+    assert sum(value == "val" for value in split.values()) == 15
+    assert split != assign_split(paths, 0.3, seed=8)
+    with pytest.raises(ValueError):
+        assign_split(paths, 1.0, seed=0)
+
+
+def test_runs_are_named_by_iteration_in_the_campaign_folder(tmp_path):
+    config = CampaignConfig(name="study-3", root=tmp_path / "c")
+    assert config.run_name(2) == "iter-2"
+    assert config.runs_dir == (tmp_path / "c" / "runs").resolve()
+    with pytest.raises(ValueError):
+        CampaignConfig(name="a/b", root=tmp_path)
+
+
+class _Trainer:
+    epoch, epochs, tloss = 4, 10, {"pose_loss": 1.5}
+
+
+def test_epoch_hook_reports_progress_and_raises_on_cancel():
+    events = []
+    _stop_hook(events.append, lambda: False, 1)(_Trainer())
+    assert events == [
+        {"phase": "train", "iteration": 1, "epoch": 5, "epochs": 10, "loss": {"pose_loss": 1.5}}
+    ]
+    with pytest.raises(CampaignCancelled):
+        _stop_hook(None, lambda: True, 1)(_Trainer())
+
+
+def test_keypoint_errors_match_faces_by_box_and_count_misses():
+    truth = KeypointDataset(
+        (ImageRecord("a.jpg", 100, 100, "val", (_instance(ORIGIN), _instance((50, 50, 70, 70)))),)
+    )
+    guess = _instance(ORIGIN)
+    moved = Instance(guess.box, guess.keypoints + [3.0, 4.0], provenance=Provenance("m@1", 0.9))
+    errors = keypoint_errors(truth, [[moved]])
+    assert errors["val_faces"] == 2 and errors["val_faces_matched"] == 1
+    assert errors["keypoint_mean_error_px"] == pytest.approx(5.0)
+    assert errors["keypoint_mse_px2"] == pytest.approx(25.0)
+    assert errors["nme_outer_eye_corners"] == pytest.approx(
+        5.0 / np.linalg.norm(guess.keypoints[36] - guess.keypoints[45])
+    )
+
+
+def test_markdown_report_lists_every_iteration():
+    metrics = {
+        key: 0.5
+        for key in (
+            "box_precision",
+            "box_recall",
+            "box_ap50",
+            "pose_precision",
+            "pose_recall",
+            "pose_ap50",
+            "pose_ap50_95",
+        )
+    }
+    metrics.update(
+        keypoint_mse_px2=12.0,
+        keypoint_mean_error_px=3.0,
+        nme_outer_eye_corners=0.05,
+        val_faces=10,
+        val_faces_matched=9,
+    )
+    rows = [
+        IterationReport(k, f"v{k}", "yolov8n-pose.yaml", 5, _dataset().counts(), metrics, "w.pt", 3, 60.0)
+        for k in range(3)
+    ]
+    from dataclasses import asdict
+
+    text = campaign_markdown(
+        {"campaign": "c", "command": "python -m ml x", "iterations": [asdict(r) for r in rows]}
+    )
+    assert all(f"| {k} | v{k} |" in text for k in range(3)) and "python -m ml x" in text and "9/10" in text

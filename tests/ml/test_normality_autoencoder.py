@@ -1,0 +1,70 @@
+"""Embedded normalizer: a few training steps, fp16 save/load, and the normalizer interface."""
+
+import numpy as np
+import pytest
+import torch
+
+from ml.normality.autoencoder import (
+    FaceAutoencoder,
+    autoencoder_normalizer,
+    load_autoencoder,
+    save_autoencoder,
+    train_autoencoder,
+)
+from ml.normality.perceptual import load_perceptual
+from ml.normality.projection import ProjectionConfig
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def blobs(count: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """Smooth synthetic "faces": a bright ellipse on a dark background with random shifts."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[:size, :size] / size
+    faces = []
+    for _ in range(count):
+        cx, cy = 0.5 + rng.normal(0, 0.05, 2)
+        ellipse = ((xs - cx) / 0.3) ** 2 + ((ys - cy) / 0.4) ** 2 < 1
+        face = np.where(ellipse[..., None], [200, 160, 140], [30, 30, 40]) + rng.normal(0, 5, (size, size, 3))
+        faces.append(np.clip(face, 0, 255).astype(np.uint8))
+    return np.stack(faces)
+
+
+@pytest.fixture(scope="module")
+def trained(single_thread):
+    model = FaceAutoencoder(size=32, latent_dim=16, channels=(8, 16))
+    return train_autoencoder(blobs(24), blobs(8, seed=1), steps=30, batch_size=8, model=model)
+
+
+def test_training_reduces_loss_and_reports_held_out_quality(trained):
+    assert np.mean(trained.losses[-5:]) < np.mean(trained.losses[:5])
+    assert set(trained.held_out) == {"ms_ssim", "psnr_db", "faces"} and trained.held_out["faces"] == 8
+    assert float(trained.model.w_std) > 0 and trained.model.w_avg.abs().max() < 1
+
+
+def test_fp16_save_load_round_trip(trained, tmp_path):
+    path = tmp_path / "ae.pt"
+    save_autoencoder(trained.model, path, {"note": "smoke"})
+    loaded, metadata = load_autoencoder(path)
+    assert metadata == {"note": "smoke"}
+    batch = torch.from_numpy(blobs(2)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        assert torch.allclose(loaded(batch), trained.model(batch), atol=2e-2)
+    with pytest.raises(FileNotFoundError, match="train-normalizer"):
+        load_autoencoder(tmp_path / "missing.pt")
+
+
+def test_autoencoder_normalizer_interface(trained):
+    normalizer = autoencoder_normalizer(
+        trained.model, ProjectionConfig(steps=4), adapt_steps=2, perceptual=load_perceptual(False)
+    )
+    image = blobs(1, seed=3)[0]
+    normalized, w_norm, w_raw = normalizer.normalize(image)
+    assert normalized.shape == (32, 32, 3) and w_norm.shape == (16,) and w_raw.shape == (16,)
+    assert np.abs(w_norm).max() <= 1.0

@@ -1,0 +1,52 @@
+"""``python -m ml normality``: clear failures without weights, the ceiling command and real-data ceiling."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ml.cli import main
+
+
+def test_score_without_trained_normalizer_fails_with_instructions(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACET_WEIGHTS_DIR", str(tmp_path / "weights"))
+    photo = tmp_path / "face.png"
+    photo.write_bytes(b"not used: the weights check comes first")
+    status = main(["normality", "score", str(photo), "--json"])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.out == ""
+    assert "No trained normalizer" in captured.err and "train-normalizer" in captured.err
+
+
+def test_score_with_stylegan2_without_weights_names_the_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACET_WEIGHTS_DIR", str(tmp_path / "weights"))
+    monkeypatch.delenv("FACET_STYLEGAN2_WEIGHTS", raising=False)
+    assert main(["normality", "score", str(tmp_path / "x.png"), "--model", "stylegan2"]) == 2
+    assert "FACET_STYLEGAN2_WEIGHTS" in capsys.readouterr().err
+
+
+def test_ceiling_command_on_a_small_ratings_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    lines = ["image,rater,rating"]
+    for face in range(30):
+        truth = rng.uniform(2, 9)
+        lines += [f"f{face}.jpg,r{rater},{truth + rng.normal(0, 0.5):.2f}" for rater in range(10)]
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("\n".join(lines) + "\n")
+    assert main(["normality", "ceiling", "--ratings", str(ratings), "--repeats", "5", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["faces"] == 30 and document["repeats"] == 5
+    assert 0.8 < document["split_half_r"] < document["spearman_brown_r"] <= 1
+    assert "ATTRACTIVENESS" in document["note"]
+
+
+def test_mebeauty_ceiling_on_real_ratings():
+    from ml.config import data_dir_or_none
+    from ml.normality.regression import read_ratings, split_half_ceiling
+
+    data = data_dir_or_none()
+    if data is None or not (data / "mebeauty" / "ratings.csv").is_file():
+        pytest.skip("the face data directory (FACET_DATA_DIR) with mebeauty/ratings.csv is absent")
+    ceiling = split_half_ceiling(read_ratings(data / "mebeauty" / "ratings.csv"), repeats=3)
+    assert ceiling.faces == 1859 and ceiling.median_raters == 25
+    assert 0.6 < ceiling.split_half_r < ceiling.spearman_brown_r < 0.95

@@ -1,0 +1,55 @@
+"""FFHQ-style alignment and face mask on synthetic landmarks."""
+
+import math
+
+import numpy as np
+import pytest
+
+from ml.normality.preprocess import align_face, face_mask, ffhq_quad
+from tests.ml.test_normality_scoring import synthetic_landmarks
+
+
+def rotated(points: np.ndarray, degrees: float, center: np.ndarray) -> np.ndarray:
+    angle = math.radians(degrees)
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return (points - center) @ rotation.T + center
+
+
+def test_alignment_levels_the_eyes_and_is_rotation_invariant():
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    landmarks = synthetic_landmarks(128) * 1.5 + 100
+    tilted = rotated(landmarks, 20, np.array([200.0, 200.0]))
+    aligned_level = align_face(photo, landmarks, 64)
+    aligned_tilted = align_face(photo, tilted, 64)
+    for aligned in (aligned_level, aligned_tilted):
+        assert aligned.image.shape == (64, 64, 3) and aligned.image.dtype == np.uint8
+        right_eye, left_eye = aligned.landmarks[36:42].mean(0), aligned.landmarks[42:48].mean(0)
+        assert abs(right_eye[1] - left_eye[1]) < 1e-6
+    np.testing.assert_allclose(aligned_level.landmarks, aligned_tilted.landmarks, atol=1e-6)
+    quad = ffhq_quad(landmarks)
+    assert np.hypot(*(quad[3] - quad[0])) == pytest.approx(np.hypot(*(quad[1] - quad[0])))
+
+
+def test_face_filling_the_frame_gets_a_blurred_mirrored_surround():
+    photo = np.full((150, 150, 3), 200, dtype=np.uint8)
+    photo[:, :75] = 40
+    landmarks = synthetic_landmarks(150)
+    aligned = align_face(photo, landmarks, 128)
+    # The quad is larger than the photo: the crop's corners come from the padded canvas.
+    quad = ffhq_quad(landmarks)
+    assert quad.min() < 0 and quad.max() > 150
+    assert aligned.image.shape == (128, 128, 3)
+    corner = aligned.image[:4, :4].astype(float)
+    assert 40 < corner.mean() < 200  # faded towards the median colour, not a hard copy of either side
+
+
+def test_face_mask_contains_face_and_not_background():
+    landmarks = synthetic_landmarks(128)
+    mask = face_mask(landmarks, (128, 128))
+    assert mask[96, 64] and mask[40, 64] and mask[70, 25]
+    assert not mask[2, 2] and not mask[125, 5]
+    smaller = face_mask(landmarks, (128, 128), dilation=0.0)
+    assert smaller.sum() < mask.sum()
+    with pytest.raises(ValueError, match="68, 2"):
+        face_mask(np.zeros((10, 2)), (128, 128))

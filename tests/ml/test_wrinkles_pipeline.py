@@ -1,0 +1,184 @@
+"""Semi-synthetic rendering, training, evaluation, analysis and CLI on tiny synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from ml.wrinkles.synthesize import render_creases, synthesize_dataset
+
+
+def _face_landmarks(centre_x: float = 160.0, eye_y: float = 170.0, scale: float = 1.0) -> np.ndarray:
+    """A plausible frontal iBUG-68 layout (eye distance ≈ 70 px · scale)."""
+    points = np.zeros((68, 2))
+    angles = np.linspace(np.pi, 0, 17)
+    points[0:17] = np.c_[
+        centre_x + 85 * scale * np.cos(angles), eye_y + 10 * scale + 110 * scale * np.sin(angles)
+    ]
+    points[17:22] = np.c_[np.linspace(centre_x - 65, centre_x - 15, 5) * 1.0, np.full(5, eye_y - 22 * scale)]
+    points[22:27] = np.c_[np.linspace(centre_x + 15, centre_x + 65, 5), np.full(5, eye_y - 22 * scale)]
+    points[27:31] = np.c_[np.full(4, centre_x), np.linspace(eye_y, eye_y + 40 * scale, 4)]
+    points[31:36] = np.c_[np.linspace(centre_x - 15, centre_x + 15, 5), np.full(5, eye_y + 50 * scale)]
+    for offset, start in ((-35, 36), (35, 42)):
+        ring = np.linspace(0, 2 * np.pi, 7)[:-1]
+        points[start : start + 6] = np.c_[
+            centre_x + offset * scale + 12 * np.cos(ring), eye_y + 5 * np.sin(ring)
+        ]
+    ring = np.linspace(0, 2 * np.pi, 21)[:-1]
+    points[48:68] = np.c_[centre_x + 25 * scale * np.cos(ring), eye_y + 85 * scale + 8 * np.sin(ring)]
+    return points
+
+
+def _skin(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.array([205, 160, 135], dtype=float)
+    return np.clip(base + rng.normal(0, 4, size=(360, 320, 3)), 0, 255).astype(np.uint8)
+
+
+def _forehead_lines_frame() -> np.ndarray:
+    frame = np.zeros((1024, 1024), dtype=np.float32)
+    for row in (300, 340, 380):
+        cv2.line(frame, (380, row), (650, row + 10), 1.0, 4)
+    return frame
+
+
+def test_render_darkens_skin_where_the_ground_truth_is() -> None:
+    image = _skin(0)
+    rendered = render_creases(image, _face_landmarks(), _forehead_lines_frame(), np.random.default_rng(1))
+    truth = rendered.fold_darkening >= 0.06
+    assert truth.any(), "no crease was rendered on the forehead"
+    ratio = rendered.image.astype(float).mean(axis=2) / image.astype(float).mean(axis=2)
+    assert ratio[truth].mean() < 0.93
+    eye_rows = slice(160, 180)
+    assert not truth[eye_rows, 110:140].any()  # creases stay off the eyes
+    assert np.abs(rendered.image.astype(int) - image)[rendered.fold_darkening == 0].max() <= 30
+
+
+@pytest.fixture(scope="module")
+def synthetic_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("wrinkles")
+    masks = root / "wrinkle-masks" / "masks"
+    masks.mkdir(parents=True)
+    frame = _forehead_lines_frame()
+    with (root / "wrinkle-masks" / "crop_limits.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ffhq_id", "min_h", "max_h", "min_w", "max_w"])
+        for identifier in (1, 2):
+            crop = (np.roll(frame, 20 * identifier, axis=0)[200:900, 200:800] > 0).astype(np.uint8) * 255
+            cv2.imwrite(str(masks / f"final{identifier:05d}.png"), crop)
+            writer.writerow([identifier, 200, 900, 200, 800])
+    faces = root / "faces"
+    faces.mkdir()
+    for index in range(5):
+        cv2.imwrite(str(faces / f"face{index}.png"), _skin(index))
+    cv2.imwrite(str(faces / "noface.png"), np.full((100, 100, 3), 128, dtype=np.uint8))
+
+    def detect(image: np.ndarray) -> list:
+        return [] if image.std() < 1 else [SimpleNamespace(landmarks=_face_landmarks())]
+
+    out = root / "set"
+    logged: list[str] = []
+    samples = synthesize_dataset(
+        root / "wrinkle-masks", faces, out, per_face=2, size=64, detect=detect, log=logged.append
+    )
+    assert len(samples) == 10
+    assert any("no face found" in line for line in logged)
+    return out
+
+
+def test_synthesized_files_and_index(synthetic_set: Path) -> None:
+    with (synthetic_set / "index.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 10 and all(row["label"] == "semi-synthetic" for row in rows)
+    assert "crop_box" in json.loads(rows[0]["placement"])
+    mask = cv2.imread(str(synthetic_set / rows[0]["mask"]), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (64, 64) and set(np.unique(mask)) <= {0, 255} and (mask > 0).any()
+
+
+def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None:
+    from ml.wrinkles.analysis import analyze_wrinkles
+    from ml.wrinkles.evaluate import evaluate_methods, markdown_table, write_report
+    from ml.wrinkles.modelcard import write_model_card
+    from ml.wrinkles.train import load_checkpoint, train_model
+
+    checkpoint = tmp_path / "wds.pt"
+    result = train_model(
+        synthetic_set, checkpoint, base_width=2, size=32, epochs=1, folds=2, log=lambda _: None
+    )
+    assert checkpoint.is_file() and checkpoint.stat().st_size < 25 * 2**20
+    model, metadata = load_checkpoint(checkpoint)
+    assert metadata["data_label"] == "semi-synthetic" and result.best_epoch == 0
+    assert not set(metadata["test_names"]) & set(metadata["train_names"] + metadata["validation_names"])
+    report = evaluate_methods(synthetic_set, [checkpoint], ["unet-wds", "frangi"], log=lambda _: None)
+    assert [row["method"] for row in report["results"]] == ["unet-wds", "frangi"]
+    assert all(0.0 <= row["jsi"] <= 1.0 for row in report["results"])
+    assert "semi-synthetic" in markdown_table(report, "python -m ml wrinkles evaluate ...")
+    write_report(report, tmp_path / "report.md", "python -m ml wrinkles evaluate ...")
+    metrics = write_model_card(checkpoint, tmp_path / "report.json", tmp_path / "card.md")
+    assert metrics["jsi"] == report["results"][0]["jsi"] and metrics["label"] == "semi-synthetic"
+    card = (tmp_path / "card.md").read_text()
+    assert "semi-synthetic" in card and f"{metrics['jsi']:.4f}" in card
+    assert json.loads(checkpoint.with_suffix(".json").read_text()) == metrics
+    with pytest.raises(ValueError, match="No checkpoint"):
+        evaluate_methods(synthetic_set, [checkpoint], ["unet"], log=lambda _: None)
+    analysis = analyze_wrinkles(_skin(0), _face_landmarks(), model=(model, metadata))
+    assert analysis["mask"].shape == (360, 320)
+    assert set(analysis["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
+    assert 0.0 <= analysis["regions"]["forehead"]["area_fraction"] <= 1.0
+
+
+def test_analysis_refuses_without_trained_weights() -> None:
+    from ml.wrinkles.analysis import WrinkleModelUnavailableError, analyze_wrinkles
+    from ml.wrinkles.models import WEIGHTS_FILE
+
+    if WEIGHTS_FILE.is_file():
+        pytest.skip(f"trained weights are present at {WEIGHTS_FILE}")
+    from ml.registry import registry
+
+    assert registry.describe("wrinkles-unet-wds")["trained"] is False
+    with pytest.raises(WrinkleModelUnavailableError, match="no trained weights"):
+        analyze_wrinkles(_skin(0), _face_landmarks())
+
+
+def test_cli_label_writes_ground_truth(tmp_path: Path) -> None:
+    from ml.cli import main
+
+    image = _skin(0)
+    image[100:102, 40:280] = 120
+    rough = np.zeros(image.shape[:2], dtype=np.uint8)
+    rough[90:112, 30:290] = 255
+    cv2.imwrite(str(tmp_path / "photo.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "rough.png"), rough)
+    out = tmp_path / "gt.png"
+    assert (
+        main(
+            ["wrinkles", "label", str(tmp_path / "photo.png"), str(tmp_path / "rough.png"), "--out", str(out)]
+        )
+        == 0
+    )
+    truth = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) > 0
+    assert truth[100:102, 50:270].mean() > 0.9 and not truth[rough == 0].any()
+
+
+def test_human_wrinkle_shapes_render_on_a_real_face(data_dir: Path) -> None:
+    from ml.core.imageio import load_image
+    from ml.wrinkles.synthesize import read_wrinkle_shapes
+
+    shapes = read_wrinkle_shapes(data_dir / "wrinkle-masks")
+    assert len(shapes) == 578
+    landmarks_file = json.loads((data_dir / "landmarks68" / "landmarks.json").read_text())
+    landmarks = np.asarray(landmarks_file["faces"]["images/takeo.jpg"], dtype=float)
+    image = load_image(data_dir / "landmarks68" / "images" / "takeo.jpg")
+    rendered = render_creases(image, landmarks, shapes[3].frame_mask(), np.random.default_rng(0))
+    truth = rendered.fold_darkening >= 0.06
+    assert 0 < truth.mean() < 0.05
+    brow_top = landmarks[17:27, 1].min()
+    nose_tip = landmarks[30, 1]
+    rows = np.nonzero(truth)[0]
+    assert rows.max() <= nose_tip + 1 and rows.min() >= brow_top - 1.0 * np.ptp(landmarks[[36, 45], 0])

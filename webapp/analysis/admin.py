@@ -1,0 +1,72 @@
+from django.contrib import admin, messages
+
+from webapp.analysis import services
+from webapp.analysis.models import AnalysisJob, Result, ResultArtifact, WorkerHeartbeat
+from webapp.studies.admin import AuditedAdmin
+
+
+@admin.register(AnalysisJob)
+class AnalysisJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "kind",
+        "photo",
+        "queue",
+        "status",
+        "progress",
+        "attempts",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "kind", "queue"]
+    readonly_fields = [field.name for field in AnalysisJob._meta.fields]
+    actions = ["retry_jobs", "cancel_jobs"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Retry the selected failed or cancelled jobs")
+    def retry_jobs(self, request, queryset) -> None:
+        self._control(request, queryset, services.job_retry)
+
+    @admin.action(description="Cancel the selected queued or running jobs")
+    def cancel_jobs(self, request, queryset) -> None:
+        self._control(request, queryset, services.job_cancel)
+
+    def _control(self, request, queryset, action) -> None:
+        for job in queryset:
+            try:
+                action(job=job, actor=request.user, request=request)
+            except services.JobStateError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+
+
+class ArtifactInline(admin.TabularInline):
+    model = ResultArtifact
+    extra = 0
+    readonly_fields = ["name", "content_type"]
+    exclude = ["file"]
+
+
+@admin.register(Result)
+class ResultAdmin(AuditedAdmin):
+    list_display = ["pk", "job", "model_name", "model_version", "code_version", "created_at"]
+    readonly_fields = [
+        "job",
+        "data",
+        "model_name",
+        "model_version",
+        "weights_sha256",
+        "parameters",
+        "code_version",
+    ]
+    inlines = [ArtifactInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "queues", "pid", "concurrency", "last_seen"]
+    readonly_fields = ["hostname", "queues", "pid", "concurrency", "started_at", "last_seen"]

@@ -1,0 +1,267 @@
+"""Request validation and response shapes of the REST API. Writes go through the apps' services."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from webapp.analysis.kinds import AnalysisKind
+from webapp.analysis.models import AnalysisJob
+from webapp.api.fields import ScopedRelatedField
+from webapp.studies import selectors
+from webapp.studies.access import Capability
+from webapp.studies.models import (
+    Comparison,
+    PhotoView,
+    Role,
+    Study,
+    StudyMembership,
+    Subject,
+    Visit,
+    VisitRole,
+    subject_code_validator,
+)
+
+
+class StudySerializer(serializers.ModelSerializer):
+    required_views = serializers.ListField(
+        child=serializers.ChoiceField(choices=PhotoView.choices), allow_empty=False, required=False
+    )
+    analyses = serializers.ListField(
+        child=serializers.ChoiceField(choices=AnalysisKind.choices), required=False
+    )
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Study
+        fields = ["id", "name", "protocol", "required_views", "analyses", "created_by", "created_at"]
+        read_only_fields = ["id", "created_by", "created_at"]
+        # Uniqueness is checked in validate_name with a readable message.
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate_name(self, value: str) -> str:
+        name = value.strip()
+        if not name:
+            raise serializers.ValidationError("Give the study a name.")
+        others = Study.objects.filter(name=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError("A study with this name already exists; choose another name.")
+        return name
+
+    def validate_required_views(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    def validate_analyses(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    class Meta:
+        model = StudyMembership
+        fields = ["id", "username", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def to_representation(self, instance: StudyMembership) -> dict[str, Any]:
+        return {
+            "id": instance.pk,
+            "username": instance.user.get_username(),
+            "role": instance.role,
+            "created_at": serializers.DateTimeField().to_representation(instance.created_at),
+        }
+
+    def validate_username(self, value: str) -> Any:
+        user = get_user_model().objects.filter(username=value.strip(), is_active=True).first()
+        if user is None:
+            raise serializers.ValidationError(f"No active user is called {value.strip()!r}.")
+        return user
+
+
+class SubjectSerializer(serializers.ModelSerializer):
+    study = ScopedRelatedField(
+        getter=selectors.get_study,
+        for_user=selectors.studies_for_user,
+        capability=Capability.MANAGE_SUBJECTS,
+        what="study",
+        queryset=Study.objects.all(),
+    )
+    code = serializers.CharField(max_length=40, validators=[subject_code_validator])
+
+    class Meta:
+        model = Subject
+        fields = ["id", "study", "code", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators: list = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["code"] = attrs["code"].strip()
+        if Subject.objects.filter(study=attrs["study"], code=attrs["code"]).exists():
+            raise serializers.ValidationError({"code": "This study already has a subject with this code."})
+        return attrs
+
+
+class VisitSerializer(serializers.ModelSerializer):
+    subject = ScopedRelatedField(
+        getter=selectors.get_subject,
+        for_user=selectors.subjects_for_user,
+        capability=Capability.MANAGE_SUBJECTS,
+        what="subject",
+        queryset=Subject.objects.all(),
+    )
+    study = serializers.IntegerField(source="subject.study_id", read_only=True)
+    role = serializers.ChoiceField(choices=VisitRole.choices)
+
+    class Meta:
+        model = Visit
+        fields = ["id", "study", "subject", "label", "date", "role", "created_at"]
+        read_only_fields = ["id", "study", "created_at"]
+        validators: list = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["label"] = attrs["label"].strip()
+        if not attrs["label"]:
+            raise serializers.ValidationError({"label": "Give the visit a label, e.g. baseline or week 12."})
+        if Visit.objects.filter(subject=attrs["subject"], label=attrs["label"]).exists():
+            raise serializers.ValidationError({"label": "This subject already has a visit with this label."})
+        return attrs
+
+
+class JobSerializer(serializers.ModelSerializer):
+    study = serializers.IntegerField(source="photo.study_id", read_only=True)
+    message = serializers.CharField(source="progress_message", read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    result = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AnalysisJob
+        fields = [
+            "id",
+            "study",
+            "photo",
+            "kind",
+            "queue",
+            "status",
+            "progress",
+            "message",
+            "attempts",
+            "error",
+            "model_name",
+            "model_version",
+            "worker",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "result",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_result(self, job: AnalysisJob) -> int | None:
+        result = getattr(job, "result", None)
+        return result.pk if result is not None else None
+
+
+class PhotoSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    study = serializers.IntegerField(source="study_id", read_only=True)
+    subject = serializers.IntegerField(source="visit.subject_id", read_only=True)
+    visit = serializers.IntegerField(source="visit_id", read_only=True)
+    view = serializers.ChoiceField(choices=PhotoView.choices, read_only=True)
+    width = serializers.IntegerField(read_only=True)
+    height = serializers.IntegerField(read_only=True)
+    source_format = serializers.CharField(read_only=True)
+    content_hash = serializers.CharField(read_only=True)
+    image_hash = serializers.CharField(read_only=True)
+    capture_time = serializers.DateTimeField(read_only=True, allow_null=True)
+    camera_make = serializers.CharField(read_only=True)
+    camera_model = serializers.CharField(read_only=True)
+    focal_length_mm = serializers.FloatField(read_only=True, allow_null=True)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, allow_null=True)
+    uploaded_at = serializers.DateTimeField(read_only=True)
+    image_url = serializers.SerializerMethodField()
+    jobs = JobSerializer(many=True, read_only=True)
+
+    def get_image_url(self, photo: Any) -> str:
+        return reverse("api:photo-image", args=[photo.pk])
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    visit = ScopedRelatedField(
+        getter=selectors.get_visit,
+        for_user=selectors.visits_for_user,
+        capability=Capability.UPLOAD,
+        what="visit",
+        queryset=Visit.objects.all(),
+    )
+    view = serializers.ChoiceField(choices=PhotoView.choices)
+    # Empty and oversized files are judged by the ingest, which words every rejection the same way.
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+
+
+class ArtifactSerializer(serializers.Serializer):
+    name = serializers.CharField(read_only=True)
+    content_type = serializers.CharField(read_only=True)
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, artifact: Any) -> str:
+        return reverse("api:result-artifact", args=[artifact.result_id, artifact.name])
+
+
+class ProvenanceSerializer(serializers.Serializer):
+    model_name = serializers.CharField(read_only=True)
+    model_version = serializers.CharField(read_only=True)
+    weights_sha256 = serializers.CharField(read_only=True)
+    parameters = serializers.JSONField(read_only=True)
+    code_version = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class ResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    job = serializers.IntegerField(source="job_id", read_only=True)
+    photo = serializers.IntegerField(source="job.photo_id", read_only=True)
+    study = serializers.IntegerField(source="job.photo.study_id", read_only=True)
+    kind = serializers.CharField(source="job.kind", read_only=True)
+    data = serializers.JSONField(read_only=True)
+    provenance = ProvenanceSerializer(source="*", read_only=True)
+    artifacts = ArtifactSerializer(many=True, read_only=True)
+
+
+class ComparisonSerializer(serializers.ModelSerializer):
+    pre_visit = ScopedRelatedField(
+        getter=selectors.get_visit,
+        for_user=selectors.visits_for_user,
+        capability=Capability.COMPARE,
+        what="pre-treatment visit",
+        queryset=Visit.objects.all(),
+    )
+    post_visit = ScopedRelatedField(
+        getter=selectors.get_visit,
+        for_user=selectors.visits_for_user,
+        capability=Capability.COMPARE,
+        what="post-treatment visit",
+        queryset=Visit.objects.all(),
+    )
+    study = serializers.IntegerField(source="subject.study_id", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Comparison
+        fields = ["id", "study", "subject", "pre_visit", "post_visit", "created_by", "created_at"]
+        read_only_fields = ["id", "study", "subject", "created_by", "created_at"]
+        validators: list = []
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        pre, post = attrs["pre_visit"], attrs["post_visit"]
+        if pre.pk == post.pk:
+            raise serializers.ValidationError({"post_visit": "Choose two different visits."})
+        if pre.subject_id != post.subject_id:
+            raise serializers.ValidationError({"post_visit": "Both visits must belong to the same subject."})
+        return attrs

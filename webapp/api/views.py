@@ -1,0 +1,467 @@
+"""REST API views: parse the request, call a selector (reads) or a service (writes), serialise.
+
+Access is the pages' access: objects are fetched through the `get_*` selectors, which answer 404 to
+anyone outside the object's study and 403 to members whose role lacks the capability; lists use the
+`*_for_user` querysets, so they only ever hold objects of the user's studies.
+"""
+
+import mimetypes
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+
+from webapp.analysis import selectors as analysis_selectors
+from webapp.analysis import services as analysis_services
+from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.api import serializers as api
+from webapp.api.fields import parse_id
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
+from webapp.studies import selectors, services
+from webapp.studies.access import Capability
+from webapp.studies.ingest import IngestError, photo_ingest
+from webapp.studies.models import Comparison, Photo, Study, Subject, Visit
+
+# Ids in URLs: digits only and within bigint range, so a malformed id is a plain 404.
+ID_REGEX = r"[0-9]{1,18}"
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """Model validation that a service still rejects becomes a 400 with the model's message."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
+        raise serializers.ValidationError(detail) from error
+
+
+def query_id(request: Request, name: str) -> int | None:
+    """An optional numeric filter such as `?study=3`; a malformed value is a 400, not an empty list."""
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return parse_id(value, name)
+    except serializers.ValidationError as error:
+        raise serializers.ValidationError({name: error.detail}) from error
+
+
+def id_filter(name: str, description: str) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.INT, OpenApiParameter.QUERY, description=description)
+
+
+class ScopedViewSet(viewsets.GenericViewSet):
+    lookup_value_regex = ID_REGEX
+
+    def object_id(self) -> int:
+        return int(self.kwargs[self.lookup_field])
+
+
+class AuditedTokenView(ObtainAuthToken):
+    """`POST username, password` → `{"token": ...}`. Successful logins are audited; failed ones are
+    audited by the `user_login_failed` signal that authentication sends."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        audit_record(
+            action=AuditAction.LOGIN,
+            summary="Obtained an API token",
+            actor=user,
+            target=user,
+            request=request,
+            details={"method": "token"},
+        )
+        return Response({"token": token.key})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Studies you belong to"),
+    create=extend_schema(summary="Create a study; you become its coordinator"),
+    partial_update=extend_schema(summary="Change a study (coordinators)"),
+)
+class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.StudySerializer
+    queryset = Study.objects.none()
+
+    def get_queryset(self) -> QuerySet[Study]:
+        return selectors.studies_for_user(self.request.user).select_related("created_by")
+
+    def get_object(self) -> Study:
+        return selectors.get_study(self.request.user, self.object_id())
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            study = services.study_create(creator=request.user, request=request, **serializer.validated_data)
+        return Response(self.get_serializer(study).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        study = selectors.get_study(request.user, self.object_id(), Capability.MANAGE_STUDY)
+        serializer = self.get_serializer(study, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            study = services.study_update(
+                study=study, actor=request.user, request=request, **serializer.validated_data
+            )
+        return Response(self.get_serializer(study).data)
+
+    @extend_schema(
+        methods=["GET"], summary="Members of a study", responses=api.MembershipSerializer(many=True)
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add a member or change their role (coordinators)",
+        request=api.MembershipSerializer,
+        responses={201: api.MembershipSerializer},
+    )
+    @action(
+        detail=True, methods=["get", "post"], serializer_class=api.MembershipSerializer, pagination_class=None
+    )
+    def members(self, request: Request, pk: str) -> Response:
+        if request.method == "GET":
+            study = selectors.get_study(request.user, self.object_id())
+            return Response(self.get_serializer(selectors.study_members(study), many=True).data)
+        study = selectors.get_study(request.user, self.object_id(), Capability.MANAGE_STUDY)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership = services.membership_set(
+            study=study,
+            user=serializer.validated_data["username"],
+            role=serializer.validated_data["role"],
+            actor=request.user,
+            request=request,
+        )
+        return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(list=extend_schema(parameters=[id_filter("study", "Only subjects of this study.")]))
+class SubjectViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.SubjectSerializer
+    queryset = Subject.objects.none()
+
+    def get_queryset(self) -> QuerySet[Subject]:
+        subjects = selectors.subjects_for_user(self.request.user).order_by("study_id", "code")
+        if self.action == "list" and (study_id := query_id(self.request, "study")):
+            subjects = subjects.filter(study_id=study_id)
+        return subjects
+
+    def get_object(self) -> Subject:
+        return selectors.get_subject(self.request.user, self.object_id())
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            subject = services.subject_create(
+                actor=request.user, request=request, **serializer.validated_data
+            )
+        return Response(self.get_serializer(subject).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(list=extend_schema(parameters=[id_filter("subject", "Only visits of this subject.")]))
+class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.VisitSerializer
+    queryset = Visit.objects.none()
+
+    def get_queryset(self) -> QuerySet[Visit]:
+        visits = selectors.visits_for_user(self.request.user).order_by("subject_id", "date", "created_at")
+        if self.action == "list" and (subject_id := query_id(self.request, "subject")):
+            visits = visits.filter(subject_id=subject_id)
+        return visits
+
+    def get_object(self) -> Visit:
+        return selectors.get_visit(self.request.user, self.object_id())
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            visit = services.visit_create(actor=request.user, request=request, **serializer.validated_data)
+        return Response(self.get_serializer(visit).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Photos of your studies (audited)",
+        parameters=[
+            id_filter("visit", "Only photos of this visit."),
+            id_filter("subject", "Only photos of this subject."),
+            id_filter("study", "Only photos of this study."),
+        ],
+    ),
+    retrieve=extend_schema(summary="A photo's metadata and analysis jobs (audited)"),
+)
+class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.PhotoSerializer
+    queryset = Photo.objects.none()
+    # The only write is an upload, which arrives as a multipart form.
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self) -> QuerySet[Photo]:
+        photos = (
+            selectors.photos_for_user(self.request.user)
+            .select_related("uploaded_by")
+            .prefetch_related("jobs__result")
+            .order_by("pk")
+        )
+        if self.action == "list":
+            for name, field in (
+                ("visit", "visit_id"),
+                ("subject", "visit__subject_id"),
+                ("study", "study_id"),
+            ):
+                if (value := query_id(self.request, name)) is not None:
+                    photos = photos.filter(**{field: value})
+        return photos
+
+    def get_object(self) -> Photo:
+        return selectors.get_photo(self.request.user, self.object_id())
+
+    def list(self, request: Request) -> Response:
+        photos = list(self.paginate_queryset(self.get_queryset()))
+        if photos:
+            studies = {photo.study_id for photo in photos}
+            audit_record(
+                action=AuditAction.VIEW,
+                summary=f"Listed {len(photos)} photo(s)",
+                actor=request.user,
+                object_type="studies.photo",
+                study_id=studies.pop() if len(studies) == 1 else None,
+                request=request,
+                details={"photo_ids": [photo.pk for photo in photos]},
+            )
+        return self.get_paginated_response(self.get_serializer(photos, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        photo = self.get_object()
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed photo {photo.pk}",
+            actor=request.user,
+            target=photo,
+            request=request,
+        )
+        return Response(self.get_serializer(photo).data)
+
+    @extend_schema(
+        summary="Upload a photo of a visit; its analyses are queued",
+        request={"multipart/form-data": api.PhotoUploadSerializer},
+        responses={
+            201: api.PhotoSerializer,
+            400: OpenApiResponse(
+                description="The file was refused; `file` says why, `code` is a short slug."
+            ),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        serializer = api.PhotoUploadSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        try:
+            photo = photo_ingest(
+                visit=serializer.validated_data["visit"],
+                view=serializer.validated_data["view"],
+                upload=serializer.validated_data["file"],
+                uploaded_by=request.user,
+                request=request,
+            )
+        except IngestError as error:
+            return Response({"file": [error.message], "code": error.code}, status=status.HTTP_400_BAD_REQUEST)
+        photo = self.get_queryset().get(pk=photo.pk)
+        return Response(self.get_serializer(photo).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="The stored image (metadata-free PNG; audited as a download)",
+        responses={(200, "image/png"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"])
+    def image(self, request: Request, pk: str) -> FileResponse:
+        photo = self.get_object()
+        audit_record(
+            action=AuditAction.DOWNLOAD,
+            summary=f"Downloaded photo {photo.pk}",
+            actor=request.user,
+            target=photo,
+            request=request,
+        )
+        return private_file_response(photo.image, f"photo-{photo.pk}")
+
+
+def private_file_response(field_file: Any, download_stem: str) -> FileResponse:
+    """Stream a stored file to its one reader; no cache along the way may keep patient data."""
+    content_type = mimetypes.guess_type(field_file.name)[0] or "application/octet-stream"
+    extension = mimetypes.guess_extension(content_type) or ""
+    response = FileResponse(
+        field_file.open("rb"), content_type=content_type, filename=f"{download_stem}{extension}"
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            id_filter("photo", "Only jobs of this photo."),
+            id_filter("study", "Only jobs of this study."),
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                OpenApiParameter.QUERY,
+                enum=JobStatus.values,
+                description="Only jobs in this status.",
+            ),
+        ]
+    )
+)
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.JobSerializer
+    queryset = AnalysisJob.objects.none()
+
+    def get_queryset(self) -> QuerySet[AnalysisJob]:
+        jobs = (
+            analysis_selectors.jobs_for_user(self.request.user)
+            .select_related("result")
+            .order_by("-created_at", "-pk")
+        )
+        if self.action != "list":
+            return jobs
+        if (photo_id := query_id(self.request, "photo")) is not None:
+            jobs = jobs.filter(photo_id=photo_id)
+        if (study_id := query_id(self.request, "study")) is not None:
+            jobs = jobs.filter(photo__study_id=study_id)
+        if job_status := self.request.query_params.get("status"):
+            if job_status not in JobStatus.values:
+                raise serializers.ValidationError(
+                    {"status": f"Unknown status {job_status!r}; use one of {', '.join(JobStatus.values)}."}
+                )
+            jobs = jobs.filter(status=job_status)
+        return jobs
+
+    def get_object(self, capability: Capability = Capability.VIEW) -> AnalysisJob:
+        return analysis_selectors.get_job(self.request.user, self.object_id(), capability)
+
+    def _control(self, request: Request, change: Any) -> Response:
+        job = self.get_object(Capability.CONTROL_JOBS)
+        try:
+            job = change(job=job, actor=request.user, request=request)
+        except analysis_services.JobStateError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data)
+
+    @extend_schema(
+        summary="Cancel a queued or running job",
+        request=None,
+        responses={200: api.JobSerializer, 409: OpenApiResponse(description="The job has finished.")},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        return self._control(request, analysis_services.job_cancel)
+
+    @extend_schema(
+        summary="Queue a failed or cancelled job again",
+        request=None,
+        responses={200: api.JobSerializer, 409: OpenApiResponse(description="The job cannot be retried.")},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str) -> Response:
+        return self._control(request, analysis_services.job_retry)
+
+
+class ResultViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.ResultSerializer
+    queryset = Result.objects.none()
+
+    def get_object(self) -> Result:
+        return analysis_selectors.get_result(self.request.user, self.object_id())
+
+    @extend_schema(summary="A result's data, provenance and artifacts (audited)")
+    def retrieve(self, request: Request, pk: str) -> Response:
+        result = self.get_object()
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed result {result.pk}",
+            actor=request.user,
+            target=result,
+            request=request,
+            details={"kind": result.job.kind},
+        )
+        return Response(self.get_serializer(result).data)
+
+    @extend_schema(
+        summary="Download an artifact of a result (audited)",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], url_path=r"artifacts/(?P<name>[-a-zA-Z0-9_]+)")
+    def artifact(self, request: Request, pk: str, name: str) -> FileResponse:
+        result = self.get_object()
+        artifact = result.artifacts.filter(name=name).first()
+        if artifact is None:
+            raise Http404("This result has no such artifact.")
+        audit_record(
+            action=AuditAction.DOWNLOAD,
+            summary=f"Downloaded {name} of result {result.pk}",
+            actor=request.user,
+            target=artifact,
+            study_id=result.job.photo.study_id,
+            request=request,
+        )
+        return private_file_response(artifact.file, f"result-{result.pk}-{name}")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            id_filter("subject", "Only comparisons of this subject."),
+            id_filter("study", "Only comparisons of this study."),
+        ]
+    )
+)
+class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    serializer_class = api.ComparisonSerializer
+    queryset = Comparison.objects.none()
+
+    def get_queryset(self) -> QuerySet[Comparison]:
+        comparisons = (
+            selectors.comparisons_for_user(self.request.user)
+            .select_related("created_by")
+            .order_by("-created_at", "-pk")
+        )
+        if self.action == "list":
+            if (subject_id := query_id(self.request, "subject")) is not None:
+                comparisons = comparisons.filter(subject_id=subject_id)
+            if (study_id := query_id(self.request, "study")) is not None:
+                comparisons = comparisons.filter(subject__study_id=study_id)
+        return comparisons
+
+    def get_object(self) -> Comparison:
+        return selectors.get_comparison(self.request.user, self.object_id())
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with service_errors():
+            comparison = services.comparison_create(
+                actor=request.user, request=request, **serializer.validated_data
+            )
+        return Response(self.get_serializer(comparison).data, status=status.HTTP_201_CREATED)

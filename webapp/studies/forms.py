@@ -1,0 +1,101 @@
+"""Input forms of the study pages. They only parse and validate input; services make the changes."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from webapp.analysis.kinds import AnalysisKind
+from webapp.studies.models import PhotoView, Role, Subject, Visit, VisitRole, subject_code_validator
+
+
+class StudyCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    protocol = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Treatment, visit schedule and photo standard. No patient-identifying details.",
+    )
+    required_views = forms.MultipleChoiceField(
+        choices=PhotoView.choices,
+        initial=[PhotoView.FRONTAL.value],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Views every visit should have; missing ones are flagged on the study page.",
+    )
+    analyses = forms.MultipleChoiceField(
+        choices=AnalysisKind.choices,
+        initial=[AnalysisKind.LANDMARKS.value],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Analyses queued automatically for every uploaded photo.",
+    )
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def clean_username(self) -> AbstractBaseUser:
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise forms.ValidationError(f"There is no active user called {username!r}.")
+        return user
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class SubjectCreateForm(forms.Form):
+    code = forms.CharField(
+        max_length=40,
+        validators=[subject_code_validator],
+        help_text="A pseudonymous study code such as S-014. Never use names, initials or dates of birth.",
+    )
+
+
+class VisitCreateForm(forms.Form):
+    label = forms.CharField(max_length=60, help_text="e.g. baseline, week 12, post-op")
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    role = forms.ChoiceField(choices=VisitRole.choices)
+
+
+class PhotoUploadForm(forms.Form):
+    file = forms.FileField(allow_empty_file=True)
+    view = forms.ChoiceField(choices=PhotoView.choices, initial=PhotoView.FRONTAL.value)
+
+
+def latest_visit(visits: list[Visit], role: str) -> Visit | None:
+    """The last visit (in date order) with the given role."""
+    matching = [visit for visit in visits if visit.role == role]
+    return matching[-1] if matching else None
+
+
+class ComparisonCreateForm(forms.Form):
+    """Two different visits of one subject; defaults to the latest pre and the latest post visit."""
+
+    pre_visit = forms.ModelChoiceField(queryset=Visit.objects.none(), label="Before (pre)")
+    post_visit = forms.ModelChoiceField(queryset=Visit.objects.none(), label="After (post)")
+
+    def __init__(self, *args, subject: Subject, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        visits = subject.visits.order_by("date", "created_at")
+        for name in ("pre_visit", "post_visit"):
+            self.fields[name].queryset = visits
+            self.fields[name].label_from_instance = _visit_choice_label
+        ordered = list(visits)
+        pre = latest_visit(ordered, VisitRole.PRE)
+        post = latest_visit(ordered, VisitRole.POST) or latest_visit(ordered, VisitRole.FOLLOW_UP)
+        self.fields["pre_visit"].initial = pre.pk if pre else None
+        self.fields["post_visit"].initial = post.pk if post else None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        pre, post = cleaned.get("pre_visit"), cleaned.get("post_visit")
+        if pre and post and pre.pk == post.pk:
+            raise forms.ValidationError("Choose two different visits.")
+        return cleaned
+
+
+def _visit_choice_label(visit: Visit) -> str:
+    date = visit.date.isoformat() if visit.date else "no date"
+    return f"{visit.label} ({visit.get_role_display()}, {date})"

@@ -1,0 +1,202 @@
+"""The study domain: studies, their members, pseudonymous subjects, visits, photos and comparisons."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+
+from webapp.analysis.kinds import AnalysisKind
+
+
+class PhotoView(models.TextChoices):
+    FRONTAL = "frontal", "Frontal"
+    LEFT_45 = "left45", "Left 45°"
+    RIGHT_45 = "right45", "Right 45°"
+    LEFT_90 = "left90", "Left 90°"
+    RIGHT_90 = "right90", "Right 90°"
+
+
+class Role(models.TextChoices):
+    COORDINATOR = "coordinator", "Study coordinator"
+    CLINICIAN = "clinician", "Clinician"
+    RATER = "rater", "Rater"
+    MONITOR = "monitor", "Monitor (read-only)"
+
+
+def default_required_views() -> list[str]:
+    return [PhotoView.FRONTAL.value]
+
+
+def default_analyses() -> list[str]:
+    return [AnalysisKind.LANDMARKS.value]
+
+
+class Study(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    protocol = models.TextField(
+        blank=True, help_text="Protocol summary: treatment, visit schedule, photo standard."
+    )
+    required_views = models.JSONField(default=default_required_views)
+    analyses = models.JSONField(
+        default=default_analyses, blank=True, help_text="Analysis kinds run on every uploaded photo."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        unknown_views = set(self.required_views) - set(PhotoView.values)
+        if unknown_views:
+            raise ValidationError({"required_views": f"Unknown views: {', '.join(sorted(unknown_views))}."})
+        unknown_kinds = set(self.analyses) - set(AnalysisKind.values)
+        if unknown_kinds:
+            raise ValidationError({"analyses": f"Unknown analyses: {', '.join(sorted(unknown_kinds))}."})
+
+
+class StudyMembership(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "user"], name="one_membership_per_user_and_study")
+        ]
+        ordering = ["study", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} – {self.get_role_display()} in {self.study}"
+
+
+subject_code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$",
+    "Use a pseudonymous code of letters, digits, '.', '_' or '-' (no names, no spaces), "
+    "at most 40 characters.",
+)
+
+
+class Subject(models.Model):
+    """A study participant, known only by a pseudonymous code: Facet stores no names."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="subjects")
+    code = models.CharField(max_length=40, validators=[subject_code_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="subject_code_unique_in_study")]
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class VisitRole(models.TextChoices):
+    PRE = "pre", "Pre-treatment"
+    POST = "post", "Post-treatment"
+    FOLLOW_UP = "follow_up", "Follow-up"
+
+
+class Visit(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="visits")
+    label = models.CharField(max_length=60, help_text="e.g. baseline, week 12, post-op")
+    date = models.DateField(null=True, blank=True)
+    role = models.CharField(max_length=20, choices=VisitRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "label"], name="visit_label_unique_per_subject")
+        ]
+        ordering = ["date", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject.code} · {self.label}"
+
+
+def photo_upload_path(photo: "Photo", filename: str) -> str:
+    # Content-addressed names: no part of the client's file name (which may hold a patient name) is kept.
+    return f"photos/study-{photo.study_id}/{photo.content_hash[:2]}/{photo.content_hash}.png"
+
+
+def thumbnail_upload_path(photo: "Photo", filename: str) -> str:
+    return f"thumbnails/study-{photo.study_id}/{photo.content_hash[:2]}/{photo.content_hash}.jpg"
+
+
+class Photo(models.Model):
+    # `study` repeats visit.subject.study so the database itself enforces one copy of a file per study.
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="photos")
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="photos")
+    view = models.CharField(max_length=10, choices=PhotoView.choices)
+    image = models.FileField(upload_to=photo_upload_path, max_length=255)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_path, max_length=255)
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the uploaded file's bytes.")
+    image_hash = models.CharField(max_length=64, help_text="SHA-256 of the stored, metadata-free image.")
+    source_format = models.CharField(max_length=10)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    capture_time = models.DateTimeField(null=True, blank=True)
+    camera_make = models.CharField(max_length=100, blank=True)
+    camera_model = models.CharField(max_length=100, blank=True)
+    focal_length_mm = models.FloatField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "content_hash"], name="photo_unique_file_per_study"),
+        ]
+        ordering = ["visit__date", "visit__created_at", "view"]
+
+    def __str__(self) -> str:
+        return f"{self.visit} · {self.get_view_display()}"
+
+    @property
+    def subject(self) -> Subject:
+        return self.visit.subject
+
+    @property
+    def expected_yaw(self) -> float:
+        from ml.core.quality import view_expected_yaw
+
+        return view_expected_yaw(self.view)
+
+
+class Comparison(models.Model):
+    """A pre/post comparison of two visits of one subject."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="comparisons")
+    pre_visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="+")
+    post_visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pre_visit", "post_visit"], name="comparison_unique_visit_pair"),
+            models.CheckConstraint(
+                condition=~models.Q(pre_visit=models.F("post_visit")), name="comparison_visits_differ"
+            ),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject.code}: {self.pre_visit.label} → {self.post_visit.label}"
+
+    def clean(self) -> None:
+        if self.pre_visit_id == self.post_visit_id:
+            raise ValidationError("Choose two different visits.")
+        if self.pre_visit.subject_id != self.subject_id or self.post_visit.subject_id != self.subject_id:
+            raise ValidationError("Both visits must belong to the comparison's subject.")

@@ -1,0 +1,116 @@
+"""Read queries for studies, scoped to what a user may see.
+
+Every `*_for_user` function returns only objects of studies the user belongs to (site admins see
+all), and the `get_*` functions raise Http404 for anything outside that scope.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404
+
+from webapp.studies.access import Capability, is_site_admin, require
+from webapp.studies.models import Comparison, Photo, Study, StudyMembership, Subject, Visit
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def studies_for_user(user: User) -> QuerySet[Study]:
+    if is_site_admin(user):
+        studies = Study.objects.all()
+    elif user.is_authenticated:
+        studies = Study.objects.filter(memberships__user=user)
+    else:
+        return Study.objects.none()
+    return studies.annotate(
+        subject_count=Count("subjects", distinct=True), photo_count=Count("photos", distinct=True)
+    )
+
+
+def study_ids_for_user(user: User) -> QuerySet:
+    if is_site_admin(user):
+        return Study.objects.values("pk")
+    if not user.is_authenticated:
+        return Study.objects.none().values("pk")
+    return StudyMembership.objects.filter(user=user).values("study_id")
+
+
+def get_study(user: User, study_id: int, capability: Capability = Capability.VIEW) -> Study:
+    study = Study.objects.filter(pk=study_id).first()
+    if study is None:
+        raise Http404("No such study.")
+    require(user, study, capability)
+    return study
+
+
+def subjects_for_user(user: User) -> QuerySet[Subject]:
+    return Subject.objects.filter(study_id__in=study_ids_for_user(user)).select_related("study")
+
+
+def get_subject(user: User, subject_id: int, capability: Capability = Capability.VIEW) -> Subject:
+    subject = Subject.objects.select_related("study").filter(pk=subject_id).first()
+    if subject is None:
+        raise Http404("No such subject.")
+    require(user, subject.study, capability)
+    return subject
+
+
+def visits_for_user(user: User) -> QuerySet[Visit]:
+    return Visit.objects.filter(subject__study_id__in=study_ids_for_user(user)).select_related(
+        "subject__study"
+    )
+
+
+def get_visit(user: User, visit_id: int, capability: Capability = Capability.VIEW) -> Visit:
+    visit = Visit.objects.select_related("subject__study").filter(pk=visit_id).first()
+    if visit is None:
+        raise Http404("No such visit.")
+    require(user, visit.subject.study, capability)
+    return visit
+
+
+def photos_for_user(user: User) -> QuerySet[Photo]:
+    return Photo.objects.filter(study_id__in=study_ids_for_user(user)).select_related(
+        "visit__subject", "study"
+    )
+
+
+def get_photo(user: User, photo_id: int, capability: Capability = Capability.VIEW) -> Photo:
+    photo = Photo.objects.select_related("visit__subject", "study").filter(pk=photo_id).first()
+    if photo is None:
+        raise Http404("No such photo.")
+    require(user, photo.study, capability)
+    return photo
+
+
+def comparisons_for_user(user: User) -> QuerySet[Comparison]:
+    return Comparison.objects.filter(subject__study_id__in=study_ids_for_user(user)).select_related(
+        "subject__study", "pre_visit", "post_visit"
+    )
+
+
+def get_comparison(user: User, comparison_id: int, capability: Capability = Capability.VIEW) -> Comparison:
+    comparison = (
+        Comparison.objects.select_related("subject__study", "pre_visit", "post_visit")
+        .filter(pk=comparison_id)
+        .first()
+    )
+    if comparison is None:
+        raise Http404("No such comparison.")
+    require(user, comparison.subject.study, capability)
+    return comparison
+
+
+def subject_visits_with_photos(subject: Subject) -> QuerySet[Visit]:
+    """The subject's visits in date order, each with its photos and their jobs, for side-by-side pages."""
+    photos = Photo.objects.prefetch_related("jobs__result").order_by("view")
+    return subject.visits.prefetch_related(Prefetch("photos", queryset=photos)).order_by("date", "created_at")
+
+
+def study_members(study: Study) -> QuerySet[StudyMembership]:
+    return study.memberships.select_related("user").order_by("role", "user__username")
+
+
+def missing_views(visit: Visit) -> list[str]:
+    """The study's required views that this visit has no photo of yet."""
+    present = set(visit.photos.values_list("view", flat=True))
+    return [view for view in visit.subject.study.required_views if view not in present]

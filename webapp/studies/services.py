@@ -1,0 +1,177 @@
+"""Changes to studies, memberships, subjects, visits and comparisons. Each one is audited."""
+
+import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import HttpRequest
+
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
+from webapp.studies.models import Comparison, Role, Study, StudyMembership, Subject, Visit
+
+
+@transaction.atomic
+def study_create(
+    *,
+    name: str,
+    creator: AbstractBaseUser,
+    protocol: str = "",
+    required_views: list[str] | None = None,
+    analyses: list[str] | None = None,
+    request: HttpRequest | None = None,
+) -> Study:
+    """Create a study; its creator becomes its first coordinator."""
+    study = Study(name=name.strip(), protocol=protocol, created_by=creator)
+    if required_views is not None:
+        study.required_views = required_views
+    if analyses is not None:
+        study.analyses = analyses
+    study.full_clean()
+    study.save()
+    StudyMembership.objects.create(study=study, user=creator, role=Role.COORDINATOR)
+    audit_record(
+        action=AuditAction.CREATE,
+        summary=f"Created study {study.name!r}",
+        actor=creator,
+        target=study,
+        request=request,
+    )
+    return study
+
+
+@transaction.atomic
+def study_update(
+    *, study: Study, actor: AbstractBaseUser, request: HttpRequest | None = None, **fields: object
+) -> Study:
+    allowed = {"name", "protocol", "required_views", "analyses"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a study.")
+    changed = {}
+    for field, value in fields.items():
+        if getattr(study, field) != value:
+            changed[field] = value
+            setattr(study, field, value)
+    if changed:
+        study.full_clean()
+        study.save(update_fields=list(changed))
+        audit_record(
+            action=AuditAction.UPDATE,
+            summary=f"Changed study {study.name!r}",
+            actor=actor,
+            target=study,
+            request=request,
+            details={"fields": sorted(changed)},
+        )
+    return study
+
+
+@transaction.atomic
+def membership_set(
+    *,
+    study: Study,
+    user: AbstractBaseUser,
+    role: str,
+    actor: AbstractBaseUser,
+    request: HttpRequest | None = None,
+) -> StudyMembership:
+    """Add `user` to the study with `role`, or change their role."""
+    if role not in Role.values:
+        raise ValueError(f"Unknown role {role!r}.")
+    membership, created = StudyMembership.objects.update_or_create(
+        study=study, user=user, defaults={"role": role}
+    )
+    audit_record(
+        action=AuditAction.CREATE if created else AuditAction.UPDATE,
+        summary=f"{user.get_username()} is {Role(role).label} in {study.name!r}",
+        actor=actor,
+        target=membership,
+        study_id=study.pk,
+        request=request,
+        details={"user": user.get_username(), "role": role},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(
+    *, membership: StudyMembership, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> None:
+    study = membership.study
+    username = membership.user.get_username()
+    remaining_coordinators = study.memberships.filter(role=Role.COORDINATOR).exclude(pk=membership.pk)
+    if membership.role == Role.COORDINATOR and not remaining_coordinators.exists():
+        raise ValueError("A study needs at least one coordinator; appoint another before removing this one.")
+    membership.delete()
+    audit_record(
+        action=AuditAction.DELETE,
+        summary=f"Removed {username} from {study.name!r}",
+        actor=actor,
+        object_type="studies.studymembership",
+        study_id=study.pk,
+        request=request,
+        details={"user": username},
+    )
+
+
+@transaction.atomic
+def subject_create(
+    *, study: Study, code: str, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> Subject:
+    subject = Subject(study=study, code=code.strip())
+    subject.full_clean()
+    subject.save()
+    audit_record(
+        action=AuditAction.CREATE,
+        summary=f"Added subject {subject.code}",
+        actor=actor,
+        target=subject,
+        request=request,
+    )
+    return subject
+
+
+@transaction.atomic
+def visit_create(
+    *,
+    subject: Subject,
+    label: str,
+    role: str,
+    date: datetime.date | None,
+    actor: AbstractBaseUser,
+    request: HttpRequest | None = None,
+) -> Visit:
+    visit = Visit(subject=subject, label=label.strip(), role=role, date=date)
+    visit.full_clean()
+    visit.save()
+    audit_record(
+        action=AuditAction.CREATE,
+        summary=f"Added visit {visit.label!r} of {subject.code}",
+        actor=actor,
+        target=visit,
+        request=request,
+    )
+    return visit
+
+
+@transaction.atomic
+def comparison_create(
+    *, pre_visit: Visit, post_visit: Visit, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> Comparison:
+    existing = Comparison.objects.filter(pre_visit=pre_visit, post_visit=post_visit).first()
+    if existing:
+        return existing
+    comparison = Comparison(
+        subject=pre_visit.subject, pre_visit=pre_visit, post_visit=post_visit, created_by=actor
+    )
+    comparison.full_clean()
+    comparison.save()
+    audit_record(
+        action=AuditAction.CREATE,
+        summary=f"Created comparison {comparison}",
+        actor=actor,
+        target=comparison,
+        request=request,
+    )
+    return comparison

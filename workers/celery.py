@@ -1,0 +1,75 @@
+"""The Celery application. Configuration comes from Django settings (CELERY_* names)."""
+
+import logging
+import os
+
+from celery import Celery, bootsteps
+from celery.signals import worker_process_init
+from django.utils import timezone
+from kombu import Exchange, Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+logger = logging.getLogger(__name__)
+
+app = Celery("facet")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu"))
+app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+
+
+class WorkerHeartbeatStep(bootsteps.StartStopStep):
+    """Writes this worker's heartbeat to the database, which the admins' queue page reads."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs) -> None:
+        super().__init__(worker, **kwargs)
+        self.timer_ref = None
+        self.started_at = timezone.now()
+
+    def start(self, worker) -> None:
+        from django.conf import settings
+
+        self.beat(worker)
+        self.timer_ref = worker.timer.call_repeatedly(
+            settings.FACET_WORKER_HEARTBEAT_SECONDS, self.beat, (worker,), priority=10
+        )
+
+    def stop(self, worker) -> None:
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+
+    def beat(self, worker) -> None:
+        from django.db import close_old_connections
+
+        from webapp.analysis.services import worker_heartbeat
+
+        try:
+            close_old_connections()
+            worker_heartbeat(
+                hostname=worker.hostname,
+                queues=sorted(queue.name for queue in worker.app.amqp.queues.consume_from.values()),
+                pid=os.getpid(),
+                started_at=self.started_at,
+                concurrency=worker.concurrency or 1,
+            )
+        except Exception:  # a database hiccup must not take the worker down
+            logger.exception("Could not write the worker heartbeat")
+
+
+app.steps["worker"].add(WorkerHeartbeatStep)
+
+
+@worker_process_init.connect
+def warm_up_models(**kwargs) -> None:
+    """Load the configured models in each new pool process, so the first job does not pay for it."""
+    from django.conf import settings
+
+    from ml.registry import registry
+
+    for name in settings.FACET_WARM_MODELS:
+        try:
+            registry.load(name)
+        except Exception:  # the job that needs the model will report the error to its user
+            logger.exception("Could not warm up model %s", name)
