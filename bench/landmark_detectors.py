@@ -26,7 +26,7 @@ def benchmark_images(data_root: Path, count: int) -> list[Path]:
     from ml.landmarks.campaign import mebeauty_originals
 
     landmarks68 = sorted((data_root / "landmarks68" / "images").glob("*.jpg"))
-    # Seed 1 draws images other than the seed-0 campaign's first ones where possible.
+    # Latency only: overlap with the campaign's training photos does not matter here.
     others = mebeauty_originals(data_root, max(0, count - len(landmarks68)), seed=1)
     return (landmarks68 + others)[:count]
 
@@ -80,7 +80,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=24, help="How many data images to time (≥ 20).")
-    parser.add_argument("--out", type=Path, default=REPORT_DIR, help="Folder for the JSON and Markdown report.")
+    parser.add_argument("--out", type=Path, default=REPORT_DIR, help="Folder for the JSON and Markdown.")
     args = parser.parse_args(argv)
     os.environ.setdefault("YOLO_OFFLINE", "1")
     import torch

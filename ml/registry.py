@@ -42,7 +42,7 @@ class ModelSpec:
 
     ``loader`` returns the ready-to-use model; it is called at most once per process by
     :meth:`ModelRegistry.load`. ``trained`` is ``False`` for models that run without fitted weights
-    or whose weights are placeholders of no measured quality; their outputs must say so.
+    or whose weights have no measured quality; their outputs must say so.
     """
 
     name: str

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "webapp.audit",
     "webapp.studies",
     "webapp.analysis",
+    "webapp.labeling",
+    "webapp.campaigns",
     "webapp.api",
 ]
 

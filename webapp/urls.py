@@ -8,6 +8,8 @@ urlpatterns = [
     path("", include("webapp.studies.urls")),
     path("jobs/", include("webapp.analysis.urls")),
     path("audit/", include("webapp.audit.urls")),
+    path("labeling/", include("webapp.labeling.urls")),
+    path("campaigns/", include("webapp.campaigns.urls")),
     path("api/", include("webapp.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

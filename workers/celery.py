@@ -15,7 +15,9 @@ logger = logging.getLogger(__name__)
 app = Celery("facet")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu"))
-app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+# Task modules of the workers package: analysis jobs, model training, landmark campaigns.
+for task_module in ("tasks", "training", "campaigns"):
+    app.autodiscover_tasks(["workers"], related_name=task_module, force=True)
 
 
 class WorkerHeartbeatStep(bootsteps.StartStopStep):

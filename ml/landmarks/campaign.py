@@ -43,6 +43,7 @@ MERGE_MAX_IOU = 0.3
 IOU_TOLERANCE = 1e-9  # a geometric IoU of exactly 0.3 may compute as 0.30000000000000004
 PSEUDO_LABEL_MIN_CONFIDENCE = 0.7
 MODEL_NAME = "yolo-pose68"
+ACCEPTANCE_MAX_NME = 0.08
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
@@ -233,6 +234,10 @@ class CampaignConfig:
     min_confidence: float = PSEUDO_LABEL_MIN_CONFIDENCE
     max_iou: float = MERGE_MAX_IOU
     validate_every_epoch: bool = False
+    # Ultralytics' default OKS σ for a non-COCO skeleton is 1/68 ≈ 0.015 of the face size: its keypoint
+    # loss 1 - exp(-d²/(8σ²·area)) saturates once points are more than ~10 % of the face off, so a
+    # model trained from scratch gets almost no keypoint gradient. A wider σ keeps the gradient alive.
+    kpt_oks_sigma: float | None = 0.05
     train_overrides: dict[str, Any] = field(default_factory=lambda: {"mosaic": 0.0, "warmup_epochs": 1.0})
 
     def __post_init__(self) -> None:
@@ -514,7 +519,9 @@ def run_campaign(
     for iteration in range(config.iterations):
         started = time.monotonic()
         check_cancel(f"before iteration {iteration}")
-        data_yaml = export_yolo_pose(dataset, config.root / "yolo" / f"v{iteration}")
+        data_yaml = export_yolo_pose(
+            dataset, config.root / "yolo" / f"v{iteration}", kpt_oks_sigma=config.kpt_oks_sigma
+        )
         start = str(previous_best) if (config.fine_tune and previous_best is not None) else config.model_yaml
         epochs = config.epochs_first if iteration == 0 else config.epochs_next
         if progress is not None:
@@ -572,3 +579,52 @@ def run_campaign(
         if progress is not None:
             progress({"phase": "iteration_done", "iteration": iteration, "report": asdict(row)})
     return rows
+
+
+def choose_iteration(report: dict[str, Any]) -> int:
+    """The iteration with the lowest validation NME (ties and missing NME: the later iteration)."""
+    rows = report["iterations"]
+    if not rows:
+        raise ValueError("The campaign report has no finished iteration.")
+    scored = [(row["metrics"].get("nme_outer_eye_corners"), row["iteration"]) for row in rows]
+    measured = [(nme, -iteration) for nme, iteration in scored if nme is not None]
+    return -min(measured)[1] if measured else rows[-1]["iteration"]
+
+
+def ship_weights(
+    root: Path, destination: Path, iteration: int | None = None, data_root: Path | None = None
+) -> dict[str, Any]:
+    """Copy a campaign iteration's best weights to ``destination/yolo-pose68.pt`` with ``metrics.json``.
+
+    ``metrics.json`` holds the version (``<campaign>-iter<k>``), training image size, that iteration's
+    validation metrics and, when ``data_root`` has ``landmarks68``, the per-face NME there.
+    """
+    import shutil
+
+    from ml.landmarks.yolo_pose import METRICS_FILE, WEIGHTS_FILE, YoloPoseLandmarkDetector, landmarks68_nme
+
+    report = json.loads((Path(root) / "report.json").read_text())
+    chosen = choose_iteration(report) if iteration is None else iteration
+    row = next((item for item in report["iterations"] if item["iteration"] == chosen), None)
+    if row is None:
+        raise ValueError(f"Iteration {chosen} is not in the campaign report of {root}.")
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(row["weights"], destination / WEIGHTS_FILE)
+    metrics: dict[str, Any] = {
+        "version": f"{report['campaign']}-iter{chosen}",
+        "imgsz": report["config"]["imgsz"],
+        "campaign_validation": {**row["metrics"], "dataset_version": row["dataset_version"]},
+        "validation_labels": "dlib-68 teacher labels on the campaign's fixed validation split",
+    }
+    if data_root is not None and (data_root / "landmarks68" / "landmarks.json").is_file():
+        detector = YoloPoseLandmarkDetector(weights=destination / WEIGHTS_FILE, imgsz=metrics["imgsz"])
+        faces = landmarks68_nme(detector, data_root)
+        metrics["landmarks68"] = faces
+        metrics["nme_outer_eye_corners"] = {name: face["nme"] for name, face in faces.items()}
+        measured = [face["nme"] for face in faces.values() if face["nme"] is not None]
+        metrics["acceptance"] = {
+            "rule": f"NME ≤ {ACCEPTANCE_MAX_NME} on every landmarks68 face it detects",
+            "passed": bool(measured) and max(measured) <= ACCEPTANCE_MAX_NME,
+        }
+    (destination / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

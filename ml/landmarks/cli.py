@@ -50,6 +50,7 @@ def _campaign_config(args: argparse.Namespace):
         fine_tune=not args.from_scratch,
         workers=args.workers,
         seed=args.seed,
+        kpt_oks_sigma=args.kpt_oks_sigma,
     )
 
 
@@ -123,6 +124,20 @@ def _campaign_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_ship(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ml.config import data_dir_or_none
+    from ml.landmarks.campaign import ship_weights
+    from ml.landmarks.yolo_pose import yolo_pose68_dir
+
+    destination = Path(args.destination) if args.destination else yolo_pose68_dir()
+    metrics = ship_weights(Path(args.root), destination, args.iteration, data_dir_or_none())
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
 def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="Campaign name; runs go to ROOT/runs/iter-<k>.")
     parser.add_argument("--root", required=True, help="New folder for versions, exports, runs and reports.")
@@ -176,3 +191,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = steps.add_parser("report", help="Print the Markdown report of a campaign folder.")
     report.add_argument("root", help="Campaign folder (holds report.json).")
     report.set_defaults(handler=_campaign_report)
+    ship = steps.add_parser("ship", help="Install a campaign's weights as the yolo-pose68 model.")
+    ship.add_argument("root", help="Campaign folder (holds report.json).")
+    ship.add_argument("--iteration", type=int, help="Iteration to ship (default: lowest validation NME).")
+    ship.add_argument("--destination", help="Weights folder (default: ml/weights/yolo-pose68).")
+    ship.set_defaults(handler=_campaign_ship)

@@ -523,13 +523,18 @@ def yolo_label_lines(record: ImageRecord) -> list[str]:
 
 
 def export_yolo_pose(
-    dataset: KeypointDataset, directory: str | Path, include_unlabelled: bool = False
+    dataset: KeypointDataset,
+    directory: str | Path,
+    include_unlabelled: bool = False,
+    kpt_oks_sigma: float | None = None,
 ) -> Path:
     """Write a YOLO-pose dataset and return its ``data.yaml``.
 
     Images are symbolic links (never copies of research data) under ``images/<split>/``, labels under
     ``labels/<split>/``. Training images without any instance are left out unless ``include_unlabelled``:
     YOLO treats them as face-free negatives, which is wrong for images nobody has labelled yet.
+    ``kpt_oks_sigma`` writes one OKS σ for all 68 points (``kpt_oks_sigmas``, used by Ultralytics' pose
+    loss and pose AP); without it Ultralytics uses 1/68 per point.
     """
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
@@ -563,6 +568,11 @@ def export_yolo_pose(
         f"flip_idx: [{', '.join(str(index) for index in IBUG68_FLIP_IDX)}]\n"
         f"names:\n  0: {FACE_CLASS}\n"
     )
+    if kpt_oks_sigma is not None:
+        if kpt_oks_sigma <= 0:
+            raise ValueError(f"kpt_oks_sigma must be positive, got {kpt_oks_sigma}.")
+        with data_yaml.open("a") as handle:
+            handle.write(f"kpt_oks_sigmas: [{', '.join([repr(float(kpt_oks_sigma))] * NUM_KEYPOINTS)}]\n")
     return data_yaml
 
 

@@ -218,6 +218,68 @@ def aligned_faces(
     return np.stack(faces)
 
 
+def aligned_faces_cached(
+    paths: Sequence[Path],
+    size: int,
+    cache: Path | None,
+    find_landmarks: LandmarkFinder = largest_face_landmarks,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """FFHQ-aligned faces, their landmarks in crop coordinates and the photo paths they came from.
+
+    With ``cache`` (an ``.npz`` file) the alignment is done once and reused while the photo list and
+    size are unchanged: face detection dominates, and training, evaluation and feature extraction
+    all need the same crops.
+    """
+    from ml.core.imageio import load_image
+    from ml.normality.preprocess import align_face
+
+    names = [str(path) for path in paths]
+    if cache is not None and cache.is_file():
+        stored = np.load(cache, allow_pickle=False)
+        if int(stored["size"]) == size and list(stored["requested"]) == names:
+            return stored["faces"], stored["landmarks"], [str(name) for name in stored["sources"]]
+    faces, landmarks, sources = [], [], []
+    for index, path in enumerate(paths):
+        image = load_image(path)
+        points = find_landmarks(image)
+        if points is not None:
+            aligned = align_face(image, points, size)
+            faces.append(aligned.image)
+            landmarks.append(aligned.landmarks)
+            sources.append(str(path))
+        if progress is not None and (index + 1) % 200 == 0:
+            progress(f"aligned {index + 1}/{len(paths)} photos, {len(faces)} faces")
+    if not faces:
+        raise ValueError("No face was found in the photos.")
+    result = np.stack(faces), np.stack(landmarks).astype(np.float32), sources
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            cache,
+            size=size,
+            requested=np.array(names),
+            faces=result[0],
+            landmarks=result[1],
+            sources=np.array(sources),
+        )
+    return result
+
+
+def cached_faces_by_source(cache_dir: Path, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every ``(aligned face, landmarks)`` in the ``.npz`` caches of ``cache_dir`` at ``size``, by photo."""
+    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for cache in sorted(cache_dir.glob(f"*-{size}.npz")):
+        stored = np.load(cache, allow_pickle=False)
+        if int(stored["size"]) != size:
+            continue
+        for source, face, landmarks in zip(
+            stored["sources"], stored["faces"], stored["landmarks"], strict=True
+        ):
+            found[str(source)] = (face, landmarks.astype(np.float64))
+    return found
+
+
 def _batches(faces: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     while True:
         order = torch.randperm(len(faces), generator=generator)
@@ -279,9 +341,14 @@ def train_autoencoder(
     model: FaceAutoencoder | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    max_seconds: float | None = None,
 ) -> TrainingResult:
     """Train on aligned uint8 faces ``(N, S, S, 3)`` with L1 + (1 − SSIM), Adam and cosine decay,
-    then set ``w_avg``/``w_std`` from the training latents and measure held-out MS-SSIM and PSNR."""
+    then set ``w_avg``/``w_std`` from the training latents and measure held-out MS-SSIM and PSNR.
+
+    With ``max_seconds`` the cosine schedule runs on whichever is further along, steps or wall-clock
+    time, and training stops when either is used up, so a time budget still ends at a low learning rate.
+    """
     started = time.monotonic()
     size = train_faces.shape[1]
     torch.manual_seed(seed)
@@ -291,22 +358,24 @@ def train_autoencoder(
     faces = _to_tensor(train_faces)
     batch_size = min(batch_size, len(faces))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.99))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))
-    )
     losses = []
     model.train()
     batches = _batches(faces, batch_size, torch.Generator().manual_seed(seed))
     for step in range(steps):
+        elapsed = time.monotonic() - started
+        fraction = max(step / steps, elapsed / max_seconds if max_seconds else 0.0)
+        if fraction >= 1:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * fraction))
         batch = next(batches)
         loss = reconstruction_loss(model(batch), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        schedule.step()
         losses.append(float(loss.detach()))
         if log is not None and (step + 1) % 50 == 0:
-            log(f"step {step + 1}/{steps} loss {np.mean(losses[-50:]):.4f}")
+            log(f"step {step + 1}/{steps} loss {np.mean(losses[-50:]):.4f} ({elapsed:.0f} s)")
     model.eval()
     w_avg, w_std = latent_statistics(model, faces)
     model.w_avg.copy_(w_avg)

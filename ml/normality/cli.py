@@ -17,6 +17,7 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS
 
+DEFAULT_ADAPT_STEPS = 50
 MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
 
 
@@ -33,34 +34,66 @@ def _largest_face(image: np.ndarray) -> np.ndarray:
     return landmarks
 
 
-def _load_normalizer(model: str, steps: int | None, adapt_steps: int) -> tuple[Any, str]:
-    """The normalizer for ``model`` (autoencoder|stylegan2) and its registry name; clear error if absent."""
+def _aligned_face(
+    path: Path, size: int, cache: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(aligned face, crop landmarks)`` from the cache, else by detection; ``None`` without a face."""
+    from ml.core.imageio import load_image
+    from ml.normality.autoencoder import largest_face_landmarks
+    from ml.normality.preprocess import align_face
+
+    if str(path) in cache:
+        return cache[str(path)]
+    image = load_image(path)
+    landmarks = largest_face_landmarks(image)
+    if landmarks is None:
+        return None
+    aligned = align_face(image, landmarks, size)
+    return aligned.image, aligned.landmarks
+
+
+def _face_cache(args: argparse.Namespace, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from ml.normality.autoencoder import cached_faces_by_source
+
+    return cached_faces_by_source(Path(args.cache_dir), size) if args.cache_dir else {}
+
+
+def _require_normalizer_weights(model: str) -> None:
+    """Fail with the command that creates them when the normalizer's weights are missing."""
     from ml.normality import models
-    from ml.normality.projection import LatentNormalizer, ProjectionConfig
-    from ml.registry import registry
 
-    if model == "autoencoder":
-        if not models.autoencoder_weights_path().is_file():
-            raise CommandError(
-                f"No trained normalizer: {models.autoencoder_weights_path()} does not exist. "
-                "Train the embedded normalizer with: python -m ml normality train-normalizer --data DIR "
-                "(DIR holds mebeauty/ and fasseg/)."
-            )
-        from ml.normality.autoencoder import autoencoder_normalizer
-
-        config = ProjectionConfig(steps=steps) if steps else None
-        return autoencoder_normalizer(
-            registry.load(models.AUTOENCODER_MODEL), config, adapt_steps
-        ), models.AUTOENCODER_MODEL
-    if not models.stylegan2_weights_path().is_file():
+    if model == "autoencoder" and not models.autoencoder_weights_path().is_file():
+        raise CommandError(
+            f"No trained normalizer: {models.autoencoder_weights_path()} does not exist. "
+            "Train the embedded normalizer with: python -m ml normality train-normalizer --data DIR "
+            "(DIR holds mebeauty/ and fasseg/)."
+        )
+    if model == "stylegan2" and not models.stylegan2_weights_path().is_file():
         raise CommandError(
             f"No StyleGAN2 weights: {models.stylegan2_weights_path()} does not exist. "
             "Convert official FFHQ weights to the rosinality g_ema layout and set "
             f"{models.STYLEGAN2_WEIGHTS_ENV} (docs/normality.md)."
         )
+
+
+def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> tuple[Any, str]:
+    """The normalizer for ``model`` (autoencoder|stylegan2) and its registry name; clear error if absent."""
+    from ml.normality import models
+    from ml.normality.projection import LatentNormalizer, ProjectionConfig
+    from ml.registry import registry
+
+    _require_normalizer_weights(model)
+    adapt = DEFAULT_ADAPT_STEPS if adapt_steps is None else adapt_steps
+    if model == "autoencoder":
+        from ml.normality.autoencoder import autoencoder_normalizer
+
+        config = ProjectionConfig(steps=steps) if steps else None
+        return autoencoder_normalizer(
+            registry.load(models.AUTOENCODER_MODEL), config, adapt
+        ), models.AUTOENCODER_MODEL
     generator, w_avg, w_std = registry.load(models.STYLEGAN2_MODEL)
     config = ProjectionConfig(steps=steps) if steps else ProjectionConfig()
-    return LatentNormalizer(generator, w_avg, w_std, config, adapt_steps), models.STYLEGAN2_MODEL
+    return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
 
 
 def _load_regressor_or_fail() -> dict[str, Any]:
@@ -85,8 +118,13 @@ def _score(args: argparse.Namespace) -> int:
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    _require_normalizer_weights(args.model)
     regressor = None if args.no_rating else _load_regressor_or_fail()
+    # The rating is only valid with the settings its features were extracted with: they are the defaults.
+    fitted_with = (regressor or {}).get("normalizer_settings", {})
+    steps = args.steps or fitted_with.get("projection_steps")
+    adapt_steps = args.adapt_steps if args.adapt_steps is not None else fitted_with.get("adapt_steps")
+    normalizer, model_name = _load_normalizer(args.model, steps, adapt_steps)
     timings["load_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -129,7 +167,13 @@ def _score(args: argparse.Namespace) -> int:
         "features": features,
         "region": result.region,
         "model": registry.describe(model_name),
-        "metric": {"heatmap": result.metric, "perceptual": normalizer.metric, "candidates": candidate_count},
+        "metric": {
+            "heatmap": result.metric,
+            "perceptual": normalizer.metric,
+            "candidates": candidate_count,
+            "projection_steps": normalizer.config.steps,
+            "adapt_steps": normalizer.adapt_steps,
+        },
         "timings": {key: round(value, 3) for key, value in timings.items()},
     }
     if args.json:
@@ -165,7 +209,7 @@ def _train_normalizer(args: argparse.Namespace) -> int:
     from ml.normality import models
     from ml.normality.autoencoder import (
         FaceAutoencoder,
-        aligned_faces,
+        aligned_faces_cached,
         save_autoencoder,
         train_autoencoder,
         training_image_paths,
@@ -180,8 +224,17 @@ def _train_normalizer(args: argparse.Namespace) -> int:
             held_out_paths[: max(1, args.max_images // 4)],
         )
     _log(f"aligning {len(train_paths)} training and {len(held_out_paths)} held-out photos at {args.size} px")
-    train_faces = aligned_faces(train_paths, args.size, progress=_log)
-    held_out_faces = aligned_faces(held_out_paths, args.size, progress=_log) if held_out_paths else None
+    cache = Path(args.cache_dir) if args.cache_dir else None
+    train_faces = aligned_faces_cached(
+        train_paths, args.size, cache and cache / f"train-{args.size}.npz", progress=_log
+    )[0]
+    held_out_faces = (
+        aligned_faces_cached(
+            held_out_paths, args.size, cache and cache / f"held-out-{args.size}.npz", progress=_log
+        )[0]
+        if held_out_paths
+        else None
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
     result = train_autoencoder(
@@ -193,6 +246,7 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         model=FaceAutoencoder(size=args.size),
         seed=args.seed,
         log=_log,
+        max_seconds=args.max_minutes * 60 if args.max_minutes else None,
     )
     out = Path(args.out) if args.out else models.autoencoder_weights_path()
     card = {
@@ -200,7 +254,9 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         "trained_on": {"mebeauty_train_and_fasseg_frontal_faces": len(train_faces), "data": str(data)},
         "held_out": "MEBeauty val split" if held_out_faces is not None else None,
         "training": {
-            "steps": args.steps,
+            "steps": len(result.losses),
+            "max_steps": args.steps,
+            "max_minutes": args.max_minutes,
             "batch_size": args.batch_size,
             "learning_rate": args.learning_rate,
             "seconds": round(result.seconds, 1),
@@ -217,9 +273,7 @@ def _train_normalizer(args: argparse.Namespace) -> int:
 
 
 def _extract_features(args: argparse.Namespace) -> int:
-    from ml.core.imageio import load_image
     from ml.normality.features import FEATURE_NAMES, candidate_features
-    from ml.normality.preprocess import align_face
 
     data = Path(args.data) if args.data else data_dir()
     table = data / "mebeauty" / "images.csv"
@@ -227,30 +281,67 @@ def _extract_features(args: argparse.Namespace) -> int:
         raise CommandError(f"{table} not found: --data must hold mebeauty/images.csv.")
     normalizer, _ = _load_normalizer(args.model, args.steps, args.adapt_steps)
     with table.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))[: args.limit or None]
+        rows = [row for row in csv.DictReader(handle) if args.split in ("all", row["split"])]
+    if args.sample:
+        # A random subset spans the rating range; the CSV is ordered by sex and ethnicity.
+        chosen = np.random.default_rng(args.seed).choice(
+            len(rows), min(args.sample, len(rows)), replace=False
+        )
+        rows = [rows[i] for i in sorted(chosen)]
+    rows = rows[args.skip :][: args.limit or None]
+    cache = _face_cache(args, normalizer.decoder.size)
     out = Path(args.out)
     with out.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["image", "attractiveness_1_10", *FEATURE_NAMES, "perceptual_metric"])
+        writer.writerow(
+            [
+                "image",
+                "attractiveness_1_10",
+                *FEATURE_NAMES,
+                "perceptual_metric",
+                "candidates",
+                "projection_steps",
+                "adapt_steps",
+            ]
+        )
         for index, row in enumerate(rows):
-            image = load_image(data / "mebeauty" / row["image"])
-            try:
-                landmarks = _largest_face(image)
-            except CommandError:
+            face = _aligned_face(data / "mebeauty" / row["image"], normalizer.decoder.size, cache)
+            if face is None:
                 _log(f"skipped {row['image']}: no face found")
                 continue
-            aligned = align_face(image, landmarks, normalizer.decoder.size)
-            w_raw, candidates = normalizer.candidates(aligned.image, args.candidates)
+            w_raw, candidates = normalizer.candidates(face[0], args.candidates)
             features = candidate_features(
-                aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual
+                face[0], [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual
             )
             writer.writerow(
-                [row["image"], row["mean_score"], *(features[n] for n in FEATURE_NAMES), normalizer.metric]
+                [
+                    row["image"],
+                    row["mean_score"],
+                    *(features[n] for n in FEATURE_NAMES),
+                    normalizer.metric,
+                    args.candidates,
+                    normalizer.config.steps,
+                    normalizer.adapt_steps,
+                ]
             )
             handle.flush()
             _log(f"{index + 1}/{len(rows)} {row['image']}")
     _log(f"wrote {out}. {MEBEAUTY_NOTE}")
     return 0
+
+
+def _normalizer_settings(rows: list[dict[str, str]], candidates: int) -> dict[str, int]:
+    """K, projection and adaptation steps the features were extracted with (one setting per file)."""
+    settings = {"candidates": candidates}
+    for name in ("candidates", "projection_steps", "adapt_steps"):
+        values = {row[name] for row in rows if row.get(name)}
+        if len(values) > 1:
+            raise CommandError(
+                f"The features mix {name} values {sorted(values)}: extract them with one setting."
+            )
+        if values:
+            settings[name] = int(values.pop())
+    return settings
 
 
 def _fit_regressor(args: argparse.Namespace) -> int:
@@ -276,6 +367,7 @@ def _fit_regressor(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.features} lacks the column(s) {', '.join(missing)}.")
     features = np.array([[float(row[name]) for name in FEATURE_NAMES] for row in rows])
     targets = rescale_to_normality_scale(np.array([float(row["attractiveness_1_10"]) for row in rows]))
+    settings = _normalizer_settings(rows, args.candidates)
     names = args.regressors or list(REGRESSOR_NAMES)
     try:
         reports = [
@@ -297,6 +389,7 @@ def _fit_regressor(args: argparse.Namespace) -> int:
         "chosen": best.name,
         "inter_rater_ceiling": ceiling,
         "perceptual_metric": rows[0].get("perceptual_metric"),
+        "normalizer_settings": settings,
     }
     out = Path(args.out) if args.out else models.regressor_path()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +399,8 @@ def _fit_regressor(args: argparse.Namespace) -> int:
             "name": best.name,
             "params": best.params,
             "trained_on": trained_on,
-            "candidates": args.candidates,
+            "candidates": settings["candidates"],
+            "normalizer_settings": settings,
             "feature_names": list(FEATURE_NAMES),
         },
         out,
@@ -317,35 +411,35 @@ def _fit_regressor(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ml.core.imageio import load_image
-    from ml.normality.autoencoder import largest_face_landmarks, training_image_paths
+    from ml.normality.autoencoder import training_image_paths
     from ml.normality.evaluation import evaluate_defects
-    from ml.normality.preprocess import align_face
 
     data = Path(args.data) if args.data else data_dir()
     _, held_out = training_image_paths(data)
     normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    cache = _face_cache(args, normalizer.decoder.size)
     faces = []
-    for path in held_out:
+    for path in held_out[args.skip :]:
         if len(faces) == args.limit:
             break
-        image = load_image(path)
-        landmarks = largest_face_landmarks(image)
-        if landmarks is not None:
-            aligned = align_face(image, landmarks, normalizer.decoder.size)
-            faces.append((aligned.image, aligned.landmarks))
+        face = _aligned_face(path, normalizer.decoder.size, cache)
+        if face is not None:
+            faces.append(face)
     if not faces:
         raise CommandError("No held-out face was found (MEBeauty val split).")
     started = time.perf_counter()
-    result = evaluate_defects(faces, lambda image: normalizer.normalize(image)[0], region=args.region)
+    result = evaluate_defects(faces, normalizer.normalized_image, region=args.region)
     seconds_per_image = (time.perf_counter() - started) / (2 * len(faces))
     print_json(
         {
             "model": model_name,
             "data": "MEBeauty val split (held out), simulated upper-lip notch: SEMI-SYNTHETIC",
             "perceptual": normalizer.metric,
+            "region": args.region,
+            "projection_steps": normalizer.config.steps,
+            "adapt_steps": normalizer.adapt_steps,
             **dataclasses.asdict(result),
-            "seconds_per_image": round(seconds_per_image, 2),
+            "seconds_per_normalized_image": round(seconds_per_image, 2),
         }
     )
     return 0
@@ -364,10 +458,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="Normalizer: the embedded autoencoder (default) or operator-provided StyleGAN2.",
         )
         parser.add_argument(
-            "--steps", type=int, help="Projection iterations (default 100 autoencoder, 500 StyleGAN2)."
+            "--steps",
+            type=int,
+            help="Projection iterations (default 100 autoencoder, 500 StyleGAN2; score: the rating "
+            "regressor's extraction setting when it has one).",
         )
         parser.add_argument(
-            "--adapt-steps", type=int, default=50, help="Generator adaptation iterations (50)."
+            "--adapt-steps",
+            type=int,
+            help="Generator adaptation iterations (50; score: the rating regressor's extraction setting).",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")
@@ -404,6 +503,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--max-images", type=int, help="Use only this many training photos (smoke tests).")
     train.add_argument("--threads", type=int, help="torch CPU threads.")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--max-minutes", type=float, help="Wall-clock budget for the optimisation (alignment not included)."
+    )
+    train.add_argument(
+        "--cache-dir", help="Keep the aligned faces here (.npz) and reuse them on the next run."
+    )
     train.set_defaults(handler=_train_normalizer)
 
     extract = actions.add_parser(
@@ -413,13 +518,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--out", required=True, help="CSV to write.")
     extract.add_argument("--limit", type=int, help="Only the first N faces.")
     extract.add_argument("--candidates", type=int, default=5, help="K normalized candidates averaged (5).")
+    extract.add_argument(
+        "--split",
+        choices=("all", "train", "val"),
+        default="all",
+        help="MEBeauty split; 'val' faces were never seen by the embedded normalizer (all).",
+    )
+    extract.add_argument("--sample", type=int, help="A random subset of N faces (seeded by --seed).")
+    extract.add_argument("--seed", type=int, default=0)
+    extract.add_argument("--skip", type=int, default=0, help="Skip the first N chosen faces (to split work).")
+    extract.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
     normalizer_options(extract)
     extract.set_defaults(handler=_extract_features)
 
     evaluate = actions.add_parser("evaluate", help="Simulated lip-notch test on held-out MEBeauty faces.")
     evaluate.add_argument("--data", help="Data directory holding mebeauty/ (default FACET_DATA_DIR).")
     evaluate.add_argument("--limit", type=int, default=100, help="Held-out faces to use (100).")
+    evaluate.add_argument(
+        "--skip", type=int, default=0, help="Skip the first N held-out photos (to split work)."
+    )
     evaluate.add_argument("--region", choices=REGIONS, default="mouth_nose")
+    evaluate.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
     normalizer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
@@ -429,7 +548,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--features", required=True, help="CSV from extract-features.")
     fit.add_argument("--regressors", nargs="+", help="Subset of mlp linear huber svr ridge lasso.")
     fit.add_argument("--trials", type=int, default=30, help="TPE trials per regressor.")
-    fit.add_argument("--candidates", type=int, default=5, help="K used when the features were extracted.")
+    fit.add_argument(
+        "--candidates", type=int, default=5, help="K of the features when their CSV does not say (5)."
+    )
     fit.add_argument("--out", help="Regressor file (default <weights>/normality/rating-regressor.joblib).")
     fit.add_argument("--seed", type=int, default=0)
     fit.set_defaults(handler=_fit_regressor)

@@ -63,6 +63,8 @@ class DefectEvaluation:
     peak_inside_fraction: float
     mean_score_normal: float
     mean_score_altered: float
+    normal_ms_ssim: float
+    normal_psnr_db: float
     semi_synthetic: bool = True
 
 
@@ -75,14 +77,23 @@ def evaluate_defects(
     """Score each aligned ``(face, landmarks)`` and its notched copy with ``normalize(image) -> image``.
 
     The peak counts as inside when the heatmap maximum within the region lies within
-    ``peak_tolerance`` pixels of the changed pixels.
+    ``peak_tolerance`` pixels of the changed pixels. MS-SSIM and PSNR between each unaltered face
+    and its normalized version measure how closely the normalizer reproduces normal faces.
     """
+    import torch
+
+    from ml.normality.features import ms_ssim, psnr
+
     if not faces:
         raise ValueError("No faces to evaluate.")
-    worse, inside, normal_scores, altered_scores = 0, 0, [], []
+    worse, inside, normal_scores, altered_scores, similarities, psnrs = 0, 0, [], [], [], []
     for image, landmarks in faces:
         defect = simulate_lip_notch(image, landmarks)
-        normal = score_pair(image, normalize(image), landmarks, region)
+        normalized = normalize(image)
+        pair = [torch.from_numpy(face).permute(2, 0, 1)[None].float() / 255 for face in (image, normalized)]
+        similarities.append(float(ms_ssim(*pair)))
+        psnrs.append(psnr(image, normalized))
+        normal = score_pair(image, normalized, landmarks, region)
         altered = score_pair(defect.image, normalize(defect.image), landmarks, region)
         normal_scores.append(normal.score)
         altered_scores.append(altered.score)
@@ -97,4 +108,6 @@ def evaluate_defects(
         peak_inside_fraction=inside / len(faces),
         mean_score_normal=float(np.mean(normal_scores)),
         mean_score_altered=float(np.mean(altered_scores)),
+        normal_ms_ssim=float(np.mean(similarities)),
+        normal_psnr_db=float(np.mean(psnrs)),
     )

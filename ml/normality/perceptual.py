@@ -2,15 +2,20 @@
 
 LPIPS (Zhang et al., CVPR 2018) needs the torchvision AlexNet backbone weights, which Facet never
 downloads. When ``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`` is present the real
-``lpips-alex`` metric is used; otherwise LPIPS runs with a randomly initialised backbone
-(``lpips-alex-random-backbone``, its calibrated linear heads still apply); when ``lpips`` cannot be
-imported at all a differentiable SSIM distance (``ssim-fallback``) is used. Every output names the
-metric it used.
+``lpips-alex`` metric is used. Without it the default is a differentiable SSIM distance
+(``ssim-fallback``), also used when ``lpips`` cannot be imported. Why not LPIPS on a random
+backbone: LPIPS's linear heads were calibrated on the *trained* AlexNet's channels, so on random
+features they weight meaningless channels, and Zhang et al. report randomly initialised networks
+well below trained ones on their perceptual judgements; it is also about 4× slower than SSIM on
+CPU. It stays available, named ``lpips-alex-random-backbone``, only when asked for
+(``allow_random_backbone=True`` or ``FACET_LPIPS_RANDOM_BACKBONE=1``). Every output names the metric
+it used.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,7 @@ ALEXNET_CHECKPOINT = "alexnet-owt-7be5be79.pth"
 METRIC_LPIPS = "lpips-alex"
 METRIC_LPIPS_RANDOM = "lpips-alex-random-backbone"
 METRIC_SSIM_FALLBACK = "ssim-fallback"
+RANDOM_BACKBONE_ENV = "FACET_LPIPS_RANDOM_BACKBONE"
 
 
 def alexnet_checkpoint_path() -> Path:
@@ -90,16 +96,27 @@ def _ssim_fallback() -> PerceptualDistance:
     return PerceptualDistance(metric=METRIC_SSIM_FALLBACK, distance=ssim_distance)
 
 
-@functools.lru_cache(maxsize=2)
-def load_perceptual(allow_lpips: bool = True) -> PerceptualDistance:
-    """The best perceptual distance available offline (see the module docstring), cached per process."""
-    if not allow_lpips:
+def load_perceptual(
+    allow_lpips: bool = True, allow_random_backbone: bool | None = None
+) -> PerceptualDistance:
+    """The best perceptual distance available offline (see the module docstring), cached per process.
+
+    ``allow_random_backbone`` defaults to ``$FACET_LPIPS_RANDOM_BACKBONE == "1"``.
+    """
+    if allow_random_backbone is None:
+        allow_random_backbone = os.environ.get(RANDOM_BACKBONE_ENV) == "1"
+    has_backbone = alexnet_checkpoint_path().is_file()
+    if not allow_lpips or not (has_backbone or allow_random_backbone):
         return _ssim_fallback()
+    return _load_lpips(has_backbone)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_lpips(has_backbone: bool) -> PerceptualDistance:
     try:
         import lpips  # lazy: needs a working torchvision
     except Exception:  # noqa: BLE001 - any import failure means "no LPIPS here"
         return _ssim_fallback()
-    has_backbone = alexnet_checkpoint_path().is_file()
     models = []
     for spatial in (False, True):
         # A random backbone must be the same in every process: seed its initialisation.

@@ -162,7 +162,8 @@ def ssim_heatmap(raw: np.ndarray, normalized: np.ndarray) -> np.ndarray:
 def lpips_heatmap(raw: np.ndarray, normalized: np.ndarray) -> tuple[np.ndarray, str]:
     """Spatial LPIPS map ``(H, W)`` and the metric name actually used (see :mod:`perceptual`).
 
-    When LPIPS cannot be imported the SSIM map is returned and the name says ``ssim-fallback``.
+    Without LPIPS (no AlexNet weights and no random backbone asked for, or no ``lpips`` module) the
+    SSIM map is returned and the name says ``ssim-fallback``.
     """
     import torch
 

@@ -25,6 +25,13 @@ def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
             f"The report has no row for '{metadata['variant']}'; evaluate that checkpoint first."
         )
     row = rows[0]
+    train_command = (
+        f"python -m ml wrinkles train --data {metadata['data']} --out {checkpoint.name} "
+        f"--variant {metadata['variant']} --width {metadata['base_width']} --size {metadata['size']} "
+        f"--patch {metadata.get('patch', metadata['size'])} --epochs {len(metadata['training']['history'])} "
+        f"--folds {metadata['folds']} --fold {metadata['fold']} --seed {metadata['seed']} "
+        f"--lr {metadata.get('learning_rate', 0.01)}"
+    )
     filters = [item for item in report["results"] if item["method"] in ("frangi", "gabor")]
     training = metadata["training"]
     metrics = {
@@ -46,6 +53,8 @@ def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
         f"* Training: {len(training['history'])} epochs, checkpoint of epoch {training['best_epoch'] + 1} "
         f"chosen on validation JSI {training['validation'].get('jsi', float('nan')):.4f}; "
         f"{training['seconds'] / 60:.1f} min.",
+        f"* Training command: `{train_command}`",
+        f"* Evaluation command: `{report.get('command', 'not recorded')}`",
         "",
         f"## Measured on held-out {report['label']} test faces ({report['test_images']} images)",
         "",
@@ -62,7 +71,13 @@ def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
         "## Limits",
         "",
         f"All figures are {report['label']}: human wrinkle shapes rendered onto real faces. They do not",
-        "measure performance on real wrinkle photographs. Source faces are research-use-only data.",
+        "measure performance on real wrinkle photographs.",
+        "",
+        "## Licence",
+        "",
+        "Research use only. The wrinkle shapes are the Apache-2.0 wrinkle masks; the faces they are",
+        "rendered onto are MEBeauty photographs, licensed for non-commercial research only, so these",
+        "weights may be used for non-commercial research only.",
     ]
     return "\n".join(lines) + "\n", metrics
 

@@ -41,7 +41,8 @@ registry.register(
         version="0.1.0",
         loader=_load_default,
         weights_path=WEIGHTS_FILE,
-        licence="Weights trained on semi-synthetic data from research-only sources (MEBeauty, FASSEG).",
+        licence="Non-commercial research use only: trained on semi-synthetic images (Apache-2.0 wrinkle "
+        "masks rendered onto MEBeauty faces, which are licensed for non-commercial research only).",
         metrics=_measured_metrics(),
         description="U-Net with weighted deep supervision (Kim et al. 2023), RGB + texture-map input; "
         "figures are semi-synthetic.",

@@ -43,7 +43,12 @@ def analyze_zones(image: np.ndarray, model: str = "landmark") -> dict[str, Any]:
         prediction = ensemble.predict(image)
         masks, parts = prediction.masks, prediction.parts
         name = SEGMENTATION_MODEL
-        notes = []
+        notes = [
+            "Zone heads learnt from landmark pseudo-labels (no human zone annotations yet), in a short CPU "
+            "training from scratch; measured IoU in ml/weights/zones/hrnet/MODEL_CARD.md."
+        ]
+        if not prediction.face_found:
+            notes.append("No face was detected: the whole photo was segmented, without the face crop.")
     else:
         raise ValueError(f"Unknown zone model '{model}'; use 'landmark' or 'ssm'.")
     description = registry.describe(name)

@@ -50,12 +50,21 @@ def _build_dataset(args: argparse.Namespace) -> int:
     summary = build_dataset(
         Path(args.out),
         [Path(f) for f in args.faces or []],
-        Path(args.fasseg) if args.fasseg else None,
+        [Path(f) for f in args.fasseg or []],
         annotations,
         args.limit,
         args.validation,
+        crop_size=args.crop_size or None,
     )
     print_json(summary)
+    return 0
+
+
+def _merge_datasets(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.zones.datasets import merge_datasets
+
+    print_json(merge_datasets(Path(args.out), [Path(d) for d in args.datasets]))
     return 0
 
 
@@ -97,6 +106,8 @@ def _train(args: argparse.Namespace) -> int:
         base_lr=args.lr,
         shared_backbone=not args.separate_networks,
         limit=args.limit,
+        max_minutes=args.max_minutes,
+        parts_share=args.parts_share,
         threads=args.threads,
     )
     summary = train(
@@ -195,7 +206,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--faces", action="append", help="Folder of face photos (repeatable), e.g. MEBeauty originals."
     )
-    build.add_argument("--fasseg", help="FASSEG split folder with images/ and masks/ (human face parts).")
+    build.add_argument(
+        "--fasseg",
+        action="append",
+        help="FASSEG folder with images/ and masks/ (human face parts; repeatable).",
+    )
+    build.add_argument(
+        "--crop-size", type=int, default=256, help="Square face-crop size in px (0: keep whole photos)."
+    )
     build.add_argument(
         "--cvat-xml", action="append", help="CVAT for images 1.1 XML with zone polygons (repeatable)."
     )
@@ -205,9 +223,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--out", required=True, help="Dataset folder (outside the repository).")
     build.add_argument("--limit", type=int, help="Use at most this many photos per source folder.")
     build.add_argument(
-        "--validation", type=float, default=0.2, help="Fraction of photos held out (by name hash)."
+        "--validation",
+        type=float,
+        default=0.2,
+        help="Fraction of photos in the validation split (by name hash; 1 = all, for a test set).",
     )
     build.set_defaults(handler=_build_dataset)
+
+    merge = actions.add_parser("merge-datasets", help="Merge zones datasets built separately (keeps splits).")
+    merge.add_argument("datasets", nargs="+", help="Dataset folders from build-dataset.")
+    merge.add_argument("--out", required=True, help="Merged dataset folder.")
+    merge.set_defaults(handler=_merge_datasets)
 
     sets = actions.add_parser(
         "compute-sets", help="Recompute the three non-overlapping zone sets from faces."
@@ -229,6 +255,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--separate-networks", action="store_true", help="One network per sub-model.")
     train.add_argument("--limit", type=int, help="Use at most this many images per split.")
     train.add_argument("--threads", type=int, help="torch CPU threads.")
+    train.add_argument(
+        "--parts-share", type=float, help="Fraction of each batch drawn from photos with face-part masks."
+    )
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        help="Wall-clock budget; the poly schedule decays over it and training stops when it is spent.",
+    )
     train.set_defaults(handler=_train)
 
     figure = actions.add_parser("atlas-figure", help="Draw the atlas on the mean landmark shape (for docs).")

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ml.zones.atlas import N_ZONES, ZONE_INDEX
+from ml.zones.crop import crop_image, crop_labels, face_crop_matrix
 from ml.zones.cvat import ZoneAnnotation, merge_with_landmark_masks
 from ml.zones.landmark_model import render_zone_masks
 from ml.zones.zone_sets import N_SETS, load_zone_sets, set_overlaps
@@ -34,6 +35,8 @@ from ml.zones.zone_sets import N_SETS, load_zone_sets, set_overlaps
 SPLITS: tuple[str, ...] = ("training", "validation")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 TASKS: tuple[str, ...] = tuple(f"set{k}" for k in range(1, N_SETS + 1)) + ("parts",)
+DEFAULT_CROP_SIZE = 256
+CROPS_FILE = "crops.json"
 
 
 class DatasetError(ValueError):
@@ -104,6 +107,8 @@ def load_sample(root: Path, record: OdgtRecord) -> tuple[np.ndarray, np.ndarray]
 
 def split_of(name: str, validation_fraction: float) -> str:
     """Deterministic split from a hash of the sample name (stable when the source set grows)."""
+    if validation_fraction >= 1.0:
+        return "validation"
     bucket = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "validation" if bucket < validation_fraction else "training"
 
@@ -159,8 +164,8 @@ class DatasetWriter:
     def __init__(
         self, root: Path, sets: list[list[str]] | None = None, validation_fraction: float = 0.2
     ) -> None:
-        if not 0.0 <= validation_fraction < 1.0:
-            raise DatasetError(f"validation_fraction must be in [0, 1), got {validation_fraction}.")
+        if not 0.0 <= validation_fraction <= 1.0:
+            raise DatasetError(f"validation_fraction must be in [0, 1], got {validation_fraction}.")
         self.root = Path(root)
         self.sets = sets or load_zone_sets()
         self.validation_fraction = validation_fraction
@@ -233,18 +238,21 @@ def read_dataset_sets(root: Path) -> list[list[str]]:
 def build_dataset(
     out: Path,
     face_dirs: list[Path],
-    fasseg_dir: Path | None = None,
+    fasseg_dirs: list[Path] | None = None,
     annotations: dict[str, ZoneAnnotation] | None = None,
     limit: int | None = None,
     validation_fraction: float = 0.2,
     landmarker: Any = None,
+    crop_size: int | None = DEFAULT_CROP_SIZE,
 ) -> dict[str, Any]:
     """Build the training data: landmark zone pseudo-labels for every face found, FASSEG human face parts.
 
-    ``face_dirs`` are folders of photos (e.g. MEBeauty ``originals``); ``fasseg_dir`` has ``images/`` and
-    ``masks/`` (e.g. ``fasseg/frontal/train``); ``limit`` caps the photos of each source folder.
-    ``annotations`` maps image stems to human CVAT zones,
-    which replace landmark labels zone by zone. Photos without a detectable face are skipped and listed.
+    ``face_dirs`` are folders of photos (e.g. MEBeauty ``originals``); each of ``fasseg_dirs`` has
+    ``images/`` and ``masks/`` (e.g. ``fasseg/frontal/train``); ``limit`` caps the photos of each source
+    folder. ``annotations`` maps image stems to human CVAT zones, which replace landmark labels zone by
+    zone. Photos without a detectable face are skipped and listed. With ``crop_size``, every sample is
+    the square face crop of :mod:`ml.zones.crop` (``crop_size``² px; face-part pixels outside the photo
+    are 255 = ignore) and ``crops.json`` stores each sample's photo → crop matrix.
     """
     from ml.core.imageio import load_image
     from ml.core.landmarks import detect_faces_with_landmarks
@@ -253,11 +261,12 @@ def build_dataset(
     annotations = annotations or {}
     skipped: list[str] = []
     human_used = 0
+    crops: dict[str, list[list[float]]] = {}
     jobs: list[tuple[str, Path, Path | None]] = []
     for folder in face_dirs:
         images = list(iter_images(folder))[:limit]
         jobs += [(sample_name(folder.name, p.relative_to(folder)), p, None) for p in images]
-    if fasseg_dir is not None:
+    for fasseg_dir in fasseg_dirs or []:
         for image_path in list(iter_images(fasseg_dir / "images"))[:limit]:
             jobs.append(
                 (
@@ -280,17 +289,87 @@ def build_dataset(
         masks = render_zone_masks(best.landmarks, image.shape)
         annotation = annotations.get(image_path.stem)
         masks = merge_with_landmark_masks(masks, annotation)
+        human = annotation.annotated if annotation is not None else None
         if annotation is not None:
             human_used += 1
         parts = None
         if parts_path is not None and parts_path.is_file():
             parts = np.asarray(Image.open(parts_path))
+        if crop_size:
+            matrix = face_crop_matrix(best.landmarks, crop_size)
+            crops[name] = matrix.round(6).tolist()
+            image = crop_image(image, matrix, crop_size)
+            masks = np.stack([crop_labels(m.astype(np.uint8), matrix, crop_size) > 0 for m in masks])
+            if parts is not None:
+                parts = crop_labels(parts.astype(np.uint8), matrix, crop_size, outside=255)
         writer.add(
             name,
             image,
             masks,
             parts,
             source="fasseg" if parts_path else image_path.parent.name,
-            human_zones=annotation.annotated if annotation is not None else None,
+            human_zones=human,
         )
-    return writer.close({"skipped_no_face": skipped, "images_with_human_zones": human_used})
+    if crop_size:
+        (Path(out) / CROPS_FILE).write_text(json.dumps(crops) + "\n")
+    return writer.close(
+        {
+            "skipped_no_face": skipped,
+            "images_with_human_zones": human_used,
+            "crop_size": crop_size,
+            "face_dirs": [str(f) for f in face_dirs],
+            "fasseg_dirs": [str(f) for f in fasseg_dirs or []],
+        }
+    )
+
+
+def merge_datasets(out: Path, roots: list[Path]) -> dict[str, Any]:
+    """Merge zones datasets built separately (e.g. in parallel) into ``out``; splits are kept as built.
+
+    All datasets must use the same zone sets and crop size, and sample names must be unique.
+    """
+    import shutil
+
+    if not roots:
+        raise DatasetError("Nothing to merge: no dataset folders given.")
+    metas = [json.loads((Path(root) / "dataset.json").read_text()) for root in roots]
+    for root, meta in zip(roots, metas, strict=True):
+        if meta["sets"] != metas[0]["sets"] or meta.get("crop_size") != metas[0].get("crop_size"):
+            raise DatasetError(f"'{root}' uses other zone sets or crop size than '{roots[0]}'.")
+    out = Path(out)
+    records: dict[str, list[OdgtRecord]] = {}
+    crops: dict[str, Any] = {}
+    for root in map(Path, roots):
+        for task in TASKS:
+            for split in SPLITS:
+                for record in read_odgt(root / f"{task}_{split}.odgt"):
+                    for relative in (record.fpath_img, record.fpath_segm):
+                        target = out / relative
+                        if not target.exists():
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copyfile(root / relative, target)
+                    records.setdefault(f"{task}_{split}", []).append(record)
+        if (root / CROPS_FILE).is_file():
+            part = json.loads((root / CROPS_FILE).read_text())
+            clash = sorted(set(part) & set(crops))
+            if clash:
+                raise DatasetError(f"Sample names occur in more than one dataset: {', '.join(clash[:3])}.")
+            crops.update(part)
+    counts = {key: write_odgt(out / f"{key}.odgt", items) for key, items in sorted(records.items())}
+    sources: dict[str, int] = {}
+    for meta in metas:
+        for source, count in meta["sources"].items():
+            sources[source] = sources.get(source, 0) + count
+    if crops:
+        (out / CROPS_FILE).write_text(json.dumps(crops) + "\n")
+    summary = {
+        **metas[0],
+        "counts": counts,
+        "sources": sources,
+        "skipped_no_face": [path for meta in metas for path in meta.get("skipped_no_face", [])],
+        "merged_from": [str(root) for root in roots],
+        "face_dirs": [d for meta in metas for d in meta.get("face_dirs", [])],
+        "fasseg_dirs": [d for meta in metas for d in meta.get("fasseg_dirs", [])],
+    }
+    (out / "dataset.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

@@ -19,6 +19,8 @@ import numpy as np
 from ml.zones.atlas import N_ZONES, ZONE_ABBREVIATIONS, ZONE_INDEX
 
 ENSEMBLE_FILE = "ensemble.json"
+CROP_FACE = "face-landmarks"
+CROP_WHOLE_IMAGE = "whole-image"
 
 
 class ModelNotTrainedError(FileNotFoundError):
@@ -68,6 +70,7 @@ class EnsembleConfig:
     winners: dict[str, str]
     parts_validation_iou: dict[str, float]
     training: dict[str, Any]
+    crop: str = CROP_WHOLE_IMAGE
 
     @classmethod
     def read(cls, model_dir: Path) -> EnsembleConfig:
@@ -82,10 +85,16 @@ class EnsembleConfig:
 
 @dataclass
 class ZonePrediction:
-    """33 zone masks ``(33, H, W) bool`` (overlaps kept) and face-part labels ``(H, W) uint8``."""
+    """33 zone masks ``(33, H, W) bool`` (overlaps kept) and face-part labels ``(H, W) uint8``.
+
+    ``crop_matrix`` maps photo pixels to the network input (see :mod:`ml.zones.crop`); ``face_found``
+    is False when no face was detected and the whole photo was segmented instead of a face crop.
+    """
 
     masks: np.ndarray
     parts: np.ndarray
+    crop_matrix: np.ndarray
+    face_found: bool
 
 
 class ZoneEnsemble:
@@ -112,22 +121,41 @@ class ZoneEnsemble:
             self.networks.append((network, task_list.split(",")))
         self._torch = torch
 
-    def predict(self, image: np.ndarray) -> ZonePrediction:
-        import cv2
+    def crop_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Photo → network-input matrix: the landmark face crop the model was trained on, or the whole
+        photo letterboxed when the model was trained on whole photos or no face is found."""
+        from ml.zones.crop import face_crop_matrix, whole_image_matrix
 
+        size = self.config.input_size
+        if self.config.crop == CROP_FACE:
+            from ml.core.landmarks import detect_faces_with_landmarks
+
+            faces = detect_faces_with_landmarks(image)
+            if faces:
+                return face_crop_matrix(max(faces, key=lambda face: face.score).landmarks, size), True
+            return whole_image_matrix(image.shape, size), False
+        return whole_image_matrix(image.shape, size), True
+
+    def predict(self, image: np.ndarray) -> ZonePrediction:
+        from ml.zones.crop import crop_image, uncrop_logits
         from ml.zones.model import preprocess
 
-        tensor, (height, width) = preprocess(image, self.config.input_size)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"Expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}.")
+        matrix, face_found = self.crop_matrix(image)
+        tensor, _ = preprocess(crop_image(image, matrix, self.config.input_size), self.config.input_size)
         labels: dict[str, np.ndarray] = {}
         with self._torch.inference_mode():
             for network, task_names in self.networks:
                 outputs = network(tensor)
                 for task in task_names:
-                    small = outputs[task][0].argmax(dim=0).to(self._torch.uint8).numpy()
-                    labels[task] = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+                    scores = uncrop_logits(outputs[task], matrix, image.shape)
+                    labels[task] = scores[0].argmax(dim=0).to(self._torch.uint8).numpy()
         return ZonePrediction(
             combine_set_predictions(labels, self.config.sets, self.config.winners),
-            labels.get("parts", np.zeros((height, width), dtype=np.uint8)),
+            labels.get("parts", np.zeros(image.shape[:2], dtype=np.uint8)),
+            matrix,
+            face_found,
         )
 
 

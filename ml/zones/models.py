@@ -66,7 +66,11 @@ registry.register(
         version=_metadata.get("version", "untrained"),
         loader=_load_segmentation_model,
         weights_path=(segmentation_model_dir() / next(iter(_metadata["weights"]))) if _metadata else None,
-        licence="Apache-2.0 (project code); trained on MEBeauty and FASSEG — research use only.",
+        licence=(
+            "Apache-2.0 (project code). Weights trained on MEBeauty (non-commercial research use only) and "
+            "FASSEG (no licence; cite Khan et al., ICIP 2015 / ICME 2017): research use only. Landmark "
+            "pseudo-labels and face crops use dlib-68 (iBUG 300-W, no commercial use)."
+        ),
         metrics={
             "validation_iou": _metadata.get("validation_iou", {}),
             "parts_validation_iou": _metadata.get("parts_validation_iou", {}),
@@ -74,8 +78,9 @@ registry.register(
         if _metadata
         else {},
         description=(
-            "HRNetV2 (timm hrnet_w18_small_v2) with three zone-set heads and a face-part head; each zone "
-            "from the sub-model with the best validation IoU (Tuazon & Mortezaei, Skin Res Technol 2024)."
+            "HRNetV2 (timm hrnet_w18_small_v2) with three zone-set heads and a face-part head on a square "
+            "face crop placed from dlib landmarks; each zone from the sub-model with the best validation IoU "
+            "(Tuazon & Mortezaei, Skin Res Technol 2024). Short CPU training from scratch: see MODEL_CARD.md."
         ),
         trained=bool(_metadata),
     )

@@ -38,6 +38,8 @@ class TrainConfig:
     aux_weight: float = AUX_WEIGHT
     shared_backbone: bool = True
     limit: int | None = None
+    max_minutes: float | None = None
+    parts_share: float | None = None
     seed: int = 0
     threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -45,7 +47,22 @@ class TrainConfig:
 
 def poly_lr(base_lr: float, iteration: int, max_iterations: int, power: float = 0.9) -> float:
     """Poly learning-rate decay (Chen et al., DeepLab, TPAMI 2018): ``base · (1 − it/max)^power``."""
-    return base_lr * (1.0 - min(iteration, max_iterations) / max_iterations) ** power
+    return poly_lr_at(base_lr, min(iteration, max_iterations) / max_iterations, power)
+
+
+def poly_lr_at(base_lr: float, progress: float, power: float = 0.9) -> float:
+    """Poly decay at a training progress in [0, 1]: ``base · (1 − progress)^power``."""
+    return base_lr * (1.0 - min(max(progress, 0.0), 1.0)) ** power
+
+
+def training_progress(iteration: int, max_iterations: int, elapsed_s: float, budget_s: float | None) -> float:
+    """Fraction of training done: iterations, or wall-clock time when a budget is set and binds first.
+
+    A time budget keeps the poly schedule's shape (decay to zero at the end) on a shared CPU whose
+    speed is unknown in advance; the run stops when the progress reaches 1.
+    """
+    by_iterations = iteration / max_iterations
+    return max(by_iterations, elapsed_s / budget_s) if budget_s else by_iterations
 
 
 class ZoneSamples:
@@ -65,6 +82,17 @@ class ZoneSamples:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def draw(self, rng: np.random.Generator, count: int, parts_share: float | None = None) -> np.ndarray:
+        """Random sample indices; with ``parts_share``, that fraction of them (rounded) comes from the
+        images with human face-part masks, so the face-part head sees them in every batch."""
+        with_parts = [i for i, (_, records) in enumerate(self.items) if "parts" in records]
+        if not parts_share or not with_parts:
+            return rng.integers(0, len(self), size=count)
+        n_parts = min(count, max(1, round(parts_share * count)))
+        return np.concatenate(
+            [rng.choice(with_parts, size=n_parts), rng.integers(0, len(self), size=count - n_parts)]
+        )
 
     def load(
         self, index: int, size: int, rng: np.random.Generator | None = None
@@ -171,7 +199,7 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
     import torch
     from torch.nn import functional as F
 
-    from ml.zones.ensemble import EnsembleConfig, select_winners
+    from ml.zones.ensemble import CROP_FACE, CROP_WHOLE_IMAGE, EnsembleConfig, select_winners
     from ml.zones.model import build_network, save_weights, zone_tasks
 
     if config.threads:
@@ -179,6 +207,7 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sets = read_dataset_sets(dataset)
+    dataset_meta = json.loads((Path(dataset) / "dataset.json").read_text())
     all_tasks = zone_tasks(sets, with_parts=(Path(dataset) / "parts_training.odgt").is_file())
     groups = (
         [list(all_tasks)]
@@ -190,6 +219,7 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
     weights: dict[str, str] = {}
     iou_table: dict[str, dict[str, float]] = {}
     parts_iou: dict[str, float] = {}
+    iterations_by_network: dict[str, int] = {}
     started = time.time()
     for group_index, task_names in enumerate(groups):
         tasks = {name: all_tasks[name] for name in task_names}
@@ -202,10 +232,16 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
             weight_decay=config.weight_decay,
         )
         network.train()
+        group_started = time.time()
+        budget_s = config.max_minutes * 60 / len(groups) if config.max_minutes else None
+        iterations_done = 0
         for iteration in range(config.iterations):
+            progress = training_progress(iteration, config.iterations, time.time() - group_started, budget_s)
+            if progress >= 1.0:
+                break
             for group in optimizer.param_groups:
-                group["lr"] = poly_lr(config.base_lr, iteration, config.iterations, config.poly_power)
-            picks = rng.integers(0, len(train_samples), size=config.batch_size)
+                group["lr"] = poly_lr_at(config.base_lr, progress, config.poly_power)
+            picks = train_samples.draw(rng, config.batch_size, config.parts_share)
             batch = [train_samples.load(int(i), config.input_size, rng) for i in picks]
             pixels = torch.from_numpy(np.stack([b[0] for b in batch]))
             labels = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.int64))
@@ -221,23 +257,28 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            iterations_done = iteration + 1
             if iteration % 10 == 0 or iteration == config.iterations - 1:
                 log(
                     f"[{group_index + 1}/{len(groups)}] iteration {iteration + 1}/{config.iterations} "
-                    f"loss {float(loss.detach()):.4f} lr {optimizer.param_groups[0]['lr']:.5f}"
+                    f"loss {float(loss.detach()):.4f} lr {optimizer.param_groups[0]['lr']:.5f} "
+                    f"elapsed {time.time() - group_started:.0f} s"
                 )
         val_samples = ZoneSamples(dataset, "validation", task_names, config.limit)
         scores = validate(network, val_samples, sets, config.input_size)
         iou_table.update(scores["zones"])
         parts_iou = scores["parts"] or parts_iou
         filename = "zones_hrnet.pt" if config.shared_backbone else f"zones_hrnet_{'_'.join(task_names)}.pt"
-        save_weights(network, str(out / filename), {"tasks": tasks, "iterations": config.iterations})
+        save_weights(network, str(out / filename), {"tasks": tasks, "iterations": iterations_done})
         weights[filename] = ",".join(task_names)
+        iterations_by_network[filename] = iterations_done
     winners = select_winners(iou_table)
     training = {
         "dataset": str(dataset),
         "seconds": round(time.time() - started, 1),
         "config": {k: v for k, v in config.__dict__.items() if k != "extra"},
+        "iterations_done": iterations_by_network,
+        "validation_images": len(ZoneSamples(dataset, "validation", list(all_tasks), config.limit)),
         **config.extra,
     }
     ensemble = EnsembleConfig(
@@ -249,6 +290,7 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
         winners=winners,
         parts_validation_iou=parts_iou,
         training=training,
+        crop=CROP_FACE if dataset_meta.get("crop_size") else CROP_WHOLE_IMAGE,
     )
     ensemble.write(out)
     return json.loads((out / "ensemble.json").read_text())

@@ -25,7 +25,6 @@ SCREENSHOTS = Path("/tmp")
 JOB_TIMEOUT_MS = 180_000
 
 
-
 @pytest.fixture
 def browser_page(live_server):
     if not CHROMIUM.exists():

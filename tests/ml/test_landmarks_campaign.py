@@ -188,3 +188,14 @@ def test_markdown_report_lists_every_iteration():
         {"campaign": "c", "command": "python -m ml x", "iterations": [asdict(r) for r in rows]}
     )
     assert all(f"| {k} | v{k} |" in text for k in range(3)) and "python -m ml x" in text and "9/10" in text
+
+
+def test_the_iteration_with_the_lowest_validation_nme_is_chosen():
+    from ml.landmarks.campaign import choose_iteration
+
+    rows = [
+        {"iteration": k, "metrics": {"nme_outer_eye_corners": nme}} for k, nme in enumerate([0.2, 0.1, 0.1])
+    ]
+    assert choose_iteration({"iterations": rows}) == 2
+    rows[2]["metrics"]["nme_outer_eye_corners"] = None
+    assert choose_iteration({"iterations": rows}) == 1

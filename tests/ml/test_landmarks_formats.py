@@ -219,3 +219,11 @@ def test_versions_are_written_once_and_hash_checked(dataset, tmp_path):
     dataset_file.write_text(dataset_file.read_text().replace('"train"', '"val"', 1))
     with pytest.raises(CorruptVersionError):
         store.read(0)
+
+
+def test_yolo_export_can_set_one_oks_sigma_for_all_points(dataset, tmp_path):
+    text = export_yolo_pose(dataset, tmp_path / "yolo", kpt_oks_sigma=0.05).read_text()
+    line = next(row for row in text.splitlines() if row.startswith("kpt_oks_sigmas:"))
+    assert [float(value) for value in line.split("[")[1].rstrip("]").split(",")] == [0.05] * 68
+    with pytest.raises(ValueError, match="positive"):
+        export_yolo_pose(dataset, tmp_path / "other", kpt_oks_sigma=0.0)

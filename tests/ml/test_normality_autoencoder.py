@@ -68,3 +68,51 @@ def test_autoencoder_normalizer_interface(trained):
     normalized, w_norm, w_raw = normalizer.normalize(image)
     assert normalized.shape == (32, 32, 3) and w_norm.shape == (16,) and w_raw.shape == (16,)
     assert np.abs(w_norm).max() <= 1.0
+
+
+def test_time_budget_stops_training_early():
+    model = FaceAutoencoder(size=32, latent_dim=16, channels=(8, 16))
+    result = train_autoencoder(blobs(16), steps=10_000, batch_size=8, model=model, max_seconds=0.5)
+    assert 0 < len(result.losses) < 10_000 and result.seconds < 10
+
+
+def test_aligned_face_cache_is_reused_and_read_by_source(tmp_path, monkeypatch):
+    from ml.normality import autoencoder
+    from ml.normality.autoencoder import aligned_faces_cached, cached_faces_by_source
+
+    photo = np.full((80, 80, 3), 120, np.uint8)
+    photos = []
+    for index in range(2):
+        path = tmp_path / f"face{index}.png"
+        path.write_bytes(__import__("cv2").imencode(".png", photo)[1].tobytes())
+        photos.append(path)
+    points = np.zeros((68, 2))
+    points[36:42] = (30, 35)  # left eye
+    points[42:48] = (50, 35)  # right eye
+    points[48], points[54] = (33, 60), (47, 60)  # mouth corners
+    calls = []
+
+    def finder(image):
+        calls.append(1)
+        return None if len(calls) == 2 else points  # the second photo has "no face"
+
+    monkeypatch.setattr(autoencoder, "largest_face_landmarks", finder)
+    cache = tmp_path / "cache" / "train-32.npz"
+    faces, landmarks, sources = aligned_faces_cached(photos, 32, cache, find_landmarks=finder)
+    assert faces.shape == (1, 32, 32, 3) and landmarks.shape == (1, 68, 2) and sources == [str(photos[0])]
+    again = aligned_faces_cached(photos, 32, cache, find_landmarks=finder)
+    assert len(calls) == 2 and np.array_equal(again[0], faces)  # read back, no detection
+    by_source = cached_faces_by_source(cache.parent, 32)
+    assert list(by_source) == [str(photos[0])] and np.array_equal(by_source[str(photos[0])][0], faces[0])
+    assert cached_faces_by_source(cache.parent, 64) == {}
+
+
+def test_normalized_image_matches_the_interface(trained):
+    normalizer = autoencoder_normalizer(
+        trained.model, ProjectionConfig(steps=3), adapt_steps=2, perceptual=load_perceptual(False)
+    )
+    image = blobs(1, seed=4)[0]
+    normalized = normalizer.normalized_image(image)
+    assert normalized.shape == image.shape and normalized.dtype == np.uint8
+    # Same seed, same steps: the cheaper path renders the same face as normalize().
+    assert np.array_equal(normalized, normalizer.normalize(image)[0])

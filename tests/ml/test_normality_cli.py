@@ -50,3 +50,73 @@ def test_mebeauty_ceiling_on_real_ratings():
     ceiling = split_half_ceiling(read_ratings(data / "mebeauty" / "ratings.csv"), repeats=3)
     assert ceiling.faces == 1859 and ceiling.median_raters == 25
     assert 0.6 < ceiling.split_half_r < ceiling.spearman_brown_r < 0.95
+
+
+def _features_csv(path, rows=40, adapt_steps=(5,)):
+    from ml.normality.features import FEATURE_NAMES
+
+    rng = np.random.default_rng(0)
+    header = ["image", "attractiveness_1_10", *FEATURE_NAMES, "perceptual_metric", "candidates"]
+    lines = [",".join([*header, "projection_steps", "adapt_steps"])]
+    for index in range(rows):
+        values = rng.normal(size=len(FEATURE_NAMES))
+        rating = 5.5 + 1.5 * values[0] + rng.normal(0, 0.2)
+        adapt = adapt_steps[index % len(adapt_steps)]
+        lines.append(
+            ",".join(
+                [f"f{index}.jpg", f"{rating:.3f}", *map(str, values), "ssim-fallback", "2", "10", str(adapt)]
+            )
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_fit_regressor_keeps_the_extraction_settings_for_score(tmp_path, capsys, monkeypatch):
+    import joblib
+
+    monkeypatch.setenv("FACET_DATA_DIR", str(tmp_path / "no-data"))
+    features = tmp_path / "features.csv"
+    _features_csv(features)
+    out = tmp_path / "regressor.joblib"
+    status = main(
+        [
+            "normality",
+            "fit-regressor",
+            "--features",
+            str(features),
+            "--regressors",
+            "linear",
+            "ridge",
+            "--trials",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status in (0, None)
+    document = json.loads(capsys.readouterr().out)
+    assert document["normalizer_settings"] == {"candidates": 2, "projection_steps": 10, "adapt_steps": 5}
+    assert {report["name"] for report in document["cross_validation"]} == {"linear", "ridge"}
+    assert all(report["pearson_r"] > 0.8 for report in document["cross_validation"])
+    saved = joblib.load(out)
+    assert saved["candidates"] == 2 and saved["normalizer_settings"]["projection_steps"] == 10
+    assert "rescaled to 1-7" in saved["trained_on"]
+
+
+def test_fit_regressor_refuses_features_from_mixed_settings(tmp_path, capsys):
+    features = tmp_path / "features.csv"
+    _features_csv(features, adapt_steps=(5, 50))
+    status = main(
+        [
+            "normality",
+            "fit-regressor",
+            "--features",
+            str(features),
+            "--regressors",
+            "linear",
+            "--trials",
+            "1",
+            "--out",
+            str(tmp_path / "r.joblib"),
+        ]
+    )
+    assert status == 2 and "mix adapt_steps" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ml.wrinkles.losses import deep_supervision_loss
-from ml.wrinkles.train import parameter_groups
+from ml.wrinkles.train import parameter_groups, random_patch, train_model
 from ml.wrinkles.unet import WrinkleUNet, network_input
 
 
@@ -56,3 +56,24 @@ def test_a_few_steps_reduce_the_loss() -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.75 * losses[0]
+
+
+def test_random_patch_cuts_image_and_mask_at_the_same_place() -> None:
+    rng = np.random.default_rng(0)
+    stacked = np.arange(64 * 64 * 4, dtype=np.float32).reshape(64, 64, 4)
+    mask = np.zeros((64, 64), dtype=bool)
+    mask[::7, ::5] = True
+    for _ in range(5):
+        window, window_mask = random_patch(stacked, mask, 32, rng)
+        assert window.shape == (32, 32, 4) and window_mask.shape == (32, 32)
+        top, left = divmod(int(window[0, 0, 0]) // 4, 64)
+        assert np.array_equal(window_mask, mask[top : top + 32, left : left + 32])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"patch": 24}, "patch must be a multiple of 16"), ({"learning_rate": 0.0}, "learning_rate")],
+)
+def test_training_rejects_bad_patch_and_learning_rate(tmp_path, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        train_model(tmp_path, tmp_path / "ck.pt", size=32, **options)

@@ -20,6 +20,7 @@ from ml.zones.datasets import (
     OdgtRecord,
     load_sample,
     masks_from_set_labels,
+    merge_datasets,
     read_odgt,
     write_odgt,
 )
@@ -68,6 +69,36 @@ def test_dataset_writer_round_trips_all_zone_masks(tmp_path: Path) -> None:
     assert np.array_equal(masks_from_set_labels(set_labels, sets), masks)
     (parts_record,) = read_odgt(tmp_path / "parts_training.odgt")
     assert np.array_equal(load_sample(tmp_path, parts_record)[1], parts)
+
+
+def _one_sample_dataset(root: Path, name: str, parts: bool) -> None:
+    writer = DatasetWriter(root, load_zone_sets(), validation_fraction=0.0)
+    labels = np.ones((480, 400), dtype=np.uint8) if parts else None
+    writer.add(
+        name, np.zeros((480, 400, 3), dtype=np.uint8), render_zone_masks(mean_shape(), (480, 400)), labels
+    )
+    writer.close()
+
+
+def test_merge_datasets_keeps_every_record_and_file(tmp_path: Path) -> None:
+    _one_sample_dataset(tmp_path / "a", "face_a", parts=True)
+    _one_sample_dataset(tmp_path / "b", "face_b", parts=False)
+    summary = merge_datasets(tmp_path / "merged", [tmp_path / "a", tmp_path / "b"])
+    assert summary["counts"]["set1_training"] == 2 and summary["counts"]["parts_training"] == 1
+    for record in read_odgt(tmp_path / "merged" / "set3_training.odgt"):
+        assert load_sample(tmp_path / "merged", record)[0].shape == (480, 400, 3)
+
+
+def test_training_draw_gives_face_part_images_their_share(tmp_path: Path) -> None:
+    from ml.zones.train import ZoneSamples
+
+    _one_sample_dataset(tmp_path / "a", "face_a", parts=True)
+    _one_sample_dataset(tmp_path / "b", "face_b", parts=False)
+    merge_datasets(tmp_path / "m", [tmp_path / "a", tmp_path / "b"])
+    samples = ZoneSamples(tmp_path / "m", "training", ["set1", "parts"])
+    with_parts = [i for i, (_, records) in enumerate(samples.items) if "parts" in records]
+    picks = samples.draw(np.random.default_rng(0), 4, parts_share=0.5)
+    assert len(picks) == 4 and sum(int(i) in with_parts for i in picks[:2]) == 2
 
 
 CVAT_XML = """<?xml version="1.0" encoding="utf-8"?>
@@ -147,9 +178,13 @@ def test_build_dataset_on_real_faces(tmp_path: Path, data_dir: Path) -> None:
     from ml.zones.datasets import build_dataset
 
     fasseg = data_dir / "fasseg" / "frontal" / "train"
-    summary = build_dataset(tmp_path, [], fasseg_dir=fasseg, limit=2, validation_fraction=0.0)
+    summary = build_dataset(tmp_path, [], fasseg_dirs=[fasseg], limit=2, validation_fraction=0.0)
     assert summary["counts"]["set1_training"] + len(summary["skipped_no_face"]) == 2
     assert summary["counts"]["parts_training"] == summary["counts"]["set1_training"]
+    crops = json.loads((tmp_path / "crops.json").read_text())
     for record in read_odgt(tmp_path / "parts_training.odgt"):
-        _, labels = load_sample(tmp_path, record)
-        assert set(np.unique(labels)) <= set(range(6))
+        image, labels = load_sample(tmp_path, record)
+        assert image.shape == (256, 256, 3)  # the square face crop
+        assert set(np.unique(labels)) <= {*range(6), 255}  # 255: outside the photo, ignored in training
+        assert (labels == 1).mean() > 0.1  # the face fills the crop
+        assert Path(record.fpath_img).stem in crops

@@ -7,7 +7,7 @@ import pytest
 
 from ml.zones.atlas import ZONE_ABBREVIATIONS, ZONE_INDEX
 from ml.zones.ensemble import combine_set_predictions, select_winners
-from ml.zones.train import confusion_iou, poly_lr
+from ml.zones.train import confusion_iou, poly_lr, training_progress
 from ml.zones.zone_sets import load_zone_sets
 
 
@@ -74,6 +74,12 @@ def test_poly_learning_rate() -> None:
     assert poly_lr(0.02, 0, 100) == pytest.approx(0.02)
     assert poly_lr(0.02, 50, 100) == pytest.approx(0.02 * 0.5**0.9)
     assert poly_lr(0.02, 100, 100) == 0.0
+
+
+def test_time_budget_drives_the_poly_schedule_when_it_binds_first() -> None:
+    assert training_progress(10, 100, elapsed_s=0.0, budget_s=None) == pytest.approx(0.1)
+    assert training_progress(10, 100, elapsed_s=30.0, budget_s=60.0) == pytest.approx(0.5)
+    assert training_progress(90, 100, elapsed_s=30.0, budget_s=60.0) == pytest.approx(0.9)
 
 
 def test_confusion_iou_ignores_255() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -19,8 +20,13 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.exceptions import NoReverseMatch
 from PIL import Image
 
+from ml.landmarks.formats import Instance, Provenance
 from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob, JobStatus
+from webapp.campaigns import services as campaign_services
+from webapp.campaigns.models import Campaign
+from webapp.labeling.models import TrainingJob
+from webapp.labeling.services import encode_png, label_save
 from webapp.studies.ingest import photo_ingest
 from webapp.studies.models import Comparison, Photo, Role, Study, StudyMembership, Subject, Visit, VisitRole
 from webapp.studies.services import comparison_create, subject_create, visit_create
@@ -49,7 +55,7 @@ PUBLIC_ROUTES = {
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
-STAFF_ONLY_ROUTES = {"analysis:queue"}
+STAFF_ONLY_ROUTES = {"analysis:queue", "labeling:model_versions"}
 
 # URL argument name → which object of the world fills it.
 KWARG_TARGETS = {
@@ -63,6 +69,12 @@ KWARG_TARGETS = {
     "comparison_id": "comparison",
     "membership_id": "membership",
     "name": "artifact_name",
+    "label_id": "wrinkle_label",
+    "training_job_id": "training_job",
+    "dataset_id": "keypoint_dataset",
+    "version_id": "keypoint_version",
+    "instance_id": "keypoint_instance",
+    "campaign_id": "landmark_campaign",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -121,6 +133,9 @@ class World:
     comparison: Comparison
     membership: StudyMembership
     markers: list[str]
+    wrinkle_label_id: int
+    training_job_id: int
+    landmark_ids: dict[str, int]
 
     def value(self, target: str) -> Any:
         return {
@@ -134,6 +149,9 @@ class World:
             "comparison": self.comparison.pk,
             "membership": self.membership.pk,
             "artifact_name": "aligned",
+            "wrinkle_label": self.wrinkle_label_id,
+            "training_job": self.training_job_id,
+            **self.landmark_ids,
         }[target]
 
 
@@ -145,6 +163,27 @@ def png(color: tuple[int, int, int]) -> SimpleUploadedFile:
     buffer = io.BytesIO()
     Image.new("RGB", (320, 320), color).save(buffer, format="PNG")
     return SimpleUploadedFile("photo.png", buffer.getvalue(), content_type="image/png")
+
+
+def build_landmark_world(study: Study, coordinator, photo: Photo, tag: str) -> dict[str, int]:
+    """A keypoint dataset with a model suggestion (test data, "yolo-pose68@test") and a finished campaign."""
+    dataset = campaign_services.dataset_create(study=study, name=f"{tag} landmarks", actor=coordinator)
+    points = np.column_stack([np.linspace(60, 260, 68), np.linspace(80, 240, 68)])
+    version = campaign_services.suggestions_create(
+        dataset=dataset,
+        photo=photo,
+        instances=[Instance.from_points(points, Provenance("yolo-pose68@test", confidence=0.8))],
+        note=f"{tag} suggestion",
+    )
+    campaign = Campaign.objects.create(
+        study=study, dataset=dataset, name=f"{tag.lower()}-run", start_version=version, status="succeeded"
+    )
+    return {
+        "keypoint_dataset": dataset.pk,
+        "keypoint_version": version.pk,
+        "keypoint_instance": version.instances.get().pk,
+        "landmark_campaign": campaign.pk,
+    }
 
 
 def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
@@ -181,6 +220,19 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
     membership = StudyMembership.objects.filter(study=study).exclude(user=coordinator).first() or (
         StudyMembership.objects.get(study=study, user=coordinator)
     )
+    rough = Image.new("L", (320, 320), 0)
+    rough.paste(255, (40, 40, 280, 200))
+    wrinkle_label = label_save(
+        photo=queued,
+        author=coordinator,
+        rough_mask_png=encode_png(np.asarray(rough)),
+        region_kind="whole",
+        landmarks_result_id=None,
+        method="bradley-roth",
+        parameters={"window": 15, "percent": 15.0},
+        note=f"{tag} label note",
+    )
+    training_job = TrainingJob.objects.create(study=study, parameters={}, label_ids=[wrinkle_label.pk])
     return World(
         study=study,
         subject=subject,
@@ -200,7 +252,11 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
             analysed.content_hash,
             queued.content_hash,
             f"{tag} reason",
+            f"{tag} label note",
         ],
+        wrinkle_label_id=wrinkle_label.pk,
+        training_job_id=training_job.pk,
+        landmark_ids=build_landmark_world(study, coordinator, queued, tag),
     )
 
 

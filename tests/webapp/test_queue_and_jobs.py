@@ -155,3 +155,16 @@ def test_queue_page_shows_counts_worker_health_and_unserved_queue(client, make_u
     assert overview.warnings == ["1 job(s) wait on the gpu queue, but no healthy worker consumes it."]
     filtered = client.get(reverse("analysis:queue") + "?queue=gpu")
     assert [j.queue for j in filtered.context["page"]] == ["gpu"]
+
+
+def test_landmark_jobs_run_the_detector_the_study_chose(study_with_members, make_photo, monkeypatch):
+    from webapp.analysis.services import jobs_enqueue_for_photo
+    from webapp.campaigns.models import StudyLandmarkSettings
+
+    monkeypatch.setattr("webapp.analysis.services._send_to_worker", lambda job: None)
+    study = study_with_members["study"]
+    first = jobs_enqueue_for_photo(photo=make_photo(study, subject_code="S1"))
+    assert {job.kind: job.model_name for job in first}["landmarks"] == "dlib-68"
+    StudyLandmarkSettings.objects.create(study=study, detector="yolo-pose68")
+    second = jobs_enqueue_for_photo(photo=make_photo(study, subject_code="S2"))
+    assert {job.kind: job.model_name for job in second}["landmarks"] == "yolo-pose68"

@@ -17,7 +17,6 @@ from webapp.studies.models import Comparison, Photo, Role, StudyMembership, Subj
 pytestmark = pytest.mark.django_db
 
 
-
 def reference_landmarks() -> np.ndarray:
     """68 distinct points spread like a face in a 256×256 photo (only their geometry matters here)."""
     angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from webapp.analysis import services
-from webapp.analysis.models import AnalysisJob, Result, ResultArtifact, WorkerHeartbeat
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, WorkerHeartbeat
 from webapp.studies.admin import AuditedAdmin
 
 
@@ -70,3 +70,25 @@ class ResultAdmin(AuditedAdmin):
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
     list_display = ["hostname", "queues", "pid", "concurrency", "last_seen"]
     readonly_fields = ["hostname", "queues", "pid", "concurrency", "started_at", "last_seen"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "task", "is_active", "source", "created_at", "activated_at"]
+    list_filter = ["task", "is_active", "name"]
+    readonly_fields = [field.name for field in ModelVersion._meta.fields if field.name != "model_card"]
+    actions = ["activate"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Activate the selected version (one per model)")
+    def activate(self, request, queryset) -> None:
+        chosen = {}
+        for model_version in queryset:
+            if model_version.name in chosen:
+                self.message_user(request, f"Choose one version of {model_version.name}.", messages.ERROR)
+                return
+            chosen[model_version.name] = model_version
+        for model_version in chosen.values():
+            services.model_version_activate(model_version=model_version, actor=request.user, request=request)

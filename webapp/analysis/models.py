@@ -118,3 +118,41 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+
+class ModelVersion(models.Model):
+    """A version of an ml model the platform may run: shipped with the code, or trained by a Facet job.
+
+    `name` is the ml registry name (e.g. "wrinkles-unet-wds"). At most one version of a name is
+    active; jobs of that model run the active version's weights, or the registry's shipped
+    weights when no version is active.
+    """
+
+    name = models.CharField(max_length=100)
+    task = models.CharField(max_length=30)
+    version = models.CharField(max_length=100)
+    weights_path = models.CharField(max_length=500, blank=True)
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    model_card = models.TextField(blank=True)
+    source = models.CharField(
+        max_length=200, help_text="Where it came from: shipped, or the job that trained it."
+    )
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(is_active=True), name="one_active_version_per_model"
+            ),
+        ]
+        ordering = ["name", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}{' (active)' if self.is_active else ''}"

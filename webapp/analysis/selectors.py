@@ -9,7 +9,14 @@ from django.db.models import Count, Min, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from webapp.analysis.models import AnalysisJob, JobStatus, Result, ResultArtifact, WorkerHeartbeat
+from webapp.analysis.models import (
+    AnalysisJob,
+    JobStatus,
+    ModelVersion,
+    Result,
+    ResultArtifact,
+    WorkerHeartbeat,
+)
 from webapp.studies.access import Capability, require
 from webapp.studies.selectors import study_ids_for_user
 
@@ -110,3 +117,8 @@ def jobs_filtered(
     if study_id:
         jobs = jobs.filter(photo__study_id=study_id)
     return jobs
+
+
+def active_model_version(name: str) -> ModelVersion | None:
+    """The version of `name` that new jobs run, or None when the registry's shipped weights apply."""
+    return ModelVersion.objects.filter(name=name, is_active=True).first()

@@ -22,6 +22,7 @@ from webapp.analysis.models import (
     ACTIVE_STATUSES,
     AnalysisJob,
     JobStatus,
+    ModelVersion,
     Result,
     ResultArtifact,
     WorkerHeartbeat,
@@ -52,7 +53,11 @@ def jobs_enqueue_for_photo(
     for kind in photo.study.analyses:
         spec = KIND_SPECS[kind]
         job, created = _job_get_or_create_active(
-            photo=photo, kind=kind, model_name=spec.default_model, queue=spec.queue, requested_by=requested_by
+            photo=photo,
+            kind=kind,
+            model_name=spec.model_for(photo.study),
+            queue=spec.queue,
+            requested_by=requested_by,
         )
         if created:
             transaction.on_commit(lambda job=job: _send_to_worker(job))
@@ -272,3 +277,68 @@ def worker_heartbeat(
             "concurrency": concurrency,
         },
     )
+
+
+@transaction.atomic
+def model_version_register(
+    *,
+    name: str,
+    task: str,
+    version: str,
+    source: str,
+    weights_path: str = "",
+    weights_sha256: str = "",
+    metrics: dict[str, Any] | None = None,
+    model_card: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> ModelVersion:
+    """Record a new version (inactive); re-registering the same name and version returns it unchanged."""
+    model_version, created = ModelVersion.objects.get_or_create(
+        name=name,
+        version=version,
+        defaults={
+            "task": task,
+            "source": source,
+            "weights_path": weights_path,
+            "weights_sha256": weights_sha256,
+            "metrics": metrics or {},
+            "model_card": model_card,
+            "created_by": actor,
+        },
+    )
+    if created:
+        audit_record(
+            action=AuditAction.CREATE,
+            summary=f"Registered model {name} version {version}",
+            actor=actor,
+            target=model_version,
+            via="worker" if actor is None else "",
+            details={"source": source, "metrics": metrics or {}},
+        )
+    return model_version
+
+
+@transaction.atomic
+def model_version_activate(
+    *, model_version: ModelVersion, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> ModelVersion:
+    """Make this the version new jobs of its model run; the previously active one is deactivated."""
+    previous = (
+        ModelVersion.objects.select_for_update()
+        .filter(name=model_version.name, is_active=True)
+        .exclude(pk=model_version.pk)
+    )
+    previous_versions = list(previous.values_list("version", flat=True))
+    previous.update(is_active=False)
+    model_version.is_active = True
+    model_version.activated_at = timezone.now()
+    model_version.save(update_fields=["is_active", "activated_at"])
+    audit_record(
+        action=AuditAction.STATE,
+        summary=f"Activated model {model_version.name} version {model_version.version}",
+        actor=actor,
+        target=model_version,
+        request=request,
+        details={"previous": previous_versions},
+    )
+    return model_version

@@ -146,13 +146,14 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         study = selectors.get_study(request.user, self.object_id(), Capability.MANAGE_STUDY)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = services.membership_set(
-            study=study,
-            user=serializer.validated_data["username"],
-            role=serializer.validated_data["role"],
-            actor=request.user,
-            request=request,
-        )
+        with service_errors():
+            membership = services.membership_set(
+                study=study,
+                user=serializer.validated_data["username"],
+                role=serializer.validated_data["role"],
+                actor=request.user,
+                request=request,
+            )
         return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
 
 

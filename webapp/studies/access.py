@@ -21,6 +21,7 @@ class Capability(StrEnum):
     COMPARE = "compare"
     EXPORT = "export"
     RATE = "rate"
+    LABEL = "label"
     CONTROL_JOBS = "control_jobs"
     MANAGE_STUDY = "manage_study"
 
@@ -34,9 +35,10 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.MANAGE_SUBJECTS,
             Capability.COMPARE,
             Capability.CONTROL_JOBS,
+            Capability.LABEL,
         }
     ),
-    Role.RATER: frozenset({Capability.VIEW, Capability.RATE}),
+    Role.RATER: frozenset({Capability.VIEW, Capability.RATE, Capability.LABEL}),
     Role.MONITOR: frozenset({Capability.VIEW}),
 }
 

@@ -4,8 +4,36 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
-from webapp.analysis.kinds import AnalysisKind
-from webapp.studies.models import PhotoView, Role, Subject, Visit, VisitRole, subject_code_validator
+from webapp.analysis.kinds import AnalysisKind, untrained_kinds
+from webapp.studies.models import (
+    NormalityRegion,
+    PhotoView,
+    Role,
+    Study,
+    Subject,
+    Visit,
+    VisitRole,
+    subject_code_validator,
+)
+
+
+def analysis_choices(keep: list[str] | tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Analyses a study may run on new uploads: those whose model is trained, plus any in `keep`
+    (already chosen), labelled so a coordinator sees that their jobs fail until the model is trained."""
+    blocked = untrained_kinds()
+    choices = []
+    for value, label in AnalysisKind.choices:
+        if value not in blocked:
+            choices.append((value, label))
+        elif value in keep:
+            choices.append((value, f"{label} (model not trained: its jobs fail)"))
+    return choices
+
+
+def zone_choices() -> list[tuple[str, str]]:
+    from ml.zones.atlas import ZONES
+
+    return [(zone.abbreviation, f"{zone.abbreviation} · {zone.name}") for zone in ZONES]
 
 
 class StudyCreateForm(forms.Form):
@@ -22,11 +50,54 @@ class StudyCreateForm(forms.Form):
         help_text="Views every visit should have; missing ones are flagged on the study page.",
     )
     analyses = forms.MultipleChoiceField(
-        choices=AnalysisKind.choices,
+        choices=analysis_choices,
         initial=[AnalysisKind.LANDMARKS.value],
         widget=forms.CheckboxSelectMultiple,
-        help_text="Analyses queued automatically for every uploaded photo.",
+        help_text="Analyses queued automatically for every uploaded photo. Analyses whose model is not "
+        "trained are not offered.",
     )
+
+
+class StudySettingsForm(forms.Form):
+    """The analysis settings of a study, edited by its coordinators."""
+
+    analyses = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Analyses queued automatically for every uploaded photo. Analyses whose model is not "
+        "trained are not offered (listed below with how to train them).",
+    )
+    zones_of_interest = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "zone-choices"}),
+        help_text="Zones listed first on photo pages and compared before/after for this study. "
+        "L = the patient's left (image right on a frontal photo).",
+    )
+    normality_region = forms.ChoiceField(
+        choices=NormalityRegion.choices,
+        help_text="Where the normality score S is measured (Hayajneh et al.): around the mouth and nose "
+        "(cleft lip), or the whole face without the eyes.",
+    )
+    force_zone_baseline = forms.BooleanField(
+        required=False,
+        label="Always use the landmark zone baseline",
+        help_text="Run zones with the 68-landmark geometric baseline even when the segmentation model "
+        "is trained (keeps a study's zone definitions constant).",
+    )
+
+    def __init__(self, *args, study: Study, **kwargs) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "analyses": study.analyses,
+                "zones_of_interest": study.zones_of_interest,
+                "normality_region": study.normality_region,
+                "force_zone_baseline": study.force_zone_baseline,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["analyses"].choices = analysis_choices(keep=study.analyses)
+        self.fields["zones_of_interest"].choices = zone_choices()
 
 
 class MemberAddForm(forms.Form):

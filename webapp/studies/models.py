@@ -31,6 +31,23 @@ def default_analyses() -> list[str]:
     return [AnalysisKind.LANDMARKS.value]
 
 
+# Zones most aesthetic treatments target (fillers, toxins): forehead, glabella, periorbital,
+# midface, nasolabial and perioral areas, by their atlas abbreviations (docs/zones.md).
+DEFAULT_ZONES_OF_INTEREST = (
+    "FFA", "CGA", "LLI", "RLI", "LMI", "RMI", "LZA", "RZA", "LAA", "RAA",
+    "LNF", "RNF", "LOC", "ROC", "UPA", "FPA", "LMS",
+)
+
+
+def default_zones_of_interest() -> list[str]:
+    return list(DEFAULT_ZONES_OF_INTEREST)
+
+
+class NormalityRegion(models.TextChoices):
+    MOUTH_NOSE = "mouth_nose", "Mouth and nose"
+    FACE_NO_EYES = "face_no_eyes", "Whole face without the eyes"
+
+
 class Study(models.Model):
     name = models.CharField(max_length=200, unique=True)
     protocol = models.TextField(
@@ -39,6 +56,18 @@ class Study(models.Model):
     required_views = models.JSONField(default=default_required_views)
     analyses = models.JSONField(
         default=default_analyses, blank=True, help_text="Analysis kinds run on every uploaded photo."
+    )
+    zones_of_interest = models.JSONField(
+        default=default_zones_of_interest,
+        blank=True,
+        help_text="Atlas zones (abbreviations) listed first and compared pre/post.",
+    )
+    normality_region = models.CharField(
+        max_length=20, choices=NormalityRegion.choices, default=NormalityRegion.MOUTH_NOSE
+    )
+    force_zone_baseline = models.BooleanField(
+        default=False,
+        help_text="Run zones with the landmark baseline even when the segmentation model is trained.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -59,6 +88,13 @@ class Study(models.Model):
         unknown_kinds = set(self.analyses) - set(AnalysisKind.values)
         if unknown_kinds:
             raise ValidationError({"analyses": f"Unknown analyses: {', '.join(sorted(unknown_kinds))}."})
+        from ml.zones.atlas import ZONE_ABBREVIATIONS
+
+        unknown_zones = set(self.zones_of_interest) - set(ZONE_ABBREVIATIONS)
+        if unknown_zones:
+            raise ValidationError(
+                {"zones_of_interest": f"Unknown zones: {', '.join(sorted(unknown_zones))}."}
+            )
 
 
 class StudyMembership(models.Model):

@@ -3,6 +3,7 @@
 import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 
@@ -26,6 +27,7 @@ def study_create(
     if required_views is not None:
         study.required_views = required_views
     if analyses is not None:
+        _ensure_new_analyses_can_run(study, analyses)
         study.analyses = analyses
     study.full_clean()
     study.save()
@@ -44,10 +46,20 @@ def study_create(
 def study_update(
     *, study: Study, actor: AbstractBaseUser, request: HttpRequest | None = None, **fields: object
 ) -> Study:
-    allowed = {"name", "protocol", "required_views", "analyses"}
+    allowed = {
+        "name",
+        "protocol",
+        "required_views",
+        "analyses",
+        "zones_of_interest",
+        "normality_region",
+        "force_zone_baseline",
+    }
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a study.")
+    if "analyses" in fields:
+        _ensure_new_analyses_can_run(study, fields["analyses"])
     changed = {}
     for field, value in fields.items():
         if getattr(study, field) != value:
@@ -67,6 +79,17 @@ def study_update(
     return study
 
 
+def _ensure_new_analyses_can_run(study: Study, analyses: object) -> None:
+    """Refuse to add an analysis whose model is untrained: every job of it would fail."""
+    from webapp.analysis.kinds import untrained_kinds
+
+    added = set(analyses or []) - set(study.analyses)
+    blocked = untrained_kinds()
+    refused = [blocked[kind] for kind in sorted(added) if kind in blocked]
+    if refused:
+        raise ValidationError({"analyses": refused})
+
+
 @transaction.atomic
 def membership_set(
     *,
@@ -79,6 +102,9 @@ def membership_set(
     """Add `user` to the study with `role`, or change their role."""
     if role not in Role.values:
         raise ValueError(f"Unknown role {role!r}.")
+    current = StudyMembership.objects.filter(study=study, user=user).first()
+    if current and current.role == Role.COORDINATOR and role != Role.COORDINATOR:
+        _ensure_another_coordinator(study, current)
     membership, created = StudyMembership.objects.update_or_create(
         study=study, user=user, defaults={"role": role}
     )
@@ -94,15 +120,19 @@ def membership_set(
     return membership
 
 
+def _ensure_another_coordinator(study: Study, leaving: StudyMembership) -> None:
+    if not study.memberships.filter(role=Role.COORDINATOR).exclude(pk=leaving.pk).exists():
+        raise ValidationError("A study needs at least one coordinator; appoint another one first.")
+
+
 @transaction.atomic
 def membership_remove(
     *, membership: StudyMembership, actor: AbstractBaseUser, request: HttpRequest | None = None
 ) -> None:
     study = membership.study
     username = membership.user.get_username()
-    remaining_coordinators = study.memberships.filter(role=Role.COORDINATOR).exclude(pk=membership.pk)
-    if membership.role == Role.COORDINATOR and not remaining_coordinators.exists():
-        raise ValueError("A study needs at least one coordinator; appoint another before removing this one.")
+    if membership.role == Role.COORDINATOR:
+        _ensure_another_coordinator(study, membership)
     membership.delete()
     audit_record(
         action=AuditAction.DELETE,

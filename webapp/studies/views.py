@@ -5,6 +5,7 @@ without the capability) and services, and render. Any active user may create a s
 its coordinator; everything else needs a role in the study.
 """
 
+import csv
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ml.core.alignment import apply_transform, similarity_transform
-from webapp.analysis.kinds import AnalysisKind
+from webapp.analysis.kinds import KIND_SPECS, AnalysisKind, untrained_kinds
 from webapp.analysis.models import AnalysisJob, JobStatus, Result
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
@@ -31,11 +32,12 @@ from webapp.studies.forms import (
     MemberRoleForm,
     PhotoUploadForm,
     StudyCreateForm,
+    StudySettingsForm,
     SubjectCreateForm,
     VisitCreateForm,
 )
 from webapp.studies.ingest import IngestError, photo_ingest
-from webapp.studies.models import Comparison, Photo, PhotoView, Role, Study, Subject, Visit, VisitRole
+from webapp.studies.models import Comparison, Photo, PhotoView, Visit, VisitRole
 
 LANDMARKS = AnalysisKind.LANDMARKS.value
 
@@ -83,30 +85,6 @@ def study_create(request: HttpRequest) -> HttpResponse:
     return render(request, "studies/study_create.html", {"form": form})
 
 
-@dataclass
-class SubjectRow:
-    subject: Subject
-    visit_count: int = 0
-    photo_count: int = 0
-    missing: list[str] = field(default_factory=list)
-
-
-def _subject_rows(study: Study) -> list[SubjectRow]:
-    """Per subject: visits, photos, and each visit's required views that have no photo yet."""
-    view_labels = dict(PhotoView.choices)
-    rows = []
-    for subject in study.subjects.prefetch_related("visits__photos").order_by("code"):
-        row = SubjectRow(subject=subject)
-        for visit in subject.visits.all():
-            row.visit_count += 1
-            present = {photo.view for photo in visit.photos.all()}
-            row.photo_count += len(visit.photos.all())
-            row.missing += [f"{visit.label}: {view_labels[view]}"
-                            for view in study.required_views if view not in present]
-        rows.append(row)
-    return rows
-
-
 @login_required
 @require_GET
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
@@ -119,13 +97,44 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
         "required_views": [view_labels.get(view, view) for view in study.required_views],
         "analyses": [kind_labels.get(kind, kind) for kind in study.analyses],
         "members": selectors.study_members(study),
-        "subject_rows": _subject_rows(study),
+        "subject_rows": selectors.subject_rows(study),
         "comparisons": selectors.comparisons_for_user(request.user).filter(subject__study=study),
         "member_form": MemberAddForm(),
         "role_form": MemberRoleForm(),
         "subject_form": SubjectCreateForm(),
+        "untrained": [
+            (kind_labels.get(kind, kind), message)
+            for kind, message in untrained_kinds().items()
+            if kind in study.analyses
+        ],
+        "zones_of_interest": study.zones_of_interest,
+        "normality_region": study.get_normality_region_display(),
     }
     return render(request, "studies/study_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_settings(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Coordinators choose the analyses run on upload, the zones of interest and the normality region."""
+    study = selectors.get_study(request.user, study_id, Capability.MANAGE_STUDY)
+    form = StudySettingsForm(request.POST or None, study=study)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.study_update(study=study, actor=request.user, request=request, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Study settings saved. They apply to photos uploaded from now on.")
+            return redirect("studies:study_detail", study_id=study.pk)
+    kind_labels = dict(AnalysisKind.choices)
+    context = {
+        "study": study,
+        "form": form,
+        "untrained": [(kind_labels[kind], message) for kind, message in untrained_kinds().items()],
+        "zone_model": KIND_SPECS[AnalysisKind.ZONES].model_for(study),
+    }
+    return render(request, "studies/study_settings.html", context)
 
 
 @login_required
@@ -150,14 +159,12 @@ def member_role(request: HttpRequest, study_id: int, membership_id: int) -> Http
     membership = get_object_or_404(selectors.study_members(study), pk=membership_id)
     form = MemberRoleForm(request.POST)
     if form.is_valid():
-        new_role = form.cleaned_data["role"]
-        if membership.role == Role.COORDINATOR and new_role != Role.COORDINATOR and not (
-            study.memberships.filter(role=Role.COORDINATOR).exclude(pk=membership.pk).exists()
-        ):
-            messages.error(request, "A study needs at least one coordinator; appoint another first.")
+        try:
+            services.membership_set(study=study, user=membership.user, role=form.cleaned_data["role"],
+                                    actor=request.user, request=request)
+        except ValidationError as error:
+            _flash_validation_error(request, error)
         else:
-            services.membership_set(study=study, user=membership.user, role=new_role, actor=request.user,
-                                    request=request)
             messages.success(request, f"Changed the role of {membership.user.get_username()}.")
     else:
         _flash_form_errors(request, form)
@@ -171,8 +178,8 @@ def member_remove(request: HttpRequest, study_id: int, membership_id: int) -> Ht
     membership = get_object_or_404(selectors.study_members(study), pk=membership_id)
     try:
         services.membership_remove(membership=membership, actor=request.user, request=request)
-    except ValueError as error:
-        messages.error(request, str(error))
+    except ValidationError as error:
+        _flash_validation_error(request, error)
     else:
         messages.success(request, f"Removed {membership.user.get_username()} from the study.")
     return redirect("studies:study_detail", study_id=study.pk)
@@ -389,8 +396,56 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         "jobs": jobs,
         "landmarks": landmarks,
         "overlay": _overlay_data(photo, result),
+        **_analysis_context(request, photo),
     }
     return render(request, "studies/photo_detail.html", context)
+
+
+def _artifact_urls(result: Result | None) -> dict[str, str]:
+    """Each artifact of a result by name, served (and audited) by the analysis:artifact view."""
+    if result is None:
+        return {}
+    return {
+        artifact.name: reverse("analysis:artifact", args=[artifact.pk]) for artifact in result.artifacts.all()
+    }
+
+
+def _audit_results_viewed(request: HttpRequest, photo: Photo, results: dict[str, Result | None]) -> None:
+    for kind, result in results.items():
+        if result is not None and kind != LANDMARKS:
+            audit_record(action=AuditAction.VIEW, summary=f"Viewed {kind} result of photo {photo.pk}",
+                         actor=request.user, target=result, study_id=photo.study_id, request=request)
+
+
+def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
+    """Zones, wrinkles and normality results of the photo as the photo page shows them."""
+    study = photo.study
+    results = selectors.photo_results(photo)
+    _audit_results_viewed(request, photo, results)
+    zones, wrinkles, normality = (results[kind] for kind in ("zones", "wrinkles", "normality"))
+    return {
+        "zones": zones,
+        "zone_rows": selectors.zone_rows(zones and zones.data, wrinkles and wrinkles.data,
+                                         study.zones_of_interest) if zones or wrinkles else [],
+        "zones_overlay": selectors.zones_overlay_data(zones.data, study.zones_of_interest) if zones else None,
+        "wrinkles": wrinkles,
+        "wrinkle_artifacts": _artifact_urls(wrinkles),
+        "wrinkle_regions": [
+            (name.replace("_", " "), figures)
+            for name, figures in (wrinkles.data.get("regions") or {}).items()
+        ]
+        if wrinkles
+        else [],
+        "normality": normality,
+        "normality_images": _normality_images(_artifact_urls(normality)),
+    }
+
+
+def _normality_images(urls: dict[str, str]) -> dict[str, str] | None:
+    names = {key: f"normality-{key}" for key in ("aligned", "normalized", "heatmap")}
+    if not all(name in urls for name in names.values()):
+        return None
+    return {key: urls[name] for key, name in names.items()}
 
 
 def _serve_photo_file(request: HttpRequest, photo_id: int, *, thumbnail: bool) -> FileResponse:
@@ -442,6 +497,11 @@ class RegisteredPair:
     rotation_degrees: float = 0.0
     residual_px: float = 0.0
     problems: list[str] = field(default_factory=list)
+    wrinkle_rows: list[dict] = field(default_factory=list)
+    wrinkle_notes: list[str] = field(default_factory=list)
+    normality: dict | None = None
+    heatmaps: tuple[dict[str, str], dict[str, str]] | None = None
+    normality_notes: list[str] = field(default_factory=list)
 
 
 def _landmark_problem(photo: Photo, label: str) -> tuple[np.ndarray | None, str]:
@@ -493,6 +553,7 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
     for view, label in PhotoView.choices:
         if view in pre_photos and view in post_photos:
             pair = _register(pre_photos[view], post_photos[view], label)
+            _compare_results(request, pair, comparison)
             pairs.append(pair)
             for photo in (pair.pre, pair.post):
                 audit_record(action=AuditAction.VIEW,
@@ -507,5 +568,101 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
         "pairs": pairs,
         "unpaired": unpaired,
         "roles": VisitRole,
+        "zones_of_interest": comparison.subject.study.zones_of_interest,
     }
     return render(request, "studies/comparison_detail.html", context)
+
+
+def _missing_result_note(photo: Photo, label: str, kind: str) -> str:
+    job = photo.jobs.filter(kind=kind).order_by("-created_at").first()
+    if job is None:
+        return f"No {kind} analysis has been run on the {label} photo."
+    if job.status == JobStatus.FAILED:
+        return f"The {kind} job of the {label} photo (job {job.pk}) failed: {job.error or 'no reason given'}"
+    return f"The {kind} job of the {label} photo (job {job.pk}) is {job.get_status_display().lower()}."
+
+
+def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Comparison) -> None:
+    """Per-zone wrinkle change (zones of interest) and normality change of a registered pre/post pair."""
+    zones = comparison.subject.study.zones_of_interest
+    results = {
+        (side, kind): latest_result(photo.pk, kind)
+        for side, photo in (("pre", pair.pre), ("post", pair.post))
+        for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
+    }
+    for (side, kind), result in results.items():
+        if result is not None:
+            audit_record(action=AuditAction.VIEW,
+                         summary=f"Viewed {kind} result in comparison {comparison.pk}", actor=request.user,
+                         target=result, study_id=comparison.subject.study_id, request=request,
+                         details={"comparison": comparison.pk, "side": side})
+    notes_by_kind = (
+        (AnalysisKind.WRINKLES, pair.wrinkle_notes),
+        (AnalysisKind.NORMALITY, pair.normality_notes),
+    )
+    for kind, notes in notes_by_kind:
+        for side, photo in (("pre", pair.pre), ("post", pair.post)):
+            if results[(side, kind)] is None:
+                notes.append(_missing_result_note(photo, side, kind))
+    pre_wrinkles, post_wrinkles = results[("pre", "wrinkles")], results[("post", "wrinkles")]
+    if pre_wrinkles and post_wrinkles:
+        pair.wrinkle_rows = selectors.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones)
+    pre_normality, post_normality = results[("pre", "normality")], results[("post", "normality")]
+    if pre_normality and post_normality:
+        pair.normality = selectors.normality_change(pre_normality.data, post_normality.data)
+        urls = (_artifact_urls(pre_normality), _artifact_urls(post_normality))
+        images = tuple(_normality_images(found) for found in urls)
+        if all(images):
+            pair.heatmaps = images
+
+
+# Cohort -------------------------------------------------------------------------------------------
+
+COHORT_CSV_COLUMNS = [
+    "subject", "pre_visit", "post_visit", "view", "normality_region", "normality_S_pre", "normality_S_post",
+    "normality_S_change", "normality_S_percent_change", "normality_improved_higher_S_is_more_normal",
+    "rating_pre_1to7", "rating_post_1to7", "wrinkle_percent_zones_of_interest_pre",
+    "wrinkle_percent_zones_of_interest_post", "wrinkle_percent_points_change",
+]
+
+
+@login_required
+@require_GET
+def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Per-subject pre→post change of the normality score and of wrinkle area in the zones of interest."""
+    study = selectors.get_study(request.user, study_id, Capability.EXPORT)
+    rows = selectors.cohort_rows(study)
+    audit_record(action=AuditAction.VIEW, summary=f"Viewed cohort changes of {study.name!r}",
+                 actor=request.user, target=study, request=request, details={"rows": len(rows)})
+    return render(request, "studies/study_cohort.html", {"study": study, "rows": rows})
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+@login_required
+@require_GET
+def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = selectors.get_study(request.user, study_id, Capability.EXPORT)
+    rows = selectors.cohort_rows(study)
+    audit_record(action=AuditAction.EXPORT, summary=f"Exported cohort changes of {study.name!r} as CSV",
+                 actor=request.user, target=study, request=request, details={"rows": len(rows)})
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-cohort-changes.csv"'
+    response["Cache-Control"] = "private, no-store"
+    writer = csv.writer(response)
+    writer.writerow(COHORT_CSV_COLUMNS)
+    for row in rows:
+        normality = row.normality or {}
+        improved = normality.get("improved")
+        writer.writerow([
+            row.subject.code, row.comparison.pre_visit.label, row.comparison.post_visit.label, row.view,
+            normality.get("region", ""), _csv_number(normality.get("pre")),
+            _csv_number(normality.get("post")),
+            _csv_number(normality.get("change")), _csv_number(normality.get("percent")),
+            "" if improved is None else ("yes" if improved else "no"),
+            _csv_number(normality.get("pre_rating")), _csv_number(normality.get("post_rating")),
+            _csv_number(row.wrinkles_pre), _csv_number(row.wrinkles_post), _csv_number(row.wrinkles_change),
+        ])
+    return response

@@ -1,0 +1,128 @@
+"""Reads of the landmark-campaign domain. Getters raise 404 for outsiders and 403 for missing capabilities."""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import F, QuerySet
+from django.shortcuts import get_object_or_404
+
+from webapp.campaigns.models import (
+    HUMAN,
+    Campaign,
+    DatasetPhoto,
+    KeypointDataset,
+    KeypointDatasetVersion,
+    KeypointInstance,
+    LandmarkDetector,
+    StudyLandmarkSettings,
+)
+from webapp.studies.access import Capability, can, require
+from webapp.studies.models import Study
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def landmark_model_for_study(study: Study) -> str:
+    """The ml registry name of the landmark detector the study's landmark analyses run."""
+    chosen = StudyLandmarkSettings.objects.filter(study=study).values_list("detector", flat=True).first()
+    return chosen or LandmarkDetector.DLIB_68.value
+
+
+def can_review(user: User, study: Study) -> bool:
+    """Coordinators, clinicians and raters label landmarks; monitors look."""
+    return can(user, study, Capability.LABEL)
+
+
+def require_review(user: User, study: Study) -> None:
+    require(user, study, Capability.LABEL)
+
+
+def _check(user: User, study: Study, capability: Capability | None) -> None:
+    if capability is None:
+        require_review(user, study)
+    else:
+        require(user, study, capability)
+
+
+def get_dataset(
+    user: User, dataset_id: int, capability: Capability | None = Capability.VIEW
+) -> KeypointDataset:
+    """`capability=None` asks for the right to review landmarks."""
+    dataset = get_object_or_404(KeypointDataset.objects.select_related("study"), pk=dataset_id)
+    _check(user, dataset.study, capability)
+    return dataset
+
+
+def get_version(
+    user: User, version_id: int, capability: Capability | None = Capability.VIEW
+) -> KeypointDatasetVersion:
+    version = get_object_or_404(
+        KeypointDatasetVersion.objects.select_related("dataset__study", "parent"), pk=version_id
+    )
+    _check(user, version.dataset.study, capability)
+    return version
+
+
+def get_instance(
+    user: User, instance_id: int, capability: Capability | None = Capability.VIEW
+) -> KeypointInstance:
+    instance = get_object_or_404(
+        KeypointInstance.objects.select_related("dataset__study", "photo__visit__subject", "derived_from"),
+        pk=instance_id,
+    )
+    _check(user, instance.dataset.study, capability)
+    return instance
+
+
+def get_campaign(user: User, campaign_id: int, capability: Capability | None = Capability.VIEW) -> Campaign:
+    campaign = get_object_or_404(
+        Campaign.objects.select_related("study", "dataset", "start_version"), pk=campaign_id
+    )
+    _check(user, campaign.study, capability)
+    return campaign
+
+
+def datasets_of_study(study: Study) -> QuerySet[KeypointDataset]:
+    return KeypointDataset.objects.filter(study=study).order_by("name")
+
+
+def campaigns_of_study(study: Study) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(study=study).select_related("dataset").order_by("-created_at")
+
+
+def review_queue(dataset: KeypointDataset, limit: int = 200) -> QuerySet[KeypointInstance]:
+    """Model-made instances of the latest version, least confident first (no confidence at all first)."""
+    latest = dataset.latest_version
+    if latest is None:
+        return KeypointInstance.objects.none()
+    return (
+        latest.instances.exclude(source=HUMAN)
+        .select_related("photo__visit__subject")
+        .order_by(F("confidence").asc(nulls_first=True), "pk")[:limit]
+    )
+
+
+def next_in_queue(dataset: KeypointDataset) -> KeypointInstance | None:
+    return review_queue(dataset, limit=1).first()
+
+
+def instance_split(instance: KeypointInstance) -> str | None:
+    return (
+        DatasetPhoto.objects.filter(dataset=instance.dataset_id, photo=instance.photo_id)
+        .values_list("split", flat=True)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """Where an instance stands in its dataset's latest version."""
+
+    in_latest: bool
+    replaced_by: KeypointInstance | None
+
+
+def instance_state(instance: KeypointInstance) -> InstanceState:
+    latest = instance.dataset.latest_version
+    in_latest = bool(latest and latest.instances.filter(pk=instance.pk).exists())
+    return InstanceState(in_latest=in_latest, replaced_by=instance.derivatives.order_by("-pk").first())

@@ -1,0 +1,41 @@
+from django.contrib import admin
+
+from webapp.labeling.models import TrainingJob, WrinkleLabel
+
+
+@admin.register(WrinkleLabel)
+class WrinkleLabelAdmin(admin.ModelAdmin):
+    """Read-only: labels are immutable versions; their images are served only by the audited views."""
+
+    list_display = ["pk", "photo", "version", "method", "wrinkle_pixels", "author_username", "created_at"]
+    list_filter = ["method"]
+    exclude = ["image", "rough_mask", "ground_truth", "texture_map"]
+    readonly_fields = [
+        "photo",
+        "version",
+        "region",
+        "method",
+        "parameters",
+        "rough_pixels",
+        "wrinkle_pixels",
+        "note",
+        "author",
+        "author_username",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    list_display = ["pk", "study", "status", "progress", "model_version", "created_at", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = [field.name for field in TrainingJob._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

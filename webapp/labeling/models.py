@@ -1,0 +1,120 @@
+"""Wrinkle labels drawn in the browser, and the jobs that train a wrinkle model on them.
+
+A label is immutable: saving again on the same photo creates the next version (1, 2, …) and keeps the
+earlier ones, so a dataset export or a trained model can always name exactly what it used. All files
+are patient-derived and are served only through the audited views of this app.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from webapp.analysis.models import ACTIVE_STATUSES, JobStatus, ModelVersion
+from webapp.studies.models import Photo, Study
+
+
+class ThresholdMethod(models.TextChoices):
+    BRADLEY_ROTH = "bradley-roth", "Bradley–Roth (integral image)"
+    OPENCV_GAUSSIAN = "opencv-gaussian", "OpenCV Gaussian adaptive"
+
+
+class RegionKind(models.TextChoices):
+    FOREHEAD_EYE = "forehead-eye", "Forehead and eyes (crop from landmarks)"
+    WHOLE = "whole", "Whole photo"
+
+
+def label_file_path(label: "WrinkleLabel", filename: str) -> str:
+    return f"labels/photo-{label.photo_id}/v{label.version}/{filename}"
+
+
+class ImmutableLabelError(Exception):
+    """A stored label version was about to be changed."""
+
+
+class WrinkleLabel(models.Model):
+    """One saved version of the wrinkle ground truth of one photo.
+
+    `region` says which pixels were labeled: `{"kind", "matrix" (2×3 photo → label image), "width",
+    "height", "landmarks_result"}`; `image` is that labeling image (the forehead-eye crop or the
+    downscaled whole photo), and the masks have its size.
+    """
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="wrinkle_labels")
+    version = models.PositiveIntegerField()
+    region = models.JSONField()
+    image = models.FileField(upload_to=label_file_path, max_length=255)
+    rough_mask = models.FileField(upload_to=label_file_path, max_length=255)
+    ground_truth = models.FileField(upload_to=label_file_path, max_length=255)
+    texture_map = models.FileField(upload_to=label_file_path, max_length=255)
+    method = models.CharField(max_length=20, choices=ThresholdMethod.choices)
+    parameters = models.JSONField(default=dict)
+    rough_pixels = models.PositiveIntegerField()
+    wrinkle_pixels = models.PositiveIntegerField()
+    note = models.TextField(blank=True, max_length=1000)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_username = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["photo", "version"], name="one_label_per_photo_version"),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="label_version_from_1"),
+        ]
+        ordering = ["photo_id", "-version"]
+
+    def __str__(self) -> str:
+        return f"Wrinkle label v{self.version} of photo {self.photo_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ImmutableLabelError("Wrinkle labels are immutable; save a new version instead.")
+        super().save(*args, **kwargs)
+
+    @property
+    def wrinkle_fraction(self) -> float:
+        return self.wrinkle_pixels / max(1, int(self.region["width"]) * int(self.region["height"]))
+
+
+class TrainingJob(models.Model):
+    """A "train wrinkle model" run on a study's labels (GPU queue), tracked like an analysis job."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="wrinkle_training_jobs")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    parameters = models.JSONField(default=dict)
+    label_ids = models.JSONField(default=list, help_text="The label versions it trains on.")
+    progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0, progress__lte=1), name="training_progress_0_to_1"
+            ),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Wrinkle training job {self.pk} of study {self.study_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
