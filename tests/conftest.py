@@ -148,3 +148,15 @@ def test_friendly_settings(settings):
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "10000/min"}}
+
+
+@pytest.fixture
+def mark_untrained(monkeypatch):
+    """Make registered ml models look untrained, as on a checkout without their weights."""
+    from ml.registry import registry
+
+    def mark(*names: str) -> None:
+        for name in names:
+            monkeypatch.setattr(registry.spec(name), "trained", False)
+
+    return mark

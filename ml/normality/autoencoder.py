@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -151,12 +151,15 @@ def autoencoder_normalizer(
     """A :class:`LatentNormalizer` whose generator is the decoder and whose start is the encoder's latent.
 
     Default 100 projection steps (not 500): the encoder starts close, and this keeps CPU time low.
+    Out-of-range latent components are clamped, not resampled: the encoder's ``tanh`` latent has most
+    components at ±1, so resampling (Boyaci's rule for StyleGAN's W) would discard the encoder's
+    guess at the first step and leave the best latent at the start for both w_raw and w_norm.
     """
     return LatentNormalizer(
         model.decoder,
         model.w_avg,
         float(model.w_std),
-        config or ProjectionConfig(steps=100),
+        replace(config or ProjectionConfig(steps=100), clip_mode="clamp"),
         adapt_steps=adapt_steps,
         encoder=model.encoder,
         **kwargs,

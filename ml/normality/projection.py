@@ -54,7 +54,14 @@ class ProjectionConfig:
     lr_rampdown_length: float = 0.25
     lr_rampup_length: float = 0.05
     clip: float | None = 1.0
+    # "resample" (Boyaci et al.) or "clamp": for latents that live on the bound (a saturated tanh
+    # latent), resampling every component a step pushes past it throws the starting latent away.
+    clip_mode: str = "resample"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.clip_mode not in ("resample", "clamp"):
+            raise ValueError(f"clip_mode must be 'resample' or 'clamp'; got {self.clip_mode!r}.")
 
 
 @dataclass
@@ -176,7 +183,9 @@ def project_latent(
         loss.backward()
         optimizer.step()
         normalize_noise_(noises)
-        if config.clip is not None:
+        if config.clip is not None and config.clip_mode == "clamp":
+            w.data.clamp_(-config.clip, config.clip)
+        elif config.clip is not None:
             clip_and_resample_(w.data, config.clip, random)
         if progress is not None:
             progress(

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ml.registry import file_sha256
+from ml.wrinkles.synthesize import read_index
 from ml.wrinkles.train import load_checkpoint
 
 MAX_WEIGHTS_BYTES = 25 * 2**20
+
+
+def _data_provenance(data_dir: Path) -> str:
+    """Faces and wrinkle masks behind a synthesized folder, from its ``index.csv``."""
+    try:
+        rows = list(read_index(data_dir))
+    except FileNotFoundError:
+        return "provenance not available (no index.csv beside the training data)"
+    faces = sorted({row["face"] for row in rows if row.get("face")})
+    shapes = {row["wrinkle_mask"] for row in rows if row.get("wrinkle_mask")}
+    if not faces:
+        return f"{len(rows)} images"
+    face_folder = os.path.commonpath(faces) if len(faces) > 1 else faces[0]
+    return (
+        f"{len(rows)} images rendered by `python -m ml wrinkles synthesize` from {len(faces)} faces "
+        f"under `{face_folder}` and {len(shapes)} human wrinkle masks"
+    )
 
 
 def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
@@ -49,7 +68,8 @@ def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
         "* Method: U-Net with RGB + texture-map input (Kim et al., Artif Intell Med 2023).",
         f"* Training data: `{metadata['data']}` ({metadata['data_label']}), fold {metadata['fold']} of "
         f"{metadata['folds']} split by face: {len(metadata['train_names'])} training, "
-        f"{len(metadata['validation_names'])} validation, {len(metadata['test_names'])} test images.",
+        f"{len(metadata['validation_names'])} validation, {len(metadata['test_names'])} test images; "
+        f"{_data_provenance(Path(metadata['data']))}.",
         f"* Training: {len(training['history'])} epochs, checkpoint of epoch {training['best_epoch'] + 1} "
         f"chosen on validation JSI {training['validation'].get('jsi', float('nan')):.4f}; "
         f"{training['seconds'] / 60:.1f} min.",

@@ -126,3 +126,46 @@ def wait_for_job(start_celery_worker: WorkerLauncher) -> Callable[..., object]:
         return job
 
     return wait
+
+
+# --- browser tests --------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
+
+
+@pytest.fixture
+def browser_page(live_server, monkeypatch):
+    """A headless Debian Chromium page driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM refuses that unless told.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        yield page
+        context.close()
+        browser.close()
+        # While Playwright's event loop runs, the ORM in this thread uses its own connections;
+        # close them or the test database cannot be dropped.
+        connections.close_all()
+
+
+@pytest.fixture
+def log_in(browser_page, live_server) -> Callable[[str, str], None]:
+    """Log the browser page in through the login form."""
+
+    def submit(username: str, password: str) -> None:
+        browser_page.goto(f"{live_server.url}/accounts/login/")
+        browser_page.fill("#id_username", username)
+        browser_page.fill("#id_password", password)
+        browser_page.click("button[type=submit]")
+        browser_page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+    return submit

@@ -4,44 +4,20 @@ The suggestion is test data made through the services with provenance "yolo-pose
 Screenshots go to /tmp/facet-browser-review-*.png.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses that unless told.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
 PASSWORD = "a long browser-test password"
 SCREENSHOTS = Path("/tmp")
 DRAGGED = 30  # nose tip
 
 
-@pytest.fixture
-def browser_page(live_server):
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        yield page
-        context.close()
-        browser.close()
-        connections.close_all()
-
-
 def test_rater_drags_a_point_accepts_and_the_label_becomes_human(
-    transactional_db, live_server, browser_page, make_user, make_photo
+    transactional_db, live_server, browser_page, log_in, make_user, make_photo
 ):
     from playwright.sync_api import expect
 
@@ -68,10 +44,7 @@ def test_rater_drags_a_point_accepts_and_the_label_becomes_human(
     suggestion = version.instances.get()
     page = browser_page
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "rita.rater")
-    page.fill("#id_password", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in("rita.rater", PASSWORD)
     page.goto(f"{live_server.url}/campaigns/datasets/{dataset.pk}/review/")
     page.click(f"text=#{suggestion.pk}")
     expect(page.locator("#provenance")).to_have_attribute("data-source", "yolo-pose68@test")

@@ -7,42 +7,16 @@ Screenshots go to /tmp/facet-browser-*.png. The worker is the `celery_worker` fi
 tests/integration/conftest.py.
 """
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses that unless told.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
 PASSWORD = "a long browser-test password"
 SCREENSHOTS = Path("/tmp")
 JOB_TIMEOUT_MS = 180_000
-
-
-@pytest.fixture
-def browser_page(live_server):
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
-        # While Playwright's event loop runs, Django's ORM in this thread uses its own connections
-        # (asgiref locals follow the loop's context); close them or the test database cannot be dropped.
-        connections.close_all()
 
 
 def upload_photo(page, visit_index: int, photo: Path) -> str:
@@ -60,13 +34,21 @@ def upload_photo(page, visit_index: int, photo: Path) -> str:
 
 def wait_for_overlay(page) -> None:
     """The photo page polls the job and redraws the overlay when the worker has finished."""
-    page.locator("#landmark-overlay .overlay-landmarks circle").nth(67).wait_for(state="attached",
-                                                                                timeout=JOB_TIMEOUT_MS)
+    page.locator("#landmark-overlay .overlay-landmarks circle").nth(67).wait_for(
+        state="attached", timeout=JOB_TIMEOUT_MS
+    )
 
 
 def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     # transactional_db first: the test database must outlive the live server's connection.
-    transactional_db, live_server, celery_worker, browser_page, make_user, face_photo_paths, tmp_path
+    transactional_db,
+    live_server,
+    celery_worker,
+    browser_page,
+    log_in,
+    make_user,
+    face_photo_paths,
+    tmp_path,
 ):
     from playwright.sync_api import expect
 
@@ -74,11 +56,7 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     make_user("dr.jones", password=PASSWORD)
     page = browser_page
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.screenshot(path=SCREENSHOTS / "facet-browser-login.png")
-    page.fill("#id_username", "dr.jones")
-    page.fill("#id_password", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in("dr.jones", PASSWORD)
     expect(page.locator("h1")).to_have_text("Studies")
 
     page.click("text=New study")

@@ -7,43 +7,17 @@ a zone can be hidden and shown again. Screenshot: /tmp/facet-browser-zones.png.
 """
 
 import datetime
-import os
-from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses that unless told.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
 PASSWORD = "a long browser-test password"
 JOB_TIMEOUT_MS = 180_000
 
 
-@pytest.fixture
-def results_page(live_server):
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
-        # Playwright's loop gives the ORM its own connections here; close them so the test database can go.
-        connections.close_all()
-
-
 def test_zone_overlay_legend_toggles_a_zone(
-    transactional_db, live_server, celery_worker, results_page, make_user, face_photo_path
+    transactional_db, live_server, celery_worker, browser_page, log_in, make_user, face_photo_path
 ):
     from playwright.sync_api import expect
 
@@ -53,14 +27,16 @@ def test_zone_overlay_legend_toggles_a_zone(
     coordinator = make_user("dr.zones", password=PASSWORD)
     study = study_create(name="Zones pilot", creator=coordinator)
     subject = subject_create(study=study, code="ZP-001", actor=coordinator)
-    visit_create(subject=subject, label="baseline", role=VisitRole.PRE, date=datetime.date(2026, 1, 5),
-                 actor=coordinator)
-    page = results_page
+    visit_create(
+        subject=subject,
+        label="baseline",
+        role=VisitRole.PRE,
+        date=datetime.date(2026, 1, 5),
+        actor=coordinator,
+    )
+    page = browser_page
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "dr.zones")
-    page.fill("#id_password", PASSWORD)
-    page.click("button:has-text('Log in')")
+    log_in("dr.zones", PASSWORD)
 
     page.goto(f"{live_server.url}/studies/{study.pk}/")
     page.click("text=Analysis settings")

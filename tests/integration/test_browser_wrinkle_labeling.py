@@ -8,7 +8,6 @@ study's dataset export and finds the label in it. Screenshots go to /tmp/facet-l
 
 import csv
 import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -16,12 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--no-first-run"]
 PASSWORD = "a long browser-test password"
 SCREENSHOTS = Path("/tmp")
 
@@ -63,24 +58,6 @@ def labeled_photo_world(transactional_db, face_jpeg_bytes, make_user, monkeypatc
     return {"study": study, "photo": photo, "subject": subject}
 
 
-@pytest.fixture
-def browser_page(live_server):
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        context.close()
-        browser.close()
-        connections.close_all()
-
-
 def brush(page, canvas_box: dict, image_points: list[tuple[float, float]], image_size: int = 640) -> None:
     """Drag the mouse through points given in labeling-image pixels (the canvas shows it fitted)."""
     scale = min(canvas_box["width"], canvas_box["height"]) / image_size
@@ -95,7 +72,7 @@ def brush(page, canvas_box: dict, image_points: list[tuple[float, float]], image
 
 
 def test_brush_see_ground_truth_save_and_find_it_in_the_export(
-    labeled_photo_world, browser_page, live_server, tmp_path
+    labeled_photo_world, browser_page, log_in, live_server, tmp_path
 ):
     from playwright.sync_api import expect
 
@@ -103,10 +80,7 @@ def test_brush_see_ground_truth_save_and_find_it_in_the_export(
 
     page = browser_page
     photo = labeled_photo_world["photo"]
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "dr.lines")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    log_in("dr.lines", PASSWORD)
     page.goto(f"{live_server.url}/labeling/photos/{photo.pk}/")
     expect(page.locator("#labeler")).to_have_attribute("data-ready", "true", timeout=60_000)
     expect(page.locator("select[name=region]")).to_have_value("forehead-eye")

@@ -116,3 +116,8 @@ def test_normalized_image_matches_the_interface(trained):
     assert normalized.shape == image.shape and normalized.dtype == np.uint8
     # Same seed, same steps: the cheaper path renders the same face as normalize().
     assert np.array_equal(normalized, normalizer.normalize(image)[0])
+
+
+def test_autoencoder_normalizer_clamps_its_tanh_latent(trained):
+    normalizer = autoencoder_normalizer(trained.model, ProjectionConfig(steps=3), adapt_steps=0)
+    assert normalizer.config.clip_mode == "clamp" and normalizer.config.steps == 3

@@ -142,3 +142,37 @@ def test_k_candidates_share_w_raw_and_differ_by_seed(tiny):
     assert not np.allclose(candidates[0].w_norm, candidates[1].w_norm)
     with pytest.raises(ValueError, match="At least one"):
         normalizer.candidates(image, 0)
+
+
+class _TanhDecoder(torch.nn.Module):
+    """A fixed linear map of a latent to a 16-px image: enough to test projection from a saturated start."""
+
+    size = 16
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(
+            torch.randn(3 * 16 * 16, 8, generator=torch.Generator().manual_seed(0))
+        )
+
+    def decode(self, w, noise=None):
+        return torch.tanh(0.3 * (self.weight @ w.reshape(-1, 1))).reshape(1, 3, 16, 16)
+
+    def noise_buffers(self):
+        return []
+
+
+def test_clamp_mode_keeps_improving_from_a_saturated_start():
+    decoder = _TanhDecoder()
+    for parameter in decoder.parameters():
+        parameter.requires_grad_(False)
+    w_true = torch.full((1, 8), 0.5)
+    target = decoder.decode(w_true)
+    start = torch.ones(1, 8)  # an encoder's tanh latent on the bound, as the embedded normalizer gives
+    perceptual = load_perceptual(allow_lpips=False)
+    config = ProjectionConfig(steps=15, lambda_avg=0.0, clip_mode="clamp")
+    result = project_latent(decoder, target, torch.zeros(1, 8), 0.1, perceptual, config, w_start=start)
+    assert result.best_loss < result.losses[0]
+    assert not torch.equal(result.w, start) and result.w.abs().max() <= 1.0
+    with pytest.raises(ValueError, match="clip_mode"):
+        ProjectionConfig(clip_mode="wrap")

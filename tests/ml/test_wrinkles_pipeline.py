@@ -133,15 +133,10 @@ def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None
     assert 0.0 <= analysis["regions"]["forehead"]["area_fraction"] <= 1.0
 
 
-def test_analysis_refuses_without_trained_weights() -> None:
+def test_analysis_refuses_without_trained_weights(mark_untrained) -> None:
     from ml.wrinkles.analysis import WrinkleModelUnavailableError, analyze_wrinkles
-    from ml.wrinkles.models import WEIGHTS_FILE
 
-    if WEIGHTS_FILE.is_file():
-        pytest.skip(f"trained weights are present at {WEIGHTS_FILE}")
-    from ml.registry import registry
-
-    assert registry.describe("wrinkles-unet-wds")["trained"] is False
+    mark_untrained("wrinkles-unet-wds")
     with pytest.raises(WrinkleModelUnavailableError, match="no trained weights"):
         analyze_wrinkles(_skin(0), _face_landmarks())
 

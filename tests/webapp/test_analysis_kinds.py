@@ -93,8 +93,12 @@ def wrinkles_data(forehead_fraction: float) -> dict:
         "notes": ["TEST DATA semi-synthetic note"],
         "trained_on_semi_synthetic_data": True,
         "wrinkle_area_px": int(forehead_fraction * 1000),
-        "overall": {"area_fraction": forehead_fraction / 33, "total_length_px": 10.0, "mean_width_px": 2.0,
-                    "count": 1},
+        "overall": {
+            "area_fraction": forehead_fraction / 33,
+            "total_length_px": 10.0,
+            "mean_width_px": 2.0,
+            "count": 1,
+        },
         "regions": {},
         "zones_source": "TEST DATA",
     }
@@ -172,15 +176,16 @@ def test_coordinator_saves_settings_and_the_change_is_audited(study_with_members
     assert set(event.details["fields"]) >= {"analyses", "zones_of_interest", "normality_region"}
 
 
-def an_untrained_kind() -> str:
-    blocked = untrained_kinds()
-    if not blocked:
-        pytest.skip("every analysis has a trained model now; nothing to refuse")
-    return next(iter(blocked))
+@pytest.fixture
+def untrained_kind(mark_untrained) -> str:
+    """The wrinkles analysis, with its model made to look untrained whatever weights are installed."""
+    mark_untrained(WRINKLES_MODEL)
+    assert AnalysisKind.WRINKLES in untrained_kinds()
+    return AnalysisKind.WRINKLES.value
 
 
-def test_settings_refuse_an_analysis_whose_model_is_untrained(study_with_members):
-    kind = an_untrained_kind()
+def test_settings_refuse_an_analysis_whose_model_is_untrained(study_with_members, untrained_kind):
+    kind = untrained_kind
     study = study_with_members["study"]
     client = client_for(study_with_members["coordinator"])
     url = reverse("studies:study_settings", args=[study.pk])
@@ -193,8 +198,8 @@ def test_settings_refuse_an_analysis_whose_model_is_untrained(study_with_members
     assert kind not in study.analyses
 
 
-def test_a_study_that_already_runs_an_untrained_analysis_can_remove_it(study_with_members):
-    kind = an_untrained_kind()
+def test_a_study_that_already_runs_an_untrained_analysis_can_remove_it(study_with_members, untrained_kind):
+    kind = untrained_kind
     study = study_with_members["study"]
     study.analyses = ["landmarks", kind]
     study.save()
@@ -267,9 +272,11 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
     fabricate_result(post, "wrinkles", wrinkles_data(0.10))
     fabricate_result(pre, "normality", normality_data(4.0), NORMALITY_ARTIFACTS)
     fabricate_result(post, "normality", normality_data(5.0), NORMALITY_ARTIFACTS)
-    page = client_for(study_with_members["clinician"]).get(
-        reverse("studies:comparison_detail", args=[comparison.pk])
-    ).content.decode()
+    page = (
+        client_for(study_with_members["clinician"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
     assert '<tr data-zone="FFA">' in page and '<tr data-zone="LTA">' not in page  # LTA: not of interest
     assert "-20.00" in page  # FFA: 30 % → 10 % of the zone
     assert "25.0 %" in page and "<strong>Yes</strong>" in page and "higher S = more normal" in page
@@ -281,9 +288,11 @@ def test_comparison_says_why_results_are_missing(study_with_members, pre_post):
     job = AnalysisJob.objects.create(kind="normality", photo=post, queue="gpu", model_name="x")
     analysis_services.job_claim(job_id=job.pk, worker="test")
     analysis_services.job_fail(job_id=job.pk, error="The model 'x' is not trained (TEST)")
-    page = client_for(study_with_members["coordinator"]).get(
-        reverse("studies:comparison_detail", args=[comparison.pk])
-    ).content.decode()
+    page = (
+        client_for(study_with_members["coordinator"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
     assert "No normality analysis has been run on the pre photo." in page
     assert "is not trained (TEST)" in page
 

@@ -114,8 +114,10 @@ def test_zones_reuse_the_photos_landmarks_result(face_photo):
 
 def test_zones_fail_clearly_when_the_landmarks_result_found_no_face(face_photo):
     landmark_job = face_photo.jobs.get(kind=AnalysisKind.LANDMARKS)
-    record(landmark_job, runners.RunOutcome(data={"faces": []}, model={"name": "dlib-68", "version": "t"},
-                                            parameters={}))
+    record(
+        landmark_job,
+        runners.RunOutcome(data={"faces": []}, model={"name": "dlib-68", "version": "t"}, parameters={}),
+    )
     job = make_job(face_photo, AnalysisKind.ZONES, ZONES_LANDMARK_MODEL)
     with pytest.raises(runners.NoFaceError, match="found no face"):
         runners.run_zones(job, lambda *_: None)
@@ -140,9 +142,10 @@ def test_zone_model_choice_follows_training_state_and_the_study_setting(study_wi
         (AnalysisKind.ZONES, ZONES_SEGMENTATION_MODEL, "python -m ml zones train"),
     ],
 )
-def test_job_of_an_untrained_model_fails_with_how_to_train_it(face_photo, kind, model_name, command):
-    if registry.describe(model_name)["trained"]:
-        pytest.skip(f"{model_name} has weights installed now; the untrained path cannot be exercised")
+def test_job_of_an_untrained_model_fails_with_how_to_train_it(
+    face_photo, kind, model_name, command, mark_untrained
+):
+    mark_untrained(model_name)
     job = make_job(face_photo, kind, model_name)
     run_analysis_job.apply(args=[job.pk])
     job.refresh_from_db()
@@ -233,7 +236,9 @@ def test_normality_with_a_small_stand_in_normalizer(face_photo, study_with_membe
     assert set(data["features"]) == {"d_xperc", "d_xstr", "d_xpsnr", "d_braycurtis", "d_correlation"}
     assert sum(row["energy_fraction"] for row in data["zone_energy"]) >= 0.99
     assert {artifact.name for artifact in outcome.artifacts} == {
-        "normality-aligned", "normality-normalized", "normality-heatmap"
+        "normality-aligned",
+        "normality-normalized",
+        "normality-heatmap",
     }
     projection_reports = [message for _, message in reports if "projection step" in message]
     assert len(projection_reports) == 4, reports  # 2 projections (w_raw, w_norm) × 2 steps
@@ -245,8 +250,12 @@ def test_an_active_model_version_is_run_from_its_weights_path(monkeypatch, tmp_p
     weights = tmp_path / "unet_wds-v2.pt"
     weights.write_bytes(b"stand-in weights")
     version = model_version_register(
-        name=WRINKLES_MODEL, task="wrinkle-segmentation", version="v2-test", source="test",
-        weights_path=str(weights), weights_sha256="ab" * 32,
+        name=WRINKLES_MODEL,
+        task="wrinkle-segmentation",
+        version="v2-test",
+        source="test",
+        weights_path=str(weights),
+        weights_sha256="ab" * 32,
     )
     version.is_active = True
     version.save()
