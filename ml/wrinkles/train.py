@@ -121,10 +121,12 @@ def predict_probabilities(
 ) -> list[np.ndarray]:
     """F1 probabilities for ``(H, W, 4)`` inputs."""
     model.eval()
+    device = next(model.parameters()).device
     results = []
     for start in range(0, len(stacked_images), batch_size):
-        batch = torch.from_numpy(np.stack(stacked_images[start : start + batch_size]).transpose(0, 3, 1, 2))
-        results.extend(torch.sigmoid(model(batch)[0])[:, 0].numpy())
+        batch = np.stack(stacked_images[start : start + batch_size]).transpose(0, 3, 1, 2)
+        probabilities = torch.sigmoid(model(torch.from_numpy(batch).to(device))[0])[:, 0]
+        results.extend(probabilities.cpu().numpy())
     return results
 
 
@@ -180,7 +182,9 @@ def train_model(
     train_inputs = [(stack_input(image), mask) for image, mask in train_pairs]
     validation_pairs = [load_pair(samples[index], size) for index in split.validation]
     validation_inputs = [stack_input(image) for image, _ in validation_pairs]
-    model = WrinkleUNet(base_width=base_width)
+    # The GPU worker trains on its GPU; everywhere else this runs on the CPU.
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = WrinkleUNet(base_width=base_width).to(device)
     optimizer = torch.optim.Adam(parameter_groups(model), lr=learning_rate)
     steps_per_epoch = math.ceil(len(train_inputs) / BATCH_SIZE)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -196,8 +200,9 @@ def train_model(
             batch = [augment(*train_inputs[index], rng) for index in order[start : start + BATCH_SIZE]]
             if patch is not None and patch < size:
                 batch = [random_patch(*item, patch, rng) for item in batch]
-            inputs = torch.from_numpy(np.stack([item[0] for item in batch]).transpose(0, 3, 1, 2))
+            inputs = torch.from_numpy(np.stack([item[0] for item in batch]).transpose(0, 3, 1, 2)).to(device)
             targets = torch.from_numpy(np.stack([item[1] for item in batch]).astype(np.float32))[:, None]
+            targets = targets.to(device)
             loss = deep_supervision_loss(model(inputs), targets, variant)
             optimizer.zero_grad()
             loss.backward()
@@ -218,7 +223,7 @@ def train_model(
         )
         if summary["jsi"] > best_jsi:
             best_jsi, best_epoch, best_summary = summary["jsi"], epoch, summary
-            best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+            best_state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
     result = TrainingResult(
         Path(out_path), variant, best_epoch, best_summary, history, time.monotonic() - started
     )

@@ -220,6 +220,15 @@ def test_visit_create_rejects_a_duplicate_label(study_with_members, visits):
     assert Visit.objects.filter(label="month 6").count() == 1
 
 
+def test_visit_date_is_optional(study_with_members, visits):
+    clinician = client_for(study_with_members["clinician"])
+    response = clinician.post(
+        "/api/visits/", {"subject": visits["subject"].pk, "label": "post-op", "role": "post"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["date"] is None
+
+
 def test_upload_of_a_real_face_queues_a_landmarks_job(
     study_with_members, visits, face_jpeg_bytes, sent_to_worker, django_capture_on_commit_callbacks
 ):

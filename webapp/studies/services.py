@@ -168,8 +168,8 @@ def visit_create(
     subject: Subject,
     label: str,
     role: str,
-    date: datetime.date | None,
     actor: AbstractBaseUser,
+    date: datetime.date | None = None,
     request: HttpRequest | None = None,
 ) -> Visit:
     visit = Visit(subject=subject, label=label.strip(), role=role, date=date)

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from webapp.analysis.kinds import AnalysisKind, untrained_kinds
 from webapp.studies.models import PhotoView, Study
 from webapp.studies.services import study_create
 
@@ -42,10 +43,12 @@ class Command(BaseCommand):
                 creator=admin,
                 protocol=DEMO_PROTOCOL,
                 required_views=[PhotoView.FRONTAL, PhotoView.LEFT_45, PhotoView.RIGHT_45],
+                analyses=[kind for kind in AnalysisKind.values if kind not in untrained_kinds()],
             )
             self.stdout.write(f"Created the study {DEMO_STUDY!r} with {username!r} as coordinator.")
+        address = (
+            f"http://{os.environ.get('FACET_HOST', '127.0.0.1')}:{os.environ.get('FACET_PORT', '8000')}/"
+        )
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Log in at http://127.0.0.1:8000/ as {username!r} with password {password_hint}"
-            )
+            self.style.SUCCESS(f"Log in at {address} as {username!r} with password {password_hint}")
         )
