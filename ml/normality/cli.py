@@ -109,6 +109,15 @@ def _load_regressor_or_fail() -> dict[str, Any]:
     return registry.load(models.REGRESSOR_MODEL)
 
 
+def _card_limitations(model_name: str) -> str | None:
+    """The model card's stated limitations (e.g. undertrained), so every score carries them."""
+    from ml.normality import models
+    from ml.registry import registry
+
+    card = models.model_card_path(Path(registry.describe(model_name)["weights_path"]))
+    return json.loads(card.read_text()).get("limitations") if card.is_file() else None
+
+
 def _score(args: argparse.Namespace) -> int:
     from ml.core.imageio import encode_png, load_image
     from ml.normality.features import candidate_features, feature_vector
@@ -167,6 +176,7 @@ def _score(args: argparse.Namespace) -> int:
         "features": features,
         "region": result.region,
         "model": registry.describe(model_name),
+        "limitations": _card_limitations(model_name),
         "metric": {
             "heatmap": result.metric,
             "perceptual": normalizer.metric,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from webapp.labeling.models import TrainingJob, WrinkleLabel
+from webapp.labeling.models import TrainingJob, WrinkleLabel, ZoneAnnotation, ZoneAnnotationImport
 
 
 @admin.register(WrinkleLabel)
@@ -38,4 +38,34 @@ class TrainingJobAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in TrainingJob._meta.fields]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ZoneAnnotationImport)
+class ZoneAnnotationImportAdmin(admin.ModelAdmin):
+    """Read-only: imports are the study's record of where its human zone ground truth came from."""
+
+    list_display = ["pk", "study", "source_format", "author_username", "created_at"]
+    readonly_fields = [field.name for field in ZoneAnnotationImport._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ZoneAnnotation)
+class ZoneAnnotationAdmin(admin.ModelAdmin):
+    """Read-only; masks are served only through the audited export."""
+
+    list_display = ["pk", "photo", "zone", "version", "pixels", "author_username", "created_at"]
+    list_filter = ["zone"]
+    exclude = ["mask"]
+    readonly_fields = [field.name for field in ZoneAnnotation._meta.fields if field.name != "mask"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

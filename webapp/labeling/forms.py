@@ -55,3 +55,12 @@ class TrainingStartForm(forms.Form):
         if size % 16:
             raise forms.ValidationError("Must be a multiple of 16.")
         return size
+
+
+class ZoneAnnotationImportForm(forms.Form):
+    """A CVAT export of zone annotations: the XML, or the ZIP that CVAT downloads."""
+
+    export = forms.FileField(
+        label="CVAT export",
+        help_text="'CVAT for images 1.1' (annotations.xml or its ZIP) or 'Segmentation mask 1.1' (ZIP).",
+    )

@@ -118,3 +118,81 @@ class TrainingJob(models.Model):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+# Human zone annotations (CVAT imports) -----------------------------------------------------------------
+
+
+class ZoneAnnotationFormat(models.TextChoices):
+    CVAT_IMAGES_XML = "cvat-images-1.1", "CVAT for images 1.1 (XML polygons)"
+    CVAT_SEGMENTATION_MASK = "cvat-segmentation-mask-1.1", "Segmentation mask 1.1 (ZIP)"
+
+
+class ZoneAnnotationImport(models.Model):
+    """One uploaded CVAT export that was imported completely (failed uploads store nothing)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="zone_annotation_imports")
+    source_format = models.CharField(max_length=40, choices=ZoneAnnotationFormat.choices)
+    # The client's file name is not kept (it may name a patient); the hash identifies the file.
+    file_sha256 = models.CharField(max_length=64)
+    photo_count = models.PositiveIntegerField()
+    annotation_count = models.PositiveIntegerField()
+    skipped_images = models.JSONField(default=list, help_text="Image names without any zone shape.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_username = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Zone annotation import {self.pk} of study {self.study_id}"
+
+
+def zone_mask_path(annotation: "ZoneAnnotation", filename: str) -> str:
+    return (
+        f"zone-annotations/study-{annotation.photo.study_id}/photo-{annotation.photo_id}/"
+        f"{annotation.zone}-v{annotation.version}.png"
+    )
+
+
+class ZoneAnnotation(models.Model):
+    """A human mask of one zone on one photo (binary PNG, the stored photo's size), immutable.
+
+    A re-import creates the next version of the photo × zone; the newest version is the one in use.
+    """
+
+    annotation_import = models.ForeignKey(
+        ZoneAnnotationImport, on_delete=models.CASCADE, related_name="annotations"
+    )
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="zone_annotations")
+    zone = models.CharField(max_length=3, help_text="Zone abbreviation of the atlas (ml.zones.atlas).")
+    version = models.PositiveIntegerField()
+    mask = models.FileField(upload_to=zone_mask_path, max_length=255)
+    pixels = models.PositiveIntegerField()
+    source_format = models.CharField(max_length=40, choices=ZoneAnnotationFormat.choices)
+    image_name = models.CharField(max_length=255, help_text="The image name in the CVAT export.")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_username = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["photo", "zone", "version"], name="one_zone_annotation_per_photo_zone_version"
+            ),
+            models.CheckConstraint(condition=models.Q(version__gte=1), name="zone_annotation_version_from_1"),
+        ]
+        ordering = ["photo_id", "zone", "-version"]
+
+    def __str__(self) -> str:
+        return f"Zone {self.zone} v{self.version} of photo {self.photo_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ImmutableLabelError("Zone annotations are immutable; import a new version instead.")
+        super().save(*args, **kwargs)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.labeling import views
+from webapp.labeling import views, zone_views
 
 app_name = "labeling"
 urlpatterns = [
@@ -16,4 +16,8 @@ urlpatterns = [
     path("training/<int:training_job_id>/", views.training_status, name="training_status"),
     path("training/<int:training_job_id>/cancel/", views.training_cancel, name="training_cancel"),
     path("models/", views.model_versions, name="model_versions"),
+]
+urlpatterns += [
+    path("studies/<int:study_id>/zones/", zone_views.zone_annotations, name="zone_annotations"),
+    path("studies/<int:study_id>/zones/export.zip", zone_views.zone_export, name="zone_export"),
 ]
