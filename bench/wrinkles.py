@@ -1,0 +1,130 @@
+"""`python -m bench.wrinkles [--photos N] [--out DIR]`: seconds per photo of the wrinkle segmentation.
+
+For each of N MEBeauty original photos (the authors' `val` split) the benchmark times, in one
+process with the model loaded once (one warm-up photo not counted), `ml.wrinkles.analysis.
+analyze_wrinkles` at the shipped model's default resolution: forehead-and-eye crop from the
+landmarks, texture map, U-Net, mask mapped back to the photo and the region figures. Landmarks are
+computed beforehand and timed apart, since a wrinkles job reuses the photo's landmark result.
+Writes DIR/wrinkles.json and DIR/wrinkles.md (default bench/reports/).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.machine import machine_info
+from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
+
+MODEL = "wrinkles-unet-wds"
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.wrinkles", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=int, default=20, help="photos to time (at least 20; default 20)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="report folder (default bench/reports/)"
+    )
+    args = parser.parse_args(argv)
+    if args.photos < 20:
+        parser.error("--photos must be at least 20: a p95 over fewer photos means little.")
+    return args
+
+
+def markdown(report: dict[str, Any]) -> str:
+    machine = report["machine"]
+    rows = [
+        ("Wrinkle segmentation (`analyze_wrinkles`)", "segmentation"),
+        ("68 landmarks (dlib-68)", "landmarks"),
+    ]
+    lines = [
+        "# Wrinkle segmentation: latency per photo",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Date: {machine['date']}; CPU: {machine['cpu_model']}, {machine['cpus_available']} cores available; "
+        f"torch threads {report['torch_threads']}; load average before/after: "
+        f"{report['load_average_before']} / {report['load_average_after']}.",
+        "",
+        f"{report['n_photos']} MEBeauty `val` original photos with a face (median size "
+        f"{report['median_photo_px']} px); model `{MODEL}` version `{report['model_version']}` at its "
+        f"default input of {report['input_px']} px (forehead-and-eye crop); loaded once, one warm-up photo "
+        "not counted.",
+        "",
+        "| Step | median (s) | p95 (s) | mean (s) | min (s) | max (s) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, key in rows:
+        row = report["timings"][key]
+        cells = [row[name] for name in ("median_s", "p95_s", "mean_s", "min_s", "max_s")]
+        lines.append(f"| {label} | " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += [
+        "",
+        "The machine is shared: other processes may have been running, so these figures are upper bounds "
+        "for an idle machine of this kind.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    import torch
+
+    from ml.config import data_dir
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.registry import registry
+    from ml.wrinkles.analysis import analyze_wrinkles
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    description = registry.describe(MODEL)
+    if not description["trained"]:
+        raise SystemExit(f"bench.wrinkles: {MODEL} has no trained weights; train or install them first.")
+    network, metadata = registry.load(MODEL)
+    # Extra photos stand in for those where no face is found.
+    paths = benchmark_photos(data_dir(), args.photos + 10)
+    faces = []
+    for path in paths:
+        image = load_image(path)
+        found = detect_faces_with_landmarks(image)
+        if found:
+            faces.append((path, image, max(found, key=lambda face: face.score).landmarks))
+        if len(faces) == args.photos:
+            break
+    if len(faces) < args.photos:
+        raise SystemExit(f"bench.wrinkles: only {len(faces)} photos with a face found, {args.photos} needed.")
+    images = [image for _, image, _ in faces]
+    landmarks_of = {id(image): landmarks for _, image, landmarks in faces}
+    load_before = [round(value, 2) for value in os.getloadavg()]
+    segmentation = time_model(
+        lambda image: analyze_wrinkles(image, landmarks_of[id(image)], model=(network, metadata)), images
+    )
+    landmarks = time_model(detect_faces_with_landmarks, images)
+    report = {
+        "command": "python -m bench.wrinkles " + " ".join(sys.argv[1:] if argv is None else argv),
+        "machine": machine_info(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_before": load_before,
+        "load_average_after": [round(value, 2) for value in os.getloadavg()],
+        "n_photos": len(images),
+        "photos": [str(path.relative_to(data_dir())) for path, _, _ in faces],
+        "median_photo_px": int(statistics.median(max(image.shape[:2]) for image in images)),
+        "model_version": description["version"],
+        "input_px": int(metadata["size"]),
+        "timings": {"segmentation": summarise(segmentation), "landmarks": summarise(landmarks)},
+        "seconds": {"segmentation": segmentation, "landmarks": landmarks},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "wrinkles.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "wrinkles.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
