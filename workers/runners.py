@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from webapp.analysis.kinds import (
+    KIND_SPECS,
     NORMALITY_MODEL,
     NORMALITY_REGRESSOR,
     WRINKLES_MODEL,
@@ -275,37 +276,48 @@ def _stored_zone_masks(job: AnalysisJob, shape: tuple[int, int]) -> tuple[np.nda
     return masks, f"zones result of job {result.job_id} ({result.model_name})"
 
 
-def run_zones(job: AnalysisJob, progress: Progress) -> RunOutcome:
-    """33 zone masks (overlaps kept) and face parts, with the model recorded on the job."""
-    from ml.zones.atlas import ZONES
-    from ml.zones.landmark_model import part_masks, render_face_parts, render_zone_masks
+def predict_zones(
+    model_name: str, job: AnalysisJob, image: np.ndarray, progress: Progress
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any], list[str], dict[str, Any]]:
+    """33 zone masks, face-part labels, model description, notes and parameters from `model_name`."""
+    from ml.zones.landmark_model import render_face_parts, render_zone_masks
 
-    progress(0.05, "Reading photo")
-    image = _read_image(job)
-    height, width = image.shape[:2]
-    notes = []
-    parameters: dict[str, Any] = {"model": job.model_name}
-    if job.model_name == ZONES_LANDMARK_MODEL:
+    parameters: dict[str, Any] = {"model": model_name}
+    if model_name == ZONES_LANDMARK_MODEL:
         from ml.registry import registry
 
         progress(0.2, "Finding landmarks")
         landmarks, source = photo_landmarks(job, image)
         parameters["landmarks"] = source
         progress(0.5, "Drawing the 33 zones from the landmarks")
-        masks = render_zone_masks(landmarks, image.shape)
-        parts = render_face_parts(landmarks, image.shape)
-        description = registry.describe(ZONES_LANDMARK_MODEL)
-        notes.append(
+        notes = [
             "Landmark baseline: zones are drawn geometrically from 68 landmarks (no fitted weights); "
             "hair is not estimated."
+        ]
+        return (
+            render_zone_masks(landmarks, image.shape),
+            render_face_parts(landmarks, image.shape),
+            registry.describe(ZONES_LANDMARK_MODEL),
+            notes,
+            parameters,
         )
-    elif job.model_name == ZONES_SEGMENTATION_MODEL:
+    if model_name == ZONES_SEGMENTATION_MODEL:
         ensemble, description = _model(ZONES_SEGMENTATION_MODEL)
         progress(0.3, "Segmenting zones (HRNetV2 ensemble)")
         prediction = ensemble.predict(image)
-        masks, parts = prediction.masks, prediction.parts
-    else:
-        raise ValueError(f"Unknown zone model '{job.model_name}'.")
+        return prediction.masks, prediction.parts, description, [], parameters
+    raise ValueError(f"Unknown zone model '{model_name}'.")
+
+
+def run_zones(job: AnalysisJob, progress: Progress) -> RunOutcome:
+    """33 zone masks (overlaps kept) and face parts, with the model recorded on the job."""
+    from ml.zones.atlas import ZONES
+    from ml.zones.landmark_model import part_masks
+
+    progress(0.05, "Reading photo")
+    image = _read_image(job)
+    height, width = image.shape[:2]
+    masks, parts, description, notes, parameters = predict_zones(job.model_name, job, image, progress)
     progress(0.8, "Measuring zones")
     parts_by_name = part_masks(parts)
     face = np.zeros((height, width), dtype=bool)
@@ -363,7 +375,6 @@ def run_wrinkles(job: AnalysisJob, progress: Progress) -> RunOutcome:
     (network, metadata), description = _model(WRINKLES_MODEL)
     from ml.wrinkles.analysis import analyze_wrinkles, wrinkle_figures
     from ml.zones.atlas import ZONES
-    from ml.zones.landmark_model import render_zone_masks
 
     progress(0.05, "Reading photo")
     image = _read_image(job)
@@ -377,8 +388,10 @@ def run_wrinkles(job: AnalysisJob, progress: Progress) -> RunOutcome:
     if stored is not None:
         zone_masks, zones_source = stored
     else:
-        zone_masks = render_zone_masks(landmarks, image.shape)
-        zones_source = "landmark zone baseline (zones-landmark), computed for this job: no zones result yet"
+        # The zones job of this photo may not have run yet: use the zone model it would use.
+        zone_model = KIND_SPECS[AnalysisKind.ZONES].model_for(job.photo.study)
+        zone_masks = predict_zones(zone_model, job, image, lambda *_: None)[0]
+        zones_source = f"{zone_model}, computed for this job: no zones result yet"
     per_zone = []
     for index, zone in enumerate(ZONES):
         figures = wrinkle_figures(mask, zone_masks[index])

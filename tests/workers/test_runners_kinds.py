@@ -170,8 +170,15 @@ def forehead_band(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def fake_wrinkle_model(monkeypatch):
     description = {**registry.describe(WRINKLES_MODEL), "trained": True, "version": "stand-in"}
+    real_model = runners._model
     monkeypatch.setattr(
-        runners, "_model", lambda name: ((FakeWrinkleModel(), {"data_label": "semi-synthetic"}), description)
+        runners,
+        "_model",
+        lambda name: (
+            ((FakeWrinkleModel(), {"data_label": "semi-synthetic"}), description)
+            if name == WRINKLES_MODEL
+            else real_model(name)
+        ),
     )
 
     def analyze(image, landmarks, model):
@@ -199,11 +206,20 @@ def test_wrinkles_per_zone_use_the_photos_zones_result(face_photo, fake_wrinkle_
     assert {artifact.name for artifact in outcome.artifacts} == {"wrinkle-mask", "wrinkle-overlay"}
 
 
-def test_wrinkles_without_a_zones_result_use_the_landmark_baseline(face_photo, fake_wrinkle_model):
+def test_wrinkles_without_a_zones_result_use_the_studys_zone_model(face_photo, fake_wrinkle_model):
+    job = make_job(face_photo, AnalysisKind.WRINKLES, WRINKLES_MODEL)
+    zone_model = KIND_SPECS[AnalysisKind.ZONES].model_for(face_photo.study)
+    outcome = runners.run_wrinkles(job, lambda *_: None)
+    assert outcome.data["zones_source"] == f"{zone_model}, computed for this job: no zones result yet"
+    assert outcome.data["zones"][ZONE_INDEX["FFA"]]["wrinkle_area_px"] > 0
+
+
+def test_wrinkles_follow_a_study_that_forces_the_zone_baseline(face_photo, fake_wrinkle_model):
+    face_photo.study.force_zone_baseline = True
+    face_photo.study.save()
     job = make_job(face_photo, AnalysisKind.WRINKLES, WRINKLES_MODEL)
     outcome = runners.run_wrinkles(job, lambda *_: None)
-    assert "landmark zone baseline" in outcome.data["zones_source"]
-    assert outcome.data["zones"][ZONE_INDEX["FFA"]]["wrinkle_area_px"] > 0
+    assert outcome.data["zones_source"].startswith(f"{ZONES_LANDMARK_MODEL}, computed for this job")
 
 
 def test_normality_with_a_small_stand_in_normalizer(face_photo, study_with_members, monkeypatch):
@@ -273,7 +289,7 @@ def test_wrinkles_with_the_installed_model_on_a_real_face(face_photo):
     job = make_job(face_photo, AnalysisKind.WRINKLES, WRINKLES_MODEL)
     outcome = runners.run_wrinkles(job, lambda *_: None)
     data = outcome.data
-    assert len(data["zones"]) == 33 and "landmark zone baseline" in data["zones_source"]
+    assert len(data["zones"]) == 33 and data["zones_source"].endswith("no zones result yet")
     assert data["trained_on_semi_synthetic_data"] is True
     mask = next(artifact for artifact in outcome.artifacts if artifact.name == "wrinkle-mask")
     from ml.core.imageio import load_image
