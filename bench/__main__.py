@@ -7,7 +7,6 @@ that Redis and purges its cpu and gpu queues, so point REDIS_URL at a Redis data
 """
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -96,11 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: kept {temp}")
         else:
             shutil.rmtree(temp, ignore_errors=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "landmarks.json").write_text(json.dumps(report, indent=2) + "\n")
-    from bench.report import landmarks_markdown
+    from bench.report import landmarks_markdown, write_report
 
-    (args.out / "landmarks.md").write_text(landmarks_markdown(report))
+    write_report(args.out, "landmarks", report, landmarks_markdown(report))
     print(f"bench: wrote {args.out / 'landmarks.json'} and {args.out / 'landmarks.md'}")
     return 0
 

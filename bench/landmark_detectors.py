@@ -8,7 +8,6 @@ faces, after one warm-up call per model, and writes ``bench/reports/landmark_det
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.report import write_report
 
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
 MODELS = ("yolo-pose68", "dlib-68")
@@ -108,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "both models ran back to back on the same images. dlib's time includes its HOG face detector."
         ),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "landmark_detectors.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "landmark_detectors.md").write_text(markdown(report))
+    write_report(args.out, "landmark_detectors", report, markdown(report))
     print(markdown(report))
     return 0
 

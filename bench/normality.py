@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from bench.report import write_report
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 GOAL_SECONDS = 10.0
@@ -153,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": [round(value, 2) for value in os.getloadavg()],
         "machine": machine_info(),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "normality.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "normality.md").write_text(markdown(report))
+    write_report(args.out, "normality", report, markdown(report))
     print(json.dumps(report["summary"], indent=2))
     return 0
 

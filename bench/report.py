@@ -1,6 +1,15 @@
-"""Markdown rendering of the landmarks benchmark report."""
+"""Writing benchmark reports, and the Markdown of the landmarks benchmark."""
 
+import json
+from pathlib import Path
 from typing import Any
+
+
+def write_report(out: Path, stem: str, report: dict[str, Any], markdown: str) -> None:
+    """Write `out/<stem>.json` (every measurement) and `out/<stem>.md` (the tables)."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(markdown)
 
 
 def _row(label: str, summary: dict[str, float]) -> str:

@@ -9,7 +9,6 @@ Writes DIR/wrinkles.json and DIR/wrinkles.md (default bench/reports/).
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from bench.report import write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
 
 MODEL = "wrinkles-unet-wds"
@@ -119,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "timings": {"segmentation": summarise(segmentation), "landmarks": summarise(landmarks)},
         "seconds": {"segmentation": segmentation, "landmarks": landmarks},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "wrinkles.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "wrinkles.md").write_text(markdown(report))
+    write_report(args.out, "wrinkles", report, markdown(report))
     print(markdown(report))
     return 0
 

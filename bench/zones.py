@@ -14,7 +14,6 @@ machine slows every figure. Writes DIR/zones.json and DIR/zones.md (default benc
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import machine_info
+from bench.report import write_report
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 
@@ -162,9 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": {"ensemble": summarise(ensemble_seconds), "landmark": summarise(landmark_seconds)},
         "seconds": {"ensemble": ensemble_seconds, "landmark": landmark_seconds},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "zones.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "zones.md").write_text(markdown(report))
+    write_report(args.out, "zones", report, markdown(report))
     print(markdown(report))
     return 0
 
