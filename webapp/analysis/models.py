@@ -19,18 +19,12 @@ ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class AnalysisJob(models.Model):
-    kind = models.CharField(max_length=30, choices=AnalysisKind.choices)
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="jobs")
-    queue = models.CharField(max_length=10, choices=Queue.choices)
-    model_name = models.CharField(max_length=100)
-    model_version = models.CharField(
-        max_length=100, blank=True, help_text="Recorded by the worker that ran it."
-    )
+class TrackedRun(models.Model):
+    """What every queued piece of work records: status, progress with a message, error, worker, timings."""
+
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     progress = models.FloatField(default=0.0)
     progress_message = models.CharField(max_length=200, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     requested_by = models.ForeignKey(
@@ -39,6 +33,30 @@ class AnalysisJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class AnalysisJob(TrackedRun):
+    kind = models.CharField(max_length=30, choices=AnalysisKind.choices)
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="jobs")
+    queue = models.CharField(max_length=10, choices=Queue.choices)
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(
+        max_length=100, blank=True, help_text="Recorded by the worker that ran it."
+    )
+    attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -56,16 +74,6 @@ class AnalysisJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of photo {self.photo_id} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
 
 
 class Result(models.Model):

@@ -8,7 +8,7 @@ are patient-derived and are served only through the audited views of this app.
 from django.conf import settings
 from django.db import models
 
-from webapp.analysis.models import ACTIVE_STATUSES, JobStatus, ModelVersion
+from webapp.analysis.models import ModelVersion, TrackedRun
 from webapp.studies.models import Photo, Study
 
 
@@ -76,27 +76,16 @@ class WrinkleLabel(models.Model):
         return self.wrinkle_pixels / max(1, int(self.region["width"]) * int(self.region["height"]))
 
 
-class TrainingJob(models.Model):
+class TrainingJob(TrackedRun):
     """A "train wrinkle model" run on a study's labels (GPU queue), tracked like an analysis job."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="wrinkle_training_jobs")
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     parameters = models.JSONField(default=dict)
     label_ids = models.JSONField(default=list, help_text="The label versions it trains on.")
-    progress = models.FloatField(default=0.0)
-    progress_message = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    worker = models.CharField(max_length=200, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -108,16 +97,6 @@ class TrainingJob(models.Model):
 
     def __str__(self) -> str:
         return f"Wrinkle training job {self.pk} of study {self.study_id} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
 
 
 # Human zone annotations (CVAT imports) -----------------------------------------------------------------
