@@ -25,6 +25,7 @@ from webapp.analysis.models import (
     ModelVersion,
     Result,
     ResultArtifact,
+    TrackedRun,
     WorkerHeartbeat,
 )
 from webapp.audit.models import AuditAction
@@ -123,13 +124,48 @@ def job_claim(*, job_id: int, worker: str) -> JobClaim:
     return JobClaim(job=job, should_run=True)
 
 
-def job_report_progress(*, job_id: int, fraction: float, message: str) -> bool:
-    """Store progress; returns False when the job was cancelled meanwhile, so the worker can stop."""
+def run_report_progress(model: type[TrackedRun], *, run_id: int, fraction: float, message: str) -> bool:
+    """Store a running job's progress; False when it was cancelled meanwhile, so the worker can stop."""
     fraction = min(max(float(fraction), 0.0), 1.0)
-    updated = AnalysisJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+    updated = model.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(
         progress=fraction, progress_message=message[:200]
     )
     return updated == 1
+
+
+def run_cancel(
+    run: TrackedRun,
+    *,
+    label: str,
+    actor: AbstractBaseUser,
+    request: HttpRequest | None = None,
+    error: type[Exception] | None = None,
+) -> TrackedRun:
+    """Cancel a queued or running job of any kind; a running worker stops at its next progress report."""
+    updated = (
+        type(run)
+        .objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES)
+        .update(status=JobStatus.CANCELLED, finished_at=timezone.now(), progress_message="Cancelled")
+    )
+    if not updated:
+        raise (error or JobStateError)(
+            f"{label} {run.pk} is {run.status}; only queued or running jobs can be cancelled."
+        )
+    run.refresh_from_db()
+    audit_record(
+        action=AuditAction.STATE,
+        summary=f"Cancelled {label.lower()} {run.pk}",
+        actor=actor,
+        target=run,
+        request=request,
+        details={"status": JobStatus.CANCELLED},
+    )
+    return run
+
+
+def job_report_progress(*, job_id: int, fraction: float, message: str) -> bool:
+    """Store progress; returns False when the job was cancelled meanwhile, so the worker can stop."""
+    return run_report_progress(AnalysisJob, run_id=job_id, fraction=fraction, message=message)
 
 
 def job_is_cancelled(job_id: int) -> bool:
@@ -216,21 +252,7 @@ def job_cancel(
     *, job: AnalysisJob, actor: AbstractBaseUser, request: HttpRequest | None = None
 ) -> AnalysisJob:
     """Cancel a queued or running job. A running worker notices at its next progress report and stops."""
-    updated = AnalysisJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now(), progress_message="Cancelled"
-    )
-    if not updated:
-        raise JobStateError(f"Job {job.pk} is {job.status}; only queued or running jobs can be cancelled.")
-    job.refresh_from_db()
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Cancelled job {job.pk}",
-        actor=actor,
-        target=job,
-        request=request,
-        details={"status": JobStatus.CANCELLED},
-    )
-    return job
+    return run_cancel(job, label="Job", actor=actor, request=request)
 
 
 @transaction.atomic

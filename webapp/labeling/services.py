@@ -30,6 +30,7 @@ from django.utils.text import slugify
 from webapp.analysis.kinds import AnalysisKind
 from webapp.analysis.models import ACTIVE_STATUSES, JobStatus, ModelVersion, Result
 from webapp.analysis.selectors import latest_result
+from webapp.analysis.services import run_cancel, run_report_progress
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, WrinkleLabel
@@ -476,23 +477,9 @@ def training_job_cancel(
     *, job: TrainingJob, actor: AbstractBaseUser, request: HttpRequest | None = None
 ) -> TrainingJob:
     """Cancel a queued or running training job; the worker stops at its next epoch."""
-    updated = TrainingJob.objects.filter(pk=job.pk, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now(), progress_message="Cancelled"
+    return run_cancel(
+        job, label="Wrinkle training job", actor=actor, request=request, error=TrainingStateError
     )
-    if not updated:
-        raise TrainingStateError(
-            f"Training job {job.pk} is {job.status}; only queued or running jobs can be cancelled."
-        )
-    job.refresh_from_db()
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Cancelled wrinkle training job {job.pk}",
-        actor=actor,
-        target=job,
-        request=request,
-        details={"status": JobStatus.CANCELLED},
-    )
-    return job
 
 
 def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
@@ -531,13 +518,7 @@ def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
 
 def training_job_progress(*, job_id: int, fraction: float, message: str) -> bool:
     """Store progress; False when the job was cancelled meanwhile, so the worker stops."""
-    fraction = min(max(float(fraction), 0.0), 1.0)
-    return (
-        TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            progress=fraction, progress_message=message[:200]
-        )
-        == 1
-    )
+    return run_report_progress(TrainingJob, run_id=job_id, fraction=fraction, message=message)
 
 
 def training_job_succeed(*, job_id: int, metrics: dict[str, Any], model_version: ModelVersion) -> bool:
