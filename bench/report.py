@@ -4,6 +4,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+TIMING_HEADER = [
+    "| {first} | median (s) | p95 (s) | mean (s) | min (s) | max (s) |",
+    "|---|---:|---:|---:|---:|---:|",
+]
+
+
+def timing_table(first_column: str, rows: list[tuple[str, dict[str, float]]]) -> list[str]:
+    """Markdown lines of a table of `summarise` results, one row per (label, summary)."""
+    lines = [TIMING_HEADER[0].format(first=first_column), TIMING_HEADER[1]]
+    for label, summary in rows:
+        cells = [summary[key] for key in ("median_s", "p95_s", "mean_s", "min_s", "max_s")]
+        lines.append(f"| {label} | " + " | ".join(str(cell) for cell in cells) + " |")
+    return lines
+
 
 def write_report(out: Path, stem: str, report: dict[str, Any], markdown: str) -> None:
     """Write `out/<stem>.json` (every measurement) and `out/<stem>.md` (the tables)."""

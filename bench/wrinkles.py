@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
-from bench.report import write_report
+from bench.report import timing_table, write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
 
 MODEL = "wrinkles-unet-wds"
@@ -54,13 +54,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"default input of {report['input_px']} px (forehead-and-eye crop); loaded once, one warm-up photo "
         "not counted.",
         "",
-        "| Step | median (s) | p95 (s) | mean (s) | min (s) | max (s) |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    for label, key in rows:
-        row = report["timings"][key]
-        cells = [row[name] for name in ("median_s", "p95_s", "mean_s", "min_s", "max_s")]
-        lines.append(f"| {label} | " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += timing_table("Step", [(label, report["timings"][key]) for label, key in rows])
     lines += [
         "",
         "The machine is shared: other processes may have been running, so these figures are upper bounds "

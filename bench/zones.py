@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench.machine import machine_info
-from bench.report import write_report
+from bench.report import timing_table, write_report
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 
@@ -108,13 +108,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['n_photos']} MEBeauty `val` original photos (median size {report['median_photo_px']} px), "
         "models loaded once, one warm-up photo not counted.",
         "",
-        "| Model | median (s) | p95 (s) | mean (s) | min (s) | max (s) |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, label in (("ensemble", "HRNetV2 zone ensemble (ssm)"), ("landmark", "landmark zone model")):
-        row = report["models"][name]
-        cells = [row[key] for key in ("median_s", "p95_s", "mean_s", "min_s", "max_s")]
-        lines.append(f"| {label} | " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += timing_table(
+        "Model",
+        [
+            ("HRNetV2 zone ensemble (ssm)", report["models"]["ensemble"]),
+            ("landmark zone model", report["models"]["landmark"]),
+        ],
+    )
     lines += [
         "",
         f"Ensemble: version `{report['ensemble_version']}`, "
