@@ -1,4 +1,4 @@
-"""``python -m ml wrinkles {synthesize,label,train,evaluate,segment} ...``."""
+"""``python -m ml wrinkles {synthesize,label,train,evaluate,crossval,card,segment} ...``."""
 
 from __future__ import annotations
 
@@ -80,6 +80,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     if args.out:
         write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]))
+    if args.json:
+        print_json(report)
+    return 0
+
+
+def _crossval(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.crossval import cross_validate, markdown_table
+    from ml.wrinkles.evaluate import write_report
+
+    methods = [method.strip() for method in args.methods.split(",") if method.strip()]
+    report = cross_validate(args.data, args.runs, methods, log=lambda line: print(line, file=sys.stderr))
+    if args.out:
+        write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]), render=markdown_table)
     if args.json:
         print_json(report)
     return 0
@@ -187,6 +201,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=_evaluate)
+
+    crossval = actions.add_parser(
+        "crossval", help="k-fold table from a folder of per-fold checkpoint folders (fold0/, fold1/, ...)."
+    )
+    crossval.add_argument("--data", type=Path, required=True)
+    crossval.add_argument("--runs", type=Path, required=True, help="Folder of fold folders of checkpoints.")
+    crossval.add_argument("--methods", default="unet,unet-ds,unet-wds,frangi,gabor")
+    crossval.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    crossval.add_argument("--json", action="store_true")
+    crossval.set_defaults(handler=_crossval)
 
     card = actions.add_parser("card", help="Model card of a checkpoint from an evaluate report (.json).")
     card.add_argument("--checkpoint", type=Path, required=True)

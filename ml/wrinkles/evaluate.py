@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 
 from ml.wrinkles.baselines import FILTERS, fit_threshold, normalised_response
-from ml.wrinkles.metrics import confusion, summarize
+from ml.wrinkles.metrics import CONFUSION_FIELDS, confusion, summarize
 from ml.wrinkles.synthesize import LABEL
 from ml.wrinkles.train import (
     PROBABILITY_THRESHOLD,
@@ -89,19 +89,21 @@ def evaluate_methods(
             raise ValueError(
                 f"No checkpoint for method '{method}' (have {', '.join(sorted(by_variant)) or 'none'})."
             )
-        summary = summarize(
-            [
-                confusion(prediction, mask)
-                for prediction, (_, mask) in zip(predictions, test_pairs, strict=True)
-            ]
-        )
-        results.append({"method": method, **summary, **details})
+        confusions = [
+            confusion(prediction, mask) for prediction, (_, mask) in zip(predictions, test_pairs, strict=True)
+        ]
+        summary = summarize(confusions)
+        pooled = sum(confusions[1:], confusions[0])
+        counts = {field: getattr(pooled, field) for field in CONFUSION_FIELDS}
+        results.append({"method": method, **summary, "confusion": counts, **details})
         log(f"{method}: JSI {summary['jsi']:.4f} ({LABEL})")
     return {
         "label": LABEL,
         "data": str(data_dir),
         "size": size,
         "test_images": len(test_names),
+        "split": {key: loaded[0][1][key] for key in ("folds", "fold", "seed")},
+        "test_names": list(test_names),
         "results": results,
     }
 
@@ -140,11 +142,13 @@ def markdown_table(report: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict, out_path: Path, command: str) -> None:
-    """``out_path`` (.md) and the same name with .json."""
+def write_report(
+    report: dict, out_path: Path, command: str, render: Callable[[dict, str], str] = markdown_table
+) -> None:
+    """``out_path`` (.md, rendered by ``render``) and the same name with .json."""
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.with_suffix(".md").write_text(markdown_table(report, command))
+    out_path.with_suffix(".md").write_text(render(report, command))
     out_path.with_suffix(".json").write_text(
         json.dumps({**report, "command": command}, indent=2, default=float)
     )

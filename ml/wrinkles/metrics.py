@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+CONFUSION_FIELDS: tuple[str, ...] = ("true_positive", "false_positive", "false_negative", "true_negative")
+
 
 @dataclass(frozen=True)
 class Confusion:

@@ -177,3 +177,44 @@ def test_human_wrinkle_shapes_render_on_a_real_face(data_dir: Path) -> None:
     nose_tip = landmarks[30, 1]
     rows = np.nonzero(truth)[0]
     assert rows.max() <= nose_tip + 1 and rows.min() >= brow_top - 1.0 * np.ptp(landmarks[[36, 45], 0])
+
+
+def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from ml.wrinkles.crossval import cross_validate, markdown_table
+    from ml.wrinkles.metrics import CONFUSION_FIELDS
+    from ml.wrinkles.train import train_model
+
+    runs = tmp_path / "runs"
+    for fold in (0, 1):
+        for variant in ("unet", "unet-wds"):
+            train_model(
+                synthetic_set,
+                runs / f"fold{fold}" / f"{variant}.pt",
+                variant=variant,
+                base_width=2,
+                size=32,
+                epochs=1,
+                folds=2,
+                fold=fold,
+                log=lambda _: None,
+            )
+    report = cross_validate(synthetic_set, runs, ["unet", "unet-wds", "frangi"], log=lambda _: None)
+    assert report["complete"] and report["folds_evaluated"] == [0, 1]
+    assert report["test_images"] == 10  # every synthesized image is in exactly one test fold
+    for row in report["results"]:
+        per_fold = [
+            next(item for item in fold["results"] if item["method"] == row["method"])
+            for fold in report["fold_reports"]
+        ]
+        pooled = {field: sum(item["confusion"][field] for item in per_fold) for field in CONFUSION_FIELDS}
+        union = pooled["true_positive"] + pooled["false_positive"] + pooled["false_negative"]
+        assert row["jsi"] == pytest.approx(pooled["true_positive"] / union if union else 1.0)
+        assert row["fold_jsi"] == [item["jsi"] for item in per_fold] and row["images"] == 10
+    table = markdown_table(report, "python -m ml wrinkles crossval ...")
+    assert "semi-synthetic" in table and "2-fold" in table and "fold 1" in table
+
+    shutil.copytree(runs / "fold0", runs / "fold0-again")
+    with pytest.raises(ValueError, match="evaluated twice"):
+        cross_validate(synthetic_set, runs, ["unet"], log=lambda _: None)
