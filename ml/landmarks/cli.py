@@ -151,6 +151,12 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from-scratch", action="store_true", help="Do not fine-tune from the previous best."
     )
+    parser.add_argument(
+        "--kpt-oks-sigma",
+        type=float,
+        default=0.05,
+        help="One OKS sigma for all 68 points, in the pose loss and pose AP (Ultralytics: 1/68).",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

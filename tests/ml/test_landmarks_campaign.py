@@ -199,3 +199,15 @@ def test_the_iteration_with_the_lowest_validation_nme_is_chosen():
     assert choose_iteration({"iterations": rows}) == 2
     rows[2]["metrics"]["nme_outer_eye_corners"] = None
     assert choose_iteration({"iterations": rows}) == 1
+
+
+@pytest.mark.parametrize("extra, sigma", [([], 0.05), (["--kpt-oks-sigma", "0.1"], 0.1)])
+def test_campaign_command_line_builds_its_config(tmp_path, extra, sigma) -> None:
+    from ml.cli import build_parser
+    from ml.landmarks.cli import _campaign_config
+
+    arguments = ["landmarks", "campaign", "mebeauty", "--name", "c", "--root", str(tmp_path / "c")]
+    arguments += ["--iterations", "2", "--epochs-first", "3", "--imgsz", "128", "--from-scratch", *extra]
+    config = _campaign_config(build_parser().parse_args(arguments))
+    assert (config.name, config.iterations, config.epochs_first, config.imgsz) == ("c", 2, 3, 128)
+    assert config.fine_tune is False and config.kpt_oks_sigma == sigma
