@@ -11,7 +11,7 @@ import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ ZONE_MASKS_ARTIFACT = "zone-masks"
 FACE_PARTS_ARTIFACT = "face-parts"
 # Bits per channel of the 16-bit RGB zone-mask PNG: 3 × 16 = 48 ≥ 33 zones.
 _BITS_PER_CHANNEL = 16
-NORMALITY_CANDIDATES_DEFAULT = 5
 NORMALITY_RATING_SCALE = "1-7 (7 = most normal)"
 MEBEAUTY_RATING_NOTE = (
     "The rating regressor was fitted on MEBeauty ATTRACTIVENESS ratings (1-10) rescaled to 1-7, "
@@ -491,7 +490,9 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
     from ml.normality.autoencoder import autoencoder_normalizer
     from ml.normality.features import candidate_features, feature_vector
     from ml.normality.preprocess import align_face
+    from ml.normality.projection import ProjectionConfig
     from ml.normality.scoring import score_pair
+    from ml.normality.settings import analysis_settings
     from ml.zones.landmark_model import render_zone_masks
 
     region = getattr(job.photo.study, "normality_region", "mouth_nose") or "mouth_nose"
@@ -503,7 +504,10 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
     else:
         missing = not_trained_message(NORMALITY_REGRESSOR)
         notes.append(f"{missing} The score S is still given; the rating is not.")
-    normalizer = autoencoder_normalizer(autoencoder)
+    settings = analysis_settings(regressor)
+    normalizer = autoencoder_normalizer(
+        autoencoder, ProjectionConfig(steps=settings.projection_steps), settings.adapt_steps
+    )
     timings["load_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -514,7 +518,7 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    count = int(regressor.get("candidates", NORMALITY_CANDIDATES_DEFAULT)) if regressor else 1
+    count = settings.candidates
     w_raw, candidates = normalizer.candidates(aligned.image, count, progress=_throttled(progress, 0.1, 0.9))
     timings["normalize_s"] = time.perf_counter() - mark
 
@@ -545,7 +549,13 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
         "rating": rating,
         "features": features,
         "region": scored.region,
-        "metric": {"heatmap": scored.metric, "perceptual": normalizer.metric, "candidates": count},
+        "metric": {
+            "heatmap": scored.metric,
+            "perceptual": normalizer.metric,
+            "candidates": count,
+            "projection_steps": settings.projection_steps,
+            "adapt_steps": settings.adapt_steps,
+        },
         "model": description,
         "regressor": regressor_description,
         "timings": {key: round(value, 3) for key, value in timings.items()},
@@ -559,7 +569,7 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
         Artifact("normality-normalized", encode_png(normalized), "png", "image/png"),
         Artifact("normality-heatmap", _png(heatmap_colours(scored.heatmap, scored.mask)), "png", "image/png"),
     ]
-    parameters = {"region": region, "candidates": count, "landmarks": landmark_source}
+    parameters = {"region": region, **asdict(settings), "landmarks": landmark_source}
     return RunOutcome(data=data, model=description, parameters=parameters, artifacts=artifacts)
 
 

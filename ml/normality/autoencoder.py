@@ -31,6 +31,7 @@ from torch import nn
 from ml.normality.features import ms_ssim
 from ml.normality.perceptual import ssim_distance
 from ml.normality.projection import LatentNormalizer, ProjectionConfig
+from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 
 DEFAULT_SIZE = 128
 DEFAULT_LATENT_DIM = 256
@@ -146,11 +147,15 @@ def load_autoencoder(path: Path) -> tuple[FaceAutoencoder, dict[str, Any]]:
 
 
 def autoencoder_normalizer(
-    model: FaceAutoencoder, config: ProjectionConfig | None = None, adapt_steps: int = 50, **kwargs: Any
+    model: FaceAutoencoder,
+    config: ProjectionConfig | None = None,
+    adapt_steps: int = DEFAULT_ADAPT_STEPS,
+    **kwargs: Any,
 ) -> LatentNormalizer:
     """A :class:`LatentNormalizer` whose generator is the decoder and whose start is the encoder's latent.
 
-    Default 100 projection steps (not 500): the encoder starts close, and this keeps CPU time low.
+    Default ``DEFAULT_PROJECTION_STEPS`` projection steps, far fewer than Boyaci's 500 for StyleGAN2:
+    the encoder starts close, and this keeps CPU time low.
     Out-of-range latent components are clamped, not resampled: the encoder's ``tanh`` latent has most
     components at ±1, so resampling (Boyaci's rule for StyleGAN's W) would discard the encoder's
     guess at the first step and leave the best latent at the start for both w_raw and w_norm.
@@ -159,7 +164,7 @@ def autoencoder_normalizer(
         model.decoder,
         model.w_avg,
         float(model.w_std),
-        replace(config or ProjectionConfig(steps=100), clip_mode="clamp"),
+        replace(config or ProjectionConfig(steps=DEFAULT_PROJECTION_STEPS), clip_mode="clamp"),
         adapt_steps=adapt_steps,
         encoder=model.encoder,
         **kwargs,

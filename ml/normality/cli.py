@@ -16,8 +16,8 @@ import numpy as np
 from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS
+from ml.normality.settings import DEFAULT_ADAPT_STEPS, analysis_settings
 
-DEFAULT_ADAPT_STEPS = 50
 MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
 
 
@@ -129,11 +129,11 @@ def _score(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _require_normalizer_weights(args.model)
     regressor = None if args.no_rating else _load_regressor_or_fail()
-    # The rating is only valid with the settings its features were extracted with: they are the defaults.
-    fitted_with = (regressor or {}).get("normalizer_settings", {})
-    steps = args.steps or fitted_with.get("projection_steps")
-    adapt_steps = args.adapt_steps if args.adapt_steps is not None else fitted_with.get("adapt_steps")
-    normalizer, model_name = _load_normalizer(args.model, steps, adapt_steps)
+    settings = analysis_settings(regressor, args.steps, args.adapt_steps)
+    if args.model == "autoencoder":
+        normalizer, model_name = _load_normalizer(args.model, settings.projection_steps, settings.adapt_steps)
+    else:  # the regressor's settings are the embedded normalizer's; StyleGAN2 keeps Boyaci's
+        normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
     timings["load_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -142,7 +142,7 @@ def _score(args: argparse.Namespace) -> int:
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    candidate_count = int(regressor.get("candidates", 5)) if regressor else 1
+    candidate_count = settings.candidates
     w_raw, candidates = normalizer.candidates(aligned.image, candidate_count)
     timings["normalize_s"] = time.perf_counter() - mark
 

@@ -222,25 +222,33 @@ def test_wrinkles_follow_a_study_that_forces_the_zone_baseline(face_photo, fake_
     assert outcome.data["zones_source"].startswith(f"{ZONES_LANDMARK_MODEL}, computed for this job")
 
 
-def test_normality_with_a_small_stand_in_normalizer(face_photo, study_with_members, monkeypatch):
-    """A randomly initialised 32-px autoencoder stands in for the untrained one; a few projection steps."""
+def _stand_in_normality_models(monkeypatch, regressor=None) -> None:
+    """A randomly initialised 32-px autoencoder stands in for the shipped one; ``regressor`` or none."""
     from ml.normality import autoencoder
-    from ml.normality.projection import ProjectionConfig
     from webapp.analysis.kinds import NORMALITY_REGRESSOR
+
+    stand_in = autoencoder.FaceAutoencoder(size=32, latent_dim=16, channels=(8, 8))
+    description = {**registry.describe(NORMALITY_MODEL), "trained": True, "version": "stand-in"}
+    models = {
+        NORMALITY_MODEL: (stand_in, description),
+        NORMALITY_REGRESSOR: (regressor, {"name": "stand-in"}),
+    }
+    monkeypatch.setattr(runners, "_model", lambda name: models[name])
+    monkeypatch.setattr(
+        runners, "model_is_usable", lambda name: name != NORMALITY_REGRESSOR or regressor is not None
+    )
+
+
+def test_normality_with_a_small_stand_in_normalizer(face_photo, study_with_members, monkeypatch):
+    """Without a rating regressor: the default step counts, one candidate, no rating."""
+    from ml.normality import settings
 
     study = study_with_members["study"]
     study.normality_region = "face_no_eyes"
     study.save()
-    real_normalizer = autoencoder.autoencoder_normalizer
-    monkeypatch.setattr(
-        autoencoder,
-        "autoencoder_normalizer",
-        lambda model: real_normalizer(model, ProjectionConfig(steps=2), adapt_steps=1),
-    )
-    stand_in = autoencoder.FaceAutoencoder(size=32, latent_dim=16, channels=(8, 8))
-    description = {**registry.describe(NORMALITY_MODEL), "trained": True, "version": "stand-in"}
-    monkeypatch.setattr(runners, "_model", lambda name: (stand_in, description))
-    monkeypatch.setattr(runners, "model_is_usable", lambda name: name != NORMALITY_REGRESSOR)
+    monkeypatch.setattr(settings, "DEFAULT_PROJECTION_STEPS", 2)
+    monkeypatch.setattr(settings, "DEFAULT_ADAPT_STEPS", 1)
+    _stand_in_normality_models(monkeypatch)
     job = make_job(face_photo, AnalysisKind.NORMALITY, NORMALITY_MODEL)
     job.photo.study.refresh_from_db()
     reports, progress = progress_log()
@@ -258,6 +266,27 @@ def test_normality_with_a_small_stand_in_normalizer(face_photo, study_with_membe
     }
     projection_reports = [message for _, message in reports if "projection step" in message]
     assert len(projection_reports) == 4, reports  # 2 projections (w_raw, w_norm) × 2 steps
+    assert data["metric"]["candidates"] == 1 and outcome.parameters["projection_steps"] == 2
+
+
+def test_normality_runs_with_the_settings_the_regressor_was_fitted_with(face_photo, monkeypatch):
+    """The rating is only valid with the regressor's K and step counts; the job must use them."""
+    from sklearn.dummy import DummyRegressor
+
+    pipeline = DummyRegressor(strategy="constant", constant=4.5).fit(np.zeros((2, 5)), [4.5, 4.5])
+    fitted_with = {"candidates": 2, "projection_steps": 3, "adapt_steps": 1}
+    regressor = {"pipeline": pipeline, "name": "stand-in", "trained_on": "test", **fitted_with}
+    _stand_in_normality_models(monkeypatch, {**regressor, "normalizer_settings": fitted_with})
+    job = make_job(face_photo, AnalysisKind.NORMALITY, NORMALITY_MODEL)
+    reports, progress = progress_log()
+    outcome = runners.run_normality(job, progress)
+    assert outcome.data["rating"]["value"] == 4.5
+    metric = outcome.data["metric"]
+    assert (metric["candidates"], metric["projection_steps"], metric["adapt_steps"]) == (2, 3, 1)
+    projection_reports = [message for _, message in reports if "projection step" in message]
+    assert len(projection_reports) == 9, reports  # w_raw + 2 candidates, 3 steps each
+    adaptation_reports = [message for _, message in reports if "adaptation step" in message]
+    assert len(adaptation_reports) == 2, reports  # one step per candidate
 
 
 def test_an_active_model_version_is_run_from_its_weights_path(monkeypatch, tmp_path):
