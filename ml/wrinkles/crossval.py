@@ -35,6 +35,11 @@ def cross_validate(
 ) -> dict:
     """Per-fold reports and, per method, JSI pooled over all folds, per-fold mean ± SD and the
     pooled accuracy, sensitivity and specificity."""
+    if "model" in methods:
+        raise ValueError(
+            "The shipped model cannot be cross-validated: it was trained on other folds' test images. "
+            "Evaluate it with 'wrinkles evaluate' on the split it was trained on."
+        )
     fold_reports = []
     for folder in fold_folders(runs_dir):
         log(f"{folder.name}:")

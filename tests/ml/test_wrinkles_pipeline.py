@@ -215,6 +215,8 @@ def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: 
     table = markdown_table(report, "python -m ml wrinkles crossval ...")
     assert "semi-synthetic" in table and "2-fold" in table and "fold 1" in table
 
+    with pytest.raises(ValueError, match="shipped model"):
+        cross_validate(synthetic_set, runs, ["unet", "model"], log=lambda _: None)
     shutil.copytree(runs / "fold0", runs / "fold0-again")
     with pytest.raises(ValueError, match="evaluated twice"):
         cross_validate(synthetic_set, runs, ["unet"], log=lambda _: None)
