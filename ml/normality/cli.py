@@ -79,20 +79,21 @@ def _require_normalizer_weights(model: str) -> None:
 def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> tuple[Any, str]:
     """The normalizer for ``model`` (autoencoder|stylegan2) and its registry name; clear error if absent."""
     from ml.normality import models
-    from ml.normality.projection import LatentNormalizer, ProjectionConfig
+    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS, LatentNormalizer, ProjectionConfig
     from ml.registry import registry
 
     _require_normalizer_weights(model)
-    adapt = DEFAULT_ADAPT_STEPS if adapt_steps is None else adapt_steps
     if model == "autoencoder":
         from ml.normality.autoencoder import autoencoder_normalizer
 
         config = ProjectionConfig(steps=steps) if steps else None
+        adapt = DEFAULT_ADAPT_STEPS if adapt_steps is None else adapt_steps
         return autoencoder_normalizer(
             registry.load(models.AUTOENCODER_MODEL), config, adapt
         ), models.AUTOENCODER_MODEL
     generator, w_avg, w_std = registry.load(models.STYLEGAN2_MODEL)
     config = ProjectionConfig(steps=steps) if steps else ProjectionConfig()
+    adapt = HAYAJNEH_ADAPT_STEPS if adapt_steps is None else adapt_steps
     return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
 
 

@@ -28,6 +28,8 @@ from torch import nn
 from ml.normality.perceptual import PerceptualDistance, load_perceptual
 
 ProgressCallback = Callable[[float, str], None]
+# Hayajneh et al., Algorithm 2: generator adaptation for 50 iterations.
+HAYAJNEH_ADAPT_STEPS = 50
 
 
 class LatentDecoder(Protocol):
@@ -200,7 +202,7 @@ def adapt_generator(
     noises: list[torch.Tensor],
     target: torch.Tensor,
     perceptual: PerceptualDistance,
-    steps: int = 50,
+    steps: int = HAYAJNEH_ADAPT_STEPS,
     learning_rate: float = 3e-4,
     l2_weight: float = 1.0,
     progress: ProgressCallback | None = None,
@@ -286,7 +288,7 @@ class LatentNormalizer:
         w_avg: torch.Tensor,
         w_std: float,
         config: ProjectionConfig = ProjectionConfig(),
-        adapt_steps: int = 50,
+        adapt_steps: int = HAYAJNEH_ADAPT_STEPS,
         perceptual: PerceptualDistance | None = None,
         encoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
