@@ -95,7 +95,7 @@ registry.register(
     ModelSpec(
         name=AUTOENCODER_MODEL,
         task="normality",
-        version="1",
+        version="2",
         loader=_load_autoencoder,
         weights_path=autoencoder_weights_path(),
         licence="Weights trained on MEBeauty (non-commercial research only) and FASSEG: research use only.",
@@ -122,7 +122,7 @@ registry.register(
     ModelSpec(
         name=REGRESSOR_MODEL,
         task="normality",
-        version="1",
+        version="2",
         loader=_load_regressor,
         weights_path=regressor_path(),
         licence="Fitted on MEBeauty ratings: non-commercial research only.",

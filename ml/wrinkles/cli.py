@@ -102,7 +102,7 @@ def _crossval(args: argparse.Namespace) -> int:
 def _card(args: argparse.Namespace) -> int:
     from ml.wrinkles.modelcard import write_model_card
 
-    metrics = write_model_card(args.checkpoint, args.report, args.out)
+    metrics = write_model_card(args.checkpoint, args.report, args.out, args.crossval)
     print(f"wrote {args.out}: JSI {metrics['jsi']:.4f} ({metrics['label']})")
     return 0
 
@@ -216,6 +216,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     card.add_argument("--checkpoint", type=Path, required=True)
     card.add_argument("--report", type=Path, required=True, help="JSON written by `evaluate --out`.")
     card.add_argument("--out", type=Path, required=True, help="Model card (.md).")
+    card.add_argument("--crossval", type=Path, default=None, help="JSON written by `crossval --out`.")
     card.set_defaults(handler=_card)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")

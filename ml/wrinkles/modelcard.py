@@ -30,7 +30,7 @@ def _data_provenance(data_dir: Path) -> str:
     )
 
 
-def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
+def model_card(checkpoint: Path, report: dict, crossval: dict | None = None) -> tuple[str, dict]:
     """Markdown card and the metrics dict for the registry, for the row of ``report`` (from
     ``python -m ml wrinkles evaluate``) whose method is the checkpoint's variant."""
     checkpoint = Path(checkpoint)
@@ -86,6 +86,22 @@ def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
             f"| {item['method']} | {item['jsi']:.4f} | {item['jsi_per_image']:.4f} | {item['accuracy']:.4f} "
             f"| {item['sensitivity']:.4f} | {item['specificity']:.4f} |"
         )
+    if crossval is not None:
+        lines += [
+            "",
+            f"## {crossval['folds']}-fold cross-validation of the same recipe ({crossval['label']}, "
+            f"{crossval['test_images']} test images)",
+            "",
+            "Every image is tested once, by the models trained without its fold; this card's weights are",
+            f"those of fold {metadata['fold']}. Command: `{crossval.get('command', 'not recorded')}`",
+            "",
+            "| method | JSI pooled | JSI per fold, mean ± SD |",
+            "|---|---|---|",
+        ]
+        for item in crossval["results"]:
+            spread = f"{item['fold_jsi_mean']:.4f} ± {item['fold_jsi_sd']:.4f}"
+            lines.append(f"| {item['method']} | {item['jsi']:.4f} | {spread} |")
+        metrics["crossval_jsi"] = {item["method"]: item["jsi"] for item in crossval["results"]}
     lines += [
         "",
         "## Limits",
@@ -102,10 +118,14 @@ def model_card(checkpoint: Path, report: dict) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", metrics
 
 
-def write_model_card(checkpoint: Path, report_path: Path, out_path: Path) -> dict:
-    """Write the card (``out_path``, Markdown) and the metrics JSON beside the checkpoint."""
+def write_model_card(
+    checkpoint: Path, report_path: Path, out_path: Path, crossval_path: Path | None = None
+) -> dict:
+    """Write the card (``out_path``, Markdown) and the metrics JSON beside the checkpoint; with
+    ``crossval_path`` (JSON of ``wrinkles crossval --out``) the card also shows the k-fold table."""
     report = json.loads(Path(report_path).read_text())
-    card, metrics = model_card(checkpoint, report)
+    crossval = json.loads(Path(crossval_path).read_text()) if crossval_path else None
+    card, metrics = model_card(checkpoint, report, crossval)
     Path(out_path).write_text(card)
     Path(checkpoint).with_suffix(".json").write_text(json.dumps(metrics, indent=2))
     return metrics

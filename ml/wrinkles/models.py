@@ -38,7 +38,7 @@ registry.register(
     ModelSpec(
         name=DEFAULT_WRINKLE_MODEL,
         task="wrinkle-segmentation",
-        version="0.1.0",
+        version="0.2.0",
         loader=_load_default,
         weights_path=WEIGHTS_FILE,
         licence="Non-commercial research use only: trained on semi-synthetic images (Apache-2.0 wrinkle "

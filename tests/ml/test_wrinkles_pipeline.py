@@ -183,7 +183,9 @@ def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: 
     import shutil
 
     from ml.wrinkles.crossval import cross_validate, markdown_table
+    from ml.wrinkles.evaluate import evaluate_methods, write_report
     from ml.wrinkles.metrics import CONFUSION_FIELDS
+    from ml.wrinkles.modelcard import write_model_card
     from ml.wrinkles.train import train_model
 
     runs = tmp_path / "runs"
@@ -214,6 +216,15 @@ def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: 
         assert row["fold_jsi"] == [item["jsi"] for item in per_fold] and row["images"] == 10
     table = markdown_table(report, "python -m ml wrinkles crossval ...")
     assert "semi-synthetic" in table and "2-fold" in table and "fold 1" in table
+    write_report(report, tmp_path / "crossval.md", "crossval ...", render=markdown_table)
+    checkpoint = runs / "fold0" / "unet-wds.pt"
+    fold0 = evaluate_methods(synthetic_set, [checkpoint], ["unet-wds"], log=lambda _: None)
+    write_report(fold0, tmp_path / "fold0.md", "evaluate ...")
+    card = tmp_path / "card.md"
+    metrics = write_model_card(checkpoint, tmp_path / "fold0.json", card, tmp_path / "crossval.json")
+    wds = next(row for row in report["results"] if row["method"] == "unet-wds")
+    assert metrics["crossval_jsi"]["unet-wds"] == wds["jsi"]
+    assert "2-fold cross-validation" in card.read_text()
 
     with pytest.raises(ValueError, match="shipped model"):
         cross_validate(synthetic_set, runs, ["unet", "model"], log=lambda _: None)
