@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ml.wrinkles.evaluate import evaluate_methods
-from ml.wrinkles.metrics import CONFUSION_FIELDS, Confusion
+from ml.wrinkles.metrics import Confusion, pool
 from ml.wrinkles.synthesize import LABEL
 
 
@@ -79,7 +79,7 @@ def _check_folds(reports: Sequence[dict]) -> None:
 
 def _pool_method(method: str, reports: Sequence[dict]) -> dict:
     rows = [next(row for row in report["results"] if row["method"] == method) for report in reports]
-    pooled = Confusion(*(sum(row["confusion"][field] for row in rows) for field in CONFUSION_FIELDS))
+    pooled = pool([Confusion(**row["confusion"]) for row in rows])
     images = sum(row["images"] for row in rows)
     fold_jsi = [row["jsi"] for row in rows]
     return {

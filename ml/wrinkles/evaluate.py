@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
 
 from ml.wrinkles.baselines import FILTERS, fit_threshold, normalised_response
-from ml.wrinkles.metrics import CONFUSION_FIELDS, confusion, summarize
+from ml.wrinkles.metrics import confusion, pool, summarize
 from ml.wrinkles.synthesize import LABEL
 from ml.wrinkles.train import (
     PROBABILITY_THRESHOLD,
@@ -93,9 +94,7 @@ def evaluate_methods(
             confusion(prediction, mask) for prediction, (_, mask) in zip(predictions, test_pairs, strict=True)
         ]
         summary = summarize(confusions)
-        pooled = sum(confusions[1:], confusions[0])
-        counts = {field: getattr(pooled, field) for field in CONFUSION_FIELDS}
-        results.append({"method": method, **summary, "confusion": counts, **details})
+        results.append({"method": method, **summary, "confusion": asdict(pool(confusions)), **details})
         log(f"{method}: JSI {summary['jsi']:.4f} ({LABEL})")
     return {
         "label": LABEL,

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONFUSION_FIELDS: tuple[str, ...] = ("true_positive", "false_positive", "false_negative", "true_negative")
-
 
 @dataclass(frozen=True)
 class Confusion:
@@ -72,11 +70,16 @@ def confusion(prediction: np.ndarray, truth: np.ndarray, region: np.ndarray | No
     return Confusion(true_positive, false_positive, false_negative, true_negative)
 
 
-def summarize(confusions: Sequence[Confusion]) -> dict[str, float]:
-    """JSI pooled and per image, pooled accuracy, sensitivity and specificity, and the image count."""
+def pool(confusions: Sequence[Confusion]) -> Confusion:
+    """The counts of several images (or folds) added up, as the paper pools them."""
     if not confusions:
         raise ValueError("No images to summarise.")
-    pooled = sum(confusions[1:], confusions[0])
+    return sum(confusions[1:], confusions[0])
+
+
+def summarize(confusions: Sequence[Confusion]) -> dict[str, float]:
+    """JSI pooled and per image, pooled accuracy, sensitivity and specificity, and the image count."""
+    pooled = pool(confusions)
     return {
         "jsi": pooled.jsi,
         "jsi_per_image": float(np.mean([item.jsi for item in confusions])),

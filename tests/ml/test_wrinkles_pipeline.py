@@ -184,7 +184,6 @@ def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: 
 
     from ml.wrinkles.crossval import cross_validate, markdown_table
     from ml.wrinkles.evaluate import evaluate_methods, write_report
-    from ml.wrinkles.metrics import CONFUSION_FIELDS
     from ml.wrinkles.modelcard import write_model_card
     from ml.wrinkles.train import train_model
 
@@ -210,7 +209,8 @@ def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: 
             next(item for item in fold["results"] if item["method"] == row["method"])
             for fold in report["fold_reports"]
         ]
-        pooled = {field: sum(item["confusion"][field] for item in per_fold) for field in CONFUSION_FIELDS}
+        fields = per_fold[0]["confusion"]
+        pooled = {field: sum(item["confusion"][field] for item in per_fold) for field in fields}
         union = pooled["true_positive"] + pooled["false_positive"] + pooled["false_negative"]
         assert row["jsi"] == pytest.approx(pooled["true_positive"] / union if union else 1.0)
         assert row["fold_jsi"] == [item["jsi"] for item in per_fold] and row["images"] == 10
