@@ -8,6 +8,7 @@ second result.
 
 import datetime
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,26 +95,8 @@ def job_claim(*, job_id: int, worker: str) -> JobClaim:
             return JobClaim(job=AnalysisJob(pk=job_id), should_run=False, reason="job no longer exists")
         if job.status not in ACTIVE_STATUSES:
             return JobClaim(job=job, should_run=False, reason=f"job is already {job.status}")
-        job.status = JobStatus.RUNNING
         job.attempts += 1
-        job.worker = worker
-        job.started_at = timezone.now()
-        job.finished_at = None
-        job.progress = 0.0
-        job.progress_message = "Starting"
-        job.error = ""
-        job.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "worker",
-                "started_at",
-                "finished_at",
-                "progress",
-                "progress_message",
-                "error",
-            ]
-        )
+        run_mark_running(job, worker=worker, extra_fields=("attempts",))
     audit_record(
         action=AuditAction.STATE,
         summary=f"Job {job.pk} started on {worker}",
@@ -122,6 +105,29 @@ def job_claim(*, job_id: int, worker: str) -> JobClaim:
         details={"status": JobStatus.RUNNING, "attempt": job.attempts},
     )
     return JobClaim(job=job, should_run=True)
+
+
+def run_mark_running(run: TrackedRun, *, worker: str, extra_fields: Sequence[str] = ()) -> None:
+    """Start a claimed job of any kind (locked by the caller) on `worker`, clearing a previous attempt."""
+    run.status = JobStatus.RUNNING
+    run.worker = worker
+    run.started_at = timezone.now()
+    run.finished_at = None
+    run.progress = 0.0
+    run.progress_message = "Starting"
+    run.error = ""
+    run.save(
+        update_fields=[
+            "status",
+            "worker",
+            "started_at",
+            "finished_at",
+            "progress",
+            "progress_message",
+            "error",
+            *extra_fields,
+        ]
+    )
 
 
 def run_report_progress(model: type[TrackedRun], *, run_id: int, fraction: float, message: str) -> bool:

@@ -30,7 +30,7 @@ from django.utils.text import slugify
 from webapp.analysis.kinds import AnalysisKind
 from webapp.analysis.models import ACTIVE_STATUSES, JobStatus, ModelVersion, Result
 from webapp.analysis.selectors import latest_result
-from webapp.analysis.services import run_cancel, run_report_progress
+from webapp.analysis.services import run_cancel, run_mark_running, run_report_progress
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, WrinkleLabel
@@ -488,24 +488,7 @@ def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
         job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status not in ACTIVE_STATUSES:
             return None
-        job.status = JobStatus.RUNNING
-        job.worker = worker
-        job.started_at = timezone.now()
-        job.finished_at = None
-        job.progress = 0.0
-        job.progress_message = "Starting"
-        job.error = ""
-        job.save(
-            update_fields=[
-                "status",
-                "worker",
-                "started_at",
-                "finished_at",
-                "progress",
-                "progress_message",
-                "error",
-            ]
-        )
+        run_mark_running(job, worker=worker)
     audit_record(
         action=AuditAction.STATE,
         summary=f"Wrinkle training job {job.pk} started on {worker}",
