@@ -199,6 +199,73 @@ def teacher_dataset(
     return KeypointDataset(tuple(records), str(root) if root is not None else None)
 
 
+# Augmentation of crop campaigns: the crops are already eye-aligned and scaled by the detector, so only
+# the detector's residual error is simulated (rotation, shift, scale), plus mirror images (68-point
+# flip_idx) and Ultralytics' default colour jitter; no mosaic (one face per crop is the task).
+CROP_TRAIN_OVERRIDES: dict[str, Any] = {
+    "mosaic": 0.0,
+    "close_mosaic": 0,
+    "warmup_epochs": 1.0,
+    "degrees": 10.0,
+    "translate": 0.06,
+    "scale": 0.15,
+    "fliplr": 0.5,
+}
+
+
+def human_300w_dataset(
+    data_root: Path,
+    folder: Path,
+    face_detector: str = "yunet",
+    with_pool: bool = True,
+    progress: ProgressCallback | None = None,
+) -> KeypointDataset:
+    """Iteration 0 of the human-label campaign: landmarks300w crops and the unlabelled pool.
+
+    The fixed ``train`` split of landmarks300w (:func:`ml.landmarks.human_sets.landmarks300w_split`) is
+    the training labels, its ``val`` split the validation labels (human only, never predicted into); the
+    ``test`` split is not in the dataset at all. With ``with_pool``, every confident face of the MEBeauty
+    originals, London smiling and FASSEG photos joins the training split unlabelled, for pseudo-labels.
+    """
+    from ml.landmarks.crop_dataset import crop_dataset, human_crops, pool_crops, pseudo_label_photos
+    from ml.landmarks.human_sets import landmarks300w_split, read_landmark_folder
+    from ml.registry import registry
+
+    detector = registry.load(face_detector)
+    faces = read_landmark_folder(data_root / "landmarks300w")
+    split = landmarks300w_split([face.name for face in faces])
+
+    def report(phase: str) -> Callable[[int, int], None]:
+        def callback(done: int, total: int) -> None:
+            if progress is not None and (done == total or done % 100 == 0):
+                progress({"phase": phase, "done": done, "total": total})
+
+        return callback
+
+    train = human_crops(
+        [f for f in faces if split[f.name] == "train"],
+        "train",
+        folder,
+        detector,
+        progress=report("crops-train"),
+    )
+    val = human_crops(
+        [f for f in faces if split[f.name] == "val"], "val", folder, detector, progress=report("crops-val")
+    )
+    pool = (
+        pool_crops(
+            pseudo_label_photos(data_root),
+            folder,
+            detector,
+            detector.confident_score,
+            progress=report("crops-pool"),
+        )
+        if with_pool
+        else []
+    )
+    return crop_dataset(train, val, pool)
+
+
 def mebeauty_originals(data_root: Path, limit: int, seed: int = 0) -> list[Path]:
     """``limit`` MEBeauty source photos (``images.csv`` column ``original``), seeded random choice."""
     table = data_root / "mebeauty" / "images.csv"
@@ -234,6 +301,9 @@ class CampaignConfig:
     min_confidence: float = PSEUDO_LABEL_MIN_CONFIDENCE
     max_iou: float = MERGE_MAX_IOU
     validate_every_epoch: bool = False
+    # Every this many epochs, the NME of the EMA weights on the validation split (crop campaigns: each
+    # validation image is one crop whose first instance is the face); 0 turns it off.
+    nme_every: int = 0
     # Ultralytics' default OKS σ for a non-COCO skeleton is 1/68 ≈ 0.015 of the face size: its keypoint
     # loss 1 - exp(-d²/(8σ²·area)) saturates once points are more than ~10 % of the face off, so a
     # model trained from scratch gets almost no keypoint gradient. A wider σ keeps the gradient alive.
@@ -283,6 +353,66 @@ def _stop_hook(progress: ProgressCallback | None, cancel: CancelCheck | None, it
     return on_train_epoch_end
 
 
+def _add_callbacks(
+    model: Any,
+    config: CampaignConfig,
+    progress: ProgressCallback | None,
+    cancel: CancelCheck | None,
+    iteration: int,
+    validation: KeypointDataset | None,
+) -> None:
+    model.add_callback("on_train_epoch_end", _stop_hook(progress, cancel, iteration))
+    if config.nme_every > 0 and validation is not None:
+        model.add_callback(
+            "on_fit_epoch_end", _crop_nme_hook(validation, config.nme_every, progress, iteration)
+        )
+
+
+def _crop_nme_hook(
+    validation: KeypointDataset, every: int, progress: ProgressCallback | None, iteration: int
+) -> Callable:
+    """Callback: mean NME of the EMA weights on the validation crops every ``every`` epochs."""
+    from ml.core.imageio import load_image
+
+    crops = [
+        (load_image(validation.resolve(record)), record.instances[0].keypoints)
+        for record in validation.images
+    ]
+
+    def on_fit_epoch_end(trainer: Any) -> None:
+        import torch
+
+        from ml.landmarks.yolo_pose import decode_best_face
+
+        epoch = int(trainer.epoch) + 1
+        if (
+            progress is None
+            or not crops
+            or epoch > trainer.epochs
+            or (epoch % every and epoch != trainer.epochs)
+        ):
+            return
+        model = trainer.ema.ema if getattr(trainer, "ema", None) is not None else trainer.model
+        nmes = []
+        with torch.no_grad():
+            for crop, truth in crops:
+                tensor = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
+                decoded = decode_best_face(model(tensor.to(next(model.parameters()).dtype)), crop.shape[0])
+                if decoded is not None:
+                    nmes.append(normalized_mean_error(decoded[0], truth))
+        progress(
+            {
+                "phase": "val_nme",
+                "iteration": iteration,
+                "epoch": epoch,
+                "nme_outer_eye_corners": round(float(np.mean(nmes)), 5) if nmes else None,
+                "faces": len(nmes),
+            }
+        )
+
+    return on_fit_epoch_end
+
+
 def train_iteration(
     config: CampaignConfig,
     data_yaml: Path,
@@ -291,12 +421,24 @@ def train_iteration(
     epochs: int,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
+    validation: KeypointDataset | None = None,
 ) -> tuple[Path, dict[str, float]]:
     """Train one iteration into ``<root>/runs/iter-<k>``; returns best weights and final val metrics."""
     from ultralytics import YOLO
 
+    last = config.runs_dir / config.run_name(iteration) / "weights" / "last.pt"
+    if (last.parent / "best.pt").is_file():
+        return last.parent / "best.pt", {}  # trained before an interruption; its report row was not written
+    if last.is_file():
+        # An interrupted iteration: Ultralytics continues from its last epoch (optimizer state included).
+        model = YOLO(str(last), task="pose")
+        _add_callbacks(model, config, progress, cancel, iteration, validation)
+        model.train(resume=True, workers=config.workers)
+        trainer = model.trainer
+        best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
+        return best, {str(key): float(value) for key, value in (trainer.metrics or {}).items()}
     model = YOLO(start_weights, task="pose")
-    model.add_callback("on_train_epoch_end", _stop_hook(progress, cancel, iteration))
+    _add_callbacks(model, config, progress, cancel, iteration, validation)
     model.train(
         data=str(data_yaml),
         epochs=epochs,
@@ -492,6 +634,7 @@ def run_campaign(
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,
     command: str = "",
+    resume: bool = False,
 ) -> list[IterationReport]:
     """Run ``config.iterations`` train → predict → merge rounds starting from ``initial`` (written as v0).
 
@@ -499,6 +642,8 @@ def run_campaign(
     best weights when ``fine_tune``), is evaluated on the validation split, then — except after the last
     iteration — predicts into the training images and writes v<k+1>. ``report.json``/``report.md`` under
     ``config.root`` are rewritten after every iteration. ``cancel()`` is checked between epochs and phases.
+    With ``resume`` a campaign folder that holds versions continues after its last finished iteration
+    (an interrupted iteration continues from its last epoch); ``initial`` is then ignored.
     """
     from ultralytics import YOLO
 
@@ -508,30 +653,38 @@ def run_campaign(
 
     config.root.mkdir(parents=True, exist_ok=True)
     store = DatasetStore(config.root / "datasets")
-    if store.versions():
-        raise FileExistsError(
-            f"{store.root} already holds dataset versions; start a campaign in a new folder."
-        )
-    store.write(initial, 0, note="iteration 0: initial labels")
     rows: list[IterationReport] = []
     previous_best: Path | None = None
-    dataset = initial
-    for iteration in range(config.iterations):
+    if store.versions() and not resume:
+        raise FileExistsError(
+            f"{store.root} already holds dataset versions; start a campaign in a new folder or resume it."
+        )
+    if store.versions():
+        rows = _finished_rows(config)
+        previous_best = Path(rows[-1].weights) if rows else None
+        dataset = store.read(len(rows))
+    else:
+        store.write(initial, 0, note="iteration 0: initial labels")
+        dataset = initial
+    for iteration in range(len(rows), config.iterations):
         started = time.monotonic()
         check_cancel(f"before iteration {iteration}")
-        data_yaml = export_yolo_pose(
-            dataset, config.root / "yolo" / f"v{iteration}", kpt_oks_sigma=config.kpt_oks_sigma
+        export = config.root / "yolo" / f"v{iteration}"
+        data_yaml = (
+            export / "data.yaml"
+            if (export / "data.yaml").is_file()
+            else export_yolo_pose(dataset, export, kpt_oks_sigma=config.kpt_oks_sigma)
         )
         start = str(previous_best) if (config.fine_tune and previous_best is not None) else config.model_yaml
         epochs = config.epochs_first if iteration == 0 else config.epochs_next
         if progress is not None:
             progress({"phase": "start", "iteration": iteration, "counts": dataset.counts(), "start": start})
+        validation = KeypointDataset(tuple(dataset.split("val")), dataset.image_root)
         best, ultralytics_metrics = train_iteration(
-            config, data_yaml, iteration, start, epochs, progress, cancel
+            config, data_yaml, iteration, start, epochs, progress, cancel, validation
         )
         model = YOLO(str(best), task="pose")
         version = f"{config.name}-iter{iteration}"
-        validation = KeypointDataset(tuple(dataset.split("val")), dataset.image_root)
         check_cancel(f"before evaluating iteration {iteration}")
         val_predictions = predict_instances(
             model,
@@ -564,13 +717,16 @@ def run_campaign(
             )
             predictions = {record.path: instances for record, instances in zip(pool, found, strict=True)}
             dataset, added = merge_predictions(dataset, predictions, config.max_iou, config.min_confidence)
-            store.write(
-                dataset,
-                iteration + 1,
-                parent=iteration,
-                note=f"pseudo-labels of {MODEL_NAME}@{version}",
-                extra={"pseudo_labels_added": added},
-            )
+            if iteration + 1 in store.versions():  # written before an interruption
+                dataset = store.read(iteration + 1)
+            else:
+                store.write(
+                    dataset,
+                    iteration + 1,
+                    parent=iteration,
+                    note=f"pseudo-labels of {MODEL_NAME}@{version}",
+                    extra={"pseudo_labels_added": added},
+                )
             row.pseudo_labels_added = added
         row.seconds = round(time.monotonic() - started, 1)
         rows.append(row)
@@ -579,6 +735,14 @@ def run_campaign(
         if progress is not None:
             progress({"phase": "iteration_done", "iteration": iteration, "report": asdict(row)})
     return rows
+
+
+def _finished_rows(config: CampaignConfig) -> list[IterationReport]:
+    """The iterations recorded in ``report.json`` (empty when none finished)."""
+    path = config.root / "report.json"
+    if not path.is_file():
+        return []
+    return [IterationReport(**row) for row in json.loads(path.read_text())["iterations"]]
 
 
 def choose_iteration(report: dict[str, Any]) -> int:

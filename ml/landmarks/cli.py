@@ -36,6 +36,23 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_mesh_mapping(args: argparse.Namespace) -> int:
+    import json
+
+    from ml.config import data_dir
+    from ml.landmarks.mesh import MAPPING_FILE, fit_mapping_on_human_labels, mediapipe_weights_dir
+
+    def progress(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            print(f"  {done}/{total} faces", flush=True)
+
+    mapping = fit_mapping_on_human_labels(data_dir(), args.detector, progress=progress)
+    target = mediapipe_weights_dir() / MAPPING_FILE
+    target.write_text(json.dumps(mapping.as_dict()) + "\n")
+    print(f"{target}: {mapping.source}")
+    return 0
+
+
 def _campaign_config(args: argparse.Namespace):
     from ml.landmarks.campaign import CampaignConfig
 
@@ -65,6 +82,12 @@ def _print_progress(event: dict) -> None:
             f"iteration {event['iteration']}: start from {event['start']}, counts {event['counts']}",
             flush=True,
         )
+    elif event.get("phase") == "val_nme":
+        print(
+            f"  iter {event['iteration']} epoch {event['epoch']}: validation NME "
+            f"{event['nme_outer_eye_corners']} on {event['faces']} faces",
+            flush=True,
+        )
     elif event.get("phase") == "iteration_done":
         print(f"iteration {event['iteration']} done: {event['report']['metrics']}", flush=True)
 
@@ -92,6 +115,30 @@ def _campaign_mebeauty(args: argparse.Namespace) -> int:
     )
     command = "python -m ml " + shlex.join(sys.argv[1:])
     run_campaign(config, initial, progress=_print_progress, command=command)
+    print((config.root / "report.md").read_text())
+    return 0
+
+
+def _campaign_human_300w(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from ml.config import data_dir
+    from ml.landmarks.campaign import CROP_TRAIN_OVERRIDES, human_300w_dataset, run_campaign
+    from ml.landmarks.yolo_pose import CROP_SIZE, MODEL_YAML
+
+    config = _campaign_config(args)
+    config.model_yaml = str(MODEL_YAML)
+    config.imgsz = CROP_SIZE
+    config.train_overrides = dict(CROP_TRAIN_OVERRIDES)
+    config.nme_every = args.nme_every
+    initial = None
+    if not (args.resume and (config.root / "datasets").is_dir()):
+        initial = human_300w_dataset(
+            data_dir(), config.root / "crops", args.detector, with_pool=not args.no_pool, progress=print
+        )
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    run_campaign(config, initial, progress=_print_progress, command=command, resume=args.resume)
     print((config.root / "report.md").read_text())
     return 0
 
@@ -175,6 +222,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     detect.set_defaults(handler=_detect)
 
+    mapping = actions.add_parser(
+        "fit-mesh-mapping", help="Fit the FaceMesh 468→68 mapping on the landmarks300w train split."
+    )
+    mapping.add_argument("--detector", default="yunet", help="Registered face detector for the meshes.")
+    mapping.set_defaults(handler=_fit_mesh_mapping)
+
     campaign = actions.add_parser("campaign", help="Iterative YOLOv8-pose auto-labelling campaigns.")
     steps = campaign.add_subparsers(dest="campaign_command", required=True, metavar="STEP")
     mebeauty = steps.add_parser(
@@ -190,6 +243,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     mebeauty.add_argument("--teacher", default="dlib-68", help="Registered landmark model used as teacher.")
     mebeauty.set_defaults(handler=_campaign_mebeauty)
+    human = steps.add_parser(
+        "human-300w",
+        help="Campaign on face crops from the human landmarks300w labels (the shipped yolo-pose68).",
+    )
+    _add_campaign_options(human)
+    human.add_argument("--detector", default="yunet", help="Registered face detector that makes the crops.")
+    human.add_argument("--no-pool", action="store_true", help="No unlabelled photos (no pseudo-labels).")
+    human.add_argument("--resume", action="store_true", help="Continue the campaign in ROOT.")
+    human.add_argument(
+        "--nme-every", type=int, default=10, help="Print the validation NME every N epochs (0: never)."
+    )
+    human.set_defaults(handler=_campaign_human_300w)
     run = steps.add_parser("run", help="Campaign from a COCO-keypoints file (with facet_split per image).")
     _add_campaign_options(run)
     run.add_argument("--coco", required=True, help="COCO keypoints JSON of iteration 0.")

@@ -176,7 +176,7 @@ registry.register(_facemesh_spec())
 def _yolo_pose68_spec() -> ModelSpec:
     from ml.landmarks.yolo_pose import (
         YOLO_POSE68_NAME,
-        YoloPoseLandmarkDetector,
+        YoloPoseLandmarker,
         yolo_pose68_metrics,
         yolo_pose68_weights,
     )
@@ -190,7 +190,7 @@ def _yolo_pose68_spec() -> ModelSpec:
         name=YOLO_POSE68_NAME,
         task=LANDMARKS,
         version=version,
-        loader=YoloPoseLandmarkDetector,
+        loader=lambda: YoloPoseLandmarker().load(),
         weights_path=weights,
         licence=(
             "Code: Facet (open source) and Ultralytics YOLOv8 (AGPL-3.0). Weights: trained by Facet on "
