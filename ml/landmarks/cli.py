@@ -36,20 +36,98 @@ def _detect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_mesh_mapping(args: argparse.Namespace) -> int:
+def _fit_mesh_geometry(args: argparse.Namespace) -> int:
     import json
+    import shlex
+    import sys
 
     from ml.config import data_dir
-    from ml.landmarks.mesh import MAPPING_FILE, fit_mapping_on_human_labels, mediapipe_weights_dir
+    from ml.core.pose import FACE_MODEL_FILE
+    from ml.landmarks.mesh import (
+        GEOMETRY_FILE,
+        MAPPING_FILE,
+        MAPPING_NEIGHBOURS,
+        MAPPING_RIDGE,
+        fit_face_geometry,
+        fit_mesh_to_68,
+        mediapipe_weights_dir,
+        training_meshes,
+    )
 
     def progress(done: int, total: int) -> None:
         if done % 100 == 0 or done == total:
             print(f"  {done}/{total} faces", flush=True)
 
-    mapping = fit_mapping_on_human_labels(data_dir(), args.detector, progress=progress)
-    target = mediapipe_weights_dir() / MAPPING_FILE
-    target.write_text(json.dumps(mapping.as_dict()) + "\n")
-    print(f"{target}: {mapping.source}")
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    meshes, truths, shapes = training_meshes(data_dir(), args.detector, progress=progress)
+    mapping = fit_mesh_to_68(meshes, truths, MAPPING_NEIGHBOURS, MAPPING_RIDGE)
+    mapping.source += f" of the landmarks300w train split ({args.detector} detections); {command}"
+    geometry, model, details = fit_face_geometry(meshes, truths, shapes, mapping)
+    geometry_document = {**geometry.as_dict(), "fit": details, "command": command}
+    model_document = {
+        "description": (
+            "Generic 3-D face, iBUG-68 order, centimetres, frontal (x right, y down, z away from camera): "
+            "the FaceMesh 468→68 mapping applied to the mean symmetric FaceMesh surface of the landmarks300w "
+            f"train faces, depth scaled by {details['model_depth_scale']} (least reprojection error of the "
+            "human labels)."
+        ),
+        "command": command,
+        "points": [[round(float(value), 4) for value in row] for row in model],
+    }
+    folder = mediapipe_weights_dir()
+    (folder / MAPPING_FILE).write_text(json.dumps(mapping.as_dict()) + "\n")
+    (folder / GEOMETRY_FILE).write_text(json.dumps(geometry_document) + "\n")
+    FACE_MODEL_FILE.write_text(json.dumps(model_document, indent=1) + "\n")
+    print(json.dumps(details, indent=1))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ml.cli import print_json
+    from ml.landmarks.evaluation import evaluate, plot_ced
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and (done % 50 == 0 or done == total):
+            print(f"  {done}/{total} faces", flush=True)
+
+    evaluation = evaluate(args.model, Path(args.data), args.split, args.detector, args.limit, progress)
+    document = evaluation.as_dict()
+    if args.plot:
+        document["ced_plot"] = str(
+            plot_ced([evaluation], Path(args.plot), f"{Path(args.data).name} ({evaluation.split})")
+        )
+    if args.json:
+        print_json(document)
+    else:
+        print(
+            json.dumps(
+                {"model": args.model, "detector": evaluation.detector, **evaluation.summary()}, indent=1
+            )
+        )
+    return 0
+
+
+def _evaluate_pose(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ml.cli import print_json
+    from ml.landmarks.pose_evaluation import evaluate_pose
+
+    document = evaluate_pose(args.model, Path(args.data), args.detector, args.max_yaw)
+    if args.json:
+        print_json(document)
+        return 0
+    print(f"{document['model']} + {document['detector']}: {document['goal']}")
+    print(
+        f"  mean |yaw error| {document['mean_abs_yaw_error_le_45']}° "
+        f"(relative to each session's 0° photo {document['mean_abs_yaw_error_le_45_relative_to_own_0']}°)"
+    )
+    for row in document["per_angle"]:
+        print("  " + json.dumps(row))
     return 0
 
 
@@ -222,11 +300,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     detect.set_defaults(handler=_detect)
 
-    mapping = actions.add_parser(
-        "fit-mesh-mapping", help="Fit the FaceMesh 468→68 mapping on the landmarks300w train split."
+    evaluate = actions.add_parser(
+        "evaluate", help="NME, failure rate, misses and speed of a landmark model on human labels."
     )
-    mapping.add_argument("--detector", default="yunet", help="Registered face detector for the meshes.")
-    mapping.set_defaults(handler=_fit_mesh_mapping)
+    evaluate.add_argument(
+        "--data", required=True, help="Folder with images/ + landmarks.json, or the London set."
+    )
+    evaluate.add_argument(
+        "--split", choices=["train", "val", "test", "all"], help="Fixed landmarks300w split."
+    )
+    evaluate.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    evaluate.add_argument("--detector", help="Registered face detector (default: the model's).")
+    evaluate.add_argument("--limit", type=int, help="Only the first N faces (quick checks).")
+    evaluate.add_argument("--plot", help="Write the cumulative error distribution to this PNG.")
+    evaluate.add_argument("--json", action="store_true", help="Print the full result (every face) as JSON.")
+    evaluate.set_defaults(handler=_evaluate)
+
+    pose = actions.add_parser("evaluate-pose", help="Yaw error per angle on FASSEG multipose photos.")
+    pose.add_argument("--data", required=True, help="FASSEG multipose folder (holds <yaw>__….jpg).")
+    pose.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    pose.add_argument("--detector", help="Registered face detector (default: the model's).")
+    pose.add_argument("--max-yaw", type=float, default=90.0, help="Leave out photos turned further.")
+    pose.add_argument("--json", action="store_true", help="Print the full result (every photo) as JSON.")
+    pose.set_defaults(handler=_evaluate_pose)
+
+    geometry = actions.add_parser(
+        "fit-mesh-geometry",
+        help="Fit the FaceMesh 468→68 mapping, mesh reference and 3-D face model on landmarks300w train.",
+    )
+    geometry.add_argument("--detector", default="yunet", help="Registered face detector for the meshes.")
+    geometry.set_defaults(handler=_fit_mesh_geometry)
 
     campaign = actions.add_parser("campaign", help="Iterative YOLOv8-pose auto-labelling campaigns.")
     steps = campaign.add_subparsers(dest="campaign_command", required=True, metavar="STEP")

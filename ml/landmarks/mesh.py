@@ -14,6 +14,7 @@ portraits, selfies) and misses small faces; use YuNet for group photos.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -178,17 +179,25 @@ def fit_mesh_to_68(
         kkt = np.block([[2 * gram, np.ones((neighbours, 1))], [np.ones((1, neighbours)), np.zeros((1, 1))]])
         solution = np.linalg.solve(kkt, np.concatenate([2 * rhs, [1.0]]))
         indices[point], weights[point] = nearest, solution[:neighbours]
-    return MeshTo68(indices, weights, source=f"least squares on {len(meshes)} faces, {neighbours} vertices")
+    return MeshTo68(
+        indices,
+        weights,
+        source=(
+            f"least squares (weights sum to 1, ridge {ridge} towards the nearest vertex) over the "
+            f"{neighbours} "
+            f"vertices nearest each point, on {len(meshes)} faces"
+        ),
+    )
 
 
-def fit_mapping_on_human_labels(
-    data_root: Path,
-    face_detector: str = "yunet",
-    neighbours: int = MAPPING_NEIGHBOURS,
-    ridge: float = MAPPING_RIDGE,
-    progress: Any = None,
-) -> MeshTo68:
-    """Fit :class:`MeshTo68` on the ``train`` split of landmarks300w, meshes made by the run-time pipeline."""
+def training_meshes(
+    data_root: Path, face_detector: str = "yunet", progress: Any = None
+) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[int, ...]]]:
+    """FaceMesh surfaces of the landmarks300w ``train`` faces the detector finds, with their human points.
+
+    Meshes are made by the run-time pipeline (detector, two FaceMesh passes); returns meshes, human
+    ``(68, 2)`` points and image shapes.
+    """
     from ml.core.imageio import load_image
     from ml.core.metrics import box_iou
     from ml.landmarks.human_sets import read_human_set
@@ -196,7 +205,7 @@ def fit_mapping_on_human_labels(
 
     detector = registry.load(face_detector)
     landmarker = FaceMeshLandmarker(mapping=MeshTo68.nearest_vertex(), face_detector=detector)
-    meshes, truths = [], []
+    meshes, truths, shapes = [], [], []
     faces = read_human_set(data_root / "landmarks300w", "train")
     for index, face in enumerate(faces):
         image = load_image(face.image)
@@ -205,15 +214,214 @@ def fit_mapping_on_human_labels(
         if found is not None and box_iou(found.box, truth_box) >= 0.3:
             meshes.append(landmarker.mesh(image, found)[0])
             truths.append(face.points)
+            shapes.append(image.shape)
         if progress is not None:
             progress(index + 1, len(faces))
-    mapping = fit_mesh_to_68(meshes, truths, neighbours, ridge)
-    mapping.source = (
-        f"least squares (weights sum to 1, ridge {ridge} towards the nearest vertex) over the {neighbours} "
-        f"vertices nearest each point, on {len(meshes)} faces of the landmarks300w train split "
-        f"({face_detector} detections)"
+    return meshes, truths, shapes
+
+
+GEOMETRY_FILE = "mesh_geometry.json"
+# Adult mean outer-canthal (exocanthion) width, which sets the unit of the reference surfaces: centimetres.
+OUTER_CANTHAL_WIDTH_CM = 9.0
+
+
+def _rigid_fit(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Scale, rotation and translation minimising ``|s R source + t − target|²`` (Umeyama 1991, in 3-D)."""
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
+    a, b = source - source_mean, target - target_mean
+    u, singular, vt = np.linalg.svd(b.T @ a)
+    sign = np.eye(3)
+    sign[2, 2] = np.sign(np.linalg.det(u @ vt))
+    rotation = u @ sign @ vt
+    scale = float((singular * np.diag(sign)).sum() / (a**2).sum())
+    return scale, rotation, target_mean - scale * rotation @ source_mean
+
+
+@dataclass(frozen=True, eq=False)
+class MeshGeometry:
+    """The symmetric mean FaceMesh surface (centimetres, frontal, pitch 0) and FaceMesh's depth gain.
+
+    ``depth_gain`` multiplies FaceMesh's ``z`` before a rigid fit: the network's depth is compressed
+    relative to its image-plane coordinates (fitted on human 300-W labels, see :func:`fit_face_geometry`).
+    ``mirror[i]`` is the vertex that mirrors vertex ``i``.
+    """
+
+    reference: np.ndarray
+    depth_gain: float
+    mirror: np.ndarray
+    source: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "depth_gain": round(self.depth_gain, 4),
+            "reference_cm": [[round(float(value), 4) for value in row] for row in self.reference],
+            "mirror": [int(value) for value in self.mirror],
+        }
+
+    @classmethod
+    def from_file(cls, path: Path) -> MeshGeometry:
+        data = json.loads(Path(path).read_text())
+        return cls(
+            np.asarray(data["reference_cm"], dtype=np.float64),
+            float(data["depth_gain"]),
+            np.asarray(data["mirror"], dtype=np.int64),
+            data.get("source", ""),
+        )
+
+
+def pose_from_mesh(mesh: np.ndarray, geometry: MeshGeometry) -> Any:
+    """Head pose of a FaceMesh surface (image pixels, depth in pixels) by rigid 3-D alignment.
+
+    The reference surface is rotated onto the observed one (depth scaled by ``depth_gain``) by the
+    least-squares similarity of Umeyama (1991); the rotation is decomposed as in :mod:`ml.core.pose`.
+    """
+    from ml.core.pose import pose_from_rotation
+
+    observed = np.asarray(mesh, dtype=np.float64) * np.array([1.0, 1.0, geometry.depth_gain])
+    _, rotation, _ = _rigid_fit(geometry.reference, observed)
+    return pose_from_rotation(rotation)
+
+
+_GEOMETRY: MeshGeometry | None = None
+
+
+def mesh_geometry() -> MeshGeometry:
+    """The shipped mesh reference and depth gain (read once per process)."""
+    global _GEOMETRY
+    if _GEOMETRY is None:
+        path = mediapipe_weights_dir() / GEOMETRY_FILE
+        if not path.is_file():
+            raise ModelFileMissingError(
+                f"{path} is absent: rebuild it with 'python -m ml landmarks fit-mesh-geometry'."
+            )
+        _GEOMETRY = MeshGeometry.from_file(path)
+    return _GEOMETRY
+
+
+def head_pose(face: FaceLandmarks, image_shape: tuple[int, ...]) -> tuple[Any, str]:
+    """The pose of a face and how it was measured: ``"mesh"`` (3-D alignment) or ``"68-point"`` (PnP).
+
+    A dense mesh carries depth and 468 points, and measured yaw on FASSEG better than 68 points do (see
+    docs/reports/head-pose-fasseg.md), so it is used whenever the landmark model gives one.
+    """
+    from ml.core.pose import estimate_head_pose
+
+    if face.mesh is not None and face.mesh.shape == (MESH_POINTS, 3):
+        return pose_from_mesh(face.mesh, mesh_geometry()), "mesh"
+    return estimate_head_pose(face.landmarks, image_shape), "68-point"
+
+
+def mean_symmetric_surface(meshes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised Procrustes mean of the meshes, made mirror-symmetric about x = 0 and levelled.
+
+    Returns the surface in centimetres (outer eye corners 33–263 :data:`OUTER_CANTHAL_WIDTH_CM` apart,
+    eye and mouth corners in one fronto-parallel plane) and the mirror index of every vertex.
+    """
+    from scipy.spatial import cKDTree
+
+    flip = np.array([-1.0, 1.0, 1.0])
+    surfaces = [np.asarray(mesh, dtype=np.float64) for mesh in meshes]
+    mean = surfaces[0] - surfaces[0].mean(axis=0)
+    for _ in range(5):
+        aligned = []
+        for surface in surfaces:
+            scale, rotation, shift = _rigid_fit(surface, mean)
+            aligned.append(surface @ (scale * rotation).T + shift)
+        mean = np.mean(aligned, axis=0)
+        mean -= mean.mean(axis=0)
+        mean /= np.sqrt((mean**2).sum(axis=1).mean())
+    for _ in range(5):  # rotate onto its own mirror image until the mirror plane is x = 0
+        _, mirror = cKDTree(mean).query(mean * flip)
+        symmetric = (mean + mean[mirror] * flip) / 2.0
+        scale, rotation, shift = _rigid_fit(mean, symmetric)
+        mean = mean @ (scale * rotation).T + shift
+    _, mirror = cKDTree(mean).query(mean * flip)
+    mean = (mean + mean[mirror] * flip) / 2.0
+    eyes = (mean[RIGHT_EYE_OUTER] + mean[LEFT_EYE_OUTER]) / 2.0
+    mouth = (mean[61] + mean[291]) / 2.0
+    angle = np.arctan2(mouth[2] - eyes[2], mouth[1] - eyes[1])
+    level = np.array([[1, 0, 0], [0, np.cos(angle), np.sin(angle)], [0, -np.sin(angle), np.cos(angle)]])
+    mean = mean @ level.T
+    mean *= OUTER_CANTHAL_WIDTH_CM / np.linalg.norm(mean[RIGHT_EYE_OUTER] - mean[LEFT_EYE_OUTER])
+    return mean - mean.mean(axis=0), np.asarray(mirror, dtype=np.int64)
+
+
+def fit_face_geometry(
+    meshes: list[np.ndarray],
+    truths: list[np.ndarray],
+    image_shapes: list[tuple[int, ...]],
+    mapping: MeshTo68,
+) -> tuple[MeshGeometry, np.ndarray, dict[str, Any]]:
+    """The mesh reference, FaceMesh's depth gain and the 68-point 3-D face model, from human labels.
+
+    1. Reference surface: :func:`mean_symmetric_surface` of the meshes.
+    2. 68-point model: the mapping applied to the reference in 3-D, mirrored and averaged, its depth
+       scaled by the factor (0.5–1.5) with the least mean reprojection error of the human labels under
+       :func:`ml.core.pose.estimate_head_pose` (depth is what yaw and pitch estimates hinge on).
+    3. Depth gain: the factor (1.0–2.5) for FaceMesh's ``z`` at which the mesh yaw (rigid fit) against the
+       human-label yaw (PnP with that model) has a regression slope of 1, over faces with |yaw| ≤ 50°.
+    """
+    from ml.core.pose import POSE_LANDMARK_INDICES, estimate_head_pose, rotation_from_pose
+    from ml.landmarks.formats import IBUG68_FLIP_IDX
+
+    reference, mirror = mean_symmetric_surface(meshes)
+    model = np.einsum("ik,ikd->id", mapping.weights, reference[mapping.indices])
+    model = (model + model[list(IBUG68_FLIP_IDX)] * np.array([-1.0, 1.0, 1.0])) / 2.0
+    used = list(POSE_LANDMARK_INDICES)
+
+    def reprojection_error(candidate: np.ndarray, truth: np.ndarray, shape: tuple[int, ...]) -> float:
+        """RMS distance (in outer-eye-corner units) of the posed model's orthographic view to the labels."""
+        pose = estimate_head_pose(truth, shape, model=candidate)
+        projected = (candidate[used] @ rotation_from_pose(pose.yaw, pose.pitch, pose.roll).T)[:, :2]
+        projected = projected - projected.mean(axis=0)
+        observed = truth[used] - truth[used].mean(axis=0)
+        scale = float((projected * observed).sum() / (projected**2).sum())
+        residual = np.sqrt(((scale * projected - observed) ** 2).sum(axis=1).mean())
+        return float(residual / np.linalg.norm(truth[36] - truth[45]))
+
+    depth_scales = np.round(np.arange(0.5, 1.51, 0.05), 2)
+    errors = []
+    for depth_scale in depth_scales:
+        candidate = model * np.array([1.0, 1.0, depth_scale])
+        errors.append(
+            np.mean([reprojection_error(candidate, t, s) for t, s in zip(truths, image_shapes, strict=False)])
+        )
+    model_depth = float(depth_scales[int(np.argmin(errors))])
+    model = model * np.array([1.0, 1.0, model_depth])
+    model -= model.mean(axis=0)
+
+    human_yaw = np.array(
+        [estimate_head_pose(t, s, model=model).yaw for t, s in zip(truths, image_shapes, strict=False)]
     )
-    return mapping
+    usable = np.abs(human_yaw) <= 50.0
+    gains = np.round(np.arange(1.0, 2.51, 0.05), 2)
+    slopes = []
+    for gain in gains:
+        geometry = MeshGeometry(reference, float(gain), mirror)
+        mesh_yaw = np.array([pose_from_mesh(mesh, geometry).yaw for mesh in meshes])
+        slopes.append(float(np.polyfit(human_yaw[usable], mesh_yaw[usable], 1)[0]))
+    depth_gain = float(gains[int(np.argmin(np.abs(np.asarray(slopes) - 1.0)))])
+    details = {
+        "faces": len(meshes),
+        "model_depth_scale": model_depth,
+        "model_depth_scales": depth_scales.tolist(),
+        "mean_reprojection_nme": [round(float(value), 5) for value in errors],
+        "depth_gain": depth_gain,
+        "depth_gains": gains.tolist(),
+        "yaw_slopes": [round(value, 4) for value in slopes],
+        "faces_with_abs_yaw_le_50": int(usable.sum()),
+    }
+    geometry = MeshGeometry(
+        reference,
+        depth_gain,
+        mirror,
+        source=(
+            f"mean symmetric FaceMesh surface of {len(meshes)} landmarks300w train faces; depth gain "
+            f"{depth_gain} makes mesh yaw match human-label yaw (slope 1, {int(usable.sum())} faces)"
+        ),
+    )
+    return geometry, model, details
 
 
 def mesh_to_68() -> MeshTo68:
@@ -295,6 +503,50 @@ class FaceMeshLandmarker(LandmarkModel):
             detector=detection.detector,
             mesh=points,
         )
+
+
+def roi_from_landmarks68(landmarks: np.ndarray) -> Roi:
+    """FaceMesh's crop for a face whose 68 landmarks are known: the detector rule on their face frame."""
+    from ml.core.landmarks import landmarks_frame
+
+    points = np.asarray(landmarks, dtype=np.float64)
+    centre, eye_mouth = landmarks_frame(points)
+    angle = eye_angle(points[36:42].mean(axis=0), points[42:48].mean(axis=0))
+    return roi_around(
+        centre, eye_mouth, angle, ROI_SCALE * MESH_EXTENT_PER_EYE_MOUTH, MESH_CENTRE_BELOW_FRAME
+    )
+
+
+class WithFaceMesh(LandmarkModel):
+    """A 68-point model whose faces also carry the FaceMesh surface, for head pose and dense zones.
+
+    FaceMesh runs once per face on the crop given by the 68 landmarks (a better ROI than a detector's,
+    so one pass suffices); the 68 points are the wrapped model's own.
+    """
+
+    def __init__(self, base: LandmarkModel, mesh: FaceMeshLandmarker | None = None) -> None:
+        super().__init__(base._face_detector)
+        self.base = base
+        self.mesh_model = mesh or FaceMeshLandmarker(face_detector=base._face_detector)
+        self.name = base.name  # type: ignore[misc]
+
+    @property
+    def face_detector(self) -> FaceDetector:
+        return self.base.face_detector
+
+    def load(self) -> WithFaceMesh:
+        self.base.load()
+        self.mesh_model._network()
+        return self
+
+    def fit(self, image: np.ndarray, detection: FaceDetection) -> FaceLandmarks:
+        from dataclasses import replace
+
+        face = self.base.fit(image, detection)
+        if not np.all(np.isfinite(face.landmarks)):
+            return face
+        mesh, _ = self.mesh_model.run_mesh(image, roi_from_landmarks68(face.landmarks))
+        return replace(face, mesh=mesh)
 
 
 class BlazeFaceDetector(FaceDetector):

@@ -123,12 +123,20 @@ registry.register(_blazeface_spec())
 
 # ---------------------------------------------------------------------------------- landmark models
 
+
+def _with_mesh(model: object) -> object:
+    """A 68-point model whose faces also carry the FaceMesh surface (head pose, dense zones)."""
+    from ml.landmarks.mesh import WithFaceMesh
+
+    return WithFaceMesh(model).load()  # type: ignore[arg-type]
+
+
 registry.register(
     ModelSpec(
         name="dlib-68",
         task=LANDMARKS,
         version=f"dlib-{_dlib_version()}-sp68",
-        loader=lambda: DlibLandmarker().load(),
+        loader=lambda: _with_mesh(DlibLandmarker()),
         weights_path=_predictor_path(),
         licence=(
             "dlib code: Boost Software License 1.0. Shape-predictor weights: trained on the iBUG 300-W "
@@ -190,7 +198,7 @@ def _yolo_pose68_spec() -> ModelSpec:
         name=YOLO_POSE68_NAME,
         task=LANDMARKS,
         version=version,
-        loader=lambda: YoloPoseLandmarker().load(),
+        loader=lambda: _with_mesh(YoloPoseLandmarker()),
         weights_path=weights,
         licence=(
             "Code: Facet (open source) and Ultralytics YOLOv8 (AGPL-3.0). Weights: trained by Facet on "

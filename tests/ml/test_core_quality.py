@@ -58,7 +58,7 @@ def test_no_face_and_several_faces(make_landmarks):
 
 
 def test_small_face_is_reported(make_landmarks):
-    report = assess_quality(_textured_image(), [_face(make_landmarks(distance=150.0))])
+    report = assess_quality(_textured_image(), [_face(make_landmarks(eye_distance_px=40.0))])
     assert any(
         reason.startswith("Face is too small") and "(minimum 60 px)" in reason for reason in report.reasons
     )
