@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ml.core.alignment import inter_ocular_distance
-from ml.core.detection import check_rgb_image
+from ml.core.detection import check_rgb_image, confident_score_of
 from ml.core.landmarks import FaceLandmarks
 from ml.core.pose import HeadPose, estimate_head_pose
 
@@ -28,8 +28,13 @@ VIEW_EXPECTED_YAW: dict[str, float] = {
     "right90": 90.0,
 }
 
-# dlib's HOG frontal detector does not find faces turned further than about this.
+# Frontal-only detectors (dlib HOG, Haar) do not find faces turned further than about this.
 FRONTAL_DETECTOR_MAX_YAW = 60.0
+# Beyond this yaw the pose estimate saturates (FaceMesh and the 68-point model describe the far side of
+# the face; a 90° profile on FASSEG measures 55–65°), so a profile view is checked by direction: the
+# head must be turned at least PROFILE_MIN_YAW the expected way.
+POSE_RELIABLE_MAX_YAW = 55.0
+PROFILE_MIN_YAW = 50.0
 
 # Sharpness is measured after scaling the face so the eye centres are this far apart.
 SHARPNESS_INTER_OCULAR_PX = 64.0
@@ -112,13 +117,24 @@ def face_sharpness(image: np.ndarray, landmarks: np.ndarray) -> float:
 
 
 def face_exposure(image: np.ndarray, landmarks: np.ndarray) -> tuple[float, float]:
-    """Mean luminance (0–255) of the face and the fraction of its pixels clipped at ≤ 5 or ≥ 250."""
+    """Mean luminance (0–255) of the face and the fraction of its pixels clipped at ≤ 5 or ≥ 250.
+
+    Only the face's bounding region is converted, so a 12-MP photo costs what its face costs.
+    """
     import cv2
 
-    mask = _face_mask(image.shape[:2], np.asarray(landmarks, dtype=np.float64))
+    points = np.asarray(landmarks, dtype=np.float64)
+    height, width = image.shape[:2]
+    x0, y0 = np.floor(points.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0, 1.0
+    mask = _face_mask((y1 - y0, x1 - x0), points - [x0, y0])
     if not mask.any():
         return 0.0, 1.0
-    luminance = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[mask].astype(np.float64)
+    region = np.ascontiguousarray(image[y0:y1, x0:x1])
+    luminance = cv2.cvtColor(region, cv2.COLOR_RGB2GRAY)[mask].astype(np.float64)
     clipped = np.logical_or(luminance <= 5, luminance >= 250).mean()
     return float(luminance.mean()), float(clipped)
 
@@ -146,9 +162,9 @@ def assess_quality(
         reason = "No face was found."
         if abs(expected_yaw) > FRONTAL_DETECTOR_MAX_YAW:
             reason = (
-                "No face was found: the frontal face detector cannot find faces turned more than about "
-                f"{FRONTAL_DETECTOR_MAX_YAW:.0f}°, so this {abs(expected_yaw):.0f}° view cannot be checked "
-                "automatically."
+                f"No face was found in this {abs(expected_yaw):.0f}° view. Frontal face detectors (dlib HOG, "
+                f"Haar) miss faces turned more than about {FRONTAL_DETECTOR_MAX_YAW:.0f}°; YuNet finds "
+                "profiles."
             )
         return QualityReport(ok=False, reasons=[reason], measures=measures)
     if len(faces) > 1:
@@ -178,6 +194,14 @@ def assess_quality(
             f"(minimum {limits.min_face_fraction:.0%}); move closer."
         )
 
+    measures.update(detector=face.detector, detector_score=_round(face.score, 3))
+    confident = confident_score_of(face.detector)
+    if confident is not None and face.score < confident:
+        reasons.append(
+            f"The face was found with low confidence: {face.detector} score {face.score:.2f} "
+            f"(minimum {confident:.2f}); check that the photo shows one clear face."
+        )
+
     head_pose = pose or estimate_head_pose(landmarks, image.shape)
     yaw_deviation = head_pose.yaw - expected_yaw
     measures.update(
@@ -186,7 +210,14 @@ def assess_quality(
         roll=_round(head_pose.roll, 1),
         yaw_deviation=_round(yaw_deviation, 1),
     )
-    if abs(yaw_deviation) > limits.max_yaw_deviation:
+    if abs(expected_yaw) > POSE_RELIABLE_MAX_YAW:
+        side = "left" if expected_yaw > 0 else "right"
+        if np.sign(head_pose.yaw) != np.sign(expected_yaw) or abs(head_pose.yaw) < PROFILE_MIN_YAW:
+            reasons.append(
+                f"Head is turned {head_pose.yaw:.0f}° but this {abs(expected_yaw):.0f}° view expects a "
+                f"profile (at least {PROFILE_MIN_YAW:.0f}° to the subject's {side})."
+            )
+    elif abs(yaw_deviation) > limits.max_yaw_deviation:
         if expected_yaw == 0:
             reasons.append(
                 f"Head is turned {abs(head_pose.yaw):.0f}° (limit {limits.max_yaw_deviation:.0f}°)."
@@ -196,12 +227,14 @@ def assess_quality(
                 f"Head is turned {head_pose.yaw:.0f}° but this view expects {expected_yaw:.0f}° "
                 f"(difference {abs(yaw_deviation):.0f}°, limit {limits.max_yaw_deviation:.0f}°)."
             )
-    if abs(head_pose.pitch) > limits.max_pitch:
+    # A profile's pitch and roll are as unreliable as its yaw; they are checked on the other views.
+    profile = abs(expected_yaw) > POSE_RELIABLE_MAX_YAW
+    if not profile and abs(head_pose.pitch) > limits.max_pitch:
         direction = "up" if head_pose.pitch > 0 else "down"
         reasons.append(
             f"Head is tilted {direction} {abs(head_pose.pitch):.0f}° (limit {limits.max_pitch:.0f}°)."
         )
-    if abs(head_pose.roll) > limits.max_roll:
+    if not profile and abs(head_pose.roll) > limits.max_roll:
         reasons.append(f"Head is tilted sideways {abs(head_pose.roll):.0f}° (limit {limits.max_roll:.0f}°).")
 
     sharpness = face_sharpness(image, landmarks)

@@ -9,8 +9,9 @@ import numpy as np
 
 from ml.core.detection import check_rgb_image
 from ml.core.landmarks import DEFAULT_LANDMARK_MODEL, FaceLandmarks, detect_faces_with_landmarks
-from ml.core.pose import HeadPose, estimate_head_pose
+from ml.core.pose import HeadPose
 from ml.core.quality import QualityThresholds, assess_quality
+from ml.landmarks.mesh import head_pose
 from ml.registry import registry
 
 ProgressCallback = Callable[[float, str], None]
@@ -51,7 +52,7 @@ def analyze_landmarks(
     report(0.2, "Detecting faces and landmarks")
     faces = detect_faces_with_landmarks(image, detector=detector)
     report(0.7, "Estimating head pose")
-    poses = [estimate_head_pose(face.landmarks, image.shape) for face in faces]
+    poses = [head_pose(face, image.shape)[0] for face in faces]
     report(0.85, "Checking photo quality")
     quality = assess_quality(
         image,

@@ -59,7 +59,7 @@ registry.register(
     ModelSpec(
         name=YUNET,
         task=FACE_DETECTION,
-        version="yunet-s-2023mar",
+        version="yunet-s-640",
         loader=lambda: YuNetDetector().load(),
         weights_path=yunet_weights(),
         licence="Apache-2.0 (ShiqiYu/libfacedetection.train); see ml/weights/yunet/LICENSE.",
