@@ -106,24 +106,44 @@ def features_for_images(
     cache: FeatureCache,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict[Path, dict[str, float] | None]:
-    """Features of each photo (``None`` where no face was found), from the cache where possible."""
+    """Features of each photo file (``None`` where no face was found), from the cache where possible."""
+    return features_for_contents(
+        [(path, lambda path=path: Path(path).read_bytes()) for path in paths],
+        normalizer,
+        candidates,
+        cache,
+        log,
+    )
+
+
+def features_for_contents(
+    sources: Sequence[tuple[Any, Callable[[], bytes]]],
+    normalizer: Any,
+    candidates: int,
+    cache: FeatureCache,
+    log: Callable[[str], None] = lambda message: None,
+) -> dict[Any, dict[str, float] | None]:
+    """Features of each ``(key, read_bytes)`` photo (``None`` where no face was found), cached by content."""
     from ml.core.imageio import load_image
 
-    found: dict[Path, dict[str, float] | None] = {}
-    for index, path in enumerate(paths):
-        content = Path(path).read_bytes()
+    found: dict[Any, dict[str, float] | None] = {}
+    for index, (key, read) in enumerate(sources):
+        content = read()
         digest = hashlib.sha256(content).hexdigest()
         cached = cache.get(digest)
         if cached is not False:
-            found[path] = cached
+            found[key] = cached
             continue
         try:
             features: dict[str, float] | None = photo_features(load_image(content), normalizer, candidates)
         except NoFaceFound:
             features = None
         cache.put(digest, features)
-        found[path] = features
-        log(f"features {index + 1}/{len(paths)} {Path(path).name}" + ("" if features else ": no face"))
+        found[key] = features
+        log(
+            f"features {index + 1}/{len(sources)} {getattr(key, 'name', key)}"
+            + ("" if features else ": no face")
+        )
     return found
 
 
@@ -218,6 +238,23 @@ def calibrate(
         fit_groups=len(set(fit_groups.tolist())),
         test=test_figures,
         test_predictions=predictions,
+    )
+
+
+def out_of_fold_predictions(
+    calibration: Calibration, samples: Sequence[Sample], folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Predictions of the chosen regressor for every sample from a model that never saw its group."""
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    groups = np.array([sample.group for sample in samples])
+    folds = min(folds, len(set(groups.tolist())))
+    return cross_val_predict(
+        make_regressor(calibration.chosen.name, calibration.chosen.params, seed),
+        np.stack([sample.features for sample in samples]),
+        np.array([sample.target for sample in samples]),
+        groups=groups,
+        cv=GroupKFold(folds, shuffle=True, random_state=seed),
     )
 
 
