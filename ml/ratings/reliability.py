@@ -154,10 +154,13 @@ def icc(frame: pd.DataFrame) -> IccResult:
             f"ICC needs at least 3 items rated by the same 2 or more raters; the largest complete block "
             f"has {items} item(s) and {raters} rater(s)."
         )
-    with _unrounded_pingouin() as pingouin:
+    with _unrounded_pingouin() as pingouin, np.errstate(all="ignore"):
         table = pingouin.intraclass_corr(data=block, targets="item", raters="rater", ratings="rating")
     rows = table.set_index("Type")
     single, average = rows.loc["ICC(A,1)"], rows.loc["ICC(A,k)"]
+    figures = [single["ICC"], average["ICC"], *single["CI95"], *average["CI95"]]
+    if not np.all(np.isfinite(np.asarray(figures, dtype=float))):
+        raise ValueError("ICC is undefined here: the ratings leave no residual variance (raters agree exactly).")
     return IccResult(
         icc2_1=float(single["ICC"]),
         icc2_1_ci=(float(single["CI95"][0]), float(single["CI95"][1])),

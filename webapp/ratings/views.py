@@ -15,7 +15,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -375,12 +375,13 @@ def rater_state(request: HttpRequest, rater) -> JsonResponse:
 
 @require_GET
 @rater_required
-def rater_image(request: HttpRequest, rater, token: str) -> FileResponse:
+def rater_image(request: HttpRequest, rater, token: str) -> HttpResponse:
     assignment = selectors.rater_assignment(rater, token)
     if not assignment.item.image:
         raise Http404("No such image.")
-    # No file name: the response names nothing but its type.
-    return FileResponse(assignment.item.image.open("rb"), content_type="image/jpeg")
+    # No file name (FileResponse would send the stored one, the same for a photo and its repeat).
+    with assignment.item.image.open("rb") as handle:
+        return HttpResponse(handle.read(), content_type="image/jpeg")
 
 
 def _json_body(request: HttpRequest) -> dict:
