@@ -160,7 +160,7 @@ def icc(frame: pd.DataFrame) -> IccResult:
     single, average = rows.loc["ICC(A,1)"], rows.loc["ICC(A,k)"]
     figures = [single["ICC"], average["ICC"], *single["CI95"], *average["CI95"]]
     if not np.all(np.isfinite(np.asarray(figures, dtype=float))):
-        raise ValueError("ICC is undefined here: the ratings leave no residual variance (raters agree exactly).")
+        raise ValueError("ICC is undefined: the ratings leave no residual variance (raters agree exactly).")
     return IccResult(
         icc2_1=float(single["ICC"]),
         icc2_1_ci=(float(single["CI95"][0]), float(single["CI95"][1])),

@@ -65,7 +65,8 @@ def test_blinded_survey_from_design_to_reliability(
         photo_requests = [url for url in image_urls if "/image" in url]
         assert len(photo_requests) >= len(keys)
         # Images come only under opaque per-presentation tokens: no photo id, subject or visit in the URL.
-        assert all(re.search(r"/rate/image/[A-Za-z0-9_-]{24}$", url) for url in photo_requests), photo_requests
+        opaque = re.compile(r"/rate/image/[A-Za-z0-9_-]{24}$")
+        assert all(opaque.search(url) for url in photo_requests), photo_requests
         # Nothing else is reachable from the rater's browser.
         for path in (
             "/",

@@ -12,7 +12,7 @@ from PIL import Image
 
 from webapp.audit.models import AuditAction, AuditEvent
 from webapp.ratings import selectors, services
-from webapp.ratings.models import Rating, RaterKind, SurveyRater, SurveyStatus
+from webapp.ratings.models import RaterKind, Rating, SurveyRater, SurveyStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +158,12 @@ def test_results_show_reliability_and_flag_a_straight_liner(survey, study_with_m
         browser = Client()
         browser.get(reverse("rate:claim", args=[invitation.token]))
         straight = index == 3
-        _complete(browser, lambda item: 4 if straight else 1 + photo_items.index(item) + (index % 2))
+        _complete(
+            browser,
+            lambda item, straight=straight, index=index: (
+                4 if straight else 1 + photo_items.index(item) + index % 2
+            ),
+        )
     client.force_login(coordinator)
     page = client.get(reverse("ratings:survey_results", args=[survey.pk]))
     assert page.status_code == 200
