@@ -35,6 +35,10 @@ def _reliability(args: argparse.Namespace) -> int:
     scale = range(args.scale_min, args.scale_max + 1)
     report = reliability(frame, scale=scale, repeats=args.repeats, seed=args.seed)
     document = report.details() if args.details else report.summary()
+    if args.panel_sizes:
+        from ml.ratings.reliability import panel_size_reliability
+
+        document["panel_sizes"] = panel_size_reliability(frame, args.panel_sizes, seed=args.seed)
     if args.json:
         print_json(document)
         return 0
@@ -73,5 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reliability.add_argument("--repeats", type=int, default=100, help="Random rater splits (100).")
     reliability.add_argument("--seed", type=int, default=0)
     reliability.add_argument("--details", action="store_true", help="Add the ICC block, SDs and problems.")
+    reliability.add_argument(
+        "--panel-sizes",
+        type=int,
+        nargs="+",
+        help="Also the figures of random panels of these sizes (20 draws).",
+    )
     reliability.add_argument("--json", action="store_true", help="Print a JSON document.")
     reliability.set_defaults(handler=_reliability)

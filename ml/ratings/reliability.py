@@ -409,3 +409,29 @@ def reliability(
         except ValueError as error:
             report.problems.append(str(error))
     return report
+
+
+def panel_size_reliability(
+    frame: pd.DataFrame, sizes: Sequence[int], draws: int = 20, repeats: int = 50, seed: int = 0
+) -> list[dict[str, float]]:
+    """What a smaller panel would give: split-half, Spearman–Brown and ICC(2,k) of ``draws`` random panels
+    of each size (mean and SD), e.g. to plan how many raters a study needs."""
+    first = first_ratings(frame)
+    raters = first["rater"].unique()
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        if not 2 <= size <= len(raters):
+            raise ValueError(f"A panel of {size} raters cannot be drawn from {len(raters)}.")
+        figures: dict[str, list[float]] = {"split_half": [], "spearman_brown": [], "icc2_k": []}
+        for draw in range(draws):
+            panel = first[first["rater"].isin(set(rng.choice(raters, size, replace=False)))]
+            half = split_half(panel, repeats=repeats, seed=seed + draw)
+            figures["split_half"].append(half.r)
+            figures["spearman_brown"].append(half.spearman_brown)
+            figures["icc2_k"].append(icc(panel).icc2_k)
+        row: dict[str, float] = {"raters": size, "draws": draws}
+        for name, values in figures.items():
+            row[name], row[f"{name}_sd"] = float(np.mean(values)), float(np.std(values))
+        rows.append(row)
+    return rows
