@@ -9,7 +9,8 @@ urlpatterns = [
     path("studies/<int:study_id>/import/", views.ratings_import, name="ratings_import"),
     path("studies/<int:study_id>/regressor/", views.regressor_activate, name="regressor_activate"),
     path("surveys/<int:survey_id>/", views.survey_detail, name="survey_detail"),
-    path("surveys/<int:survey_id>/<str:action>/", views.survey_state, name="survey_state"),
+    path("surveys/<int:survey_id>/open", views.survey_state, {"action": "open"}, name="survey_open"),
+    path("surveys/<int:survey_id>/close", views.survey_state, {"action": "close"}, name="survey_close"),
     path("surveys/<int:survey_id>/invitations/new", views.invitations_create, name="invitations_create"),
     path(
         "surveys/<int:survey_id>/raters/<int:rater_id>/revoke",
