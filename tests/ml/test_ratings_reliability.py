@@ -124,6 +124,7 @@ def london(data_dir: Path) -> pd.DataFrame:
 
 
 @pytest.mark.data
+@pytest.mark.filterwarnings("ignore:.*inplace keyword.*")
 def test_london_figures_match_the_reference_libraries(london: pd.DataFrame):
     import krippendorff
     import pingouin
