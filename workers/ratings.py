@@ -70,6 +70,7 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
         rescale,
     )
     from ml.normality.projection import ProjectionConfig
+    from ml.normality.regression import REGRESSOR_NAMES
     from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
     from ml.ratings.agreement import sign_agreement
     from webapp.analysis.kinds import NORMALITY_MODEL, NORMALITY_REGRESSOR
@@ -138,7 +139,9 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
             "a fit needs 10 photos of at least 2 subjects."
         )
     report(0.82, f"Tuning six regressors ({trials} TPE trials each, 5-fold CV by subject)")
-    calibration = calibrate(samples, trials=trials)
+    calibration = calibrate(
+        samples, regressors=fit.parameters.get("regressors") or REGRESSOR_NAMES, trials=trials
+    )
     predicted = dict(
         zip([sample.item for sample in samples], out_of_fold_predictions(calibration, samples), strict=True)
     )
