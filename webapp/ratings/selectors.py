@@ -319,15 +319,16 @@ def rater_for_session(rater_id: int | None, user: User) -> SurveyRater | None:
     return rater
 
 
-def rater_state(rater: SurveyRater) -> dict[str, Any]:
+def rater_state(rater: SurveyRater, done: int | None = None) -> dict[str, Any]:
     """What the rating page needs: the question, the scale, progress and the presentation to rate now.
 
-    Nothing here names the photo, its subject, visit or role: only the presentation's opaque token."""
+    Nothing here names the photo, its subject, visit or role: only the presentation's opaque token.
+    ``done`` (the number of ratings in force) saves a query when the caller knows it."""
     survey = rater.survey
     total = rater.assignments.count()
-    done = Rating.objects.filter(rater=rater, undone_at__isnull=True).count()
-    current = rater.assignments.filter(position=done).values_list("token", flat=True).first()
-    following = rater.assignments.filter(position=done + 1).values_list("token", flat=True).first()
+    if done is None:
+        done = Rating.objects.filter(rater=rater, undone_at__isnull=True).count()
+    tokens = dict(rater.assignments.filter(position__in=(done, done + 1)).values_list("position", "token"))
     return {
         "question": survey.question,
         "scale": [
@@ -337,8 +338,8 @@ def rater_state(rater: SurveyRater) -> dict[str, Any]:
         "total": total,
         "done": done,
         "open": survey.status == "open",
-        "current": current,
-        "next": following,
+        "current": tokens.get(done),
+        "next": tokens.get(done + 1),
         "can_undo": done > 0,
     }
 

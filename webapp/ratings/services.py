@@ -338,6 +338,7 @@ def _ensure_assignments(rater: SurveyRater) -> None:
 class SubmitOutcome:
     rating: Rating
     created: bool
+    done: int
 
 
 def rating_submit(
@@ -353,15 +354,14 @@ def rating_submit(
         raise RatingStateError("This survey is closed; no more ratings are taken.")
     if not survey.scale_min <= value <= survey.scale_max:
         raise ValidationError(f"A rating is a whole number from {survey.scale_min} to {survey.scale_max}.")
-    previous = Rating.objects.filter(submission_id=submission_id).first()
-    if previous is not None:
-        if previous.rater_id != rater.pk:
-            raise RatingStateError("This submission belongs to another rater.")
-        return SubmitOutcome(previous, created=False)
     assignment = Assignment.objects.filter(rater=rater, token=token).first()
     if assignment is None:
         raise RatingStateError("No such photo in your survey.")
-    if assignment.position != active_rating_count(rater):
+    expected = active_rating_count(rater)
+    if assignment.position != expected:
+        previous = Rating.objects.filter(submission_id=submission_id).first()
+        if previous is not None and previous.rater_id == rater.pk:
+            return SubmitOutcome(previous, created=False, done=expected)  # a retried submission
         raise RatingStateError("This photo is not the one to rate now; reload the page.")
     try:
         with transaction.atomic():
@@ -377,11 +377,11 @@ def rating_submit(
         # The same submission arrived twice at once, or this presentation was rated meanwhile.
         previous = Rating.objects.filter(submission_id=submission_id, rater=rater).first()
         if previous is not None:
-            return SubmitOutcome(previous, created=False)
+            return SubmitOutcome(previous, created=False, done=active_rating_count(rater))
         raise RatingStateError("This photo has already been rated; reload the page.") from None
-    if assignment.position + 1 == rater.assignments.count() and rater.completed_at is None:
+    if rater.completed_at is None and not rater.assignments.filter(position__gt=assignment.position).exists():
         SurveyRater.objects.filter(pk=rater.pk, completed_at__isnull=True).update(completed_at=timezone.now())
-    return SubmitOutcome(rating, created=True)
+    return SubmitOutcome(rating, created=True, done=expected + 1)
 
 
 def active_rating_count(rater: SurveyRater) -> int:

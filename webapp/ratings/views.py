@@ -417,7 +417,7 @@ def rater_submit(request: HttpRequest, rater) -> JsonResponse:
             {"ok": False, "error": str(error), "state": selectors.rater_state(rater)}, status=409
         )
     return JsonResponse(
-        {"ok": True, "stored": outcome.created, "state": selectors.rater_state(rater)},
+        {"ok": True, "stored": outcome.created, "state": selectors.rater_state(rater, done=outcome.done)},
         status=201 if outcome.created else 200,
     )
 
