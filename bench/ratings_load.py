@@ -5,7 +5,8 @@ gunicorn on 127.0.0.1 serve one open survey of 20 photos (London set, or plain i
 100 external raters open their invitation links and rate every photo concurrently (asyncio + httpx, one
 cookie jar each), in two scenarios side by side:
 
-* paced: each rater thinks 0.5–1.5 s between ratings (a quick human);
+* human: each rater looks 2–4 s at a photo before answering (the pace of people rating faces);
+* quick: 0.5–1.5 s (raters hurrying: about 100 submits a second from 100 raters);
 * burst: no thinking time at all (100 requests in flight all the time: the worst case).
 
 10 % of submissions are sent twice with the same submission id (a retry after a lost response). At the end
@@ -121,9 +122,22 @@ def _start_server(env: dict[str, str], port: int, workers: int, threads: int, lo
 
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "webapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
-            "--backlog", "2048", "--timeout", "60",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "webapp.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--backlog",
+            "2048",
+            "--timeout",
+            "60",
         ],
         env=env,
         stdout=log.open("w"),
@@ -152,9 +166,13 @@ async def _rater(base: str, token: str, think: tuple[float, float], rng: random.
         while state["current"]:
             if think[1]:
                 await asyncio.sleep(rng.uniform(*think))
-            body = {"token": state["current"], "rating": rng.randint(1, 7), "submission_id": str(uuid.uuid4())}
+            body = {
+                "token": state["current"],
+                "rating": rng.randint(1, 7),
+                "submission_id": str(uuid.uuid4()),
+            }
             started = time.perf_counter()
-            response = await client.post("/rate/submit", json=body, headers=headers)
+            response = await _post_until_answered(client, body, headers, out)
             out["latencies_ms"].append(1000 * (time.perf_counter() - started))
             if response.status_code not in (200, 201):
                 out["errors"].append(f"{response.status_code}: {response.text[:200]}")
@@ -162,15 +180,34 @@ async def _rater(base: str, token: str, think: tuple[float, float], rng: random.
                 continue
             out["acknowledged"].append(body["submission_id"])
             if rng.random() < 0.1:  # the response "was lost": the client sends the same submission again
-                retried = await client.post("/rate/submit", json=body, headers=headers)
+                retried = await _post_until_answered(client, body, headers, out)
                 out["retries"] += 1
                 if retried.status_code != 200 or retried.json().get("stored") is not False:
                     out["errors"].append(f"retry answered {retried.status_code} {retried.text[:120]}")
             state = response.json()["state"]
 
 
+async def _post_until_answered(client: Any, body: dict, headers: dict, out: dict) -> Any:
+    """POST the submission, re-sending it with the same id after a dropped connection (as rate.js does)."""
+    import httpx
+
+    for attempt in range(5):
+        try:
+            return await client.post("/rate/submit", json=body, headers=headers)
+        except httpx.TransportError:
+            out["transport_retries"] += 1
+            await asyncio.sleep(0.05 * 2**attempt)
+    return await client.post("/rate/submit", json=body, headers=headers)
+
+
 async def _scenario(base: str, tokens: list[str], think: tuple[float, float]) -> dict[str, Any]:
-    out: dict[str, Any] = {"latencies_ms": [], "acknowledged": [], "errors": [], "retries": 0}
+    out: dict[str, Any] = {
+        "latencies_ms": [],
+        "acknowledged": [],
+        "errors": [],
+        "retries": 0,
+        "transport_retries": 0,
+    }
     started = time.perf_counter()
     await asyncio.gather(
         *(_rater(base, token, think, random.Random(index), out) for index, token in enumerate(tokens))
@@ -222,10 +259,12 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Measured {machine['date']} with `python -m bench.ratings_load` (DATABASE_URL, REDIS_URL set); "
         f"code {machine['code_version']}.",
         "",
-        f"Server: gunicorn {setup['server']} on 127.0.0.1, PostgreSQL database `{BENCH_DATABASE}`, Redis cache; "
+        f"Server: gunicorn {setup['server']} on 127.0.0.1, PostgreSQL database `{BENCH_DATABASE}`, "
+        "Redis cache; "
         f"{setup['raters']} raters × {setup['photos']} photos per scenario ({setup['photo_source']}); "
         f"client: asyncio + httpx, one session per rater; 10 % of submissions re-sent with the same id. "
-        f"Machine: {machine['cpu_model']}, {machine['cpus_available']} CPUs available, shared with other work "
+        f"Machine: {machine['cpu_model']}, {machine['cpus_available']} CPUs available, shared with other "
+        "work "
         f"(load average {setup['load_average']}).",
         "",
         "| scenario | submits | p50 ms | p95 ms | p99 ms | max ms | submits/s | errors | stored | "
@@ -243,8 +282,9 @@ def _markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "paced: 0.5–1.5 s of thinking between a rater's ratings; burst: none (every rater submits again as soon "
-        "as the previous answer arrives, so 100 requests are always in flight). Every acknowledged rating was "
+        "Thinking time between a rater's ratings: human 2–4 s, quick 0.5–1.5 s, burst none (every rater "
+        "submits again as soon as the previous answer arrives, so 100 requests are always in flight). The "
+        "client (100 asyncio sessions) runs on the same CPUs as the server. Every acknowledged rating was "
         "stored and no presentation holds two ratings when the last three columns read "
         "`N/N`, `0`, `0`.",
         "",
@@ -253,7 +293,9 @@ def _markdown(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ratings_load", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ratings_load", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (2)")
@@ -261,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         parser.error("Set DATABASE_URL to a PostgreSQL server (and REDIS_URL): this benchmark measures them.")
-    scenarios = {"paced": (0.5, 1.5), "burst": (0.0, 0.0)}
+    scenarios = {"human": (2.0, 4.0), "quick": (0.5, 1.5), "burst": (0.0, 0.0)}
     with tempfile.TemporaryDirectory(prefix="facet-ratings-load-") as scratch:
         env = {
             **os.environ,
@@ -284,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                     "think_s": list(think),
                     "submits": len(latencies),
                     "retries": raw["retries"],
+                    "transport_retries": raw["transport_retries"],
                     "p50_ms": statistics.median(latencies),
                     "p95_ms": _percentile(latencies, 0.95),
                     "p99_ms": _percentile(latencies, 0.99),
@@ -312,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     write_report(args.out, "ratings-load", report, _markdown(report))
     print(_markdown(report))
     failed = any(
-        result["check"]["duplicated_presentations"] or result["check"]["acknowledged_missing"] or result["errors"]
+        result["check"]["duplicated_presentations"]
+        or result["check"]["acknowledged_missing"]
+        or result["errors"]
         for result in results.values()
     )
     return 1 if failed else 0

@@ -161,6 +161,12 @@ def icc(frame: pd.DataFrame) -> IccResult:
     figures = [single["ICC"], average["ICC"], *single["CI95"], *average["CI95"]]
     if not np.all(np.isfinite(np.asarray(figures, dtype=float))):
         raise ValueError("ICC is undefined: the ratings leave no residual variance (raters agree exactly).")
+    if not -1 <= single["ICC"] <= 1 or not -1 <= average["ICC"] <= 1:
+        # Happens with very few items when the photos differ less than the raters' noise.
+        raise ValueError(
+            f"ICC is not interpretable yet ({items} items × {raters} raters): the photos do not differ "
+            "beyond the raters' disagreement."
+        )
     return IccResult(
         icc2_1=float(single["ICC"]),
         icc2_1_ci=(float(single["CI95"][0]), float(single["CI95"][1])),
@@ -236,12 +242,18 @@ def split_half(frame: pd.DataFrame, repeats: int = 100, seed: int = 0) -> SplitH
     if not correlations:
         raise ValueError("No random split left 3 items rated (with some spread) in both halves.")
     raw = np.asarray(correlations)
-    corrected = np.array([spearman_brown(r) for r in raw])
+    mean_r = float(raw.mean())
+    if mean_r <= 0:
+        raise ValueError(
+            f"The two halves of the raters do not agree (mean split-half r {mean_r:.2f}): no Spearman–Brown "
+            "reliability can be given."
+        )
     return SplitHalf(
-        r=float(raw.mean()),
+        r=mean_r,
         r_sd=float(raw.std()),
-        spearman_brown=float(corrected.mean()),
-        spearman_brown_sd=float(corrected.std()),
+        # Corrected from the mean r (correcting each split first is unstable when some r are near −1).
+        spearman_brown=spearman_brown(mean_r),
+        spearman_brown_sd=float(raw.std()) * 2 / (1 + mean_r) ** 2,
         repeats=len(raw),
         raters=int(raters),
     )

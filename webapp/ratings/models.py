@@ -129,6 +129,7 @@ class SurveyRater(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    presentations = models.PositiveIntegerField(default=0, help_text="Length of the rater's random order.")
     excluded = models.BooleanField(default=False)
     exclusion_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

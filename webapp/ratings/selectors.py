@@ -325,7 +325,7 @@ def rater_state(rater: SurveyRater, done: int | None = None) -> dict[str, Any]:
     Nothing here names the photo, its subject, visit or role: only the presentation's opaque token.
     ``done`` (the number of ratings in force) saves a query when the caller knows it."""
     survey = rater.survey
-    total = rater.assignments.count()
+    total = rater.presentations
     if done is None:
         done = Rating.objects.filter(rater=rater, undone_at__isnull=True).count()
     tokens = dict(rater.assignments.filter(position__in=(done, done + 1)).values_list("position", "token"))

@@ -329,6 +329,8 @@ def _ensure_assignments(rater: SurveyRater) -> None:
             for position, (item, repeated) in enumerate(order)
         ]
     )
+    rater.presentations = len(order)
+    rater.save(update_fields=["presentations"])
 
 
 # Rating ----------------------------------------------------------------------------------------------
@@ -379,7 +381,7 @@ def rating_submit(
         if previous is not None:
             return SubmitOutcome(previous, created=False, done=active_rating_count(rater))
         raise RatingStateError("This photo has already been rated; reload the page.") from None
-    if rater.completed_at is None and not rater.assignments.filter(position__gt=assignment.position).exists():
+    if rater.completed_at is None and assignment.position + 1 == rater.presentations:
         SurveyRater.objects.filter(pk=rater.pk, completed_at__isnull=True).update(completed_at=timezone.now())
     return SubmitOutcome(rating, created=True, done=expected + 1)
 
