@@ -224,21 +224,40 @@ FACET_DATA_DIR = os.environ.get("FACET_DATA_DIR", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "webapp.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "webapp.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    # Slows password guessing at the token endpoint; generous for normal use.
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("FACET_LOGIN_THROTTLE", "20/min")},
+    "EXCEPTION_HANDLER": "webapp.api.errors.api_exception_handler",
 }
+FACET_API_MAX_PAGE_SIZE = int(os.environ.get("FACET_API_MAX_PAGE_SIZE", "200"))
+FACET_API_TOKEN_TTL_SECONDS = int(os.environ.get("FACET_API_TOKEN_TTL_SECONDS", str(24 * 3600)))
+
+# Log-in and password-reset throttles (webapp/accounts/throttle.py), counted in the audit trail.
+FACET_LOGIN_WINDOW_SECONDS = int(os.environ.get("FACET_LOGIN_WINDOW_SECONDS", "900"))
+FACET_LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("FACET_LOGIN_FAILURES_PER_ACCOUNT", "10"))
+FACET_LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("FACET_LOGIN_FAILURES_PER_ADDRESS", "50"))
+FACET_PASSWORD_RESET_WINDOW_SECONDS = int(os.environ.get("FACET_PASSWORD_RESET_WINDOW_SECONDS", "3600"))
+FACET_PASSWORD_RESETS_PER_EMAIL = int(os.environ.get("FACET_PASSWORD_RESETS_PER_EMAIL", "3"))
+FACET_PASSWORD_RESETS_PER_ADDRESS = int(os.environ.get("FACET_PASSWORD_RESETS_PER_ADDRESS", "10"))
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the client is the
+# peer). The client's own X-Forwarded-For entries are never trusted (webapp/audit/services.client_ip).
+FACET_TRUSTED_PROXY_COUNT = int(os.environ.get("FACET_TRUSTED_PROXY_COUNT", "0"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Facet API",
     "DESCRIPTION": "Studies, subjects, visits, photos, analysis jobs and results of Facet.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI describe patient-data endpoints: members only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and ReDoc from the sidecar package's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -52,6 +52,7 @@ PUBLIC_ROUTES = {
     "api:schema",
     "api:docs",
     "api:token",
+    "api:not_found",
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}

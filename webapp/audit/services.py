@@ -1,7 +1,9 @@
 """Writing the audit trail. Every read of photo or result bytes and every change of state calls this."""
 
+import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 from django.http import HttpRequest
@@ -10,9 +12,25 @@ from webapp.audit.models import AuditAction, AuditEvent
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the peer; behind a proxy, deployments set the real address there (gunicorn
-    # --forwarded-allow-ips), so a client-supplied X-Forwarded-For is never trusted here.
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, for the audit trail and the log-in throttle.
+
+    Without a proxy (FACET_TRUSTED_PROXY_COUNT=0) it is the peer, REMOTE_ADDR. Behind N reverse proxies
+    each proxy appends the address it saw to X-Forwarded-For, so the client is the N-th entry from the
+    right; entries further left were written by the client and are never used. A header with fewer
+    entries than configured did not come through the proxies, and the peer is used instead.
+    """
+    peer = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.FACET_TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return peer
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < proxies:
+        return peer
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return peer
 
 
 def audit_record(
