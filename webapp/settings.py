@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "webapp.audit.context.RequestContextMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -251,6 +252,8 @@ FACET_PASSWORD_RESETS_PER_ADDRESS = int(os.environ.get("FACET_PASSWORD_RESETS_PE
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the client is the
 # peer). The client's own X-Forwarded-For entries are never trusted (webapp/audit/services.client_ip).
 FACET_TRUSTED_PROXY_COUNT = int(os.environ.get("FACET_TRUSTED_PROXY_COUNT", "0"))
+# Refused accesses to patient data are audited, at most this many per user a minute.
+FACET_DENIED_AUDIT_PER_MINUTE = int(os.environ.get("FACET_DENIED_AUDIT_PER_MINUTE", "30"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Facet API",
     "DESCRIPTION": "Studies, subjects, visits, photos, analysis jobs and results of Facet.",
