@@ -141,12 +141,17 @@ def make_photo(png_bytes):
 
 @pytest.fixture(autouse=True)
 def test_friendly_settings(settings):
-    """Pages render without `collectstatic`'s manifest, and users are created with a fast hasher."""
+    """Pages render without `collectstatic`'s manifest, users are created with a fast hasher, plain HTTP."""
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The test client and the live test server speak plain HTTP; production is HTTPS-only by default
+    # (tests/webapp/test_security_headers.py checks those settings in a process of their own).
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
 
 
 @pytest.fixture

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "webapp.middleware.NoStoreMiddleware",
     "webapp.audit.context.RequestContextMiddleware",
 ]
 
@@ -171,13 +173,42 @@ EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "facet@localhost")
 
+# Transport security. Production (DEBUG off) is HTTPS-only by default: secure cookies, a redirect of
+# plain HTTP (except /healthz, for health checks inside the host) and HSTS. FACET_HTTPS=0 serves plain
+# HTTP (a trial on localhost); `make run` (DEBUG on) does so too. Behind a TLS-terminating proxy set
+# DJANGO_BEHIND_TLS_PROXY=1 (it must set X-Forwarded-Proto) and FACET_TRUSTED_PROXY_COUNT.
+FACET_HTTPS = env_bool("FACET_HTTPS", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = FACET_HTTPS
+CSRF_COOKIE_SECURE = FACET_HTTPS
+SECURE_SSL_REDIRECT = FACET_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("FACET_HSTS_SECONDS", str(365 * 24 * 3600 if FACET_HTTPS else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FACET_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a commitment to the browsers' lists, not a default: an operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("FACET_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts only from the site's own files, never inline, and no
+# framing. Inline style attributes stay allowed (zone colours, registration transforms); they cannot
+# run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Uploads: a photo is streamed to a temporary file, never held whole in memory.
 FACET_MAX_UPLOAD_BYTES = int(os.environ.get("FACET_MAX_UPLOAD_BYTES", str(40 * 1024 * 1024)))
