@@ -36,7 +36,7 @@ from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.studies import selectors, services
 from webapp.studies.access import Capability
-from webapp.studies.ingest import IngestError, photo_ingest
+from webapp.studies.ingest import IngestError, photo_ingest, refuse_several_files
 from webapp.studies.models import Comparison, Photo, Study, Subject, Visit
 
 # Ids in URLs: digits only and within bigint range, so a malformed id is a plain 404.
@@ -308,8 +308,9 @@ class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     )
     def create(self, request: Request) -> Response:
         serializer = api.PhotoUploadSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
         try:
+            refuse_several_files(request.FILES)
+            serializer.is_valid(raise_exception=True)
             photo = photo_ingest(
                 visit=serializer.validated_data["visit"],
                 view=serializer.validated_data["view"],

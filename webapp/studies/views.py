@@ -36,7 +36,7 @@ from webapp.studies.forms import (
     SubjectCreateForm,
     VisitCreateForm,
 )
-from webapp.studies.ingest import IngestError, photo_ingest
+from webapp.studies.ingest import IngestError, photo_ingest, refuse_several_files
 from webapp.studies.models import Comparison, Photo, PhotoView, Visit, VisitRole
 
 LANDMARKS = AnalysisKind.LANDMARKS.value
@@ -333,6 +333,10 @@ def photo_upload(request: HttpRequest, visit_id: int) -> JsonResponse:
         return JsonResponse(
             {"ok": False, "error": "Your role in this study does not allow uploads."}, status=403
         )
+    try:
+        refuse_several_files(request.FILES)
+    except IngestError as error:
+        return JsonResponse({"ok": False, "error": error.message, "code": error.code}, status=400)
     form = PhotoUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         problems = [
