@@ -11,11 +11,14 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParserError
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from webapp.webutils import wants_json
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +29,17 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith(API_PREFIX)
 
 
-def request_refusal_message(exc: SuspiciousOperation) -> str:
+def request_refusal_message(exc: Exception | None) -> str:
     """A sentence for the request-level refusals Django raises while reading a body."""
     from django.conf import settings
 
+    if isinstance(exc, MultiPartParserError) and "header size" in str(exc):
+        return (
+            f"A part of the upload has headers longer than {MAX_TOTAL_HEADER_SIZE} bytes, usually a file "
+            "name of hundreds of characters; rename the file to a shorter name and upload it again."
+        )
+    if isinstance(exc, MultiPartParserError):
+        return "The upload could not be read as a multipart form; send it again."
     if isinstance(exc, RequestDataTooBig):
         return (
             f"The request body is larger than the {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:.0f} MB "
@@ -46,6 +56,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """DRF's handler, plus Django's body-reading refusals as 400s; a `code` beside every `detail`."""
     if isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(request_refusal_message(exc), code="request_refused")
+    elif isinstance(exc, exceptions.ParseError) and isinstance(exc.__context__, MultiPartParserError):
+        exc = exceptions.ParseError(request_refusal_message(exc.__context__), code="request_refused")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real fault: Django logs it and handler500 answers JSON
@@ -73,13 +85,12 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None, **kwargs: Any) -> HttpResponse:
+    """JSON under /api/ and for the pages' scripts (the upload asks for JSON), HTML elsewhere."""
+    detail = request_refusal_message(exception)
     if is_api_request(request):
-        detail = (
-            request_refusal_message(exception)
-            if isinstance(exception, SuspiciousOperation)
-            else "The request was refused as malformed."
-        )
         return json_error(detail, "bad_request", status.HTTP_400_BAD_REQUEST)
+    if wants_json(request):
+        return JsonResponse({"ok": False, "error": detail, "code": "bad_request"}, status=400)
     return defaults.bad_request(request, exception, **kwargs)
 
 
