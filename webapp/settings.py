@@ -181,6 +181,7 @@ FACET_HTTPS = env_bool("FACET_HTTPS", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = FACET_HTTPS
 CSRF_COOKIE_SECURE = FACET_HTTPS
+CSRF_COOKIE_HTTPONLY = True  # the pages' scripts take the token from the form, never from the cookie
 SECURE_SSL_REDIRECT = FACET_HTTPS
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = int(os.environ.get("FACET_HSTS_SECONDS", str(365 * 24 * 3600 if FACET_HTTPS else 0)))

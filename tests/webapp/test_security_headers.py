@@ -69,6 +69,7 @@ print(json.dumps({
     "secure_headers": dict(secure.headers),
     "csrf_cookie_secure": bool(secure.cookies["csrftoken"]["secure"]),
     "csrf_cookie_samesite": secure.cookies["csrftoken"]["samesite"],
+    "csrf_cookie_httponly": bool(secure.cookies["csrftoken"]["httponly"]),
     "via_proxy": via_proxy.status_code,
     "health": health.status_code,
 }))
@@ -95,7 +96,7 @@ def test_production_answers_are_https_only_with_hsts_and_csp():
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert seen["csrf_cookie_secure"] and seen["csrf_cookie_samesite"] == "Lax"
+    assert seen["csrf_cookie_secure"] and seen["csrf_cookie_httponly"] and seen["csrf_cookie_samesite"] == "Lax"
 
 
 @pytest.mark.django_db
