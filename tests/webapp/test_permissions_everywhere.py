@@ -52,6 +52,7 @@ PUBLIC_ROUTES = {
     "api:schema",
     "api:docs",
     "api:token",
+    "api:not_found",
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
@@ -398,7 +399,8 @@ def test_outsider_gets_404_for_every_object_of_another_study(study_with_members,
                 )
         missing = {kwarg: missing_value(target) for kwarg, target in targets.items()}
         for method in API_OBJECT_METHODS if route.is_api else OBJECT_METHODS:
-            absent = request(outsider, method, url_of(route, missing), foreign_body(a)).status_code
+            absent_response = request(outsider, method, url_of(route, missing), foreign_body(a))
+            absent = absent_response.status_code
             for values in fillings:
                 url = url_of(route, values)
                 response = request(outsider, method, url, foreign_body(a))
@@ -407,6 +409,11 @@ def test_outsider_gets_404_for_every_object_of_another_study(study_with_members,
                     failures.append(
                         f"{method.upper()} {url} ({route.name}) → {response.status_code}, "
                         f"for a missing object {absent}"
+                    )
+                elif response.content != absent_response.content:  # D9: no existence oracle
+                    failures.append(
+                        f"{method.upper()} {url} ({route.name}) answers {response.content[:120]!r}, "
+                        f"a missing object {absent_response.content[:120]!r}"
                     )
                 elif leaks := leaked_markers(response, a):
                     failures.append(f"{method.upper()} {url} ({route.name}) shows {leaks}")
