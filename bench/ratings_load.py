@@ -313,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
             "DJANGO_SETTINGS_MODULE": "webapp.settings",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "FACET_LOG_LEVEL": "WARNING",
+            # Loopback HTTP: no TLS redirect or secure-only cookies (production serves HTTPS).
+            "FACET_HTTPS": "0",
         }
         _recreate_database(env["DATABASE_URL"])
         links = _setup(env, list(scenarios))

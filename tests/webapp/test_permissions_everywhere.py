@@ -54,6 +54,7 @@ PUBLIC_ROUTES = {
     "api:schema",
     "api:docs",
     "api:token",
+    "api:not_found",
     # The blinded rater's pages: they answer only a browser bound to a rater by an invitation link (or a
     # member's own start), show that rater's survey alone, and 404 (410 for a bad link) otherwise.
     "rate:page",
@@ -435,7 +436,8 @@ def test_outsider_gets_404_for_every_object_of_another_study(study_with_members,
                 )
         missing = {kwarg: missing_value(target) for kwarg, target in targets.items()}
         for method in API_OBJECT_METHODS if route.is_api else OBJECT_METHODS:
-            absent = request(outsider, method, url_of(route, missing), foreign_body(a)).status_code
+            absent_response = request(outsider, method, url_of(route, missing), foreign_body(a))
+            absent = absent_response.status_code
             for values in fillings:
                 url = url_of(route, values)
                 response = request(outsider, method, url, foreign_body(a))
@@ -444,6 +446,11 @@ def test_outsider_gets_404_for_every_object_of_another_study(study_with_members,
                     failures.append(
                         f"{method.upper()} {url} ({route.name}) → {response.status_code}, "
                         f"for a missing object {absent}"
+                    )
+                elif response.content != absent_response.content:  # D9: no existence oracle
+                    failures.append(
+                        f"{method.upper()} {url} ({route.name}) answers {response.content[:120]!r}, "
+                        f"a missing object {absent_response.content[:120]!r}"
                     )
                 elif leaks := leaked_markers(response, a):
                     failures.append(f"{method.upper()} {url} ({route.name}) shows {leaks}")

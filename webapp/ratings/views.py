@@ -6,7 +6,6 @@ session can reach only that rater's presentations (by opaque token) and nothing 
 account. No page or URL of /rate/ names a photo, subject, visit, date or pre/post role.
 """
 
-import csv
 import json
 import uuid
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from webapp.audit.services import audit_record
 from webapp.ratings import selectors, services
 from webapp.ratings.forms import ExclusionForm, FitForm, ImportForm, InvitationForm, SurveyCreateForm
 from webapp.ratings.models import RaterKind, SurveySource, SurveyStatus
+from webapp.spreadsheets import SafeCsvWriter
 from webapp.studies.access import Capability, capabilities
 from webapp.studies.selectors import get_study
 
@@ -216,7 +216,7 @@ def survey_export(request: HttpRequest, survey_id: int) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="rating-survey-{survey.pk}.csv"'
     response["Cache-Control"] = "private, no-store"
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)
     writer.writerow(selectors.EXPORT_COLUMNS)
     writer.writerows(rows)
     return response

@@ -5,7 +5,6 @@ without the capability) and services, and render. Any active user may create a s
 its coordinator; everything else needs a role in the study.
 """
 
-import csv
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +23,7 @@ from webapp.analysis.models import AnalysisJob, JobStatus, Result
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.spreadsheets import SafeCsvWriter
 from webapp.studies import selectors, services
 from webapp.studies.access import Capability, capabilities
 from webapp.studies.forms import (
@@ -36,7 +36,7 @@ from webapp.studies.forms import (
     SubjectCreateForm,
     VisitCreateForm,
 )
-from webapp.studies.ingest import IngestError, photo_ingest
+from webapp.studies.ingest import IngestError, photo_ingest, refuse_several_files
 from webapp.studies.models import Comparison, Photo, PhotoView, Visit, VisitRole
 
 LANDMARKS = AnalysisKind.LANDMARKS.value
@@ -333,6 +333,10 @@ def photo_upload(request: HttpRequest, visit_id: int) -> JsonResponse:
         return JsonResponse(
             {"ok": False, "error": "Your role in this study does not allow uploads."}, status=403
         )
+    try:
+        refuse_several_files(request.FILES)
+    except IngestError as error:
+        return JsonResponse({"ok": False, "error": error.message, "code": error.code}, status=400)
     form = PhotoUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         problems = [
@@ -727,7 +731,7 @@ def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-cohort-changes.csv"'
     response["Cache-Control"] = "private, no-store"
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)
     writer.writerow(COHORT_CSV_COLUMNS)
     for row in rows:
         normality = row.normality or {}
