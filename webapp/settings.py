@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "webapp.analysis",
     "webapp.labeling",
     "webapp.campaigns",
+    "webapp.ratings",
     "webapp.api",
 ]
 

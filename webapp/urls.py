@@ -10,6 +10,8 @@ urlpatterns = [
     path("audit/", include("webapp.audit.urls")),
     path("labeling/", include("webapp.labeling.urls")),
     path("campaigns/", include("webapp.campaigns.urls")),
+    path("ratings/", include("webapp.ratings.urls")),
+    path("rate/", include("webapp.ratings.rater_urls")),
     path("api/", include("webapp.api.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

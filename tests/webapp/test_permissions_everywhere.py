@@ -27,6 +27,8 @@ from webapp.campaigns import services as campaign_services
 from webapp.campaigns.models import Campaign
 from webapp.labeling.models import TrainingJob
 from webapp.labeling.services import encode_png, label_save
+from webapp.ratings import services as rating_services
+from webapp.ratings.models import RegressorFit
 from webapp.studies.ingest import photo_ingest
 from webapp.studies.models import Comparison, Photo, Role, Study, StudyMembership, Subject, Visit, VisitRole
 from webapp.studies.services import comparison_create, subject_create, visit_create
@@ -53,6 +55,14 @@ PUBLIC_ROUTES = {
     "api:docs",
     "api:token",
     "api:not_found",
+    # The blinded rater's pages: they answer only a browser bound to a rater by an invitation link (or a
+    # member's own start), show that rater's survey alone, and 404 (410 for a bad link) otherwise.
+    "rate:page",
+    "rate:claim",
+    "rate:state",
+    "rate:image",
+    "rate:submit",
+    "rate:undo",
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
@@ -76,6 +86,9 @@ KWARG_TARGETS = {
     "version_id": "keypoint_version",
     "instance_id": "keypoint_instance",
     "campaign_id": "landmark_campaign",
+    "survey_id": "rating_survey",
+    "rater_id": "survey_rater",
+    "fit_id": "regressor_fit",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -137,6 +150,7 @@ class World:
     wrinkle_label_id: int
     training_job_id: int
     landmark_ids: dict[str, int]
+    rating_ids: dict[str, int]
 
     def value(self, target: str) -> Any:
         return {
@@ -153,6 +167,7 @@ class World:
             "wrinkle_label": self.wrinkle_label_id,
             "training_job": self.training_job_id,
             **self.landmark_ids,
+            **self.rating_ids,
         }[target]
 
 
@@ -185,6 +200,26 @@ def build_landmark_world(study: Study, coordinator, photo: Photo, tag: str) -> d
         "keypoint_instance": version.instances.get().pk,
         "landmark_campaign": campaign.pk,
     }
+
+
+def build_rating_world(study: Study, coordinator, photos: list[Photo], tag: str) -> dict[str, int]:
+    """An open rating survey of the photos with one external rater, and a queued regressor fit."""
+    survey = rating_services.survey_create(
+        study=study,
+        actor=coordinator,
+        title=f"{tag} survey",
+        photos=photos,
+        question=f"{tag} question",
+        anchors=[],
+        region="whole",
+        repeat_share=0,
+        attention_checks=0,
+        target_ratings_per_photo=3,
+    )
+    rating_services.survey_open(survey=survey, actor=coordinator)
+    rater = rating_services.invitations_create(survey=survey, count=1, actor=coordinator)[0].rater
+    fit = RegressorFit.objects.create(study=study, survey=survey, parameters={})
+    return {"rating_survey": survey.pk, "survey_rater": rater.pk, "regressor_fit": fit.pk}
 
 
 def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
@@ -254,10 +289,12 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
             queued.content_hash,
             f"{tag} reason",
             f"{tag} label note",
+            f"{tag} survey",
         ],
         wrinkle_label_id=wrinkle_label.pk,
         training_job_id=training_job.pk,
         landmark_ids=build_landmark_world(study, coordinator, queued, tag),
+        rating_ids=build_rating_world(study, coordinator, [analysed, queued], tag),
     )
 
 
