@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PIPELINES: tuple[str, ...] = ("landmarks", "zones", "wrinkles", "normality")
+PIPELINES: tuple[str, ...] = ("landmarks", "zones", "wrinkles", "normality", "ratings")
 
 
 class UnknownModelError(KeyError):

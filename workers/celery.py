@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 app = Celery("facet")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu"))
-# Task modules of the workers package: analysis jobs, model training, landmark campaigns.
-for task_module in ("tasks", "training", "campaigns"):
+# Task modules of the workers package: analysis jobs, model training, landmark campaigns, rating fits.
+for task_module in ("tasks", "training", "campaigns", "ratings"):
     app.autodiscover_tasks(["workers"], related_name=task_module, force=True)
 
 

@@ -42,6 +42,10 @@ MEBEAUTY_RATING_NOTE = (
     "The rating regressor was fitted on MEBeauty ATTRACTIVENESS ratings (1-10) rescaled to 1-7, "
     "not on normality ratings; read the rating as indicative only."
 )
+STUDY_RATING_NOTE = (
+    "The rating regressor was fitted on this study's own human ratings (see its model version for R, MAE, "
+    "n and the raters' reliability)."
+)
 SEMI_SYNTHETIC_NOTE = (
     "The wrinkle model was trained on semi-synthetic data (real faces with rendered creases); its figures "
     "are not validated on real wrinkles."
@@ -482,6 +486,30 @@ def zone_energy(heatmap: np.ndarray, zone_masks: np.ndarray) -> list[dict[str, A
     return rows
 
 
+def study_rating_regressor(job: AnalysisJob) -> tuple[Any, dict[str, Any] | None]:
+    """The regressor of the rating: the version activated for the job's study (fitted on its ratings),
+    else the registry's; ``(None, None)`` when neither is usable."""
+    from ml.registry import registry
+    from webapp.ratings.selectors import study_regressor_version
+
+    version = study_regressor_version(job.photo.study)
+    if version is not None and version.weights_path:
+        description = {
+            **registry.describe(NORMALITY_REGRESSOR),
+            "version": version.version,
+            "weights_path": version.weights_path,
+            "weights_sha256": version.weights_sha256 or None,
+            "metrics": version.metrics,
+            "trained": True,
+            "source": version.source,
+            "calibrated_on_study_ratings": True,
+        }
+        return _load_version(NORMALITY_REGRESSOR, version.weights_path), description
+    if model_is_usable(NORMALITY_REGRESSOR):
+        return _model(NORMALITY_REGRESSOR)
+    return None, None
+
+
 def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
     """Personalized normalization, PSE heatmap and score S, and the 1–7 rating (Boyaci; Hayajneh)."""
     started = time.perf_counter()
@@ -498,10 +526,8 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
     region = getattr(job.photo.study, "normality_region", "mouth_nose") or "mouth_nose"
     timings: dict[str, float] = {}
     notes = []
-    regressor, regressor_description = None, None
-    if model_is_usable(NORMALITY_REGRESSOR):
-        regressor, regressor_description = _model(NORMALITY_REGRESSOR)
-    else:
+    regressor, regressor_description = study_rating_regressor(job)
+    if regressor is None:
         missing = not_trained_message(NORMALITY_REGRESSOR)
         notes.append(f"{missing} The score S is still given; the rating is not.")
     settings = analysis_settings(regressor)
@@ -532,12 +558,15 @@ def run_normality(job: AnalysisJob, progress: Progress) -> RunOutcome:
     rating = None
     if regressor is not None:
         predicted = float(regressor["pipeline"].predict(feature_vector(features)[None])[0])
+        calibrated = regressor_description.get("calibrated_on_study_ratings", False)
         rating = {
             "value": float(np.clip(predicted, 1.0, 7.0)),
             "scale": NORMALITY_RATING_SCALE,
             "regressor": regressor.get("name"),
             "trained_on": regressor.get("trained_on"),
-            "note": MEBEAUTY_RATING_NOTE,
+            "model_version": regressor_description.get("version"),
+            "weights_sha256": regressor_description.get("weights_sha256"),
+            "note": STUDY_RATING_NOTE if calibrated else MEBEAUTY_RATING_NOTE,
         }
     crop_zones = render_zone_masks(aligned.landmarks, aligned.image.shape)
     energy = zone_energy(scored.heatmap, crop_zones)

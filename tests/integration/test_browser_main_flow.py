@@ -116,7 +116,9 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     expect(panes).to_have_count(2)
     for image in page.locator(".compare-panes img").all():
         expect(image).to_be_visible()
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+        # Waits for the image to load (a property read: the page's CSP refuses evaluated strings).
+        expect(image).to_have_js_property("complete", True)
+        expect(image).not_to_have_js_property("naturalWidth", 0)
     registered = page.locator(".compare-panes img.registered")
     assert re.match(r"matrix\(", registered.evaluate("img => getComputedStyle(img).transform"))
 

@@ -7,7 +7,6 @@ The ground truth saved with a label is always recomputed here with `ml.wrinkles.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -34,6 +33,7 @@ from webapp.analysis.services import run_cancel, run_mark_running, run_report_pr
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, WrinkleLabel
+from webapp.spreadsheets import SafeCsvDictWriter
 from webapp.studies.models import Photo, Study
 
 logger = logging.getLogger(__name__)
@@ -357,7 +357,7 @@ def label_dataset_files(label: WrinkleLabel) -> tuple[dict[str, str], list[tuple
 
 def index_csv(rows: Iterable[dict[str, str]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS)
+    writer = SafeCsvDictWriter(buffer, fieldnames=INDEX_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode()

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Prefetch, QuerySet
-from django.http import Http404
 
-from webapp.studies.access import Capability, is_site_admin, require
+from webapp.studies.access import Capability, is_site_admin, not_found, require
 from webapp.studies.models import Comparison, Photo, PhotoView, Study, StudyMembership, Subject, Visit
 
 if TYPE_CHECKING:
@@ -43,8 +42,8 @@ def study_ids_for_user(user: User) -> QuerySet:
 def get_study(user: User, study_id: int, capability: Capability = Capability.VIEW) -> Study:
     study = Study.objects.filter(pk=study_id).first()
     if study is None:
-        raise Http404("No such study.")
-    require(user, study, capability)
+        raise not_found(user, "study", study_id)
+    require(user, study, capability, what="study", object_id=study_id)
     return study
 
 
@@ -55,8 +54,8 @@ def subjects_for_user(user: User) -> QuerySet[Subject]:
 def get_subject(user: User, subject_id: int, capability: Capability = Capability.VIEW) -> Subject:
     subject = Subject.objects.select_related("study").filter(pk=subject_id).first()
     if subject is None:
-        raise Http404("No such subject.")
-    require(user, subject.study, capability)
+        raise not_found(user, "subject", subject_id)
+    require(user, subject.study, capability, what="subject", object_id=subject_id)
     return subject
 
 
@@ -69,8 +68,8 @@ def visits_for_user(user: User) -> QuerySet[Visit]:
 def get_visit(user: User, visit_id: int, capability: Capability = Capability.VIEW) -> Visit:
     visit = Visit.objects.select_related("subject__study").filter(pk=visit_id).first()
     if visit is None:
-        raise Http404("No such visit.")
-    require(user, visit.subject.study, capability)
+        raise not_found(user, "visit", visit_id)
+    require(user, visit.subject.study, capability, what="visit", object_id=visit_id)
     return visit
 
 
@@ -83,8 +82,8 @@ def photos_for_user(user: User) -> QuerySet[Photo]:
 def get_photo(user: User, photo_id: int, capability: Capability = Capability.VIEW) -> Photo:
     photo = Photo.objects.select_related("visit__subject", "study").filter(pk=photo_id).first()
     if photo is None:
-        raise Http404("No such photo.")
-    require(user, photo.study, capability)
+        raise not_found(user, "photo", photo_id)
+    require(user, photo.study, capability, what="photo", object_id=photo_id)
     return photo
 
 
@@ -101,8 +100,8 @@ def get_comparison(user: User, comparison_id: int, capability: Capability = Capa
         .first()
     )
     if comparison is None:
-        raise Http404("No such comparison.")
-    require(user, comparison.subject.study, capability)
+        raise not_found(user, "comparison", comparison_id)
+    require(user, comparison.subject.study, capability, what="comparison", object_id=comparison_id)
     return comparison
 
 
@@ -259,6 +258,7 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         return None
     before, after = float(pre_data["score"]), float(post_data["score"])
     ratings = [(data.get("rating") or {}).get("value") for data in (pre_data, post_data)]
+    regressors = [(data.get("rating") or {}).get("model_version") for data in (pre_data, post_data)]
     return {
         "pre": before,
         "post": after,
@@ -268,6 +268,8 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "pre_rating": ratings[0],
         "post_rating": ratings[1],
         "rating_change": ratings[1] - ratings[0] if None not in ratings else None,
+        "rating_trained_on": (post_data.get("rating") or {}).get("trained_on"),
+        "same_regressor": regressors[0] == regressors[1],
         "same_region": pre_data.get("region") == post_data.get("region"),
         "region": post_data.get("region"),
         "metric": (post_data.get("metric") or {}).get("heatmap"),
