@@ -37,6 +37,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ml.core.metrics import box_iou
+
 logger = logging.getLogger(__name__)
 
 YUNET = "yunet"
@@ -186,10 +188,11 @@ class YuNetDetector(FaceDetector):
             self._yunet()
         return self
 
-    def _detect(self, image: np.ndarray) -> list[FaceDetection]:
+    def _run(self, image: np.ndarray, max_side: int, border: float) -> list[FaceDetection]:
+        """One YuNet pass on ``image`` scaled to ``max_side``; detections in pixels of ``image``."""
         height, width = image.shape[:2]
-        pad = round(self.border * max(height, width))
-        scale = self.max_side / (max(height, width) + 2 * pad)
+        pad = round(border * max(height, width))
+        scale = max_side / (max(height, width) + 2 * pad)
         working = resize_image(image, scale)
         offset = round(pad * scale)
         rows = -(-(working.shape[0] + 2 * offset) // 32) * 32
@@ -208,6 +211,41 @@ class YuNetDetector(FaceDetector):
             points = (np.asarray(row[4:14], dtype=np.float64).reshape(5, 2) - offset) / scale
             faces.append(FaceDetection(box=box, score=float(row[14]), detector=self.name, points=points))
         return faces
+
+    def _detect(self, image: np.ndarray) -> list[FaceDetection]:
+        faces = self._run(image, self.max_side, self.border)
+        scale = self.max_side / ((1 + 2 * self.border) * max(image.shape[:2]))
+        return [
+            self._refine(image, face) if max(face.width, face.height) * scale < REFINE_BELOW_PX else face
+            for face in faces
+        ]
+
+    def _refine(self, image: np.ndarray, face: FaceDetection) -> FaceDetection:
+        """A small face detected again on a crop around it, where it is about 100 px wide.
+
+        At 480 px a face of 40 px gets imprecise points (einstein in landmarks68: its eye-to-mouth
+        distance is 4 % off), and the landmark models start from them.
+        """
+        side = REFINE_REGION * max(face.width, face.height)
+        cx, cy = (face.box[0] + face.box[2]) / 2.0, (face.box[1] + face.box[3]) / 2.0
+        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+        x1, y1 = int(min(image.shape[1], cx + side / 2)), int(min(image.shape[0], cy + side / 2))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return face
+        found = self._run(image[y0:y1, x0:x1], REFINE_INPUT_SIDE, 0.0)
+        local = (face.box[0] - x0, face.box[1] - y0, face.box[2] - x0, face.box[3] - y0)
+        best = max(found, key=lambda item: box_iou(item.box, local), default=None)
+        if best is None or box_iou(best.box, local) < 0.3 or best.points is None:
+            return face
+        box = (best.box[0] + x0, best.box[1] + y0, best.box[2] + x0, best.box[3] + y0)
+        return FaceDetection(box=box, score=best.score, detector=self.name, points=best.points + [x0, y0])
+
+
+# Faces smaller than this in YuNet's working image are detected again on a crop REFINE_REGION times
+# their size, at REFINE_INPUT_SIDE pixels (the face then spans about 100 px).
+REFINE_BELOW_PX = 64.0
+REFINE_REGION = 3.0
+REFINE_INPUT_SIDE = 320
 
 
 class DlibHogDetector(FaceDetector):

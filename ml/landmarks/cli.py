@@ -131,6 +131,29 @@ def _evaluate_pose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from ml.config import data_dir
+    from ml.landmarks import reports
+    from ml.registry import registry
+
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    out = Path(args.out)
+    landmark_models = [name for name in registry.names("landmarks") if registry.spec(name).trained]
+    if args.what == "landmarks":
+        path = reports.landmarks_report(data_dir(), out, args.models or landmark_models, command, print)
+    elif args.what == "pose":
+        path = reports.pose_report(data_dir(), out, args.models or landmark_models, command, print)
+    else:
+        detectors = args.models or registry.names("face-detection")
+        path = reports.detectors_report(data_dir(), out, detectors, command, print)
+    print(path.read_text())
+    return 0
+
+
 def _campaign_config(args: argparse.Namespace):
     from ml.landmarks.campaign import CampaignConfig
 
@@ -323,6 +346,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pose.add_argument("--max-yaw", type=float, default=90.0, help="Leave out photos turned further.")
     pose.add_argument("--json", action="store_true", help="Print the full result (every photo) as JSON.")
     pose.set_defaults(handler=_evaluate_pose)
+
+    report = actions.add_parser(
+        "report", help="Write an evaluation report (landmarks, pose or detectors) for every model."
+    )
+    report.add_argument("what", choices=["landmarks", "pose", "detectors"])
+    report.add_argument("--out", default="docs/reports", help="Folder of the Markdown and JSON reports.")
+    report.add_argument("--models", nargs="*", help="Only these registered models (default: all trained).")
+    report.set_defaults(handler=_report)
 
     geometry = actions.add_parser(
         "fit-mesh-geometry",
