@@ -192,8 +192,9 @@ def _yolo_pose68_spec() -> ModelSpec:
     weights = yolo_pose68_weights()
     metrics = yolo_pose68_metrics()
     version = str(metrics.get("version", "untrained"))
-    if metrics.get("acceptance", {}).get("passed") is False:
-        version += " (weak: fails its acceptance rule; see the model card)"  # the detect output must say so
+    goal = metrics.get("goal", {})
+    if goal.get("met") is False:  # the detect output must say so
+        version += f" (below its goal: {goal.get('summary', 'see the model card')})"
     return ModelSpec(
         name=YOLO_POSE68_NAME,
         task=LANDMARKS,
