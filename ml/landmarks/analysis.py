@@ -33,12 +33,14 @@ def analyze_landmarks(
     model: str = DEFAULT_LANDMARK_MODEL,
     progress: ProgressCallback | None = None,
     thresholds: QualityThresholds | None = None,
+    face_detector: str | None = None,
 ) -> dict[str, Any]:
     """Detect faces, landmarks and pose and check photo quality; returns the CLI's JSON document.
 
     ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw", "pitch", "roll"}}],
     "quality": {"ok", "reasons", "measures"}, "model": {"name", "version"}, "image": {"width", "height"}}``.
-    ``progress(fraction, message)`` is called as the work advances.
+    ``progress(fraction, message)`` is called as the work advances. ``face_detector`` names a registered
+    face detector to use instead of the model's default (YuNet).
     """
     check_rgb_image(image)
 
@@ -50,7 +52,7 @@ def analyze_landmarks(
     spec = registry.spec(model)
     detector = registry.load(model)
     report(0.2, "Detecting faces and landmarks")
-    faces = detect_faces_with_landmarks(image, detector=detector)
+    faces = detect_faces_with_landmarks(image, detector=detector, face_detector=face_detector)
     report(0.7, "Estimating head pose")
     poses = [head_pose(face, image.shape)[0] for face in faces]
     report(0.85, "Checking photo quality")

@@ -15,7 +15,9 @@ def _detect(args: argparse.Namespace) -> int:
     from ml.landmarks.analysis import analyze_landmarks
 
     image = load_image(args.image)
-    result = analyze_landmarks(image, expected_yaw=view_expected_yaw(args.view), model=args.model)
+    result = analyze_landmarks(
+        image, expected_yaw=view_expected_yaw(args.view), model=args.model, face_detector=args.detector
+    )
     if args.json:
         print_json(result)
         return 0
@@ -315,6 +317,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("image", help="Path of the photo (JPEG, PNG, TIFF, ...).")
     detect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
     detect.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    detect.add_argument(
+        "--detector", help="Registered face detector (yunet, dlib-hog, dlib-mmod, opencv-haar, blazeface)."
+    )
     detect.add_argument(
         "--view",
         default="frontal",
