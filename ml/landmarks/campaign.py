@@ -352,6 +352,15 @@ def _stop_hook(progress: ProgressCallback | None, cancel: CancelCheck | None, it
     return on_train_epoch_end
 
 
+def _training_finished(checkpoint: Path) -> bool:
+    """Whether an Ultralytics ``last.pt`` is final: the trainer strips the optimizer and sets epoch −1 at
+    the end; during training (``best.pt`` included) the checkpoint keeps both."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return state.get("epoch", -1) == -1 and state.get("optimizer") is None
+
+
 def _add_callbacks(
     model: Any,
     config: CampaignConfig,
@@ -426,8 +435,9 @@ def train_iteration(
     from ultralytics import YOLO
 
     last = config.runs_dir / config.run_name(iteration) / "weights" / "last.pt"
-    if (last.parent / "best.pt").is_file():
-        return last.parent / "best.pt", {}  # trained before an interruption; its report row was not written
+    if last.is_file() and _training_finished(last):
+        best = last.parent / "best.pt"  # trained before an interruption; its report row was not written
+        return (best if best.is_file() else last), {}
     if last.is_file():
         # An interrupted iteration: Ultralytics continues from its last epoch (optimizer state included).
         model = YOLO(str(last), task="pose")

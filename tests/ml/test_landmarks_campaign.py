@@ -254,3 +254,16 @@ def test_an_interrupted_campaign_resumes_after_its_last_finished_iteration(tmp_p
     assert [row.iteration for row in rows] == [0, 1, 2]
     assert trained == [0, 1, 1, 2]  # iteration 0 was not trained again
     assert rows[0].pseudo_labels_added == 1 and rows[1].counts["train_labelled_images"] == 3
+
+
+def test_an_unfinished_run_is_resumed_not_taken_as_trained(tmp_path):
+    import torch
+
+    from ml.landmarks.campaign import _training_finished
+
+    running, finished = tmp_path / "running.pt", tmp_path / "finished.pt"
+    # Ultralytics writes best.pt and last.pt every epoch with the optimizer; the end strips it, epoch −1.
+    torch.save({"epoch": 41, "optimizer": {"state": {}}, "model": None}, running)
+    torch.save({"epoch": -1, "optimizer": None, "model": None}, finished)
+    assert not _training_finished(running)
+    assert _training_finished(finished)
