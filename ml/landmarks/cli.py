@@ -283,7 +283,7 @@ def _campaign_ship(args: argparse.Namespace) -> int:
     from ml.landmarks.yolo_pose import yolo_pose68_dir
 
     destination = Path(args.destination) if args.destination else yolo_pose68_dir()
-    metrics = ship_weights(Path(args.root), destination, args.iteration, data_dir_or_none())
+    metrics = ship_weights(Path(args.root), destination, args.iteration, data_dir_or_none(), args.second_pass)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -405,4 +405,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("root", help="Campaign folder (holds report.json).")
     ship.add_argument("--iteration", type=int, help="Iteration to ship (default: lowest validation NME).")
     ship.add_argument("--destination", help="Weights folder (default: ml/weights/yolo-pose68).")
+    ship.add_argument(
+        "--second-pass",
+        action="store_true",
+        help="Allow run-time settings that run the network twice (refined crop, mirrored crop).",
+    )
     ship.set_defaults(handler=_campaign_ship)
