@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webapp.context_processors.facet",
             ],
         },
     },
@@ -286,6 +287,16 @@ FACET_PASSWORD_RESETS_PER_ADDRESS = int(os.environ.get("FACET_PASSWORD_RESETS_PE
 FACET_TRUSTED_PROXY_COUNT = int(os.environ.get("FACET_TRUSTED_PROXY_COUNT", "0"))
 # Refused accesses to patient data are audited, at most this many per user a minute.
 FACET_DENIED_AUDIT_PER_MINUTE = int(os.environ.get("FACET_DENIED_AUDIT_PER_MINUTE", "30"))
+# Who may create studies: "permitted" (site admins and the users they allow on the Users page) or
+# "everyone" (any active user). The creator becomes the study's first coordinator.
+FACET_STUDY_CREATORS = os.environ.get("FACET_STUDY_CREATORS", "permitted")
+if FACET_STUDY_CREATORS not in {"permitted", "everyone"}:
+    raise ValueError("FACET_STUDY_CREATORS must be 'permitted' or 'everyone'.")
+# Soft-deleted subjects, visits and photos are purged (with their files) this many days after deletion
+# by `manage.py facet_purge_deleted` (run it daily, e.g. from cron).
+FACET_DELETED_RETENTION_DAYS = int(os.environ.get("FACET_DELETED_RETENTION_DAYS", "30"))
+# A page's view event covers the images the page loads within this many seconds (audit.services).
+FACET_PAGE_VIEW_GRANT_SECONDS = int(os.environ.get("FACET_PAGE_VIEW_GRANT_SECONDS", "900"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Facet API",
     "DESCRIPTION": "Studies, subjects, visits, photos, analysis jobs and results of Facet.",

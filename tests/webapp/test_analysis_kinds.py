@@ -173,7 +173,7 @@ def test_coordinator_saves_settings_and_the_change_is_audited(study_with_members
     assert study.normality_region == "face_no_eyes" and study.force_zone_baseline
     assert KIND_SPECS[AnalysisKind.ZONES].model_for(study) == ZONES_LANDMARK_MODEL
     event = AuditEvent.objects.filter(action=AuditAction.UPDATE, study_id=study.pk).latest("pk")
-    assert set(event.details["fields"]) >= {"analyses", "zones_of_interest", "normality_region"}
+    assert set(event.details["changes"]) >= {"analyses", "zones_of_interest", "normality_region"}
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@ from django.contrib import admin, messages
 
 from webapp.analysis import services
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, WorkerHeartbeat
-from webapp.studies.admin import AuditedAdmin
+from webapp.audit.admin import AuditedModelAdmin
 
 
 @admin.register(AnalysisJob)
-class AnalysisJobAdmin(admin.ModelAdmin):
+class AnalysisJobAdmin(AuditedModelAdmin):
     list_display = [
         "pk",
         "kind",
@@ -49,7 +49,7 @@ class ArtifactInline(admin.TabularInline):
 
 
 @admin.register(Result)
-class ResultAdmin(AuditedAdmin):
+class ResultAdmin(AuditedModelAdmin):
     list_display = ["pk", "job", "model_name", "model_version", "code_version", "created_at"]
     readonly_fields = [
         "job",
@@ -67,13 +67,13 @@ class ResultAdmin(AuditedAdmin):
 
 
 @admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
+class WorkerHeartbeatAdmin(AuditedModelAdmin):
     list_display = ["hostname", "queues", "pid", "concurrency", "last_seen"]
     readonly_fields = ["hostname", "queues", "pid", "concurrency", "started_at", "last_seen"]
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(AuditedModelAdmin):
     list_display = ["name", "version", "task", "is_active", "source", "created_at", "activated_at"]
     list_filter = ["task", "is_active", "name"]
     readonly_fields = [field.name for field in ModelVersion._meta.fields if field.name != "model_card"]

@@ -14,7 +14,7 @@ from webapp.analysis import selectors, services
 from webapp.analysis.kinds import AnalysisKind, Queue
 from webapp.analysis.models import AnalysisJob, JobStatus
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_record, covered_by_page_view
 from webapp.studies.access import Capability
 from webapp.studies.models import Study
 from webapp.webutils import site_admin_required, wants_json
@@ -117,12 +117,13 @@ def result_json(request: HttpRequest, result_id: int) -> JsonResponse:
 def artifact(request: HttpRequest, artifact_id: int) -> FileResponse:
     stored = selectors.get_artifact(request.user, artifact_id)
     download = request.GET.get("download") == "1"
-    audit_record(
-        action=AuditAction.DOWNLOAD if download else AuditAction.VIEW,
-        summary=f"{'Downloaded' if download else 'Viewed'} {stored.name} of result {stored.result_id}",
-        target=stored,
-        request=request,
-    )
+    if download or not covered_by_page_view(request, artifact_id=stored.pk):
+        audit_record(
+            action=AuditAction.DOWNLOAD if download else AuditAction.VIEW,
+            summary=f"{'Downloaded' if download else 'Viewed'} {stored.name} of result {stored.result_id}",
+            target=stored,
+            request=request,
+        )
     response = FileResponse(
         stored.file.open("rb"),
         content_type=stored.content_type,

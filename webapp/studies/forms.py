@@ -170,3 +170,42 @@ class ComparisonCreateForm(forms.Form):
 def _visit_choice_label(visit: Visit) -> str:
     date = visit.date.isoformat() if visit.date else "no date"
     return f"{visit.label} ({visit.get_role_display()}, {date})"
+
+
+class SubjectEditForm(forms.Form):
+    code = forms.CharField(max_length=40, validators=[subject_code_validator], label="Code")
+
+
+class VisitEditForm(VisitCreateForm):
+    pass
+
+
+class PhotoEditForm(forms.Form):
+    """Correct a photo's view, or move it to another visit of its subject's study."""
+
+    view = forms.ChoiceField(choices=PhotoView.choices)
+    visit = forms.ModelChoiceField(queryset=Visit.objects.none())
+
+    def __init__(self, *args, photo, **kwargs) -> None:
+        kwargs.setdefault("initial", {"view": photo.view, "visit": photo.visit_id})
+        super().__init__(*args, **kwargs)
+        self.fields["visit"].queryset = (
+            Visit.objects.alive()
+            .filter(subject__study_id=photo.study_id)
+            .select_related("subject")
+            .order_by("subject__code", "date", "created_at")
+        )
+        self.fields["visit"].label_from_instance = lambda visit: (
+            f"{visit.subject.code} · {_visit_choice_label(visit)}"
+        )
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why it is deleted, e.g. 'wrong subject', 'consent withdrawn'. Kept in the audit trail.",
+    )
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.studies import views
+from webapp.studies import record_views, views
 
 app_name = "studies"
 urlpatterns = [
@@ -25,5 +25,11 @@ urlpatterns = [
     path("photos/<int:photo_id>/", views.photo_detail, name="photo_detail"),
     path("photos/<int:photo_id>/image", views.photo_image, name="photo_image"),
     path("photos/<int:photo_id>/thumbnail", views.photo_thumbnail, name="photo_thumbnail"),
+    path("subjects/<int:subject_id>/edit/", record_views.subject_edit, name="subject_edit"),
+    path("visits/<int:visit_id>/edit/", record_views.visit_edit, name="visit_edit"),
+    path("photos/<int:photo_id>/edit/", record_views.photo_edit, name="photo_edit"),
+    path("records/<str:kind>/<int:record_id>/delete/", record_views.record_delete, name="record_delete"),
+    path("records/<str:kind>/<int:record_id>/restore/", record_views.record_restore, name="record_restore"),
+    path("studies/<int:study_id>/deleted/", record_views.deleted_records, name="deleted_records"),
     path("comparisons/<int:comparison_id>/", views.comparison_detail, name="comparison_detail"),
 ]

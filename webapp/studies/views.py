@@ -11,6 +11,8 @@ import numpy as np
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,18 +24,23 @@ from webapp.analysis.kinds import KIND_SPECS, AnalysisKind, untrained_kinds
 from webapp.analysis.models import AnalysisJob, JobStatus, Result
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_page_view, audit_record, covered_by_page_view
+from webapp.audit.templatetags.audit import seen
 from webapp.spreadsheets import SafeCsvWriter
 from webapp.studies import selectors, services
-from webapp.studies.access import Capability, capabilities
+from webapp.studies.access import Capability, capabilities, may_create_studies
 from webapp.studies.forms import (
     ComparisonCreateForm,
+    DeleteForm,
     MemberAddForm,
     MemberRoleForm,
+    PhotoEditForm,
     PhotoUploadForm,
+    SearchForm,
     StudyCreateForm,
     StudySettingsForm,
     SubjectCreateForm,
+    SubjectEditForm,
     VisitCreateForm,
 )
 from webapp.studies.ingest import IngestError, photo_ingest, refuse_several_files
@@ -57,15 +64,32 @@ def _flash_validation_error(request: HttpRequest, error: ValidationError) -> Non
 # Studies ------------------------------------------------------------------------------------------
 
 
+LIST_PAGE_SIZE = 25
+
+
 @login_required
 @require_GET
 def study_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "studies/study_list.html", {"studies": selectors.studies_for_user(request.user)})
+    search = SearchForm(request.GET or None)
+    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
+    studies = selectors.studies_for_user(request.user)
+    if query:
+        studies = studies.filter(Q(name__icontains=query) | Q(protocol__icontains=query))
+    page = Paginator(studies.order_by("name"), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "studies": page.object_list,
+        "page": page,
+        "query": query,
+        "may_create": may_create_studies(request.user),
+    }
+    return render(request, "studies/study_list.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_create(request: HttpRequest) -> HttpResponse:
+    if not may_create_studies(request.user):
+        raise PermissionDenied("Only site admins and users they allow may create studies.")
     form = StudyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -91,13 +115,21 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study = selectors.get_study(request.user, study_id)
     view_labels = dict(PhotoView.choices)
     kind_labels = dict(AnalysisKind.choices)
+    search = SearchForm(request.GET or None)
+    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
+    subjects = study.subjects.alive().order_by("code")
+    if query:
+        subjects = subjects.filter(code__icontains=query)
+    subject_page = Paginator(subjects, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
+        "subject_page": subject_page,
+        "query": query,
         "study": study,
         "can": {capability.value: True for capability in capabilities(request.user, study)},
         "required_views": [view_labels.get(view, view) for view in study.required_views],
         "analyses": [kind_labels.get(kind, kind) for kind in study.analyses],
         "members": selectors.study_members(study),
-        "subject_rows": selectors.subject_rows(study),
+        "subject_rows": selectors.subject_rows(study, list(subject_page.object_list)),
         "comparisons": selectors.comparisons_for_user(request.user).filter(subject__study=study),
         "member_form": MemberAddForm(),
         "role_form": MemberRoleForm(),
@@ -248,7 +280,15 @@ def subject_detail(request: HttpRequest, subject_id: int) -> HttpResponse:
         for view, label in PhotoView.choices
         if view in views_present
     ]
+    view_grant = audit_page_view(
+        request,
+        summary=f"Viewed subject {subject.code} and the thumbnails of its photos",
+        target=subject,
+        photos=[photo.pk for column in columns for cell in column.cells.values() for photo in cell],
+        details={"page": "subject"},
+    )
     context = {
+        "view_grant": view_grant,
         "study": study,
         "subject": subject,
         "can": {capability.value: True for capability in capabilities(request.user, study)},
@@ -256,7 +296,9 @@ def subject_detail(request: HttpRequest, subject_id: int) -> HttpResponse:
         "rows": rows,
         "visit_form": VisitCreateForm(),
         "comparison_form": ComparisonCreateForm(subject=subject) if len(visits) >= 2 else None,
-        "comparisons": subject.comparisons.select_related("pre_visit", "post_visit"),
+        "comparisons": subject.comparisons.alive().select_related("pre_visit", "post_visit"),
+        "subject_form": SubjectEditForm(initial={"code": subject.code}),
+        "delete_form": DeleteForm(),
         "view_choices": PhotoView.choices,
         "default_visit": visits[-1] if visits else None,
     }
@@ -406,59 +448,53 @@ def _overlay_data(photo: Photo, result: Result | None) -> dict | None:
 @require_GET
 def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo = selectors.get_photo(request.user, photo_id)
-    result = latest_result(photo.pk, LANDMARKS)
-    if result is not None:
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Viewed landmarks of photo {photo.pk}",
-            actor=request.user,
-            target=result,
-            study_id=photo.study_id,
-            request=request,
-        )
+    results = selectors.photo_results(photo)
+    result = results[LANDMARKS]
+    shown = [found for found in results.values() if found is not None]
+    # One event for the page, its photo, its results and their images (which the grant covers).
+    view_grant = audit_page_view(
+        request,
+        summary=f"Viewed photo {photo.pk} and its results",
+        target=photo,
+        photos=[photo.pk],
+        results=[found.pk for found in shown],
+        artifacts=[artifact.pk for found in shown for artifact in found.artifacts.all()],
+        details={"page": "photo"},
+    )
     jobs = photo.jobs.order_by("-created_at")
     landmarks = _landmark_view(result)
+    can = {capability.value: True for capability in capabilities(request.user, photo.study)}
     context = {
+        "view_grant": view_grant,
+        "edit_form": PhotoEditForm(photo=photo) if can.get("manage_subjects") else None,
+        "delete_form": DeleteForm(),
         "study": photo.study,
         "subject": photo.visit.subject,
         "visit": photo.visit,
         "photo": photo,
-        "can": {capability.value: True for capability in capabilities(request.user, photo.study)},
+        "can": can,
         "jobs": jobs,
         "landmarks": landmarks,
         "overlay": _overlay_data(photo, result),
-        **_analysis_context(request, photo),
+        **_analysis_context(photo, results, view_grant),
     }
     return render(request, "studies/photo_detail.html", context)
 
 
-def _artifact_urls(result: Result | None) -> dict[str, str]:
-    """Each artifact of a result by name, served (and audited) by the analysis:artifact view."""
+def _artifact_urls(result: Result | None, view_grant: str) -> dict[str, str]:
+    """Each artifact of a result by name, served by the analysis:artifact view; the page's view event
+    (`view_grant`) covers them."""
     if result is None:
         return {}
     return {
-        artifact.name: reverse("analysis:artifact", args=[artifact.pk]) for artifact in result.artifacts.all()
+        artifact.name: seen(reverse("analysis:artifact", args=[artifact.pk]), view_grant)
+        for artifact in result.artifacts.all()
     }
 
 
-def _audit_results_viewed(request: HttpRequest, photo: Photo, results: dict[str, Result | None]) -> None:
-    for kind, result in results.items():
-        if result is not None and kind != LANDMARKS:
-            audit_record(
-                action=AuditAction.VIEW,
-                summary=f"Viewed {kind} result of photo {photo.pk}",
-                actor=request.user,
-                target=result,
-                study_id=photo.study_id,
-                request=request,
-            )
-
-
-def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
+def _analysis_context(photo: Photo, results: dict[str, Result | None], view_grant: str) -> dict:
     """Zones, wrinkles and normality results of the photo as the photo page shows them."""
     study = photo.study
-    results = selectors.photo_results(photo)
-    _audit_results_viewed(request, photo, results)
     zones, wrinkles, normality = (results[kind] for kind in ("zones", "wrinkles", "normality"))
     return {
         "zones": zones,
@@ -469,7 +505,7 @@ def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
         else [],
         "zones_overlay": selectors.zones_overlay_data(zones.data, study.zones_of_interest) if zones else None,
         "wrinkles": wrinkles,
-        "wrinkle_artifacts": _artifact_urls(wrinkles),
+        "wrinkle_artifacts": _artifact_urls(wrinkles, view_grant),
         "wrinkle_regions": [
             (name.replace("_", " "), figures)
             for name, figures in (wrinkles.data.get("regions") or {}).items()
@@ -477,7 +513,7 @@ def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
         if wrinkles
         else [],
         "normality": normality,
-        "normality_images": _normality_images(_artifact_urls(normality)),
+        "normality_images": _normality_images(_artifact_urls(normality, view_grant)),
     }
 
 
@@ -496,14 +532,15 @@ def _serve_photo_file(request: HttpRequest, photo_id: int, *, thumbnail: bool) -
         raise Http404("This photo has no stored image.")
     action = AuditAction.DOWNLOAD if download else AuditAction.VIEW
     what = "thumbnail" if thumbnail else "image"
-    audit_record(
-        action=action,
-        summary=f"{action.label} {what} of photo {photo.pk}",
-        actor=request.user,
-        target=photo,
-        request=request,
-        details={"file": what},
-    )
+    if download or not covered_by_page_view(request, photo_id=photo.pk):
+        audit_record(
+            action=action,
+            summary=f"{action.label} {what} of photo {photo.pk}",
+            actor=request.user,
+            target=photo,
+            request=request,
+            details={"file": what},
+        )
     filename = f"{photo.visit.subject.code}_{photo.visit.label}_{photo.view}_{photo.pk}.png".replace(" ", "-")
     response = FileResponse(
         stored.open("rb"),
@@ -548,6 +585,7 @@ class RegisteredPair:
     normality: dict | None = None
     heatmaps: tuple[dict[str, str], dict[str, str]] | None = None
     normality_notes: list[str] = field(default_factory=list)
+    results: dict[tuple[str, str], Result | None] = field(default_factory=dict)
 
 
 def _landmark_problem(photo: Photo, label: str) -> tuple[np.ndarray | None, str]:
@@ -595,23 +633,34 @@ def _register(pre: Photo, post: Photo, view_label: str) -> RegisteredPair:
 @require_GET
 def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
     comparison: Comparison = selectors.get_comparison(request.user, comparison_id)
-    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.order_by("uploaded_at")}
-    post_photos = {photo.view: photo for photo in comparison.post_visit.photos.order_by("uploaded_at")}
+    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.alive().order_by("uploaded_at")}
+    post_photos = {
+        photo.view: photo for photo in comparison.post_visit.photos.alive().order_by("uploaded_at")
+    }
     pairs = []
     for view, label in PhotoView.choices:
         if view in pre_photos and view in post_photos:
             pair = _register(pre_photos[view], post_photos[view], label)
-            _compare_results(request, pair, comparison)
+            pair.results = {
+                (side, kind): latest_result(photo.pk, kind)
+                for side, photo in (("pre", pair.pre), ("post", pair.post))
+                for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
+            }
             pairs.append(pair)
-            for photo in (pair.pre, pair.post):
-                audit_record(
-                    action=AuditAction.VIEW,
-                    summary=f"Viewed photo {photo.pk} in comparison {comparison.pk}",
-                    actor=request.user,
-                    target=photo,
-                    request=request,
-                    details={"comparison": comparison.pk},
-                )
+    shown = [result for pair in pairs for result in pair.results.values() if result is not None]
+    # One event for the page with its photos, results and result images (which the grant covers).
+    view_grant = audit_page_view(
+        request,
+        summary=f"Viewed comparison {comparison.pk} ({comparison})",
+        target=comparison,
+        study_id=comparison.subject.study_id,
+        photos=[photo.pk for pair in pairs for photo in (pair.pre, pair.post)],
+        results=[result.pk for result in shown],
+        artifacts=[artifact.pk for result in shown for artifact in result.artifacts.all()],
+        details={"page": "comparison"},
+    )
+    for pair in pairs:
+        _compare_results(pair, comparison, view_grant)
     unpaired = [label for view, label in PhotoView.choices if (view in pre_photos) != (view in post_photos)]
     context = {
         "study": comparison.subject.study,
@@ -621,6 +670,7 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
         "unpaired": unpaired,
         "roles": VisitRole,
         "zones_of_interest": comparison.subject.study.zones_of_interest,
+        "view_grant": view_grant,
     }
     return render(request, "studies/comparison_detail.html", context)
 
@@ -634,25 +684,10 @@ def _missing_result_note(photo: Photo, label: str, kind: str) -> str:
     return f"The {kind} job of the {label} photo (job {job.pk}) is {job.get_status_display().lower()}."
 
 
-def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Comparison) -> None:
+def _compare_results(pair: RegisteredPair, comparison: Comparison, view_grant: str) -> None:
     """Per-zone wrinkle change (zones of interest) and normality change of a registered pre/post pair."""
     zones = comparison.subject.study.zones_of_interest
-    results = {
-        (side, kind): latest_result(photo.pk, kind)
-        for side, photo in (("pre", pair.pre), ("post", pair.post))
-        for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
-    }
-    for (side, kind), result in results.items():
-        if result is not None:
-            audit_record(
-                action=AuditAction.VIEW,
-                summary=f"Viewed {kind} result in comparison {comparison.pk}",
-                actor=request.user,
-                target=result,
-                study_id=comparison.subject.study_id,
-                request=request,
-                details={"comparison": comparison.pk, "side": side},
-            )
+    results = pair.results
     notes_by_kind = (
         (AnalysisKind.WRINKLES, pair.wrinkle_notes),
         (AnalysisKind.NORMALITY, pair.normality_notes),
@@ -667,7 +702,7 @@ def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Com
     pre_normality, post_normality = results[("pre", "normality")], results[("post", "normality")]
     if pre_normality and post_normality:
         pair.normality = selectors.normality_change(pre_normality.data, post_normality.data)
-        urls = (_artifact_urls(pre_normality), _artifact_urls(post_normality))
+        urls = (_artifact_urls(pre_normality, view_grant), _artifact_urls(post_normality, view_grant))
         images = tuple(_normality_images(found) for found in urls)
         if all(images):
             pair.heatmaps = images
