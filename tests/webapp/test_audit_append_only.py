@@ -43,9 +43,9 @@ def test_the_orm_refuses_to_change_or_delete_an_event(event):
     ],
 )
 def test_the_database_refuses_raw_updates_and_deletes(event, statement):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(statement, [event.pk])
+    refused = pytest.raises(DatabaseError, match="append-only")
+    with refused, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement, [event.pk])
     assert AuditEvent.objects.filter(pk=event.pk, summary="Viewed photo 1").exists()
 
 

@@ -1,5 +1,7 @@
 """Analysis reacts to changes of the study records (webapp.studies.signals)."""
 
+import contextlib
+
 from django.dispatch import receiver
 
 from webapp.analysis.models import ACTIVE_STATUSES, AnalysisJob
@@ -11,7 +13,5 @@ from webapp.studies.signals import photos_withdrawn
 def cancel_jobs_of_withdrawn_photos(sender, photos, actor, request=None, **kwargs) -> None:
     """A deleted photo's queued and running analyses stop: nobody will look at their results."""
     for job in AnalysisJob.objects.filter(photo__in=photos, status__in=ACTIVE_STATUSES):
-        try:
+        with contextlib.suppress(JobStateError):  # it finished meanwhile
             job_cancel(job=job, actor=actor, request=request)
-        except JobStateError:
-            pass  # it finished meanwhile
