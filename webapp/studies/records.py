@@ -46,7 +46,9 @@ def _update(
     changes = field_changes(before, after)
     if not changes:
         return {}
-    record.full_clean()
+    # Only the changed fields are validated: stored rows may predate today's validators.
+    others = [field.name for field in record._meta.concrete_fields if field.name not in changes]
+    record.full_clean(exclude=others, validate_constraints=False)
     record.save(update_fields=[record._meta.get_field(name).attname for name in changes])
     audit_record(
         action=AuditAction.UPDATE,
