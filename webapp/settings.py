@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "webapp.accounts",
     "webapp.audit",
     "webapp.studies",
@@ -70,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "webapp.accounts.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -121,6 +125,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+OTP_TOTP_ISSUER = os.environ.get("FACET_OTP_ISSUER", "Facet")
 LOGIN_REDIRECT_URL = "studies:study_list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -292,6 +297,8 @@ FACET_DENIED_AUDIT_PER_MINUTE = int(os.environ.get("FACET_DENIED_AUDIT_PER_MINUT
 FACET_STUDY_CREATORS = os.environ.get("FACET_STUDY_CREATORS", "permitted")
 if FACET_STUDY_CREATORS not in {"permitted", "everyone"}:
     raise ValueError("FACET_STUDY_CREATORS must be 'permitted' or 'everyone'.")
+# Study invitations by e-mail are valid this many days (webapp/studies/invitations.py).
+FACET_INVITATION_DAYS = int(os.environ.get("FACET_INVITATION_DAYS", "7"))
 # Soft-deleted subjects, visits and photos are purged (with their files) this many days after deletion
 # by `manage.py facet_purge_deleted` (run it daily, e.g. from cron).
 FACET_DELETED_RETENTION_DAYS = int(os.environ.get("FACET_DELETED_RETENTION_DAYS", "30"))

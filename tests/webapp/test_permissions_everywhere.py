@@ -53,10 +53,14 @@ PUBLIC_ROUTES = {
     "api:docs",
     "api:token",
     "api:not_found",
+    # An invitation link (a secret token) and the accounts' own two-factor pages show nothing of a study.
+    "studies:invitation_accept",
+    "login_verify",
+    "two_factor",
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
-STAFF_ONLY_ROUTES = {"analysis:queue", "labeling:model_versions"}
+STAFF_ONLY_ROUTES = {"analysis:queue", "labeling:model_versions", "user_list", "user_edit"}
 
 # URL argument name → which object of the world fills it.
 KWARG_TARGETS = {
@@ -76,6 +80,7 @@ KWARG_TARGETS = {
     "version_id": "keypoint_version",
     "instance_id": "keypoint_instance",
     "campaign_id": "landmark_campaign",
+    "user_id": "user",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -152,6 +157,7 @@ class World:
             "artifact_name": "aligned",
             "wrinkle_label": self.wrinkle_label_id,
             "training_job": self.training_job_id,
+            "user": self.membership.user_id,
             **self.landmark_ids,
         }[target]
 

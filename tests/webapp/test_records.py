@@ -45,13 +45,10 @@ def test_raters_and_monitors_cannot_edit_or_delete(client, study_with_members, m
         edit = client.post(
             reverse("studies:photo_edit", args=[photo.pk]), {"view": "left45", "visit": photo.visit_id}
         )
-        delete = client.post(reverse("studies:record_delete", args=["photo", photo.pk]), {"reason": "x"})
+        delete = client.post(reverse("studies:photo_delete", args=[photo.pk]), {"reason": "x"})
         assert (edit.status_code, delete.status_code) == (403, 403)
     client.force_login(study_with_members["outsider"])
-    assert (
-        client.post(reverse("studies:record_delete", args=["photo", photo.pk]), {"reason": "x"}).status_code
-        == 404
-    )
+    assert client.post(reverse("studies:photo_delete", args=[photo.pk]), {"reason": "x"}).status_code == 404
     photo.refresh_from_db()
     assert photo.view == "frontal" and not photo.is_deleted
 
@@ -76,7 +73,7 @@ def test_edit_subject_code_and_visit_with_old_and_new_values(client, study_with_
 def test_a_deletion_needs_a_reason(client, study_with_members, make_photo):
     photo = make_photo(study_with_members["study"])
     client.force_login(study_with_members["coordinator"])
-    client.post(reverse("studies:record_delete", args=["photo", photo.pk]), {"reason": "   "})
+    client.post(reverse("studies:photo_delete", args=[photo.pk]), {"reason": "   "})
     photo.refresh_from_db()
     assert not photo.is_deleted
 
@@ -87,7 +84,7 @@ def test_a_deleted_subject_disappears_everywhere_and_comes_back(client, study_wi
     subject = photo.visit.subject
     client.force_login(study_with_members["coordinator"])
     response = client.post(
-        reverse("studies:record_delete", args=["subject", subject.pk]), {"reason": "consent withdrawn"}
+        reverse("studies:subject_delete", args=[subject.pk]), {"reason": "consent withdrawn"}
     )
     assert response.status_code == 302
     subject.refresh_from_db()
@@ -104,7 +101,7 @@ def test_a_deleted_subject_disappears_everywhere_and_comes_back(client, study_wi
     assert client.get("/api/photos/").json()["count"] == 0
     listed = client.get(reverse("studies:deleted_records", args=[study.pk]))
     assert "consent withdrawn" in listed.content.decode()
-    client.post(reverse("studies:record_restore", args=["subject", subject.pk]))
+    client.post(reverse("studies:subject_restore", args=[subject.pk]))
     assert client.get(reverse("studies:photo_detail", args=[photo.pk])).status_code == 200
     actions = list(
         AuditEvent.objects.filter(object_type="studies.subject", object_id=str(subject.pk))

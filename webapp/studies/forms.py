@@ -209,3 +209,8 @@ class DeleteForm(forms.Form):
 
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=100, label="Search")
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(choices=Role.choices)

@@ -306,3 +306,30 @@ class Comparison(models.Model):
             raise ValidationError("Choose two different visits.")
         if self.pre_visit.subject_id != self.subject_id or self.post_visit.subject_id != self.subject_id:
             raise ValidationError("Both visits must belong to the comparison's subject.")
+
+
+class Invitation(models.Model):
+    """An e-mail invitation to join a study with a role. The link carries a random token; only its
+    SHA-256 is stored. Accepting it creates the account (the invitee chooses a user name and a
+    password) and the membership."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.study} as {self.get_role_display()}"

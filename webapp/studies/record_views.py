@@ -90,12 +90,12 @@ def photo_edit(request: HttpRequest, photo_id: int) -> HttpResponse:
     return redirect("studies:photo_detail", photo_id=photo.pk)
 
 
-def _record_for_change(request: HttpRequest, kind: str, record_id: int, *, deleted: bool) -> SoftDeletable:
-    """The record of `kind`, in the user's studies, deleted or not as asked (else the one 404)."""
+def _record_for_change(request: HttpRequest, kind: str, record_id: int) -> SoftDeletable:
+    """The record of `kind`, deleted or not, in a study where the user may manage subjects."""
     model = RECORD_MODELS.get(kind)
     if model is None:
         raise not_found(request.user, "record", record_id)
-    record = model.objects.filter(pk=record_id, deleted_at__isnull=not deleted).first()
+    record = model.objects.filter(pk=record_id).first()
     if record is None:
         raise not_found(request.user, kind, record_id)
     study = record.study if kind != "visit" else record.subject.study
@@ -117,10 +117,8 @@ def _record_page(record: SoftDeletable) -> HttpResponse:
     return redirect("studies:subject_detail", subject_id=subject_id)
 
 
-@login_required
-@require_POST
-def record_delete(request: HttpRequest, kind: str, record_id: int) -> HttpResponse:
-    record = _record_for_change(request, kind, record_id, deleted=False)
+def _record_delete(request: HttpRequest, kind: str, record_id: int) -> HttpResponse:
+    record = _record_for_change(request, kind, record_id)
     form = DeleteForm(request.POST)
     if not form.is_valid():
         _flash(request, form.errors)
@@ -141,10 +139,8 @@ def record_delete(request: HttpRequest, kind: str, record_id: int) -> HttpRespon
     return _after_change(record)
 
 
-@login_required
-@require_POST
-def record_restore(request: HttpRequest, kind: str, record_id: int) -> HttpResponse:
-    record = _record_for_change(request, kind, record_id, deleted=True)
+def _record_restore(request: HttpRequest, kind: str, record_id: int) -> HttpResponse:
+    record = _record_for_change(request, kind, record_id)
     study_id = record.subject.study_id if isinstance(record, Visit) else record.study_id
     try:
         records.record_restore(record=record, actor=request.user, request=request)
@@ -153,6 +149,42 @@ def record_restore(request: HttpRequest, kind: str, record_id: int) -> HttpRespo
     else:
         messages.success(request, "Restored.")
     return redirect("studies:deleted_records", study_id=study_id)
+
+
+@login_required
+@require_POST
+def subject_delete(request: HttpRequest, subject_id: int) -> HttpResponse:
+    return _record_delete(request, "subject", subject_id)
+
+
+@login_required
+@require_POST
+def visit_delete(request: HttpRequest, visit_id: int) -> HttpResponse:
+    return _record_delete(request, "visit", visit_id)
+
+
+@login_required
+@require_POST
+def photo_delete(request: HttpRequest, photo_id: int) -> HttpResponse:
+    return _record_delete(request, "photo", photo_id)
+
+
+@login_required
+@require_POST
+def subject_restore(request: HttpRequest, subject_id: int) -> HttpResponse:
+    return _record_restore(request, "subject", subject_id)
+
+
+@login_required
+@require_POST
+def visit_restore(request: HttpRequest, visit_id: int) -> HttpResponse:
+    return _record_restore(request, "visit", visit_id)
+
+
+@login_required
+@require_POST
+def photo_restore(request: HttpRequest, photo_id: int) -> HttpResponse:
+    return _record_restore(request, "photo", photo_id)
 
 
 @login_required

@@ -44,6 +44,7 @@ from webapp.studies.forms import (
     VisitCreateForm,
 )
 from webapp.studies.ingest import IngestError, photo_ingest, refuse_several_files
+from webapp.studies.invitations import pending_invitations
 from webapp.studies.models import Comparison, Photo, PhotoView, Visit, VisitRole
 
 LANDMARKS = AnalysisKind.LANDMARKS.value
@@ -129,6 +130,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
         "required_views": [view_labels.get(view, view) for view in study.required_views],
         "analyses": [kind_labels.get(kind, kind) for kind in study.analyses],
         "members": selectors.study_members(study),
+        "invitations": pending_invitations(study),
         "subject_rows": selectors.subject_rows(study, list(subject_page.object_list)),
         "comparisons": selectors.comparisons_for_user(request.user).filter(subject__study=study),
         "member_form": MemberAddForm(),
