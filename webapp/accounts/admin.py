@@ -4,6 +4,8 @@ deleted: the audit trail keeps naming them (webapp/audit/models.py)."""
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -23,10 +25,15 @@ class AuditedTokenAdmin(AuditedModelAdmin, TokenAdmin):
     pass
 
 
+class AuditedTOTPDeviceAdmin(AuditedModelAdmin, TOTPDeviceAdmin):
+    pass
+
+
 for model, model_admin in (
     (User, AuditedUserAdmin),
     (Group, AuditedGroupAdmin),
     (TokenProxy, AuditedTokenAdmin),
+    (TOTPDevice, AuditedTOTPDeviceAdmin),
 ):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
