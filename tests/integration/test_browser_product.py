@@ -190,3 +190,45 @@ def test_main_pages_fit_a_390_px_phone_and_jobs_fits_768(
     page.set_viewport_size({"width": 768, "height": 1000})
     page.goto(f"{live_server.url}/jobs/")
     assert no_sideways_scroll(page) == 0
+
+
+@pytest.mark.integration
+def test_a_coordinator_corrects_a_photos_view_and_sees_the_verdict_recomputed(
+    transactional_db,
+    live_server,
+    celery_worker,
+    wait_for_job,
+    browser_page,
+    log_in,
+    make_user,
+    face_photo_path,
+):
+    """A frontal face uploaded as "Left 45°" fails the pose check; corrected to frontal, the landmark
+    job runs again on the real worker and the verdict no longer complains about the view."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from playwright.sync_api import expect
+
+    from webapp.studies.ingest import photo_ingest
+    from webapp.studies.models import PhotoView, VisitRole
+    from webapp.studies.services import study_create, subject_create, visit_create
+
+    coordinator = make_user("dr.view", password=PASSWORD)
+    study = study_create(name="View correction study", creator=coordinator)
+    subject = subject_create(study=study, code="VC-001", actor=coordinator)
+    visit = visit_create(subject=subject, label="baseline", role=VisitRole.PRE, actor=coordinator)
+    upload = SimpleUploadedFile("face.jpg", face_photo_path.read_bytes())
+    photo = photo_ingest(visit=visit, view=PhotoView.LEFT_45, upload=upload, uploaded_by=coordinator)
+    wait_for_job(photo.jobs.get().pk)
+    page = browser_page
+    log_in("dr.view", PASSWORD)
+    page.goto(f"{live_server.url}/photos/{photo.pk}/")
+    section = page.locator("#analysis-section")
+    expect(page.locator("#quality-title")).to_have_text("Quality: check this photo")
+    expect(section).to_contain_text("this view expects")
+    page.select_option("#id_view", "frontal")
+    page.click("#photo-edit button:has-text('Save')")
+    expect(page.locator(".messages")).to_contain_text("View corrected to Frontal")
+    # jobs.js reloads the analysis section when the new landmark job finishes on the worker.
+    expect(section).not_to_contain_text("this view expects", timeout=180_000)
+    expect(section).to_contain_text("Expected yaw for a Frontal photo: 0°")
+    page.screenshot(path="/tmp/facet-browser-view-corrected.png", full_page=True)

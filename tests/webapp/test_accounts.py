@@ -159,3 +159,18 @@ def test_the_api_token_of_a_two_factor_account_needs_the_code(client, make_user)
         "/api/auth/token/", {"username": "dr.api", "password": PASSWORD, "otp": _code(device)}
     )
     assert given.status_code == 200 and given.json()["token"]
+
+
+def test_a_coordinator_revokes_a_pending_invitation(
+    client, study_with_members, django_capture_on_commit_callbacks
+):
+    study = study_with_members["study"]
+    client.force_login(study_with_members["coordinator"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("studies:invite", args=[study.pk]), {"email": "typo@clinic.org", "role": "rater"})
+    invitation = Invitation.objects.get()
+    client.post(reverse("studies:invitation_revoke", args=[study.pk, invitation.pk]))
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+    client.logout()
+    assert client.get(link_in(mail.outbox[0])).status_code == 404

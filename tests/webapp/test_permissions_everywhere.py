@@ -28,7 +28,17 @@ from webapp.campaigns.models import Campaign
 from webapp.labeling.models import TrainingJob
 from webapp.labeling.services import encode_png, label_save
 from webapp.studies.ingest import photo_ingest
-from webapp.studies.models import Comparison, Photo, Role, Study, StudyMembership, Subject, Visit, VisitRole
+from webapp.studies.models import (
+    Comparison,
+    Invitation,
+    Photo,
+    Role,
+    Study,
+    StudyMembership,
+    Subject,
+    Visit,
+    VisitRole,
+)
 from webapp.studies.services import comparison_create, subject_create, visit_create
 
 pytestmark = pytest.mark.django_db
@@ -81,6 +91,7 @@ KWARG_TARGETS = {
     "instance_id": "keypoint_instance",
     "campaign_id": "landmark_campaign",
     "user_id": "user",
+    "invitation_id": "invitation",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -142,6 +153,7 @@ class World:
     wrinkle_label_id: int
     training_job_id: int
     landmark_ids: dict[str, int]
+    invitation_id: int
 
     def value(self, target: str) -> Any:
         return {
@@ -158,6 +170,7 @@ class World:
             "wrinkle_label": self.wrinkle_label_id,
             "training_job": self.training_job_id,
             "user": self.membership.user_id,
+            "invitation": self.invitation_id,
             **self.landmark_ids,
         }[target]
 
@@ -264,6 +277,14 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
         wrinkle_label_id=wrinkle_label.pk,
         training_job_id=training_job.pk,
         landmark_ids=build_landmark_world(study, coordinator, queued, tag),
+        invitation_id=Invitation.objects.create(
+            study=study,
+            email=f"{tag.lower()}@invited.example",
+            role=Role.RATER,
+            token_sha256=f"{tag:0<64}"[:64],
+            invited_by=coordinator,
+            expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+        ).pk,
     )
 
 

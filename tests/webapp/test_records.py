@@ -7,6 +7,8 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from webapp.analysis import services as analysis_services
+from webapp.analysis.models import AnalysisJob
 from webapp.audit.models import AuditAction, AuditEvent
 from webapp.studies.models import Photo, PhotoView, Subject, Visit
 
@@ -82,6 +84,15 @@ def test_a_deleted_subject_disappears_everywhere_and_comes_back(client, study_wi
     study = study_with_members["study"]
     photo = make_photo(study)
     subject = photo.visit.subject
+    job = AnalysisJob.objects.create(photo=photo, kind="landmarks", queue="cpu", model_name="dlib-68")
+    analysis_services.job_claim(job_id=job.pk, worker="test")
+    result = analysis_services.job_succeed(
+        job_id=job.pk,
+        data={"faces": []},
+        model={"name": "dlib-68", "version": "t"},
+        parameters={},
+        code_version="t",
+    )
     client.force_login(study_with_members["coordinator"])
     response = client.post(
         reverse("studies:subject_delete", args=[subject.pk]), {"reason": "consent withdrawn"}
@@ -95,10 +106,14 @@ def test_a_deleted_subject_disappears_everywhere_and_comes_back(client, study_wi
         reverse("studies:photo_image", args=[photo.pk]),
         f"/api/photos/{photo.pk}/",
         f"/api/subjects/{subject.pk}/",
+        f"/api/jobs/{job.pk}/",
+        f"/api/results/{result.pk}/",
+        reverse("analysis:result_json", args=[result.pk]),
     ]
     assert [client.get(url).status_code for url in hidden] == [404] * len(hidden)
     assert subject.code not in client.get(reverse("studies:study_detail", args=[study.pk])).content.decode()
     assert client.get("/api/photos/").json()["count"] == 0
+    assert client.get("/api/jobs/").json()["count"] == 0
     listed = client.get(reverse("studies:deleted_records", args=[study.pk]))
     assert "consent withdrawn" in listed.content.decode()
     client.post(reverse("studies:subject_restore", args=[subject.pk]))
@@ -197,3 +212,39 @@ def test_study_creation_is_a_setting(client, settings, make_user):
     client.force_login(other)
     settings.FACET_STUDY_CREATORS = "everyone"
     assert client.get(reverse("studies:study_create")).status_code == 200
+
+
+def test_a_corrected_view_queues_the_analyses_again(
+    study_with_members, make_photo, monkeypatch, django_capture_on_commit_callbacks
+):
+    from webapp.analysis.models import JobStatus
+    from webapp.studies.records import photo_update
+
+    sent = []
+    monkeypatch.setattr(analysis_services, "_send_to_worker", sent.append)
+    photo = make_photo(study_with_members["study"])
+    done = AnalysisJob.objects.create(photo=photo, kind="landmarks", queue="cpu", model_name="dlib-68")
+    analysis_services.job_claim(job_id=done.pk, worker="test")
+    analysis_services.job_succeed(
+        job_id=done.pk,
+        data={"faces": []},
+        model={"name": "dlib-68", "version": "t"},
+        parameters={},
+        code_version="t",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        photo_update(
+            photo=photo, view=PhotoView.LEFT_45, visit=photo.visit, actor=study_with_members["coordinator"]
+        )
+    again = AnalysisJob.objects.filter(photo=photo, status=JobStatus.QUEUED)
+    assert [job.kind for job in again] == list(photo.study.analyses)
+    assert [job.pk for job in sent] == [job.pk for job in again]
+    # Moving it to another visit without changing the view reruns nothing.
+    with django_capture_on_commit_callbacks(execute=True):
+        photo_update(
+            photo=photo,
+            view=PhotoView.LEFT_45,
+            visit=Visit.objects.create(subject=photo.visit.subject, label="w4", role="post"),
+            actor=study_with_members["coordinator"],
+        )
+    assert AnalysisJob.objects.filter(photo=photo).count() == 2

@@ -216,6 +216,7 @@ def audit_page_view(
     photos: list[int] | tuple[int, ...] = (),
     results: list[int] | tuple[int, ...] = (),
     artifacts: list[int] | tuple[int, ...] = (),
+    labels: list[int] | tuple[int, ...] = (),
     details: dict[str, Any] | None = None,
 ) -> str:
     """Record one VIEW event for a page and everything it shows (photos, results, result images), and
@@ -232,16 +233,21 @@ def audit_page_view(
             "photos": sorted(set(photos)),
             "results": sorted(set(results)),
             "artifacts": sorted(set(artifacts)),
+            **({"labels": sorted(set(labels))} if labels else {}),
         },
     )
     return signing.dumps([event.pk, request.user.pk], salt=PAGE_VIEW_SALT)
 
 
 def covered_by_page_view(
-    request: HttpRequest, *, photo_id: int | None = None, artifact_id: int | None = None
+    request: HttpRequest,
+    *,
+    photo_id: int | None = None,
+    artifact_id: int | None = None,
+    label_id: int | None = None,
 ) -> bool:
     """Whether this image request comes from a page whose view event already lists the image: a valid,
-    recent grant of the same user, naming an event that lists the photo (or result artifact)."""
+    recent grant of the same user, naming an event that lists the photo (or result artifact, or label)."""
     grant = request.GET.get("seen")
     if not grant or not request.user.is_authenticated:
         return False
@@ -262,4 +268,6 @@ def covered_by_page_view(
         return False
     if photo_id is not None:
         return photo_id in details.get("photos", [])
+    if label_id is not None:
+        return label_id in details.get("labels", [])
     return artifact_id is not None and artifact_id in details.get("artifacts", [])

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from webapp.accounts.forms import InvitationAcceptForm
 from webapp.studies import invitations, selectors
-from webapp.studies.access import Capability
+from webapp.studies.access import Capability, not_found
 from webapp.studies.forms import InviteForm
 
 
@@ -38,6 +38,18 @@ def invite(request: HttpRequest, study_id: int) -> HttpResponse:
             )
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+    return redirect("studies:study_detail", study_id=study.pk)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, study_id: int, invitation_id: int) -> HttpResponse:
+    study = selectors.get_study(request.user, study_id, Capability.MANAGE_STUDY)
+    invitation = invitations.pending_invitations(study).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise not_found(request.user, "invitation", invitation_id, study=study)
+    invitations.revoke(invitation=invitation, actor=request.user, request=request)
+    messages.success(request, f"The invitation of {invitation.email} is revoked; its link no longer works.")
     return redirect("studies:study_detail", study_id=study.pk)
 
 

@@ -141,3 +141,21 @@ def accept(*, invitation: Invitation, username: str, password: str, request: Htt
 
 def pending_invitations(study: Study):
     return study.invitations.filter(accepted_at=None, revoked_at=None, expires_at__gt=timezone.now())
+
+
+@transaction.atomic
+def revoke(*, invitation: Invitation, actor: AbstractBaseUser, request: HttpRequest | None = None) -> None:
+    """Make a pending invitation's link invalid (an address typed wrongly, a person who left)."""
+    if invitation.accepted_at is not None or invitation.revoked_at is not None:
+        raise ValidationError("This invitation is no longer pending.")
+    invitation.revoked_at = timezone.now()
+    invitation.save(update_fields=["revoked_at"])
+    audit_record(
+        action=AuditAction.UPDATE,
+        summary=f"Revoked the invitation of {invitation.email} to {invitation.study.name!r}",
+        actor=actor,
+        target=invitation,
+        study_id=invitation.study_id,
+        request=request,
+        details={"changes": {"revoked_at": {"old": None, "new": invitation.revoked_at.isoformat()}}},
+    )

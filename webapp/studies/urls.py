@@ -35,6 +35,11 @@ urlpatterns = [
     path("visits/<int:visit_id>/restore/", record_views.visit_restore, name="visit_restore"),
     path("photos/<int:photo_id>/restore/", record_views.photo_restore, name="photo_restore"),
     path("studies/<int:study_id>/invite/", invitation_views.invite, name="invite"),
+    path(
+        "studies/<int:study_id>/invitations/<int:invitation_id>/revoke/",
+        invitation_views.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
     path("studies/<int:study_id>/deleted/", record_views.deleted_records, name="deleted_records"),
     path("comparisons/<int:comparison_id>/", views.comparison_detail, name="comparison_detail"),
