@@ -248,3 +248,24 @@ def test_a_corrected_view_queues_the_analyses_again(
             actor=study_with_members["coordinator"],
         )
     assert AnalysisJob.objects.filter(photo=photo).count() == 2
+
+
+def test_a_view_changed_in_the_admin_also_reruns_the_analyses(
+    client, make_user, study_with_members, make_photo, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: None)
+    root = make_user("root", staff=True)
+    root.is_superuser = True
+    root.save()
+    photo = make_photo(study_with_members["study"])
+    client.force_login(root)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:studies_photo_change", args=[photo.pk]), {"view": "right45", "deletion_reason": ""}
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    photo.refresh_from_db()
+    assert photo.view == "right45"
+    assert AnalysisJob.objects.filter(photo=photo, status="queued").count() == len(photo.study.analyses)
+    event = AuditEvent.objects.get(action=AuditAction.UPDATE, via="admin", object_type="studies.photo")
+    assert event.details["changes"]["view"] == {"old": "frontal", "new": "right45"}

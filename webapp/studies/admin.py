@@ -1,9 +1,11 @@
 """Django admin for site admins. Changes made here are audited like changes made anywhere else."""
 
 from django.contrib import admin
+from django.db import transaction
 
 from webapp.audit.admin import AuditedModelAdmin
 from webapp.studies.models import Comparison, Photo, Study, StudyMembership, Subject, Visit
+from webapp.studies.signals import photo_view_changed
 
 
 class MembershipInline(admin.TabularInline):
@@ -63,6 +65,17 @@ class PhotoAdmin(AuditedModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        old_view = form.initial.get("view")
+        super().save_model(request, obj, form, change)
+        if change and "view" in form.changed_data:
+            # As on the photo page: the quality verdict depends on the view, so the analyses run again.
+            transaction.on_commit(
+                lambda: photo_view_changed.send(
+                    sender=Photo, photo=obj, old_view=old_view, actor=request.user, request=request
+                )
+            )
 
 
 @admin.register(Comparison)
