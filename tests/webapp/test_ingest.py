@@ -28,8 +28,9 @@ PATIENT_FILE_NAME = "Jane_Doe_1961-04-02_before.jpg"
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def upload_of(data: bytes, name: str = PATIENT_FILE_NAME, content_type: str = "image/jpeg"
-              ) -> SimpleUploadedFile:
+def upload_of(
+    data: bytes, name: str = PATIENT_FILE_NAME, content_type: str = "image/jpeg"
+) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type=content_type)
 
 
@@ -52,8 +53,10 @@ def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width×height RGB pixels: a decompression-bomb-shaped file."""
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + png_chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -85,8 +88,9 @@ def media_files(media_root: Path) -> list[Path]:
 
 def assert_refused(visit, data: bytes, code: str, *words: str, view: str = "frontal", user=None, **upload):
     with pytest.raises(IngestError) as caught:
-        photo_ingest(visit=visit, view=view, upload=upload_of(data, **upload),
-                     uploaded_by=user or visit.uploader)
+        photo_ingest(
+            visit=visit, view=view, upload=upload_of(data, **upload), uploaded_by=user or visit.uploader
+        )
     error = caught.value
     assert error.code == code, error.message
     assert error.message.endswith("."), error.message
@@ -123,16 +127,18 @@ def sent_jobs(monkeypatch) -> list[AnalysisJob]:
 def visit(fast_password_hashing, study_with_members, sent_jobs):
     coordinator = study_with_members["coordinator"]
     subject = subject_create(study=study_with_members["study"], code="S001", actor=coordinator)
-    baseline = visit_create(subject=subject, label="baseline", role=VisitRole.PRE, date=None,
-                            actor=coordinator)
+    baseline = visit_create(
+        subject=subject, label="baseline", role=VisitRole.PRE, date=None, actor=coordinator
+    )
     baseline.uploader = coordinator
     return baseline
 
 
 @pytest.fixture
 def second_visit(visit):
-    week12 = visit_create(subject=visit.subject, label="week 12", role=VisitRole.POST, date=None,
-                          actor=visit.uploader)
+    week12 = visit_create(
+        subject=visit.subject, label="week 12", role=VisitRole.POST, date=None, actor=visit.uploader
+    )
     week12.uploader = visit.uploader
     return week12
 
@@ -193,8 +199,9 @@ def test_decompression_bomb_header_is_refused_before_decoding(visit, isolated_me
 def test_header_over_the_default_pixel_limit_is_refused(visit, isolated_media_root, settings):
     assert settings.FACET_MAX_PIXELS == 60_000_000
     # 70 megapixels: over Facet's limit, under Pillow's own bomb warning, so Facet's check must catch it.
-    error = assert_refused(visit, png_header_only(10_000, 7_000), "too_many_pixels", "10000×7000",
-                           "60 megapixels")
+    error = assert_refused(
+        visit, png_header_only(10_000, 7_000), "too_many_pixels", "10000×7000", "60 megapixels"
+    )
     assert "70.0 megapixels" in error.message
     assert_nothing_left(isolated_media_root)
 
@@ -238,8 +245,9 @@ def test_duplicate_names_the_existing_photo(visit, second_visit, isolated_media_
     assert sorted(media_files(isolated_media_root)) == files_before
 
 
-def test_duplicate_racing_past_the_check_gets_the_same_message(visit, second_visit, isolated_media_root,
-                                                               monkeypatch):
+def test_duplicate_racing_past_the_check_gets_the_same_message(
+    visit, second_visit, isolated_media_root, monkeypatch
+):
     data = encode(textured_rgb(), "PNG")
     first = ingest_ok(visit, data)
     files_before = sorted(media_files(isolated_media_root))
@@ -256,8 +264,12 @@ def test_failure_after_files_were_written_leaves_nothing(visit, isolated_media_r
 
     monkeypatch.setattr(ingest, "jobs_enqueue_for_photo", broken_enqueue)
     with pytest.raises(RuntimeError):
-        photo_ingest(visit=visit, view="frontal", upload=upload_of(encode(textured_rgb(), "PNG")),
-                     uploaded_by=visit.uploader)
+        photo_ingest(
+            visit=visit,
+            view="frontal",
+            upload=upload_of(encode(textured_rgb(), "PNG")),
+            uploaded_by=visit.uploader,
+        )
     assert_nothing_left(isolated_media_root)
 
 
@@ -292,7 +304,9 @@ def test_sixteen_bit_rgb_png_is_scaled(visit):
     header = struct.pack(">IIBBBBB", 80, 80, 16, 2, 0, 0, 0)
     row = b"\x00" + struct.pack(">HHH", value, 0, 65_535) * 80
     data = (
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(row * 80))
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(row * 80))
         + png_chunk(b"IEND", b"")
     )
     photo = ingest_ok(visit, data)
@@ -320,12 +334,24 @@ def exif_rotated_jpeg() -> bytes:
     gps[ExifTags.GPS.GPSLatitudeRef] = "N"
     gps[ExifTags.GPS.GPSLatitude] = (48.0, 51.0, 24.0)
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    return encode(Image.fromarray(pixels), "JPEG", quality=95, exif=exif.tobytes(), icc_profile=srgb,
-                  comment=b"Mary Smith, chart 4711")
+    return encode(
+        Image.fromarray(pixels),
+        "JPEG",
+        quality=95,
+        exif=exif.tobytes(),
+        icc_profile=srgb,
+        comment=b"Mary Smith, chart 4711",
+    )
 
 
 PRIVATE_STRINGS = (
-    b"SecretEditor", b"Jane Roe", b"Mary Smith", b"SN0123456789", b"Clinic Owner", b"Canon", b"4711"
+    b"SecretEditor",
+    b"Jane Roe",
+    b"Mary Smith",
+    b"SN0123456789",
+    b"Clinic Owner",
+    b"Canon",
+    b"4711",
 )
 
 
@@ -420,9 +446,16 @@ def rgb_matrix_icc_profile(red_xyz, green_xyz, blue_xyz) -> bytes:
     description = b"Test primaries\0"
     desc = b"desc\0\0\0\0" + struct.pack(">I", len(description)) + description + b"\0" * 8 + b"\0" * 70
     linear = b"curv\0\0\0\0" + struct.pack(">IH", 1, 0x0100) + b"\0\0"
-    tags = [(b"desc", desc), (b"wtpt", xyz((0.9642, 1.0, 0.8249))), (b"rXYZ", xyz(red_xyz)),
-            (b"gXYZ", xyz(green_xyz)), (b"bXYZ", xyz(blue_xyz)), (b"rTRC", linear), (b"gTRC", linear),
-            (b"bTRC", linear)]
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(red_xyz)),
+        (b"gXYZ", xyz(green_xyz)),
+        (b"bXYZ", xyz(blue_xyz)),
+        (b"rTRC", linear),
+        (b"gTRC", linear),
+        (b"bTRC", linear),
+    ]
     offset = 128 + 4 + 12 * len(tags)
     table = data = b""
     for signature, payload in tags:
@@ -431,8 +464,15 @@ def rgb_matrix_icc_profile(red_xyz, green_xyz, blue_xyz) -> bytes:
         data += payload
     body = struct.pack(">I", len(tags)) + table + data
     header = (
-        struct.pack(">I", 128 + len(body)) + b"\0" * 4 + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + b"\0" * 12
-        + b"acsp" + b"\0" * 28 + b"".join(s15_fixed16(value) for value in (0.9642, 1.0, 0.8249)) + b"\0" * 48
+        struct.pack(">I", 128 + len(body))
+        + b"\0" * 4
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 28
+        + b"".join(s15_fixed16(value) for value in (0.9642, 1.0, 0.8249))
+        + b"\0" * 48
     )
     return header + body
 
@@ -457,8 +497,9 @@ def test_unreadable_colour_profile_is_dropped_not_fatal(visit):
 
 
 @pytest.mark.data
-def test_real_face_is_stored_with_hashes_thumbnail_audit_and_job(visit, face_jpeg_bytes, sent_jobs,
-                                                                 django_capture_on_commit_callbacks):
+def test_real_face_is_stored_with_hashes_thumbnail_audit_and_job(
+    visit, face_jpeg_bytes, sent_jobs, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         photo = ingest_ok(visit, face_jpeg_bytes)
     assert photo.content_hash == hashlib.sha256(face_jpeg_bytes).hexdigest()
@@ -525,6 +566,10 @@ def test_ingest_refuses_to_run_when_truncated_images_would_load(visit, monkeypat
 
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     with pytest.raises(ImproperlyConfigured, match="LOAD_TRUNCATED_IMAGES"):
-        photo_ingest(visit=visit, view="frontal", upload=upload_of(encode(textured_rgb(), "PNG")),
-                     uploaded_by=visit.uploader)
+        photo_ingest(
+            visit=visit,
+            view="frontal",
+            upload=upload_of(encode(textured_rgb(), "PNG")),
+            uploaded_by=visit.uploader,
+        )
     assert_nothing_left(isolated_media_root)

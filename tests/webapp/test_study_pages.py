@@ -25,19 +25,35 @@ def reference_landmarks() -> np.ndarray:
 
 
 def add_landmark_result(photo: Photo, landmarks: np.ndarray, *, quality_ok: bool = True) -> Result:
-    job = AnalysisJob.objects.create(kind="landmarks", photo=photo, queue="cpu", model_name="dlib-68",
-                                     status=JobStatus.SUCCEEDED, progress=1.0)
+    job = AnalysisJob.objects.create(
+        kind="landmarks",
+        photo=photo,
+        queue="cpu",
+        model_name="dlib-68",
+        status=JobStatus.SUCCEEDED,
+        progress=1.0,
+    )
     data = {
-        "faces": [{"box": [60.0, 50.0, 200.0, 210.0], "score": 1.2, "detector": "dlib-hog",
-                   "landmarks": landmarks.tolist(), "pose": {"yaw": 3.5, "pitch": -2.0, "roll": 1.2}}],
-        "quality": {"ok": quality_ok,
-                    "reasons": [] if quality_ok else ["The photo is blurred (sharpness 12 < 40)."],
-                    "measures": {"sharpness": 12.0 if not quality_ok else 150.0}},
+        "faces": [
+            {
+                "box": [60.0, 50.0, 200.0, 210.0],
+                "score": 1.2,
+                "detector": "dlib-hog",
+                "landmarks": landmarks.tolist(),
+                "pose": {"yaw": 3.5, "pitch": -2.0, "roll": 1.2},
+            }
+        ],
+        "quality": {
+            "ok": quality_ok,
+            "reasons": [] if quality_ok else ["The photo is blurred (sharpness 12 < 40)."],
+            "measures": {"sharpness": 12.0 if not quality_ok else 150.0},
+        },
         "model": {"name": "dlib-68", "version": "19.24"},
         "image": {"width": 256, "height": 256},
     }
-    return Result.objects.create(job=job, data=data, model_name="dlib-68", model_version="19.24",
-                                 code_version="test")
+    return Result.objects.create(
+        job=job, data=data, model_name="dlib-68", model_version="19.24", code_version="test"
+    )
 
 
 @pytest.fixture
@@ -57,8 +73,15 @@ def scene(study_with_members, make_photo):
     add_landmark_result(post, post_points, quality_ok=False)
     subject = pre.visit.subject
     comparison = Comparison.objects.create(subject=subject, pre_visit=pre.visit, post_visit=post.visit)
-    return {**study_with_members, "pre": pre, "post": post, "subject": subject, "comparison": comparison,
-            "pre_points": pre_points, "post_points": post_points}
+    return {
+        **study_with_members,
+        "pre": pre,
+        "post": post,
+        "subject": subject,
+        "comparison": comparison,
+        "pre_points": pre_points,
+        "post_points": post_points,
+    }
 
 
 def page_urls(scene) -> list[str]:
@@ -80,10 +103,14 @@ def write_requests(scene) -> list[tuple[str, dict]]:
         (reverse("studies:member_role", args=[study.pk, membership.pk]), {"role": Role.MONITOR}),
         (reverse("studies:member_remove", args=[study.pk, membership.pk]), {}),
         (reverse("studies:subject_create", args=[study.pk]), {"code": "S-999"}),
-        (reverse("studies:visit_create", args=[subject.pk]),
-         {"label": "week 24", "role": VisitRole.FOLLOW_UP}),
-        (reverse("studies:comparison_create", args=[subject.pk]),
-         {"pre_visit": scene["post"].visit_id, "post_visit": scene["pre"].visit_id}),
+        (
+            reverse("studies:visit_create", args=[subject.pk]),
+            {"label": "week 24", "role": VisitRole.FOLLOW_UP},
+        ),
+        (
+            reverse("studies:comparison_create", args=[subject.pk]),
+            {"pre_visit": scene["post"].visit_id, "post_visit": scene["pre"].visit_id},
+        ),
         (reverse("studies:photo_upload", args=[scene["pre"].visit_id]), {"view": "frontal"}),
     ]
 
@@ -132,18 +159,28 @@ def test_any_user_creates_a_study_and_becomes_its_coordinator(client, make_user)
     user = make_user("newcomer")
     client.force_login(user)
     assert client.get(reverse("studies:study_create")).status_code == 200
-    response = client.post(reverse("studies:study_create"), {
-        "name": "Botulinum toxin glabella", "protocol": "Two visits.",
-        "required_views": ["frontal", "left45"], "analyses": ["landmarks"],
-    })
+    response = client.post(
+        reverse("studies:study_create"),
+        {
+            "name": "Botulinum toxin glabella",
+            "protocol": "Two visits.",
+            "required_views": ["frontal", "left45"],
+            "analyses": ["landmarks"],
+        },
+    )
     membership = StudyMembership.objects.get(user=user)
     assert response.status_code == 302
     assert response["Location"] == reverse("studies:study_detail", args=[membership.study_id])
     assert membership.role == Role.COORDINATOR
     assert membership.study.required_views == ["frontal", "left45"]
-    duplicate = client.post(reverse("studies:study_create"), {
-        "name": "Botulinum toxin glabella", "required_views": ["frontal"], "analyses": ["landmarks"],
-    })
+    duplicate = client.post(
+        reverse("studies:study_create"),
+        {
+            "name": "Botulinum toxin glabella",
+            "required_views": ["frontal"],
+            "analyses": ["landmarks"],
+        },
+    )
     assert duplicate.status_code == 200 and "already exists" in duplicate.content.decode()
 
 
@@ -166,20 +203,28 @@ def test_visits_and_a_default_comparison_of_latest_pre_and_post(client, study_wi
     subject = Subject.objects.create(study=study, code="S-002")
     client.force_login(study_with_members["clinician"])
     visit_url = reverse("studies:visit_create", args=[subject.pk])
-    for label, date, role in [("screening", "2025-01-02", "pre"), ("baseline", "2025-01-09", "pre"),
-                              ("week 12", "2025-04-01", "post")]:
+    for label, date, role in [
+        ("screening", "2025-01-02", "pre"),
+        ("baseline", "2025-01-09", "pre"),
+        ("week 12", "2025-04-01", "post"),
+    ]:
         assert client.post(visit_url, {"label": label, "date": date, "role": role}).status_code == 302
     page = client.get(reverse("studies:subject_detail", args=[subject.pk])).content.decode()
     baseline, week12 = Visit.objects.get(label="baseline"), Visit.objects.get(label="week 12")
     assert re.search(rf'<option value="{baseline.pk}" selected>baseline', page)
     assert re.search(rf'<option value="{week12.pk}" selected>week 12', page)
     assert page.index("screening") < page.index("baseline") < page.index("week 12")
-    response = client.post(reverse("studies:comparison_create", args=[subject.pk]),
-                           {"pre_visit": baseline.pk, "post_visit": week12.pk})
+    response = client.post(
+        reverse("studies:comparison_create", args=[subject.pk]),
+        {"pre_visit": baseline.pk, "post_visit": week12.pk},
+    )
     comparison = Comparison.objects.get(subject=subject)
     assert response["Location"] == reverse("studies:comparison_detail", args=[comparison.pk])
-    same = client.post(reverse("studies:comparison_create", args=[subject.pk]),
-                       {"pre_visit": baseline.pk, "post_visit": baseline.pk}, follow=True)
+    same = client.post(
+        reverse("studies:comparison_create", args=[subject.pk]),
+        {"pre_visit": baseline.pk, "post_visit": baseline.pk},
+        follow=True,
+    )
     assert "Choose two different visits." in same.content.decode()
 
 
@@ -199,8 +244,9 @@ def test_coordinator_manages_members_but_keeps_a_coordinator(client, study_with_
     client.post(reverse("studies:member_remove", args=[study.pk, membership.pk]))
     assert not StudyMembership.objects.filter(pk=membership.pk).exists()
     own = StudyMembership.objects.get(study=study, user=coordinator)
-    demoted = client.post(reverse("studies:member_role", args=[study.pk, own.pk]), {"role": "monitor"},
-                          follow=True)
+    demoted = client.post(
+        reverse("studies:member_role", args=[study.pk, own.pk]), {"role": "monitor"}, follow=True
+    )
     assert "at least one coordinator" in demoted.content.decode()
     removed = client.post(reverse("studies:member_remove", args=[study.pk, own.pk]), follow=True)
     assert "at least one coordinator" in removed.content.decode()
@@ -215,12 +261,14 @@ def no_broker():
 
 def test_upload_endpoint_explains_a_bad_file_and_keeps_nothing(client, study_with_members, no_broker):
     study = study_with_members["study"]
-    visit = Visit.objects.create(subject=Subject.objects.create(study=study, code="S-003"), label="baseline",
-                                 role=VisitRole.PRE)
+    visit = Visit.objects.create(
+        subject=Subject.objects.create(study=study, code="S-003"), label="baseline", role=VisitRole.PRE
+    )
     client.force_login(study_with_members["clinician"])
     url = reverse("studies:photo_upload", args=[visit.pk])
-    not_an_image = SimpleUploadedFile("face.jpg", b"this is a text file, not a photo",
-                                      content_type="image/jpeg")
+    not_an_image = SimpleUploadedFile(
+        "face.jpg", b"this is a text file, not a photo", content_type="image/jpeg"
+    )
     response = client.post(url, {"file": not_an_image, "view": "frontal"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 400
     body = response.json()
@@ -239,13 +287,15 @@ def test_upload_endpoint_stores_a_photo_and_queues_its_analysis(
     client, study_with_members, no_broker, face_jpeg_bytes, django_capture_on_commit_callbacks
 ):
     study = study_with_members["study"]
-    visit = Visit.objects.create(subject=Subject.objects.create(study=study, code="S-004"), label="baseline",
-                                 role=VisitRole.PRE)
+    visit = Visit.objects.create(
+        subject=Subject.objects.create(study=study, code="S-004"), label="baseline", role=VisitRole.PRE
+    )
     client.force_login(study_with_members["clinician"])
     with django_capture_on_commit_callbacks(execute=True):
         upload = SimpleUploadedFile("IMG_0001.JPG", face_jpeg_bytes)
-        response = client.post(reverse("studies:photo_upload", args=[visit.pk]),
-                               {"view": "left45", "file": upload})
+        response = client.post(
+            reverse("studies:photo_upload", args=[visit.pk]), {"view": "left45", "file": upload}
+        )
     assert response.status_code == 201, response.content
     payload = response.json()
     photo = Photo.objects.get(pk=payload["photo"]["id"])
@@ -263,8 +313,9 @@ def test_photo_image_is_audited_and_never_cached(client, scene):
     assert response["Cache-Control"] == "private, no-store"
     assert response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content).startswith(b"\x89PNG")
-    event = AuditEvent.objects.filter(action=AuditAction.VIEW, object_type="studies.photo",
-                                      object_id=str(photo.pk)).get()
+    event = AuditEvent.objects.filter(
+        action=AuditAction.VIEW, object_type="studies.photo", object_id=str(photo.pk)
+    ).get()
     assert event.actor == scene["rater"] and event.study_id == scene["study"].pk
     download = client.get(reverse("studies:photo_image", args=[photo.pk]) + "?download=1")
     assert download["Content-Disposition"].startswith("attachment;")
@@ -300,8 +351,9 @@ def test_comparison_registers_post_onto_pre_with_the_landmark_similarity(client,
     assert np.abs(mapped - scene["pre_points"]).max() < 0.01
     assert "scale 0.800" in page and "rotation -10.0°" in page
     assert "data-wipe" in page
-    views = AuditEvent.objects.filter(action=AuditAction.VIEW, object_type="studies.photo",
-                                      details__comparison=scene["comparison"].pk)
+    views = AuditEvent.objects.filter(
+        action=AuditAction.VIEW, object_type="studies.photo", details__comparison=scene["comparison"].pk
+    )
     expected = sorted([str(scene["pre"].pk), str(scene["post"].pk)])
     assert sorted(views.values_list("object_id", flat=True)) == expected
 

@@ -34,8 +34,23 @@ def default_analyses() -> list[str]:
 # Zones most aesthetic treatments target (fillers, toxins): forehead, glabella, periorbital,
 # midface, nasolabial and perioral areas, by their atlas abbreviations (docs/zones.md).
 DEFAULT_ZONES_OF_INTEREST = (
-    "FFA", "CGA", "LLI", "RLI", "LMI", "RMI", "LZA", "RZA", "LAA", "RAA",
-    "LNF", "RNF", "LOC", "ROC", "UPA", "FPA", "LMS",
+    "FFA",
+    "CGA",
+    "LLI",
+    "RLI",
+    "LMI",
+    "RMI",
+    "LZA",
+    "RZA",
+    "LAA",
+    "RAA",
+    "LNF",
+    "RNF",
+    "LOC",
+    "ROC",
+    "UPA",
+    "FPA",
+    "LMS",
 )
 
 

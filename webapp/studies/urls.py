@@ -9,8 +9,11 @@ urlpatterns = [
     path("studies/<int:study_id>/", views.study_detail, name="study_detail"),
     path("studies/<int:study_id>/members/add/", views.member_add, name="member_add"),
     path("studies/<int:study_id>/members/<int:membership_id>/role/", views.member_role, name="member_role"),
-    path("studies/<int:study_id>/members/<int:membership_id>/remove/", views.member_remove,
-         name="member_remove"),
+    path(
+        "studies/<int:study_id>/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
     path("studies/<int:study_id>/subjects/new/", views.subject_create, name="subject_create"),
     path("studies/<int:study_id>/settings/", views.study_settings, name="study_settings"),
     path("studies/<int:study_id>/cohort/", views.study_cohort, name="study_cohort"),

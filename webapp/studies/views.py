@@ -144,8 +144,9 @@ def member_add(request: HttpRequest, study_id: int) -> HttpResponse:
     form = MemberAddForm(request.POST)
     if form.is_valid():
         user = form.cleaned_data["username"]
-        services.membership_set(study=study, user=user, role=form.cleaned_data["role"], actor=request.user,
-                                request=request)
+        services.membership_set(
+            study=study, user=user, role=form.cleaned_data["role"], actor=request.user, request=request
+        )
         messages.success(request, f"{user.get_username()} is now a member of this study.")
     else:
         _flash_form_errors(request, form)
@@ -160,8 +161,13 @@ def member_role(request: HttpRequest, study_id: int, membership_id: int) -> Http
     form = MemberRoleForm(request.POST)
     if form.is_valid():
         try:
-            services.membership_set(study=study, user=membership.user, role=form.cleaned_data["role"],
-                                    actor=request.user, request=request)
+            services.membership_set(
+                study=study,
+                user=membership.user,
+                role=form.cleaned_data["role"],
+                actor=request.user,
+                request=request,
+            )
         except ValidationError as error:
             _flash_validation_error(request, error)
         else:
@@ -194,8 +200,9 @@ def subject_create(request: HttpRequest, study_id: int) -> HttpResponse:
         _flash_form_errors(request, form)
         return redirect("studies:study_detail", study_id=study.pk)
     try:
-        subject = services.subject_create(study=study, code=form.cleaned_data["code"], actor=request.user,
-                                          request=request)
+        subject = services.subject_create(
+            study=study, code=form.cleaned_data["code"], actor=request.user, request=request
+        )
     except ValidationError as error:
         _flash_validation_error(request, error)
         return redirect("studies:study_detail", study_id=study.pk)
@@ -265,8 +272,9 @@ def visit_create(request: HttpRequest, subject_id: int) -> HttpResponse:
         _flash_form_errors(request, form)
     else:
         try:
-            visit = services.visit_create(subject=subject, actor=request.user, request=request,
-                                          **form.cleaned_data)
+            visit = services.visit_create(
+                subject=subject, actor=request.user, request=request, **form.cleaned_data
+            )
         except ValidationError as error:
             _flash_validation_error(request, error)
         else:
@@ -283,9 +291,12 @@ def comparison_create(request: HttpRequest, subject_id: int) -> HttpResponse:
         _flash_form_errors(request, form)
         return redirect("studies:subject_detail", subject_id=subject.pk)
     try:
-        comparison = services.comparison_create(pre_visit=form.cleaned_data["pre_visit"],
-                                                post_visit=form.cleaned_data["post_visit"],
-                                                actor=request.user, request=request)
+        comparison = services.comparison_create(
+            pre_visit=form.cleaned_data["pre_visit"],
+            post_visit=form.cleaned_data["post_visit"],
+            actor=request.user,
+            request=request,
+        )
     except ValidationError as error:
         _flash_validation_error(request, error)
         return redirect("studies:subject_detail", subject_id=subject.pk)
@@ -319,16 +330,24 @@ def photo_upload(request: HttpRequest, visit_id: int) -> JsonResponse:
     except Http404:
         return JsonResponse({"ok": False, "error": "No such visit."}, status=404)
     except PermissionDenied:
-        return JsonResponse({"ok": False, "error": "Your role in this study does not allow uploads."},
-                            status=403)
+        return JsonResponse(
+            {"ok": False, "error": "Your role in this study does not allow uploads."}, status=403
+        )
     form = PhotoUploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        problems = [f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
-                    for name, errors in form.errors.items()]
+        problems = [
+            f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
+            for name, errors in form.errors.items()
+        ]
         return JsonResponse({"ok": False, "error": " ".join(problems)}, status=400)
     try:
-        photo = photo_ingest(visit=visit, view=form.cleaned_data["view"], upload=form.cleaned_data["file"],
-                             uploaded_by=request.user, request=request)
+        photo = photo_ingest(
+            visit=visit,
+            view=form.cleaned_data["view"],
+            upload=form.cleaned_data["file"],
+            uploaded_by=request.user,
+            request=request,
+        )
     except IngestError as error:
         return JsonResponse({"ok": False, "error": error.message, "code": error.code}, status=400)
     return JsonResponse({"ok": True, "photo": _photo_payload(photo)}, status=201)
@@ -363,8 +382,10 @@ def _landmark_view(result: Result | None) -> LandmarkView | None:
         face=faces[0] if faces else None,
         face_count=len(faces),
         quality=quality,
-        measures=[(name.replace("_", " "), _format_measure(value))
-                  for name, value in sorted((quality.get("measures") or {}).items())],
+        measures=[
+            (name.replace("_", " "), _format_measure(value))
+            for name, value in sorted((quality.get("measures") or {}).items())
+        ],
         model=result.data.get("model") or {"name": result.model_name, "version": result.model_version},
         image=result.data.get("image") or {},
     )
@@ -383,8 +404,14 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo = selectors.get_photo(request.user, photo_id)
     result = latest_result(photo.pk, LANDMARKS)
     if result is not None:
-        audit_record(action=AuditAction.VIEW, summary=f"Viewed landmarks of photo {photo.pk}",
-                     actor=request.user, target=result, study_id=photo.study_id, request=request)
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed landmarks of photo {photo.pk}",
+            actor=request.user,
+            target=result,
+            study_id=photo.study_id,
+            request=request,
+        )
     jobs = photo.jobs.order_by("-created_at")
     landmarks = _landmark_view(result)
     context = {
@@ -413,8 +440,14 @@ def _artifact_urls(result: Result | None) -> dict[str, str]:
 def _audit_results_viewed(request: HttpRequest, photo: Photo, results: dict[str, Result | None]) -> None:
     for kind, result in results.items():
         if result is not None and kind != LANDMARKS:
-            audit_record(action=AuditAction.VIEW, summary=f"Viewed {kind} result of photo {photo.pk}",
-                         actor=request.user, target=result, study_id=photo.study_id, request=request)
+            audit_record(
+                action=AuditAction.VIEW,
+                summary=f"Viewed {kind} result of photo {photo.pk}",
+                actor=request.user,
+                target=result,
+                study_id=photo.study_id,
+                request=request,
+            )
 
 
 def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
@@ -425,8 +458,11 @@ def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
     zones, wrinkles, normality = (results[kind] for kind in ("zones", "wrinkles", "normality"))
     return {
         "zones": zones,
-        "zone_rows": selectors.zone_rows(zones and zones.data, wrinkles and wrinkles.data,
-                                         study.zones_of_interest) if zones or wrinkles else [],
+        "zone_rows": selectors.zone_rows(
+            zones and zones.data, wrinkles and wrinkles.data, study.zones_of_interest
+        )
+        if zones or wrinkles
+        else [],
         "zones_overlay": selectors.zones_overlay_data(zones.data, study.zones_of_interest) if zones else None,
         "wrinkles": wrinkles,
         "wrinkle_artifacts": _artifact_urls(wrinkles),
@@ -456,8 +492,14 @@ def _serve_photo_file(request: HttpRequest, photo_id: int, *, thumbnail: bool) -
         raise Http404("This photo has no stored image.")
     action = AuditAction.DOWNLOAD if download else AuditAction.VIEW
     what = "thumbnail" if thumbnail else "image"
-    audit_record(action=action, summary=f"{action.label} {what} of photo {photo.pk}", actor=request.user,
-                 target=photo, request=request, details={"file": what})
+    audit_record(
+        action=action,
+        summary=f"{action.label} {what} of photo {photo.pk}",
+        actor=request.user,
+        target=photo,
+        request=request,
+        details={"file": what},
+    )
     filename = f"{photo.visit.subject.code}_{photo.visit.label}_{photo.view}_{photo.pk}.png".replace(" ", "-")
     response = FileResponse(
         stored.open("rb"),
@@ -521,8 +563,10 @@ def _landmark_problem(photo: Photo, label: str) -> tuple[np.ndarray | None, str]
     if job.status == JobStatus.CANCELLED:
         return None, f"The landmark job of the {label} photo (job {job.pk}) was cancelled."
     state = job.get_status_display().lower()
-    return None, (f"The landmark job of the {label} photo (job {job.pk}) is {state} ({job.progress:.0%}); "
-                  "reload when it has finished.")
+    return None, (
+        f"The landmark job of the {label} photo (job {job.pk}) is {state} ({job.progress:.0%}); "
+        "reload when it has finished."
+    )
 
 
 def _register(pre: Photo, post: Photo, view_label: str) -> RegisteredPair:
@@ -556,10 +600,14 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
             _compare_results(request, pair, comparison)
             pairs.append(pair)
             for photo in (pair.pre, pair.post):
-                audit_record(action=AuditAction.VIEW,
-                             summary=f"Viewed photo {photo.pk} in comparison {comparison.pk}",
-                             actor=request.user, target=photo, request=request,
-                             details={"comparison": comparison.pk})
+                audit_record(
+                    action=AuditAction.VIEW,
+                    summary=f"Viewed photo {photo.pk} in comparison {comparison.pk}",
+                    actor=request.user,
+                    target=photo,
+                    request=request,
+                    details={"comparison": comparison.pk},
+                )
     unpaired = [label for view, label in PhotoView.choices if (view in pre_photos) != (view in post_photos)]
     context = {
         "study": comparison.subject.study,
@@ -592,10 +640,15 @@ def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Com
     }
     for (side, kind), result in results.items():
         if result is not None:
-            audit_record(action=AuditAction.VIEW,
-                         summary=f"Viewed {kind} result in comparison {comparison.pk}", actor=request.user,
-                         target=result, study_id=comparison.subject.study_id, request=request,
-                         details={"comparison": comparison.pk, "side": side})
+            audit_record(
+                action=AuditAction.VIEW,
+                summary=f"Viewed {kind} result in comparison {comparison.pk}",
+                actor=request.user,
+                target=result,
+                study_id=comparison.subject.study_id,
+                request=request,
+                details={"comparison": comparison.pk, "side": side},
+            )
     notes_by_kind = (
         (AnalysisKind.WRINKLES, pair.wrinkle_notes),
         (AnalysisKind.NORMALITY, pair.normality_notes),
@@ -619,10 +672,21 @@ def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Com
 # Cohort -------------------------------------------------------------------------------------------
 
 COHORT_CSV_COLUMNS = [
-    "subject", "pre_visit", "post_visit", "view", "normality_region", "normality_S_pre", "normality_S_post",
-    "normality_S_change", "normality_S_percent_change", "normality_improved_higher_S_is_more_normal",
-    "rating_pre_1to7", "rating_post_1to7", "wrinkle_percent_zones_of_interest_pre",
-    "wrinkle_percent_zones_of_interest_post", "wrinkle_percent_points_change",
+    "subject",
+    "pre_visit",
+    "post_visit",
+    "view",
+    "normality_region",
+    "normality_S_pre",
+    "normality_S_post",
+    "normality_S_change",
+    "normality_S_percent_change",
+    "normality_improved_higher_S_is_more_normal",
+    "rating_pre_1to7",
+    "rating_post_1to7",
+    "wrinkle_percent_zones_of_interest_pre",
+    "wrinkle_percent_zones_of_interest_post",
+    "wrinkle_percent_points_change",
 ]
 
 
@@ -632,8 +696,14 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     """Per-subject pre→post change of the normality score and of wrinkle area in the zones of interest."""
     study = selectors.get_study(request.user, study_id, Capability.EXPORT)
     rows = selectors.cohort_rows(study)
-    audit_record(action=AuditAction.VIEW, summary=f"Viewed cohort changes of {study.name!r}",
-                 actor=request.user, target=study, request=request, details={"rows": len(rows)})
+    audit_record(
+        action=AuditAction.VIEW,
+        summary=f"Viewed cohort changes of {study.name!r}",
+        actor=request.user,
+        target=study,
+        request=request,
+        details={"rows": len(rows)},
+    )
     return render(request, "studies/study_cohort.html", {"study": study, "rows": rows})
 
 
@@ -646,8 +716,14 @@ def _csv_number(value: float | None) -> str:
 def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
     study = selectors.get_study(request.user, study_id, Capability.EXPORT)
     rows = selectors.cohort_rows(study)
-    audit_record(action=AuditAction.EXPORT, summary=f"Exported cohort changes of {study.name!r} as CSV",
-                 actor=request.user, target=study, request=request, details={"rows": len(rows)})
+    audit_record(
+        action=AuditAction.EXPORT,
+        summary=f"Exported cohort changes of {study.name!r} as CSV",
+        actor=request.user,
+        target=study,
+        request=request,
+        details={"rows": len(rows)},
+    )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-cohort-changes.csv"'
     response["Cache-Control"] = "private, no-store"
@@ -656,13 +732,23 @@ def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
     for row in rows:
         normality = row.normality or {}
         improved = normality.get("improved")
-        writer.writerow([
-            row.subject.code, row.comparison.pre_visit.label, row.comparison.post_visit.label, row.view,
-            normality.get("region", ""), _csv_number(normality.get("pre")),
-            _csv_number(normality.get("post")),
-            _csv_number(normality.get("change")), _csv_number(normality.get("percent")),
-            "" if improved is None else ("yes" if improved else "no"),
-            _csv_number(normality.get("pre_rating")), _csv_number(normality.get("post_rating")),
-            _csv_number(row.wrinkles_pre), _csv_number(row.wrinkles_post), _csv_number(row.wrinkles_change),
-        ])
+        writer.writerow(
+            [
+                row.subject.code,
+                row.comparison.pre_visit.label,
+                row.comparison.post_visit.label,
+                row.view,
+                normality.get("region", ""),
+                _csv_number(normality.get("pre")),
+                _csv_number(normality.get("post")),
+                _csv_number(normality.get("change")),
+                _csv_number(normality.get("percent")),
+                "" if improved is None else ("yes" if improved else "no"),
+                _csv_number(normality.get("pre_rating")),
+                _csv_number(normality.get("post_rating")),
+                _csv_number(row.wrinkles_pre),
+                _csv_number(row.wrinkles_post),
+                _csv_number(row.wrinkles_change),
+            ]
+        )
     return response
