@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from webapp.runs import task_names
 from workers.celery import app
 
 logger = logging.getLogger(__name__)
@@ -183,6 +184,7 @@ def run_campaign_in_worker(campaign_id: int, worker: str) -> None:
 
 @app.task(
     bind=True,
+    name=task_names.LANDMARK_CAMPAIGN,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=CAMPAIGN_TIME_LIMIT_SECONDS,

@@ -3,18 +3,17 @@
 import logging
 import os
 
-from celery import Celery, bootsteps
+from celery import bootsteps
 from celery.signals import worker_process_init
 from django.utils import timezone
-from kombu import Exchange, Queue
+
+from webapp.celery import celery_app
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 logger = logging.getLogger(__name__)
 
-app = Celery("facet")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu"))
+app = celery_app("facet")
 # Task modules of the workers package: analysis jobs, model training, landmark campaigns.
 for task_module in ("tasks", "training", "campaigns"):
     app.autodiscover_tasks(["workers"], related_name=task_module, force=True)

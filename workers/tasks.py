@@ -5,6 +5,7 @@ import logging
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError
 
+from webapp.runs import task_names
 from workers.celery import app
 
 logger = logging.getLogger(__name__)
@@ -18,7 +19,9 @@ class JobCancelled(Exception):
     """Raised from the progress callback when someone cancelled the job."""
 
 
-@app.task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@app.task(
+    bind=True, name=task_names.ANALYSIS, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+)
 def run_analysis_job(self, job_id: int) -> None:
     from ml.config import code_version
     from webapp.analysis import services

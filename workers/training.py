@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from webapp.runs import task_names
 from workers.celery import app
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ def _model_card(job: TrainingJob, metrics: dict[str, Any]) -> str:
 
 @app.task(
     bind=True,
-    name="workers.training.train_wrinkle_model",
+    name=task_names.WRINKLE_TRAINING,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=SOFT_TIME_LIMIT_SECONDS,

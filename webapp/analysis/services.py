@@ -31,6 +31,7 @@ from webapp.analysis.models import (
 )
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.runs import dispatch, task_names
 from webapp.studies.models import Photo
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,7 @@ class JobStateError(Exception):
 
 
 def _send_to_worker(job: AnalysisJob) -> None:
-    # Imported here: the web process must not import the task module's ml dependencies at start-up.
-    from workers.tasks import run_analysis_job
-
-    run_analysis_job.apply_async(args=[job.pk], queue=job.queue)
+    dispatch.send_task(task_names.ANALYSIS, args=[job.pk], queue=job.queue)
 
 
 def jobs_enqueue_for_photo(

@@ -48,6 +48,7 @@ from webapp.campaigns.models import (
 from webapp.campaigns.models import (
     KeypointDataset as DatasetRow,
 )
+from webapp.runs import dispatch, task_names
 from webapp.studies.models import Photo, Study
 
 NUM_KEYPOINTS = formats.NUM_KEYPOINTS
@@ -829,10 +830,7 @@ def campaign_run_dir(campaign: Campaign) -> Path:
 
 
 def _send_campaign(campaign: Campaign) -> None:
-    # Imported here: the web process must not import the worker's ml dependencies at start-up.
-    from workers.campaigns import run_landmark_campaign
-
-    run_landmark_campaign.apply_async(args=[campaign.pk], queue=campaign.queue)
+    dispatch.send_task(task_names.LANDMARK_CAMPAIGN, args=[campaign.pk], queue=campaign.queue)
 
 
 def campaign_create(

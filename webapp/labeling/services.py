@@ -34,6 +34,7 @@ from webapp.analysis.services import run_cancel, run_mark_running, run_report_pr
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, WrinkleLabel
+from webapp.runs import dispatch, task_names
 from webapp.studies.models import Photo, Study
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,6 @@ LABEL_SIZE_MULTIPLE = 16
 WEIGHTED_MAP_SCALES = (2, 4, 8)
 MIN_TRAINING_SUBJECTS = 4
 TRAINING_QUEUE = "gpu"
-TRAINING_TASK = "workers.training.train_wrinkle_model"
 
 
 class LabelingError(ValueError):
@@ -430,10 +430,7 @@ def export_audit(
 
 
 def _send_training_to_worker(job: TrainingJob) -> None:
-    # Sent by name: the web process does not import the worker's training code (torch, ml).
-    from workers.celery import app
-
-    app.send_task(TRAINING_TASK, args=[job.pk], queue=TRAINING_QUEUE)
+    dispatch.send_task(task_names.WRINKLE_TRAINING, args=[job.pk], queue=TRAINING_QUEUE)
 
 
 @transaction.atomic

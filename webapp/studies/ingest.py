@@ -10,7 +10,9 @@ kept, in the database: capture time, camera make, camera model and focal length.
 The client's file name is never stored or logged: it may hold a patient's name.
 
 All or nothing: the record, its audit event and its jobs are written in one transaction, and the
-files written to storage are deleted again if that transaction fails. Call ``photo_ingest`` once
+files written to storage are deleted again if that transaction does not commit; once it has
+committed they stay, whatever happens next (the jobs are sent to the broker after the commit, and a
+broker outage only delays them: see ``webapp.runs.dispatch``). Call ``photo_ingest`` once
 per file and outside any enclosing transaction: if an enclosing transaction rolls back after a
 successful call, the stored files of that call are not deleted (Django has no rollback hook).
 """
@@ -128,8 +130,12 @@ def photo_ingest(
         uploaded_by=uploaded_by,
     )
     written: list[str] = []
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            # Registered first, so it runs before any other commit hook (the jobs' sends): from then
+            # on the rows exist and the files belong to them, whatever a later hook does.
+            transaction.on_commit(lambda: committed.append(True))
             # The names come from Photo's upload_to functions (content hash), never from the client.
             photo.image.save("photo.png", ContentFile(prepared.png), save=False)
             written.append(photo.image.name)
@@ -157,7 +163,8 @@ def photo_ingest(
             )
             jobs_enqueue_for_photo(photo=photo, requested_by=uploaded_by)
     except BaseException:
-        _delete_stored_files(photo, written)
+        if not committed:
+            _delete_stored_files(photo, written)
         raise
     return photo
 
