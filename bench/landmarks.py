@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ml.model_names import DLIB_68
+
 JOB_TIMEOUT_SECONDS = 300.0
 TWELVE_MEGAPIXELS = (4000, 3000)
 JPEG_QUALITY = 92
@@ -243,7 +245,7 @@ def bench_direct_analysis(photos: list, large_face: Path, large_runs: int = 3) -
         analyze_landmarks(large)
         large_times.append(time.perf_counter() - started)
     return {
-        "model": registry.describe("dlib-68")["version"],
+        "model": registry.describe(DLIB_68)["version"],
         "first_call_with_model_load": round(first_call, 4),
         "per_photo": summarise(times),
         "twelve_megapixel": summarise(large_times),

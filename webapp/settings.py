@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from ml.model_names import DLIB_68
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FACET_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -218,7 +220,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 
 # Models each worker process loads when it starts (its queue's models: the GPU worker sets its own).
-FACET_WARM_MODELS = env_list("FACET_WARM_MODELS", "dlib-68")
+FACET_WARM_MODELS = env_list("FACET_WARM_MODELS", DLIB_68)
 FACET_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("FACET_WORKER_HEARTBEAT_SECONDS", "10"))
 FACET_DATA_DIR = os.environ.get("FACET_DATA_DIR", "")
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from ml.model_names import WRINKLES_UNET_WDS
 from webapp.runs import task_names
 from workers.celery import app
 
@@ -201,7 +202,7 @@ def run_wrinkle_training(job: TrainingJob, report: Callable[[float, str], None])
         shutil.copyfile(Path(scratch) / f"fold-{best_fold}.pt", weights_path)
     digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()
     model_version = model_version_register(
-        name=selectors.WRINKLE_MODEL_NAME,
+        name=WRINKLES_UNET_WDS,
         task="wrinkle-segmentation",
         version=f"trained-job-{job.pk}",
         source=f"trained by job {job.pk} on study {job.study_id} labels",

@@ -11,16 +11,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from ml.model_names import WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.registry import registry
 from ml.zones.atlas import ZONES
 from webapp.analysis import services as analysis_services
-from webapp.analysis.kinds import (
-    KIND_SPECS,
-    WRINKLES_MODEL,
-    ZONES_LANDMARK_MODEL,
-    AnalysisKind,
-    untrained_kinds,
-)
+from webapp.analysis.kinds import KIND_SPECS, AnalysisKind, untrained_kinds
 from webapp.analysis.models import AnalysisJob
 from webapp.audit.models import AuditAction, AuditEvent
 from webapp.studies.models import DEFAULT_ZONES_OF_INTEREST, VisitRole
@@ -145,7 +140,7 @@ def test_every_kind_has_a_spec_and_the_new_kinds_use_the_right_queues():
 def test_untrained_kinds_follow_the_real_registry():
     blocked = untrained_kinds()
     assert AnalysisKind.ZONES not in blocked and AnalysisKind.LANDMARKS not in blocked
-    assert (AnalysisKind.WRINKLES in blocked) == (not registry.describe(WRINKLES_MODEL)["trained"])
+    assert (AnalysisKind.WRINKLES in blocked) == (not registry.describe(WRINKLES_UNET_WDS)["trained"])
     for message in blocked.values():
         assert "is not trained" in message and "python -m ml" in message
 
@@ -171,7 +166,7 @@ def test_coordinator_saves_settings_and_the_change_is_audited(study_with_members
     assert study.analyses == ["landmarks", "zones"]
     assert study.zones_of_interest == ["CGA", "FFA"]
     assert study.normality_region == "face_no_eyes" and study.force_zone_baseline
-    assert KIND_SPECS[AnalysisKind.ZONES].model_for(study) == ZONES_LANDMARK_MODEL
+    assert KIND_SPECS[AnalysisKind.ZONES].model_for(study) == ZONES_LANDMARK
     event = AuditEvent.objects.filter(action=AuditAction.UPDATE, study_id=study.pk).latest("pk")
     assert set(event.details["fields"]) >= {"analyses", "zones_of_interest", "normality_region"}
 
@@ -179,7 +174,7 @@ def test_coordinator_saves_settings_and_the_change_is_audited(study_with_members
 @pytest.fixture
 def untrained_kind(mark_untrained) -> str:
     """The wrinkles analysis, with its model made to look untrained whatever weights are installed."""
-    mark_untrained(WRINKLES_MODEL)
+    mark_untrained(WRINKLES_UNET_WDS)
     assert AnalysisKind.WRINKLES in untrained_kinds()
     return AnalysisKind.WRINKLES.value
 

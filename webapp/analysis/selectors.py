@@ -119,6 +119,6 @@ def jobs_filtered(
     return jobs
 
 
-def active_model_version(name: str) -> ModelVersion | None:
-    """The version of `name` that new jobs run, or None when the registry's shipped weights apply."""
+def active_model_version(name: str, study: object = None) -> ModelVersion | None:
+    """The version of `name` that jobs (of `study`) run, or None when the registry's shipped weights apply."""
     return ModelVersion.objects.filter(name=name, is_active=True).first()

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 
+from ml.model_names import DLIB_68
 from webapp.analysis.kinds import Queue
 from webapp.campaigns.models import KeypointDataset, LandmarkDetector
 
@@ -58,7 +59,7 @@ class CampaignForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=KeypointDataset.objects.none())
     teacher_model = forms.ChoiceField(
         required=False,
-        choices=[("", "None: start from the dataset's latest version"), ("dlib-68", "dlib-68 on a subset")],
+        choices=[("", "None: start from the dataset's latest version"), (DLIB_68, f"{DLIB_68} on a subset")],
         label="Iteration-0 teacher",
     )
     labelled_fraction = forms.FloatField(

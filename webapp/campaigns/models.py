@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from ml import model_names
 from webapp.analysis.kinds import Queue
 from webapp.studies.models import Photo, Study
 
@@ -17,8 +18,8 @@ HUMAN = "human"
 
 
 class LandmarkDetector(models.TextChoices):
-    DLIB_68 = "dlib-68", "dlib 68-point shape predictor"
-    YOLO_POSE_68 = "yolo-pose68", "Facet YOLOv8-pose 68-point detector"
+    DLIB_68 = model_names.DLIB_68, "dlib 68-point shape predictor"
+    YOLO_POSE_68 = model_names.YOLO_POSE68, "Facet YOLOv8-pose 68-point detector"
 
 
 class StudyLandmarkSettings(models.Model):

@@ -11,13 +11,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
+from ml.model_names import WRINKLES_UNET_WDS
 from webapp.analysis.models import ModelVersion
 from webapp.labeling.models import TrainingJob, WrinkleLabel
 from webapp.studies.access import Capability, can, require
 from webapp.studies.models import Photo, Study
 
 User = AbstractBaseUser | AnonymousUser
-WRINKLE_MODEL_NAME = "wrinkles-unet-wds"
 
 
 def can_label(user: User, study: Study) -> bool:
@@ -79,4 +79,4 @@ def training_jobs_of_study(study: Study) -> QuerySet[TrainingJob]:
 
 
 def wrinkle_model_versions() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(name=WRINKLE_MODEL_NAME).order_by("-created_at")
+    return ModelVersion.objects.filter(name=WRINKLES_UNET_WDS).order_by("-created_at")

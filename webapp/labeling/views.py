@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from ml.model_names import WRINKLES_UNET_WDS
 from webapp.analysis import services as analysis_services
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
@@ -288,5 +289,5 @@ def model_versions(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "labeling/model_versions.html",
-        {"versions": selectors.wrinkle_model_versions(), "model_name": selectors.WRINKLE_MODEL_NAME},
+        {"versions": selectors.wrinkle_model_versions(), "model_name": WRINKLES_UNET_WDS},
     )
