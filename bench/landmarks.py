@@ -145,14 +145,15 @@ def bench_ingest_12mp(user, face: Path, runs: int) -> dict[str, Any]:
 def _wait_finished(job_id: int):
     from django.db import close_old_connections
 
-    from webapp.analysis.models import ACTIVE_STATUSES, AnalysisJob, JobStatus
+    from webapp.analysis.models import AnalysisJob
+    from webapp.runs.models import ACTIVE_STATUSES, RunStatus
 
     deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
     while True:
         close_old_connections()
         job = AnalysisJob.objects.get(pk=job_id)
         if job.status not in ACTIVE_STATUSES:
-            if job.status != JobStatus.SUCCEEDED:
+            if job.status != RunStatus.SUCCEEDED:
                 raise RuntimeError(f"Job {job_id} ended {job.status}: {job.error}")
             return job
         if time.monotonic() > deadline:

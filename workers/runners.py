@@ -22,10 +22,11 @@ from ml.model_names import (
     ZONES_LANDMARK,
 )
 from ml.progress import ProgressCallback
-from webapp.analysis.kinds import KIND_SPECS, AnalysisKind, model_is_usable, not_trained_message
+from webapp.analysis.kinds import KIND_SPECS, model_is_usable, not_trained_message
 from webapp.analysis.models import AnalysisJob, Result
 from webapp.analysis.selectors import active_model_version, latest_result
 from webapp.analysis.services import Artifact
+from webapp.studies.models import AnalysisKind
 
 ZONE_MASKS_ARTIFACT = "zone-masks"
 FACE_PARTS_ARTIFACT = "face-parts"

@@ -19,7 +19,8 @@ class NoFaceError(ValueError):
 
 
 def _box(face: Any) -> Sequence[float]:
-    return face["box"] if isinstance(face, Mapping) else face.box
+    box = face.get("box") if isinstance(face, Mapping) else face.box
+    return box if box is not None and len(box) == 4 else (0.0, 0.0, 0.0, 0.0)
 
 
 def _score(face: Any) -> float:

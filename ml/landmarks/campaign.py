@@ -39,6 +39,7 @@ from ml.landmarks.formats import (
 )
 from ml.landmarks.keypoint_datasets import DatasetStore
 from ml.model_names import DLIB_68, YOLO_POSE68
+from ml.progress import Cancelled
 
 MERGE_MAX_IOU = 0.3
 IOU_TOLERANCE = 1e-9  # a geometric IoU of exactly 0.3 may compute as 0.30000000000000004
@@ -48,10 +49,6 @@ ACCEPTANCE_MAX_NME = 0.08
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
-
-
-class CampaignCancelled(RuntimeError):
-    """The campaign's cancel hook asked to stop."""
 
 
 class SplitViolationError(ValueError):
@@ -277,9 +274,7 @@ def _stop_hook(progress: ProgressCallback | None, cancel: CancelCheck | None, it
                 }
             )
         if cancel is not None and cancel():
-            raise CampaignCancelled(
-                f"Campaign cancelled during iteration {iteration}, epoch {trainer.epoch + 1}."
-            )
+            raise Cancelled(f"Campaign cancelled during iteration {iteration}, epoch {trainer.epoch + 1}.")
 
     return on_train_epoch_end
 
@@ -505,7 +500,7 @@ def run_campaign(
 
     def check_cancel(where: str) -> None:
         if cancel is not None and cancel():
-            raise CampaignCancelled(f"Campaign cancelled {where}.")
+            raise Cancelled(f"Campaign cancelled {where}.")
 
     config.root.mkdir(parents=True, exist_ok=True)
     store = DatasetStore(config.root / "datasets")

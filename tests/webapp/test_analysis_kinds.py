@@ -15,10 +15,11 @@ from ml.model_names import WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.registry import registry
 from ml.zones.atlas import ZONES
 from webapp.analysis import services as analysis_services
-from webapp.analysis.kinds import KIND_SPECS, AnalysisKind, untrained_kinds
+from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
 from webapp.analysis.models import AnalysisJob
 from webapp.audit.models import AuditAction, AuditEvent
-from webapp.studies.models import DEFAULT_ZONES_OF_INTEREST, VisitRole
+from webapp.runs.services import run_claim, run_fail
+from webapp.studies.models import DEFAULT_ZONES_OF_INTEREST, AnalysisKind, VisitRole
 from webapp.studies.services import comparison_create
 
 pytestmark = pytest.mark.django_db
@@ -37,9 +38,9 @@ def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = 
     job = AnalysisJob.objects.create(
         kind=kind, photo=photo, queue=KIND_SPECS[kind].queue, model_name=f"test-{kind}-model"
     )
-    analysis_services.job_claim(job_id=job.pk, worker="test")
     return analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data=data,
         model={"name": f"test-{kind}-model", "version": "test"},
         parameters={},
@@ -281,8 +282,8 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
 def test_comparison_says_why_results_are_missing(study_with_members, pre_post):
     pre, post, comparison = pre_post
     job = AnalysisJob.objects.create(kind="normality", photo=post, queue="gpu", model_name="x")
-    analysis_services.job_claim(job_id=job.pk, worker="test")
-    analysis_services.job_fail(job_id=job.pk, error="The model 'x' is not trained (TEST)")
+    claim = run_claim(AnalysisJob, run_id=job.pk, worker="test")
+    run_fail(AnalysisJob, run_id=job.pk, attempt=claim.attempt, error="The model 'x' is not trained (TEST)")
     page = (
         client_for(study_with_members["coordinator"])
         .get(reverse("studies:comparison_detail", args=[comparison.pk]))

@@ -10,8 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from kombu.exceptions import OperationalError
 from rest_framework.test import APIClient
 
-from webapp.analysis.models import AnalysisJob, JobStatus
+from webapp.analysis.models import AnalysisJob
 from webapp.runs import dispatch
+from webapp.runs.models import RunStatus
 from webapp.studies.models import Photo, VisitRole
 from webapp.studies.services import subject_create, visit_create
 
@@ -60,7 +61,7 @@ def assert_photo_kept_and_job_queued(response, client: APIClient, visit, content
     image = client.get(f"/api/photos/{photo.pk}/image/")
     assert image.status_code == 200 and b"".join(image.streaming_content).startswith(b"\x89PNG")
     job = AnalysisJob.objects.get(photo=photo)
-    assert job.status == JobStatus.QUEUED
+    assert job.status == RunStatus.QUEUED
     again = upload(client, visit, content)
     assert again.status_code == 400 and again.json()["code"] == "duplicate"
 

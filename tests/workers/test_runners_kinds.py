@@ -22,8 +22,11 @@ from ml.registry import registry
 from ml.zones.atlas import ZONES
 from ml.zones.encoding import decode_zone_masks, encode_zone_masks
 from webapp.analysis import services
-from webapp.analysis.kinds import KIND_SPECS, AnalysisKind
-from webapp.analysis.models import AnalysisJob, JobStatus, ModelVersion
+from webapp.analysis.kinds import KIND_SPECS
+from webapp.analysis.models import AnalysisJob, ModelVersion
+from webapp.runs.models import RunStatus
+from webapp.runs.services import run_claim
+from webapp.studies.models import AnalysisKind
 from workers import runners
 from workers.tasks import run_analysis_job
 
@@ -33,14 +36,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def face_photo(study_with_members, face_jpeg_bytes, monkeypatch):
     """A real face photo ingested into the study (its queued jobs go to no broker)."""
-    from webapp.studies.ingest import photo_ingest
+    from webapp.analysis.services import photo_upload
     from webapp.studies.models import Subject, Visit, VisitRole
 
-    monkeypatch.setattr("webapp.analysis.services._send_to_worker", lambda job: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     study = study_with_members["study"]
     subject = Subject.objects.create(study=study, code="S200")
     visit = Visit.objects.create(subject=subject, label="baseline", role=VisitRole.PRE)
-    return photo_ingest(
+    return photo_upload(
         visit=visit,
         view="frontal",
         uploaded_by=study_with_members["coordinator"],
@@ -55,9 +58,9 @@ def make_job(photo, kind: str, model_name: str) -> AnalysisJob:
 
 
 def record(job: AnalysisJob, outcome: runners.RunOutcome):
-    services.job_claim(job_id=job.pk, worker="test")
     return services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data=outcome.data,
         model=outcome.model,
         parameters=outcome.parameters,
@@ -160,7 +163,7 @@ def test_job_of_an_untrained_model_fails_with_how_to_train_it(
     job = make_job(face_photo, kind, model_name)
     run_analysis_job.apply(args=[job.pk])
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED
+    assert job.status == RunStatus.FAILED
     assert "is not trained" in job.error and command in job.error
     assert not hasattr(job, "result")
 

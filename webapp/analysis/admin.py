@@ -1,7 +1,8 @@
 from django.contrib import admin, messages
 
 from webapp.analysis import services
-from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, WorkerHeartbeat
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact
+from webapp.runs.models import WorkerHeartbeat
 from webapp.studies.admin import AuditedAdmin
 
 

@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
-
 from ml.model_names import (
     DLIB_68,
     NORMALITY_AUTOENCODER,
@@ -19,19 +17,8 @@ from ml.model_names import (
     ZONES_HRNET,
     ZONES_LANDMARK,
 )
-
-
-class AnalysisKind(models.TextChoices):
-    LANDMARKS = "landmarks", "Landmarks and quality"
-    ZONES = "zones", "Facial zones"
-    WRINKLES = "wrinkles", "Wrinkles"
-    NORMALITY = "normality", "Normality score"
-
-
-class Queue(models.TextChoices):
-    CPU = "cpu", "CPU"
-    GPU = "gpu", "GPU"
-
+from webapp.runs.models import Queue
+from webapp.studies.models import AnalysisKind
 
 # How to train each model whose weights are missing: shown on the study settings page and in the
 # error of a job whose model is untrained.
@@ -78,9 +65,8 @@ def not_trained_message(name: str) -> str:
 
 
 def study_landmark_detector(study: Any) -> str:
-    from webapp.campaigns.selectors import landmark_model_for_study
-
-    return landmark_model_for_study(study)
+    """The landmark detector the study chose (a study setting)."""
+    return study.landmark_detector
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ from typing import Any
 from django import forms
 
 from ml.model_names import DLIB_68
-from webapp.analysis.kinds import Queue
-from webapp.campaigns.models import KeypointDataset, LandmarkDetector
+from webapp.campaigns.models import KeypointDataset
+from webapp.runs.models import Queue
+from webapp.studies.models import LandmarkDetector
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from webapp.studies.models import Role, Study, StudyMembership
+from webapp.webutils import is_site_admin
 
 
 class Capability(StrEnum):
@@ -43,10 +44,6 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 }
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def is_site_admin(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
 def role_in_study(user: User, study: Study) -> str | None:

@@ -1,4 +1,4 @@
-"""Photo ingest: check an uploaded photo, strip its metadata, store it and queue its analyses.
+"""Photo ingest: check an uploaded photo, strip its metadata and store it.
 
 The type is detected from the file's content (magic bytes, then Pillow restricted to that one
 format), never from its name or the client's content type. Sizes are checked before anything is
@@ -24,6 +24,7 @@ import logging
 import re
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -38,7 +39,6 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
 
-from webapp.analysis.services import jobs_enqueue_for_photo
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.studies.models import Photo, PhotoView, Study, Visit
@@ -97,8 +97,10 @@ def photo_ingest(
     upload: UploadedFile,
     uploaded_by: AbstractBaseUser,
     request: HttpRequest | None = None,
+    on_stored: Callable[[Photo], object] | None = None,
 ) -> Photo:
-    """Validate ``upload``, store it as a metadata-free PNG plus thumbnail and queue the study's analyses.
+    """Validate ``upload`` and store it as a metadata-free PNG plus thumbnail; ``on_stored(photo)`` runs
+    in the same transaction (the analysis app queues the study's analyses there).
 
     Raises :class:`IngestError` with a user-facing message for any file that is refused; nothing is
     then left behind (no Photo, no job, no audit event, no stored file). Permissions are the
@@ -161,7 +163,8 @@ def photo_ingest(
                     "colour_profile": prepared.colour_profile,
                 },
             )
-            jobs_enqueue_for_photo(photo=photo, requested_by=uploaded_by)
+            if on_stored is not None:
+                on_stored(photo)
     except BaseException:
         if not committed:
             _delete_stored_files(photo, written)
