@@ -98,8 +98,9 @@ def _score(args: argparse.Namespace) -> int:
     from ml.normality.analysis import NormalizerUnavailableError, analyze_normality
     from ml.normality.scoring import heatmap_overlay
 
-    _require_normalizer_weights(args.model)
-    if not args.no_rating and not models.regressor_path().is_file():
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    if not args.no_rating and args.regressor_weights is None and not models.regressor_path().is_file():
         raise CommandError(
             "No fitted rating regressor. Fit one with 'python -m ml normality extract-features --data DIR "
             "--out features.csv' then 'python -m ml normality fit-regressor --features features.csv', "
@@ -112,7 +113,9 @@ def _score(args: argparse.Namespace) -> int:
             region=args.region,
             metric=args.metric,
             normalizer=NORMALIZERS[args.model],
+            weights=args.weights,
             rating=not args.no_rating,
+            regressor_weights=args.regressor_weights,
             projection_steps=args.steps,
             adapt_steps=args.adapt_steps,
         )
@@ -466,6 +469,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--heatmap", help="Write the heatmap overlay (aligned face) to this PNG.")
     score.add_argument("--normalized", help="Write the normalized face to this PNG.")
     score.add_argument("--no-rating", action="store_true", help="Score only; no 1-7 rating regressor needed.")
+    score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
+    score.add_argument("--regressor-weights", help="Another fitted rating regressor than the shipped one.")
     normalizer_options(score)
     score.set_defaults(handler=_score)
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
-from ml.model_names import DLIB_68, WRINKLES_UNET_WDS
+from ml.model_names import DLIB_68, WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.progress import ProgressCallback, report
 from ml.wrinkles.crop import CROP_SIZE, forehead_eye_crop
 from ml.wrinkles.train import PROBABILITY_THRESHOLD, predict_probabilities, stack_input
@@ -153,11 +153,12 @@ def analyze_wrinkles(
     }
     mask = crop.mask_to_photo(crop_mask, image.shape)
     report(progress, 0.7, "Measuring wrinkles per zone")
+    zones_source = "given by the caller"
     if zone_masks is None:
         from ml.zones.analysis import analyze_zones
 
         zone_masks = analyze_zones(image, landmarks=landmarks).masks
-        notes.append("Zones: the landmark baseline, drawn for this analysis.")
+        zones_source = f"{ZONES_LANDMARK} (landmark baseline), drawn for this analysis"
     per_zone = []
     for index, zone in enumerate(ZONES):
         per_zone.append(
@@ -183,6 +184,7 @@ def analyze_wrinkles(
         "overall": wrinkle_figures(mask, zone_masks.any(axis=0)),
         "regions": regions,
         "zones": per_zone,
+        "zones_source": zones_source,
     }
     report(progress, 0.9, "Done")
     return WrinklesAnalysis(mask, data)

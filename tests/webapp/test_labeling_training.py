@@ -176,7 +176,7 @@ def test_site_admin_activates_a_version_on_the_model_versions_page(labeled_study
     second = model_version_register(
         name="wrinkles-unet-wds", task="wrinkle-segmentation", version="b", source="y"
     )
-    url = reverse("labeling:model_versions")
+    url = reverse("analysis:model_versions")
     assert client_for(labeled_study["coordinator"]).get(url).status_code == 404
     assert client_for(labeled_study["coordinator"]).post(url, {"model_version": first.pk}).status_code == 404
     admin = client_for(make_user("siteadmin", staff=True))

@@ -57,7 +57,7 @@ PUBLIC_ROUTES = {
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
-STAFF_ONLY_ROUTES = {"runs:queue", "labeling:model_versions"}
+STAFF_ONLY_ROUTES = {"runs:queue", "analysis:model_versions"}
 
 # URL argument name → which object of the world fills it.
 KWARG_TARGETS = {

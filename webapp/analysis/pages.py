@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ml.core.alignment import apply_transform, similarity_transform
 from ml.core.subject import subject_face
 from webapp.analysis import results, services
+from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis.forms import StudySettingsForm
 from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
 from webapp.analysis.models import AnalysisJob, Result
@@ -68,8 +69,49 @@ def study_settings(request: HttpRequest, study_id: int) -> HttpResponse:
         "form": form,
         "untrained": [(kind_labels[kind], message) for kind, message in untrained_kinds().items()],
         "zone_model": KIND_SPECS[AnalysisKind.ZONES].model_for(study),
+        "model_choices": _model_choices(study),
     }
     return render(request, "studies/study_settings.html", context)
+
+
+def _model_choices(study) -> list[dict]:
+    """Per model with trained versions: its versions, the site's active one and the study's choice."""
+    chosen = analysis_selectors.study_model_choices(study)
+    rows = []
+    versions = [version for version in analysis_selectors.model_versions() if version.weights_path]
+    for name in sorted({version.name for version in versions}):
+        of_name = [version for version in versions if version.name == name]
+        site = next((version for version in of_name if version.is_active), None)
+        rows.append({"name": name, "versions": of_name, "site": site, "chosen": chosen.get(name)})
+    return rows
+
+
+@login_required
+@require_POST
+def study_model_version(request: HttpRequest, study_id: int) -> HttpResponse:
+    """A coordinator chooses which version of a model the study's new jobs run (empty: as the site)."""
+    study = study_selectors.get_study(request.user, study_id, Capability.MANAGE_STUDY)
+    name = request.POST.get("name", "")
+    version_id = request.POST.get("model_version", "")
+    version = None
+    if version_id:
+        version = (
+            analysis_selectors.model_versions(name)
+            .filter(pk=version_id if version_id.isdigit() else 0)
+            .first()
+        )
+        if version is None:
+            raise Http404("No such model version.")
+    try:
+        services.study_model_version_set(
+            study=study, name=name, model_version=version, actor=request.user, request=request
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        chosen = f"version {version.version}" if version else "the site's version"
+        messages.success(request, f"New {name} jobs of this study run {chosen}.")
+    return redirect("studies:study_settings", study_id=study.pk)
 
 
 @dataclass

@@ -225,6 +225,23 @@ def model_version_activate(
 
 
 @transaction.atomic
+def model_version_deactivate(
+    *, model_version: ModelVersion, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> ModelVersion:
+    """The site runs the shipped weights of this model again (studies that chose a version keep it)."""
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=False)
+    model_version.refresh_from_db()
+    audit_record(
+        action=AuditAction.STATE,
+        summary=f"Deactivated model {model_version.name} version {model_version.version}",
+        actor=actor,
+        target=model_version,
+        request=request,
+    )
+    return model_version
+
+
+@transaction.atomic
 def study_model_version_set(
     *,
     study: Study,

@@ -6,6 +6,7 @@ app_name = "analysis"
 urlpatterns = [
     path("results/<int:result_id>.json", views.result_json, name="result_json"),
     path("artifacts/<int:artifact_id>/", views.artifact, name="artifact"),
+    path("models/", views.model_versions, name="model_versions"),
 ]
 
 # The study pages that show analysis results and settings; webapp/urls.py serves them in the
@@ -18,4 +19,5 @@ study_pages = [
     path("visits/<int:visit_id>/photos/", pages.photo_upload, name="photo_upload"),
     path("photos/<int:photo_id>/", pages.photo_detail, name="photo_detail"),
     path("comparisons/<int:comparison_id>/", pages.comparison_detail, name="comparison_detail"),
+    path("studies/<int:study_id>/models/", pages.study_model_version, name="study_model_version"),
 ]

@@ -2,15 +2,19 @@
 
 The jobs themselves (status, cancel, retry, the queue page) are served by ``webapp.runs.views``."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
-from webapp.analysis import selectors
+from webapp.analysis import selectors, services
+from webapp.analysis.models import ModelVersion
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.webutils import site_admin_required
 
 
 @never_cache
@@ -70,3 +74,29 @@ def artifact(request: HttpRequest, artifact_id: int) -> FileResponse:
     )
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@site_admin_required
+@require_http_methods(["GET", "POST"])
+def model_versions(request: HttpRequest) -> HttpResponse:
+    """Site admins: every registered model version with its figures; activate one for the whole site (the
+    version studies without a choice of their own run), or go back to the shipped weights."""
+    if request.method == "POST":
+        version = get_object_or_404(ModelVersion, pk=request.POST.get("model_version"))
+        if request.POST.get("action") == "deactivate":
+            services.model_version_deactivate(model_version=version, actor=request.user, request=request)
+            messages.success(
+                request,
+                f"{version.name} runs its shipped weights again, except in studies that chose a version.",
+            )
+        else:
+            services.model_version_activate(model_version=version, actor=request.user, request=request)
+            messages.success(request, f"{version.name} {version.version} is now active for the site.")
+        return redirect("analysis:model_versions")
+    versions = list(selectors.model_versions())
+    names = sorted({version.name for version in versions})
+    return render(
+        request,
+        "analysis/model_versions.html",
+        {"groups": [(name, [v for v in versions if v.name == name]) for name in names]},
+    )

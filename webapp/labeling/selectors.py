@@ -11,8 +11,6 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
 
-from ml.model_names import WRINKLES_UNET_WDS
-from webapp.analysis.models import ModelVersion
 from webapp.labeling.models import TrainingJob, WrinkleLabel
 from webapp.studies.access import Capability, can, require
 from webapp.studies.models import Photo, Study
@@ -76,7 +74,3 @@ def get_training_job(
 
 def training_jobs_of_study(study: Study) -> QuerySet[TrainingJob]:
     return TrainingJob.objects.filter(study=study).select_related("model_version", "requested_by")
-
-
-def wrinkle_model_versions() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(name=WRINKLES_UNET_WDS).order_by("-created_at")

@@ -8,20 +8,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ml.model_names import WRINKLES_UNET_WDS
-from webapp.analysis import services as analysis_services
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling import selectors, services
 from webapp.labeling.forms import LabelSaveForm, TrainingStartForm
 from webapp.labeling.models import RegionKind, ThresholdMethod, WrinkleLabel
-from webapp.studies.access import Capability, can, is_site_admin
+from webapp.studies.access import Capability, can
 from webapp.studies.models import Photo
 from webapp.studies.selectors import get_photo, get_study
 
@@ -235,21 +233,3 @@ def training_start(request: HttpRequest, study_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Training job {job.pk} queued on the GPU queue.")
     return redirect("labeling:study_labels", study_id=study.pk)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def model_versions(request: HttpRequest) -> HttpResponse:
-    """Site admins: wrinkle model versions with their metrics, and an Activate button."""
-    if not is_site_admin(request.user):
-        raise Http404("No such page.")
-    if request.method == "POST":
-        version = get_object_or_404(selectors.wrinkle_model_versions(), pk=request.POST.get("model_version"))
-        analysis_services.model_version_activate(model_version=version, actor=request.user, request=request)
-        messages.success(request, f"{version.name} {version.version} is now active.")
-        return redirect("labeling:model_versions")
-    return render(
-        request,
-        "labeling/model_versions.html",
-        {"versions": selectors.wrinkle_model_versions(), "model_name": WRINKLES_UNET_WDS},
-    )
