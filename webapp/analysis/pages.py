@@ -30,6 +30,7 @@ from webapp.analysis.models import AnalysisJob, Result
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.runs import selectors as run_selectors
 from webapp.runs.models import RunStatus
 from webapp.studies import selectors as study_selectors
 from webapp.studies import services as study_services
@@ -270,8 +271,14 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
             study_id=photo.study_id,
             request=request,
         )
-    jobs = photo.jobs.order_by("-created_at")
+    jobs = list(photo.jobs.order_by("-created_at"))
     landmarks = _landmark_view(result)
+    broker_warning = ""
+    if any(job.is_active for job in jobs) and run_selectors.broker_problem():
+        broker_warning = (
+            "The job broker cannot be reached, so this photo's analyses wait. They are kept and sent "
+            "automatically when it is back; nothing needs to be uploaded again."
+        )
     context = {
         "study": photo.study,
         "subject": photo.visit.subject,
@@ -279,6 +286,7 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         "photo": photo,
         "can": {capability.value: True for capability in capabilities(request.user, photo.study)},
         "jobs": jobs,
+        "broker_warning": broker_warning,
         "landmarks": landmarks,
         "overlay": _overlay_data(photo, result),
         **_analysis_context(request, photo),
