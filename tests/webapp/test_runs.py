@@ -196,3 +196,18 @@ def test_the_photo_page_warns_when_the_broker_is_down_or_a_run_is_stuck(
     status = coordinator.get(reverse("runs:status", args=["analysis", job.pk])).json()
     assert "No sign of life from its worker" in status["warning"]
     assert "job broker cannot be reached" not in coordinator.get(page_url).content.decode()
+
+
+def test_the_admin_site_cancels_and_retries_analysis_jobs_through_the_same_services(runs, make_user):
+    job = runs["analysis"]
+    user = make_user("siteadmin", staff=True)
+    user.is_superuser = True
+    user.save()
+    admin = client_for(user)
+    url = reverse("admin:analysis_analysisjob_changelist")
+    admin.post(url, {"action": "cancel_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.status == RunStatus.CANCELLED
+    admin.post(url, {"action": "retry_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.status == RunStatus.QUEUED
