@@ -139,6 +139,22 @@ def make_photo(png_bytes):
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def plain_http():
+    """The test client and the live test server speak plain HTTP; production is HTTPS-only by default
+    (tests/webapp/test_security_headers.py checks those settings in a process of their own). Session-wide,
+    so that it holds before the live server builds its middleware (SecurityMiddleware reads it once)."""
+    from django.test import override_settings
+
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        SECURE_HSTS_SECONDS=0,
+    ):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def test_friendly_settings(settings):
     """Pages render without `collectstatic`'s manifest, and users are created with a fast hasher."""
@@ -150,7 +166,6 @@ def test_friendly_settings(settings):
     # Tasks run eagerly inside the test's transaction, which a heartbeat thread (its own connection)
     # cannot see; real workers (integration tests) beat with their own settings.
     settings.FACET_RUN_HEARTBEAT_SECONDS = 3600
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "10000/min"}}
 
 
 @pytest.fixture

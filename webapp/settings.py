@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "webapp.analysis",
     "webapp.labeling",
     "webapp.campaigns",
+    "webapp.ratings",
     "webapp.api",
 ]
 
@@ -75,6 +76,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "webapp.middleware.NoStoreMiddleware",
+    "webapp.audit.context.RequestContextMiddleware",
 ]
 
 ROOT_URLCONF = "webapp.urls"
@@ -173,13 +177,43 @@ EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "facet@localhost")
 
+# Transport security. Production (DEBUG off) is HTTPS-only by default: secure cookies, a redirect of
+# plain HTTP (except /healthz, for health checks inside the host) and HSTS. FACET_HTTPS=0 serves plain
+# HTTP (a trial on localhost); `make run` (DEBUG on) does so too. Behind a TLS-terminating proxy set
+# DJANGO_BEHIND_TLS_PROXY=1 (it must set X-Forwarded-Proto) and FACET_TRUSTED_PROXY_COUNT.
+FACET_HTTPS = env_bool("FACET_HTTPS", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = FACET_HTTPS
+CSRF_COOKIE_SECURE = FACET_HTTPS
+CSRF_COOKIE_HTTPONLY = True  # the pages' scripts take the token from the form, never from the cookie
+SECURE_SSL_REDIRECT = FACET_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("FACET_HSTS_SECONDS", str(365 * 24 * 3600 if FACET_HTTPS else 0)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("FACET_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading is a commitment to the browsers' lists, not a default: an operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("FACET_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp): scripts only from the site's own files, never inline, and no
+# framing. Inline style attributes stay allowed (zone colours, registration transforms); they cannot
+# run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # Uploads: a photo is streamed to a temporary file, never held whole in memory.
 FACET_MAX_UPLOAD_BYTES = int(os.environ.get("FACET_MAX_UPLOAD_BYTES", str(40 * 1024 * 1024)))
@@ -234,21 +268,42 @@ FACET_DATA_DIR = os.environ.get("FACET_DATA_DIR", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "webapp.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "webapp.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    # Slows password guessing at the token endpoint; generous for normal use.
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("FACET_LOGIN_THROTTLE", "20/min")},
+    "EXCEPTION_HANDLER": "webapp.api.errors.api_exception_handler",
 }
+FACET_API_MAX_PAGE_SIZE = int(os.environ.get("FACET_API_MAX_PAGE_SIZE", "200"))
+FACET_API_TOKEN_TTL_SECONDS = int(os.environ.get("FACET_API_TOKEN_TTL_SECONDS", str(24 * 3600)))
+
+# Log-in and password-reset throttles (webapp/accounts/throttle.py), counted in the audit trail.
+FACET_LOGIN_WINDOW_SECONDS = int(os.environ.get("FACET_LOGIN_WINDOW_SECONDS", "900"))
+FACET_LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("FACET_LOGIN_FAILURES_PER_ACCOUNT", "10"))
+FACET_LOGIN_FAILURES_PER_ADDRESS = int(os.environ.get("FACET_LOGIN_FAILURES_PER_ADDRESS", "50"))
+FACET_PASSWORD_RESET_WINDOW_SECONDS = int(os.environ.get("FACET_PASSWORD_RESET_WINDOW_SECONDS", "3600"))
+FACET_PASSWORD_RESETS_PER_EMAIL = int(os.environ.get("FACET_PASSWORD_RESETS_PER_EMAIL", "3"))
+FACET_PASSWORD_RESETS_PER_ADDRESS = int(os.environ.get("FACET_PASSWORD_RESETS_PER_ADDRESS", "10"))
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the client is the
+# peer). The client's own X-Forwarded-For entries are never trusted (webapp/audit/services.client_ip).
+FACET_TRUSTED_PROXY_COUNT = int(os.environ.get("FACET_TRUSTED_PROXY_COUNT", "0"))
+# Refused accesses to patient data are audited, at most this many per user a minute.
+FACET_DENIED_AUDIT_PER_MINUTE = int(os.environ.get("FACET_DENIED_AUDIT_PER_MINUTE", "30"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Facet API",
     "DESCRIPTION": "Studies, subjects, visits, photos, analysis jobs and results of Facet.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and Swagger UI describe patient-data endpoints: members only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI and ReDoc from the sidecar package's static files: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from webapp.accounts.views import healthz
+from webapp.accounts.views import LoginView, PasswordResetView, healthz
 from webapp.analysis.urls import study_pages
 from webapp.studies.urls import urlpatterns as study_urls
 
@@ -14,8 +14,10 @@ urlpatterns = [
     path("audit/", include("webapp.audit.urls")),
     path("labeling/", include("webapp.labeling.urls")),
     path("campaigns/", include("webapp.campaigns.urls")),
+    path("ratings/", include("webapp.ratings.urls")),
+    path("rate/", include("webapp.ratings.rater_urls")),
     path("api/", include("webapp.api.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/change/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path(
@@ -23,7 +25,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/", PasswordResetView.as_view(), name="password_reset"),
     path(
         "accounts/password/reset/done/",
         auth_views.PasswordResetDoneView.as_view(),
@@ -40,3 +42,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]
+
+# JSON under /api/, Django's pages elsewhere.
+handler400 = "webapp.api.errors.bad_request"
+handler403 = "webapp.api.errors.permission_denied"
+handler404 = "webapp.api.errors.page_not_found"
+handler500 = "webapp.api.errors.server_error"

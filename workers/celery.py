@@ -14,8 +14,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 logger = logging.getLogger(__name__)
 
 app = celery_app("facet")
-# Task modules of the workers package: analysis jobs, model training, landmark campaigns.
-for task_module in ("tasks", "training", "campaigns"):
+# Task modules of the workers package: analysis jobs, model training, landmark campaigns, rating fits.
+for task_module in ("tasks", "training", "campaigns", "ratings"):
     app.autodiscover_tasks(["workers"], related_name=task_module, force=True)
 
 

@@ -23,13 +23,17 @@ from ml.model_names import (
 )
 from ml.progress import ProgressCallback
 from webapp.analysis.kinds import KIND_SPECS, model_is_usable, not_trained_message
-from webapp.analysis.models import AnalysisJob, Result
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result
 from webapp.analysis.selectors import active_model_version, latest_result
 from webapp.analysis.services import Artifact
-from webapp.studies.models import AnalysisKind
+from webapp.studies.models import AnalysisKind, Study
 
 ZONE_MASKS_ARTIFACT = "zone-masks"
 FACE_PARTS_ARTIFACT = "face-parts"
+STUDY_RATING_NOTE = (
+    "The rating regressor was fitted on this study's own human ratings (see its model version for R, MAE, "
+    "n and the raters' reliability)."
+)
 
 
 class ModelNotTrainedError(RuntimeError):
@@ -46,10 +50,12 @@ class RunOutcome:
 
 @dataclass(frozen=True)
 class Weights:
-    """The weights file a job runs for one model (``None``: the shipped file) and its provenance."""
+    """The weights file a job runs for one model (``None``: the shipped file), its provenance and the
+    model version it belongs to (``None``: the shipped weights)."""
 
     path: str | None
     provenance: dict[str, Any]
+    version: ModelVersion | None = None
 
 
 def read_photo_bytes(job: AnalysisJob) -> bytes:
@@ -63,14 +69,14 @@ def _read_image(job: AnalysisJob) -> np.ndarray:
     return load_image(read_photo_bytes(job))
 
 
-def model_weights(name: str, job: AnalysisJob) -> Weights:
-    """The weights of ``name`` that ``job`` runs: the version its study (or the site) activated, else
-    the registry's shipped file. Raises :class:`ModelNotTrainedError` when neither exists."""
+def study_weights(name: str, study: Study) -> Weights:
+    """The weights of ``name`` that the study's runs use: the version the study (or the site) activated,
+    else the registry's shipped file. Raises :class:`ModelNotTrainedError` when neither exists."""
     from ml.registry import registry
 
-    if not model_is_usable(name, job.photo.study):
+    if not model_is_usable(name, study):
         raise ModelNotTrainedError(not_trained_message(name))
-    version = active_model_version(name, job.photo.study)
+    version = active_model_version(name, study)
     if version is None or not version.weights_path:
         return Weights(None, registry.describe(name))
     provenance = {
@@ -78,7 +84,12 @@ def model_weights(name: str, job: AnalysisJob) -> Weights:
         "version": version.version,
         "source": version.source,
     }
-    return Weights(version.weights_path, provenance)
+    return Weights(version.weights_path, provenance, version)
+
+
+def model_weights(name: str, job: AnalysisJob) -> Weights:
+    """The weights of ``name`` that ``job`` runs (its study's choice, see :func:`study_weights`)."""
+    return study_weights(name, job.photo.study)
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -276,6 +287,11 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
             *data["notes"],
             f"{not_trained_message(NORMALITY_REGRESSOR)} The score S is still given.",
         ]
+    elif data["rating"] is not None:
+        rating = data["rating"] = {**data["rating"], "model_version": regressor.provenance["version"]}
+        if regressor.version is not None and regressor.version.metrics.get("survey"):
+            # Fitted by a rating-regressor fit on this study's own surveys (webapp.ratings).
+            rating.update(note=STUDY_RATING_NOTE, calibrated_on_study_ratings=True)
     artifacts = [
         Artifact("normality-aligned", encode_png(analysis.aligned), "png", "image/png"),
         Artifact("normality-normalized", encode_png(analysis.normalized), "png", "image/png"),

@@ -180,6 +180,7 @@ def analyze_normality(
             "scale": RATING_SCALE,
             "regressor": regressor.get("name"),
             "trained_on": regressor.get("trained_on"),
+            "weights_sha256": regressor_description["weights_sha256"],
             "note": regressor_description["limitations"],
         }
     energy = zone_energy(scored.heatmap, render_zone_masks(aligned.landmarks, aligned.image.shape))

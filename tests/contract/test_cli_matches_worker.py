@@ -116,7 +116,7 @@ def test_normality(stored_photo, capsys, fast_regressor):
         str(path),
         "--region",
         photo.study.normality_region,
-        "--regressor-weights",
+        "--regressor",
         str(fast_regressor),
     )
     assert not agree(cli, worker), agree(cli, worker)

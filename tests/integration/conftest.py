@@ -150,12 +150,21 @@ def browser_page(live_server, monkeypatch):
         context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page = context.new_page()
         page.set_default_timeout(30_000)
+        # Every browser test doubles as a Content-Security-Policy check: nothing the pages do is refused.
+        csp_violations = []
+        page.on(
+            "console",
+            lambda message: (
+                csp_violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         yield page
         context.close()
         browser.close()
         # While Playwright's event loop runs, the ORM in this thread uses its own connections;
         # close them or the test database cannot be dropped.
         connections.close_all()
+    assert not csp_violations, "The Content-Security-Policy refused:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture

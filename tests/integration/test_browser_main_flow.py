@@ -32,11 +32,6 @@ def upload_photo(page, visit_index: int, photo: Path) -> str:
     return row.locator(".upload-status a").get_attribute("href")
 
 
-def wait_until_loaded(page, image) -> None:
-    """Wait for the image's load to complete (an image can be visible before its pixels arrive)."""
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
-
-
 def wait_for_overlay(page) -> None:
     """The photo page polls the job and redraws the overlay when the worker has finished."""
     page.locator("#landmark-overlay .overlay-landmarks circle").nth(67).wait_for(
@@ -121,7 +116,9 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     expect(panes).to_have_count(2)
     for image in page.locator(".compare-panes img").all():
         expect(image).to_be_visible()
-        wait_until_loaded(page, image)
+        # Waits for the image to load (a property read: the page's CSP refuses evaluated strings).
+        expect(image).to_have_js_property("complete", True)
+        expect(image).not_to_have_js_property("naturalWidth", 0)
     registered = page.locator(".compare-panes img.registered")
     assert re.match(r"matrix\(", registered.evaluate("img => getComputedStyle(img).transform"))
 

@@ -92,17 +92,20 @@ def test_brush_see_ground_truth_save_and_find_it_in_the_export(
     # Forehead band of the crop (the eyes sit about two thirds down), three strokes across it.
     for y in (150, 200, 250):
         brush(page, box, [(160, y), (320, y + 5), (480, y)])
-    page.wait_for_function("Number(document.getElementById('labeler').dataset.previewPixels) > 50")
+    # Functions, not expression strings: the page's Content-Security-Policy refuses evaluated strings.
+    page.wait_for_function("() => Number(document.getElementById('labeler').dataset.previewPixels) > 50")
     preview_pixels = int(page.locator("#labeler").get_attribute("data-preview-pixels"))
     rough_pixels = int(page.locator("#labeler").get_attribute("data-rough-pixels"))
     assert 0 < preview_pixels < rough_pixels
     page.screenshot(path=str(SCREENSHOTS / "facet-labeling-preview.png"))
     # Undo and redo one stroke: the rough mask shrinks and comes back.
     page.click("#labeler-undo")
-    page.wait_for_function(f"Number(document.getElementById('labeler').dataset.roughPixels) < {rough_pixels}")
+    page.wait_for_function(
+        f"() => Number(document.getElementById('labeler').dataset.roughPixels) < {rough_pixels}"
+    )
     page.click("#labeler-redo")
     page.wait_for_function(
-        f"Number(document.getElementById('labeler').dataset.roughPixels) === {rough_pixels}"
+        f"() => Number(document.getElementById('labeler').dataset.roughPixels) === {rough_pixels}"
     )
 
     page.click("#labeler-save")

@@ -412,9 +412,16 @@ def test_lists_are_paginated_with_limit_and_offset(study_with_members):
     assert [row["code"] for row in page["results"]] == ["P-1", "P-2"]
 
 
-def test_schema_is_valid_openapi_listing_every_resource(client):
+def test_schema_and_docs_need_a_login(client):
+    for path in ("/api/schema/", "/api/docs/"):
+        response = client.get(path)
+        assert response.status_code == 401 and response["Content-Type"] == "application/json", path
+
+
+def test_schema_is_valid_openapi_listing_every_resource(client, make_user):
     from drf_spectacular.validation import validate_schema
 
+    client.force_login(make_user())
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = json.loads(response.content)
@@ -439,7 +446,7 @@ def test_schema_is_valid_openapi_listing_every_resource(client):
     assert "multipart/form-data" in upload_body
 
 
-def test_swagger_ui_loads_only_local_assets(client):
+def test_swagger_ui_loads_only_local_assets_and_no_inline_script(client, make_user):
     from django.contrib.staticfiles import finders
     from django.urls import NoReverseMatch, reverse
 
@@ -447,8 +454,12 @@ def test_swagger_ui_loads_only_local_assets(client):
         url = reverse("api:docs")
     except NoReverseMatch:
         pytest.skip("Swagger UI is off: drf-spectacular-sidecar is not installed and configured")
+    client.force_login(make_user())
     html = client.get(url).content.decode()
     assets = [part for part in html.split('"') if part.startswith("/static/")]
     assert assets
     assert all(finders.find(asset.removeprefix("/static/")) for asset in assets)
     assert "https://" not in html
+    # The start-up script is a file of its own (Content-Security-Policy: script-src 'self').
+    assert "<script>" not in html.replace(" ", "")
+    assert client.get(url, {"script": ""}).status_code == 200

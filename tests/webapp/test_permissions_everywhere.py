@@ -28,6 +28,8 @@ from webapp.campaigns import services as campaign_services
 from webapp.campaigns.models import Campaign
 from webapp.labeling.models import TrainingJob
 from webapp.labeling.services import encode_png, label_save
+from webapp.ratings import services as rating_services
+from webapp.ratings.models import RegressorFit
 from webapp.runs.models import RunStatus
 from webapp.runs.services import run_claim
 from webapp.studies.models import Comparison, Photo, Role, Study, StudyMembership, Subject, Visit, VisitRole
@@ -54,6 +56,15 @@ PUBLIC_ROUTES = {
     "api:schema",
     "api:docs",
     "api:token",
+    "api:not_found",
+    # The blinded rater's pages: they answer only a browser bound to a rater by an invitation link (or a
+    # member's own start), show that rater's survey alone, and 404 (410 for a bad link) otherwise.
+    "rate:page",
+    "rate:claim",
+    "rate:state",
+    "rate:image",
+    "rate:submit",
+    "rate:undo",
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
@@ -81,6 +92,9 @@ KWARG_TARGETS = {
     # tests/webapp/test_runs.py checks them for every kind of run.
     "run_kind": "run_kind",
     "run_id": "job",
+    "survey_id": "rating_survey",
+    "rater_id": "survey_rater",
+    "fit_id": "regressor_fit",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -142,6 +156,7 @@ class World:
     wrinkle_label_id: int
     training_job_id: int
     landmark_ids: dict[str, int]
+    rating_ids: dict[str, int]
 
     def value(self, target: str) -> Any:
         return {
@@ -159,6 +174,7 @@ class World:
             "wrinkle_label": self.wrinkle_label_id,
             "training_job": self.training_job_id,
             **self.landmark_ids,
+            **self.rating_ids,
         }[target]
 
 
@@ -191,6 +207,26 @@ def build_landmark_world(study: Study, coordinator, photo: Photo, tag: str) -> d
         "keypoint_instance": version.instances.get().pk,
         "landmark_campaign": campaign.pk,
     }
+
+
+def build_rating_world(study: Study, coordinator, photos: list[Photo], tag: str) -> dict[str, int]:
+    """An open rating survey of the photos with one external rater, and a queued regressor fit."""
+    survey = rating_services.survey_create(
+        study=study,
+        actor=coordinator,
+        title=f"{tag} survey",
+        photos=photos,
+        question=f"{tag} question",
+        anchors=[],
+        region="whole",
+        repeat_share=0,
+        attention_checks=0,
+        target_ratings_per_photo=3,
+    )
+    rating_services.survey_open(survey=survey, actor=coordinator)
+    rater = rating_services.invitations_create(survey=survey, count=1, actor=coordinator)[0].rater
+    fit = RegressorFit.objects.create(study=study, survey=survey, parameters={})
+    return {"rating_survey": survey.pk, "survey_rater": rater.pk, "regressor_fit": fit.pk}
 
 
 def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
@@ -260,10 +296,12 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
             queued.content_hash,
             f"{tag} reason",
             f"{tag} label note",
+            f"{tag} survey",
         ],
         wrinkle_label_id=wrinkle_label.pk,
         training_job_id=training_job.pk,
         landmark_ids=build_landmark_world(study, coordinator, queued, tag),
+        rating_ids=build_rating_world(study, coordinator, [analysed, queued], tag),
     )
 
 
@@ -405,7 +443,8 @@ def test_outsider_gets_404_for_every_object_of_another_study(study_with_members,
                 )
         missing = {kwarg: missing_value(target) for kwarg, target in targets.items()}
         for method in API_OBJECT_METHODS if route.is_api else OBJECT_METHODS:
-            absent = request(outsider, method, url_of(route, missing), foreign_body(a)).status_code
+            absent_response = request(outsider, method, url_of(route, missing), foreign_body(a))
+            absent = absent_response.status_code
             for values in fillings:
                 url = url_of(route, values)
                 response = request(outsider, method, url, foreign_body(a))
@@ -414,6 +453,11 @@ def test_outsider_gets_404_for_every_object_of_another_study(study_with_members,
                     failures.append(
                         f"{method.upper()} {url} ({route.name}) → {response.status_code}, "
                         f"for a missing object {absent}"
+                    )
+                elif response.content != absent_response.content:  # D9: no existence oracle
+                    failures.append(
+                        f"{method.upper()} {url} ({route.name}) answers {response.content[:120]!r}, "
+                        f"a missing object {absent_response.content[:120]!r}"
                     )
                 elif leaks := leaked_markers(response, a):
                     failures.append(f"{method.upper()} {url} ({route.name}) shows {leaks}")

@@ -12,7 +12,9 @@ from django.utils import timezone
 from webapp.analysis.models import AnalysisJob
 from webapp.campaigns.models import Campaign, KeypointDataset
 from webapp.labeling.models import TrainingJob
+from webapp.ratings.models import RegressorFit, Survey
 from webapp.runs import services, sweeper
+from webapp.runs.kinds import run_models
 from webapp.runs.models import RunStatus
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +32,15 @@ def runs(study_with_members, make_photo):
         ),
         "training": TrainingJob.objects.create(study=study, label_ids=[1, 2]),
         "campaign": Campaign.objects.create(study=study, dataset=dataset, name="first"),
+        "rating-fit": RegressorFit.objects.create(
+            study=study, survey=Survey.objects.create(study=study, title="Normality"), parameters={}
+        ),
     }
+
+
+def test_the_fixture_has_a_run_of_every_kind(runs):
+    # A new kind of run joins every test of this module through the fixture above.
+    assert set(runs) == {model.run_kind for model in run_models()}
 
 
 def client_for(user) -> Client:
@@ -60,17 +70,17 @@ def test_the_queue_page_lists_every_kind_with_live_progress_and_filters(runs, ma
     text = page.content.decode()
     for kind, run in runs.items():
         assert reverse("runs:status", args=[kind, run.pk]) in text and f"{kind} at work" in text
-    assert page.context["overview"].counts["running"] == 3
+    assert page.context["overview"].counts["running"] == len(runs)
     only_campaigns = admin.get(reverse("runs:queue") + "?kind=campaign")
     assert [run.run_kind for run in only_campaigns.context["runs"]] == ["campaign"]
-    gpu = admin.get(reverse("runs:queue") + "?queue=gpu")  # trainings and campaigns default to the GPU
-    assert {run.run_kind for run in gpu.context["runs"]} == {"training", "campaign"}
+    gpu = admin.get(reverse("runs:queue") + "?queue=gpu")  # trainings, campaigns and fits: GPU
+    assert {run.run_kind for run in gpu.context["runs"]} == {"training", "campaign", "rating-fit"}
     other = admin.get(reverse("runs:queue") + f"?study={study_with_members['other_study'].pk}")
     assert other.context["runs"] == []
     assert client_for(study_with_members["coordinator"]).get(reverse("runs:queue")).status_code == 404
 
 
-@pytest.mark.parametrize("kind", ["analysis", "training", "campaign"])
+@pytest.mark.parametrize("kind", ["analysis", "training", "campaign", "rating-fit"])
 def test_status_cancel_and_retry_work_for_every_kind(kind, runs, study_with_members):
     run = runs[kind]
     claim = running(run)

@@ -6,7 +6,6 @@ Their URLs keep the names of the study pages (``studies:photo_detail`` ...): ``w
 them in the ``studies`` namespace, so the studies app itself never imports analysis.
 """
 
-import csv
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,11 +31,12 @@ from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.runs import selectors as run_selectors
 from webapp.runs.models import RunStatus
+from webapp.spreadsheets import SafeCsvWriter
 from webapp.studies import selectors as study_selectors
 from webapp.studies import services as study_services
 from webapp.studies.access import Capability, capabilities
 from webapp.studies.forms import ComparisonCreateForm, PhotoUploadForm, VisitCreateForm
-from webapp.studies.ingest import IngestError
+from webapp.studies.ingest import IngestError, refuse_several_files
 from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Visit, VisitRole
 
 LANDMARKS = AnalysisKind.LANDMARKS.value
@@ -192,6 +192,10 @@ def photo_upload(request: HttpRequest, visit_id: int) -> JsonResponse:
         return JsonResponse(
             {"ok": False, "error": "Your role in this study does not allow uploads."}, status=403
         )
+    try:
+        refuse_several_files(request.FILES)
+    except IngestError as error:
+        return JsonResponse({"ok": False, "error": error.message, "code": error.code}, status=400)
     form = PhotoUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         problems = [
@@ -548,7 +552,7 @@ def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}-cohort-changes.csv"'
     response["Cache-Control"] = "private, no-store"
-    writer = csv.writer(response)
+    writer = SafeCsvWriter(response)
     writer.writerow(COHORT_CSV_COLUMNS)
     for row in rows:
         normality = row.normality or {}

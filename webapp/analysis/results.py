@@ -126,6 +126,7 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         return None
     before, after = float(pre_data["score"]), float(post_data["score"])
     ratings = [(data.get("rating") or {}).get("value") for data in (pre_data, post_data)]
+    regressors = [(data.get("rating") or {}).get("model_version") for data in (pre_data, post_data)]
     return {
         "pre": before,
         "post": after,
@@ -135,6 +136,8 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "pre_rating": ratings[0],
         "post_rating": ratings[1],
         "rating_change": ratings[1] - ratings[0] if None not in ratings else None,
+        "rating_trained_on": (post_data.get("rating") or {}).get("trained_on"),
+        "same_regressor": regressors[0] == regressors[1],
         "same_region": pre_data.get("region") == post_data.get("region"),
         "region": post_data.get("region"),
         "metric": (post_data.get("metric") or {}).get("heatmap"),

@@ -2,11 +2,10 @@
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
-from django.http import Http404
 
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, StudyModelVersion
 from webapp.runs.models import RunStatus
-from webapp.studies.access import Capability, require
+from webapp.studies.access import Capability, not_found, require
 from webapp.studies.models import Study
 from webapp.studies.selectors import study_ids_for_user
 
@@ -24,16 +23,16 @@ def get_job(user: User, job_id: int, capability: Capability = Capability.VIEW) -
         AnalysisJob.objects.select_related("photo__study", "photo__visit__subject").filter(pk=job_id).first()
     )
     if job is None:
-        raise Http404("No such job.")
-    require(user, job.photo.study, capability)
+        raise not_found(user, "job", job_id)
+    require(user, job.photo.study, capability, what="job", object_id=job_id)
     return job
 
 
 def get_result(user: User, result_id: int) -> Result:
     result = Result.objects.select_related("job__photo__study").filter(pk=result_id).first()
     if result is None:
-        raise Http404("No such result.")
-    require(user, result.job.photo.study, Capability.VIEW)
+        raise not_found(user, "result", result_id)
+    require(user, result.job.photo.study, Capability.VIEW, what="result", object_id=result_id)
     return result
 
 
@@ -42,8 +41,8 @@ def get_artifact(user: User, artifact_id: int) -> ResultArtifact:
         ResultArtifact.objects.select_related("result__job__photo__study").filter(pk=artifact_id).first()
     )
     if artifact is None:
-        raise Http404("No such artifact.")
-    require(user, artifact.result.job.photo.study, Capability.VIEW)
+        raise not_found(user, "artifact", artifact_id)
+    require(user, artifact.result.job.photo.study, Capability.VIEW, what="artifact", object_id=artifact_id)
     return artifact
 
 

@@ -16,26 +16,29 @@ from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
+from webapp.accounts.services import api_token_expires_at, api_token_issue, api_tokens_revoke
+from webapp.accounts.throttle import login_refusal
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob, Result
 from webapp.api import serializers as api
 from webapp.api.fields import parse_id
+from webapp.api.parsers import BoundedJSONParser
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.runs import services as run_services
 from webapp.runs.models import RunStateError, RunStatus
 from webapp.studies import selectors, services
 from webapp.studies.access import Capability
-from webapp.studies.ingest import IngestError
+from webapp.studies.ingest import IngestError, refuse_several_files
 from webapp.studies.models import Comparison, Photo, Study, Subject, Visit
 
 # Ids in URLs: digits only and within bigint range, so a malformed id is a plain 404.
@@ -74,18 +77,30 @@ class ScopedViewSet(viewsets.GenericViewSet):
         return int(self.kwargs[self.lookup_field])
 
 
-class AuditedTokenView(ObtainAuthToken):
-    """`POST username, password` → `{"token": ...}`. Successful logins are audited; failed ones are
-    audited by the `user_login_failed` signal that authentication sends."""
+class ThrottledAuthTokenSerializer(AuthTokenSerializer):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        username = attrs.get("username")
+        if username and (refusal := login_refusal(self.context["request"], username)):
+            raise Throttled(wait=refusal.retry_after_seconds, detail=refusal.message)
+        return super().validate(attrs)
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+
+class AuditedTokenView(ObtainAuthToken):
+    """`POST username, password` → `{"token": ...}`; `DELETE` revokes the caller's token.
+
+    A token lasts FACET_API_TOKEN_TTL_SECONDS and ends at log-out and at any password change.
+    Attempts share the log-in page's throttle (per account and per client address, counted in the
+    audit trail). Successful logins are audited; failed ones are audited by the `user_login_failed`
+    signal that authentication sends."""
+
+    serializer_class = ThrottledAuthTokenSerializer
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
-        token, _ = Token.objects.get_or_create(user=user)
+        token = api_token_issue(user)
         audit_record(
             action=AuditAction.LOGIN,
             summary="Obtained an API token",
@@ -94,7 +109,22 @@ class AuditedTokenView(ObtainAuthToken):
             request=request,
             details={"method": "token"},
         )
-        return Response({"token": token.key})
+        return Response({"token": token.key, "expires_at": api_token_expires_at(token)})
+
+    @extend_schema(summary="Revoke your API token", request=None, responses={204: None})
+    def delete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        api_tokens_revoke(request.user)
+        audit_record(
+            action=AuditAction.LOGOUT,
+            summary="Revoked the API token",
+            actor=request.user,
+            target=request.user,
+            request=request,
+            details={"method": "token"},
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema_view(
@@ -280,8 +310,9 @@ class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     )
     def create(self, request: Request) -> Response:
         serializer = api.PhotoUploadSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
         try:
+            refuse_several_files(request.FILES)
+            serializer.is_valid(raise_exception=True)
             photo = analysis_services.photo_upload(
                 visit=serializer.validated_data["visit"],
                 view=serializer.validated_data["view"],

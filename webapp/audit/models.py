@@ -16,6 +16,7 @@ class AuditAction(models.TextChoices):
     LOGOUT = "logout", "Logged out"
     LOGIN_FAILED = "login_failed", "Failed login"
     DENIED = "denied", "Access refused"
+    PASSWORD_RESET = "password_reset", "Password reset requested"
 
 
 class AuditEvent(models.Model):

@@ -1,18 +1,42 @@
 """Writing the audit trail. Every read of photo or result bytes and every change of state calls this."""
 
+import ipaddress
+import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 from django.http import HttpRequest
+from django.utils import timezone
 
+from webapp.audit.context import current_request
 from webapp.audit.models import AuditAction, AuditEvent
+
+logger = logging.getLogger(__name__)
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR is the peer; behind a proxy, deployments set the real address there (gunicorn
-    # --forwarded-allow-ips), so a client-supplied X-Forwarded-For is never trusted here.
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address, for the audit trail and the log-in throttle.
+
+    Without a proxy (FACET_TRUSTED_PROXY_COUNT=0) it is the peer, REMOTE_ADDR. Behind N reverse proxies
+    each proxy appends the address it saw to X-Forwarded-For, so the client is the N-th entry from the
+    right; entries further left were written by the client and are never used. A header with fewer
+    entries than configured did not come through the proxies, and the peer is used instead.
+    """
+    peer = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.FACET_TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return peer
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    if len(forwarded) < proxies:
+        return peer
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return peer
 
 
 def audit_record(
@@ -73,3 +97,49 @@ def _study_id_of(target: models.Model) -> int | None:
             continue
         return value
     return None
+
+
+def audit_denied(
+    *,
+    actor: AbstractBaseUser | AnonymousUser | None,
+    object_type: str,
+    object_id: str | int | None,
+    study_id: int | None,
+    reason: str,
+) -> AuditEvent | None:
+    """Record a refused access (404 outside the user's studies, 403 for a role), at most
+    FACET_DENIED_AUDIT_PER_MINUTE per user (or per address when anonymous) in any minute.
+
+    The refusals beyond the limit are only logged: a scanner walking ids cannot flood the trail, and
+    the first events of the minute already show who was scanning. The last recorded event says so."""
+    request = current_request()
+    user = actor if actor is not None and actor.is_authenticated else None
+    recent = AuditEvent.objects.filter(
+        action=AuditAction.DENIED, created_at__gte=timezone.now() - timedelta(minutes=1)
+    )
+    if user is not None:
+        recent = recent.filter(actor=user)
+    else:
+        recent = recent.filter(actor=None, ip_address=client_ip(request) if request else None)
+    limit = settings.FACET_DENIED_AUDIT_PER_MINUTE
+    count = recent.count()
+    if count >= limit:
+        logger.warning(
+            "Access refused (not audited, over %s a minute): %s %s, %s", limit, object_type, object_id, reason
+        )
+        return None
+    details: dict[str, Any] = {"reason": reason}
+    if count == limit - 1:
+        details["note"] = (
+            f"limit of {limit} refusals a minute reached: further ones this minute are only logged"
+        )
+    return audit_record(
+        action=AuditAction.DENIED,
+        summary=f"Refused access to {object_type} {object_id}: {reason}",
+        actor=user,
+        object_type=object_type,
+        object_id="" if object_id is None else object_id,
+        study_id=study_id,
+        request=request,
+        details=details,
+    )

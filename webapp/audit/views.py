@@ -1,6 +1,5 @@
 """The audit trail for site admins: browse, filter, export as CSV."""
 
-import csv
 from dataclasses import asdict
 
 from django.core.paginator import Paginator
@@ -13,6 +12,7 @@ from webapp.audit.forms import AuditFilterForm
 from webapp.audit.models import AuditAction
 from webapp.audit.selectors import audit_events, audit_object_types
 from webapp.audit.services import audit_record
+from webapp.spreadsheets import SafeCsvWriter
 from webapp.webutils import site_admin_required
 
 CSV_COLUMNS = [
@@ -64,7 +64,7 @@ def event_export(request: HttpRequest) -> StreamingHttpResponse:
         object_type="audit.auditevent",
         details={"filters": {k: str(v) for k, v in asdict(filters).items() if v not in ("", None)}},
     )
-    writer = csv.writer(_Echo())
+    writer = SafeCsvWriter(_Echo())
 
     def rows():
         yield writer.writerow(CSV_COLUMNS)

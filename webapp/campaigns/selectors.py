@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import F, QuerySet
-from django.shortcuts import get_object_or_404
 
 from webapp.campaigns.models import (
     HUMAN,
@@ -14,7 +13,7 @@ from webapp.campaigns.models import (
     KeypointDatasetVersion,
     KeypointInstance,
 )
-from webapp.studies.access import Capability, can, require
+from webapp.studies.access import Capability, can, not_found, require
 from webapp.studies.models import Study
 
 User = AbstractBaseUser | AnonymousUser
@@ -29,48 +28,58 @@ def require_review(user: User, study: Study) -> None:
     require(user, study, Capability.LABEL)
 
 
-def _check(user: User, study: Study, capability: Capability | None) -> None:
-    if capability is None:
-        require_review(user, study)
-    else:
-        require(user, study, capability)
+def _check(user: User, study: Study, capability: Capability | None, what: str, object_id: int) -> None:
+    require(
+        user, study, Capability.LABEL if capability is None else capability, what=what, object_id=object_id
+    )
 
 
 def get_dataset(
     user: User, dataset_id: int, capability: Capability | None = Capability.VIEW
 ) -> KeypointDataset:
     """`capability=None` asks for the right to review landmarks."""
-    dataset = get_object_or_404(KeypointDataset.objects.select_related("study"), pk=dataset_id)
-    _check(user, dataset.study, capability)
+    dataset = KeypointDataset.objects.select_related("study").filter(pk=dataset_id).first()
+    if dataset is None:
+        raise not_found(user, "dataset", dataset_id)
+    _check(user, dataset.study, capability, "dataset", dataset_id)
     return dataset
 
 
 def get_version(
     user: User, version_id: int, capability: Capability | None = Capability.VIEW
 ) -> KeypointDatasetVersion:
-    version = get_object_or_404(
-        KeypointDatasetVersion.objects.select_related("dataset__study", "parent"), pk=version_id
+    version = (
+        KeypointDatasetVersion.objects.select_related("dataset__study", "parent")
+        .filter(pk=version_id)
+        .first()
     )
-    _check(user, version.dataset.study, capability)
+    if version is None:
+        raise not_found(user, "dataset version", version_id)
+    _check(user, version.dataset.study, capability, "dataset version", version_id)
     return version
 
 
 def get_instance(
     user: User, instance_id: int, capability: Capability | None = Capability.VIEW
 ) -> KeypointInstance:
-    instance = get_object_or_404(
-        KeypointInstance.objects.select_related("dataset__study", "photo__visit__subject", "derived_from"),
-        pk=instance_id,
+    instance = (
+        KeypointInstance.objects.select_related("dataset__study", "photo__visit__subject", "derived_from")
+        .filter(pk=instance_id)
+        .first()
     )
-    _check(user, instance.dataset.study, capability)
+    if instance is None:
+        raise not_found(user, "instance", instance_id)
+    _check(user, instance.dataset.study, capability, "instance", instance_id)
     return instance
 
 
 def get_campaign(user: User, campaign_id: int, capability: Capability | None = Capability.VIEW) -> Campaign:
-    campaign = get_object_or_404(
-        Campaign.objects.select_related("study", "dataset", "start_version"), pk=campaign_id
+    campaign = (
+        Campaign.objects.select_related("study", "dataset", "start_version").filter(pk=campaign_id).first()
     )
-    _check(user, campaign.study, capability)
+    if campaign is None:
+        raise not_found(user, "campaign", campaign_id)
+    _check(user, campaign.study, capability, "campaign", campaign_id)
     return campaign
 
 

@@ -9,10 +9,9 @@ for site admins only.
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404
 
 from webapp.labeling.models import TrainingJob, WrinkleLabel
-from webapp.studies.access import Capability, can, require
+from webapp.studies.access import Capability, can, not_found, require
 from webapp.studies.models import Photo, Study
 
 User = AbstractBaseUser | AnonymousUser
@@ -34,8 +33,8 @@ def get_label(user: User, label_id: int) -> WrinkleLabel:
         .first()
     )
     if label is None:
-        raise Http404("No such label.")
-    require(user, label.photo.study, Capability.VIEW)
+        raise not_found(user, "label", label_id)
+    require(user, label.photo.study, Capability.VIEW, what="label", object_id=label_id)
     return label
 
 
@@ -67,8 +66,8 @@ def get_training_job(
 ) -> TrainingJob:
     job = TrainingJob.objects.select_related("study", "model_version").filter(pk=training_job_id).first()
     if job is None:
-        raise Http404("No such training job.")
-    require(user, job.study, capability)
+        raise not_found(user, "training job", training_job_id)
+    require(user, job.study, capability, what="training job", object_id=training_job_id)
     return job
 
 

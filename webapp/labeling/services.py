@@ -7,7 +7,6 @@ The ground truth saved with a label is always recomputed here with `ml.wrinkles.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -34,6 +33,7 @@ from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, Wri
 from webapp.runs import dispatch
 from webapp.runs.models import ACTIVE_STATUSES, RunStatus
 from webapp.runs.services import run_succeed
+from webapp.spreadsheets import SafeCsvDictWriter
 from webapp.studies.models import AnalysisKind, Photo, Study
 
 logger = logging.getLogger(__name__)
@@ -356,7 +356,7 @@ def label_dataset_files(label: WrinkleLabel) -> tuple[dict[str, str], list[tuple
 
 def index_csv(rows: Iterable[dict[str, str]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS)
+    writer = SafeCsvDictWriter(buffer, fieldnames=INDEX_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode()

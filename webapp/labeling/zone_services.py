@@ -12,7 +12,6 @@ reads: the annotated photos named `photo-<id>.png` and their latest masks in a C
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import tempfile
@@ -38,6 +37,7 @@ from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling.models import ZoneAnnotation, ZoneAnnotationFormat, ZoneAnnotationImport
 from webapp.labeling.services import encode_png
+from webapp.spreadsheets import SafeCsvWriter
 from webapp.studies.models import Photo, Study
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
@@ -393,7 +393,7 @@ def write_zone_dataset_zip(annotations: Iterable[ZoneAnnotation], target: IO[byt
     for annotation in annotations:
         by_photo.setdefault(annotation.photo_id, []).append(annotation)
     rows = io.StringIO()
-    index = csv.writer(rows)
+    index = SafeCsvWriter(rows)
     index.writerow(
         [
             "image",

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from webapp.runs.kinds import run_model, run_models
 from webapp.runs.models import Run, RunStatus, WorkerHeartbeat
-from webapp.studies.access import Capability, require
+from webapp.studies.access import Capability, not_found, require
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -22,13 +22,12 @@ BROKER_CHECK_CACHE_SECONDS = 10.0
 
 
 def get_run(user: User, run_kind: str, run_id: int, capability: Capability = Capability.VIEW) -> Run:
-    """The run, if ``user`` has ``capability`` in its study (Http404 for outsiders, 403 otherwise)."""
-    from django.http import Http404
-
+    """The run, if ``user`` has ``capability`` in its study: the one "No such job." 404 for a missing id
+    and for outsiders, 403 for members without the capability (both audited)."""
     run = run_model(run_kind).objects.filter(pk=run_id).first()
     if run is None:
-        raise Http404("No such job.")
-    require(user, run.run_study(), capability)
+        raise not_found(user, "job", run_id)
+    require(user, run.run_study(), capability, what="job", object_id=run_id)
     return run
 
 

@@ -6,3 +6,4 @@ No Django import here: ``workers`` registers its tasks under these names at impo
 ANALYSIS = "workers.tasks.run_analysis_job"
 WRINKLE_TRAINING = "workers.training.train_wrinkle_model"
 LANDMARK_CAMPAIGN = "workers.campaigns.run_landmark_campaign"
+RATING_REGRESSOR_FIT = "workers.ratings.fit_rating_regressor"

@@ -75,7 +75,7 @@ def run_status(request: HttpRequest, run_kind: str, run_id: int) -> JsonResponse
 
 def _control(request: HttpRequest, run_kind: str, run_id: int, action) -> HttpResponse:
     run = selectors.get_run(request.user, run_kind, run_id)
-    require(request.user, run.run_study(), selectors.control_capability(run))
+    require(request.user, run.run_study(), selectors.control_capability(run), what="job", object_id=run.pk)
     try:
         run = action(run, actor=request.user, request=request)
     except RunStateError as error:

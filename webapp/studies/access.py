@@ -1,8 +1,10 @@
 """Who may do what in a study.
 
-Access is per study: a user sees a study only through a membership (or as a site admin). Callers
-that find no membership answer 404 so that nothing, not even a study's existence, leaks to
-outsiders; a member who lacks a capability gets 403.
+Access is per study: a user sees a study only through a membership (or as a site admin). An object
+outside the user's studies answers exactly as an id that does not exist (`not_found`: the same 404 and
+the same message, "No such photo."), so that nothing, not even an object's existence, leaks to
+outsiders; a member who lacks a capability gets 403. Every refusal is audited as "denied"
+(`audit_denied`, rate-limited per user so that a scanner cannot flood the trail).
 """
 
 from enum import StrEnum
@@ -11,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from webapp.audit.services import audit_denied
 from webapp.studies.models import Role, Study, StudyMembership
 from webapp.webutils import is_site_admin
 
@@ -64,10 +67,39 @@ def can(user: User, study: Study, capability: Capability) -> bool:
     return capability in capabilities(user, study)
 
 
-def require(user: User, study: Study, capability: Capability) -> None:
-    """Raise Http404 for outsiders and PermissionDenied for members without the capability."""
+def not_found(user: User, what: str, object_id: int | str | None, *, study: Study | None = None) -> Http404:
+    """The one answer for a missing `what` and for one outside the user's studies (audited); raise it."""
+    audit_denied(
+        actor=user,
+        object_type=what,
+        object_id=object_id,
+        study_id=study.pk if study is not None else None,
+        reason="outside the user's studies" if study is not None else "no such id",
+    )
+    return Http404(f"No such {what}.")
+
+
+def require(
+    user: User,
+    study: Study,
+    capability: Capability,
+    *,
+    what: str = "study",
+    object_id: int | str | None = None,
+) -> None:
+    """Raise `not_found` (404) for outsiders and PermissionDenied for members without the capability.
+
+    `what` and `object_id` name the object asked for, so that an outsider's 404 says what a missing
+    id's 404 says ("No such photo.", not "No such study.")."""
     granted = capabilities(user, study)
     if Capability.VIEW not in granted:
-        raise Http404("No such study.")
+        raise not_found(user, what, study.pk if object_id is None else object_id, study=study)
     if capability not in granted:
+        audit_denied(
+            actor=user,
+            object_type=what,
+            object_id=study.pk if object_id is None else object_id,
+            study_id=study.pk,
+            reason=f"the user's role lacks {capability.value}",
+        )
         raise PermissionDenied(f"Your role in this study does not allow this ({capability.value}).")

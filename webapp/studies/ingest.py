@@ -37,7 +37,8 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps
+from django.utils.datastructures import MultiValueDict
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, PngImagePlugin
 
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
@@ -310,9 +311,10 @@ def _prepare(upload: UploadedFile) -> _PreparedPhoto:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise _too_many_pixels_error(None) from error
         except _DECODE_ERRORS as error:  # UnidentifiedImageError is an OSError
-            raise _damaged_error(source_format) from error
+            raise _decode_error(source_format, error) from error
         with image:
             _check_dimensions(image.size)
+            _refuse_several_images(image, source_format)
             try:
                 # A full decode: a truncated or corrupt file fails here, not later in a worker.
                 image.load()
@@ -321,7 +323,7 @@ def _prepare(upload: UploadedFile) -> _PreparedPhoto:
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
                 raise _too_many_pixels_error(image.size) from error
             except _DECODE_ERRORS as error:
-                raise _damaged_error(source_format) from error
+                raise _decode_error(source_format, error) from error
             rgb, colour_profile = _to_srgb8(image)
             # Nothing of the source's info (EXIF, ICC, XMP, comments, DPI, text) may reach the encoders.
             rgb.info = {}
@@ -334,6 +336,41 @@ def _prepare(upload: UploadedFile) -> _PreparedPhoto:
                 capture=capture,
                 colour_profile=colour_profile,
             )
+
+
+def _decode_error(source_format: str, error: Exception) -> IngestError:
+    """The truthful refusal for a decoding error: metadata too large to unpack is not damage."""
+    if isinstance(error, ValueError) and "Decompressed data too large" in str(error):
+        return IngestError(
+            f"The {source_format} carries compressed metadata (a text or profile chunk) that unpacks to "
+            f"more than {PngImagePlugin.MAX_TEXT_CHUNK // 2**20} MB; Facet refuses it rather than unpack "
+            "it. Save the photo again without metadata (export it as a new JPEG or PNG) and upload that.",
+            "metadata_too_large",
+        )
+    return _damaged_error(source_format)
+
+
+def _refuse_several_images(image: Image.Image, source_format: str) -> None:
+    """A multi-page TIFF or an animated PNG/WebP holds several images, and Facet keeps one per photo:
+    say so instead of silently keeping the first. (JPEG's MPO previews are not separate photos.)"""
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and source_format in ("TIFF", "PNG", "WEBP"):
+        unit = "pages" if source_format == "TIFF" else "animation frames"
+        raise IngestError(
+            f"The {source_format} file holds {frames} {unit}; Facet stores one image per photo. Save the "
+            "page you want as a file of its own and upload that.",
+            "several_images",
+        )
+
+
+def refuse_several_files(files: MultiValueDict) -> None:
+    """One photo per upload request: a request with more files is refused, not half-kept."""
+    count = sum(len(values) for _, values in files.lists())
+    if count > 1:
+        raise IngestError(
+            f"The request holds {count} files; upload one photo per request, each gets its own answer.",
+            "several_files",
+        )
 
 
 def _damaged_error(source_format: str) -> IngestError:

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, QuerySet
-from django.http import Http404
 
-from webapp.studies.access import Capability, is_site_admin, require
+from webapp.studies.access import Capability, is_site_admin, not_found, require
 from webapp.studies.models import Comparison, Photo, PhotoView, Study, StudyMembership, Subject, Visit
 
 User = AbstractBaseUser | AnonymousUser
@@ -39,8 +38,8 @@ def study_ids_for_user(user: User) -> QuerySet:
 def get_study(user: User, study_id: int, capability: Capability = Capability.VIEW) -> Study:
     study = Study.objects.filter(pk=study_id).first()
     if study is None:
-        raise Http404("No such study.")
-    require(user, study, capability)
+        raise not_found(user, "study", study_id)
+    require(user, study, capability, what="study", object_id=study_id)
     return study
 
 
@@ -51,8 +50,8 @@ def subjects_for_user(user: User) -> QuerySet[Subject]:
 def get_subject(user: User, subject_id: int, capability: Capability = Capability.VIEW) -> Subject:
     subject = Subject.objects.select_related("study").filter(pk=subject_id).first()
     if subject is None:
-        raise Http404("No such subject.")
-    require(user, subject.study, capability)
+        raise not_found(user, "subject", subject_id)
+    require(user, subject.study, capability, what="subject", object_id=subject_id)
     return subject
 
 
@@ -65,8 +64,8 @@ def visits_for_user(user: User) -> QuerySet[Visit]:
 def get_visit(user: User, visit_id: int, capability: Capability = Capability.VIEW) -> Visit:
     visit = Visit.objects.select_related("subject__study").filter(pk=visit_id).first()
     if visit is None:
-        raise Http404("No such visit.")
-    require(user, visit.subject.study, capability)
+        raise not_found(user, "visit", visit_id)
+    require(user, visit.subject.study, capability, what="visit", object_id=visit_id)
     return visit
 
 
@@ -79,8 +78,8 @@ def photos_for_user(user: User) -> QuerySet[Photo]:
 def get_photo(user: User, photo_id: int, capability: Capability = Capability.VIEW) -> Photo:
     photo = Photo.objects.select_related("visit__subject", "study").filter(pk=photo_id).first()
     if photo is None:
-        raise Http404("No such photo.")
-    require(user, photo.study, capability)
+        raise not_found(user, "photo", photo_id)
+    require(user, photo.study, capability, what="photo", object_id=photo_id)
     return photo
 
 
@@ -97,8 +96,8 @@ def get_comparison(user: User, comparison_id: int, capability: Capability = Capa
         .first()
     )
     if comparison is None:
-        raise Http404("No such comparison.")
-    require(user, comparison.subject.study, capability)
+        raise not_found(user, "comparison", comparison_id)
+    require(user, comparison.subject.study, capability, what="comparison", object_id=comparison_id)
     return comparison
 
 

@@ -256,9 +256,3 @@ def photo_image(request: HttpRequest, photo_id: int) -> FileResponse:
 @require_GET
 def photo_thumbnail(request: HttpRequest, photo_id: int) -> FileResponse:
     return _serve_photo_file(request, photo_id, thumbnail=True)
-
-
-# Comparisons --------------------------------------------------------------------------------------
-
-
-# Cohort -------------------------------------------------------------------------------------------
