@@ -3,9 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from webapp.accounts.views import LoginView, PasswordResetView, healthz
+from webapp.analysis.urls import study_pages
+from webapp.studies.urls import urlpatterns as study_urls
 
 urlpatterns = [
-    path("", include("webapp.studies.urls")),
+    # The study pages of two apps in one namespace: studies sits below analysis and never imports it.
+    path("", include((study_urls + study_pages, "studies"))),
+    path("jobs/", include("webapp.runs.urls")),
     path("jobs/", include("webapp.analysis.urls")),
     path("audit/", include("webapp.audit.urls")),
     path("labeling/", include("webapp.labeling.urls")),

@@ -4,12 +4,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
-from webapp.analysis.kinds import AnalysisKind, untrained_kinds
+from webapp.studies.catalogue import untrained_kinds
 from webapp.studies.models import (
-    NormalityRegion,
+    AnalysisKind,
     PhotoView,
     Role,
-    Study,
     Subject,
     Visit,
     VisitRole,
@@ -28,12 +27,6 @@ def analysis_choices(keep: list[str] | tuple[str, ...] = ()) -> list[tuple[str, 
         elif value in keep:
             choices.append((value, f"{label} (model not trained: its jobs fail)"))
     return choices
-
-
-def zone_choices() -> list[tuple[str, str]]:
-    from ml.zones.atlas import ZONES
-
-    return [(zone.abbreviation, f"{zone.abbreviation} · {zone.name}") for zone in ZONES]
 
 
 class StudyCreateForm(forms.Form):
@@ -56,48 +49,6 @@ class StudyCreateForm(forms.Form):
         help_text="Analyses queued automatically for every uploaded photo. Analyses whose model is not "
         "trained are not offered.",
     )
-
-
-class StudySettingsForm(forms.Form):
-    """The analysis settings of a study, edited by its coordinators."""
-
-    analyses = forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Analyses queued automatically for every uploaded photo. Analyses whose model is not "
-        "trained are not offered (listed below with how to train them).",
-    )
-    zones_of_interest = forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple(attrs={"class": "zone-choices"}),
-        help_text="Zones listed first on photo pages and compared before/after for this study. "
-        "L = the patient's left (image right on a frontal photo).",
-    )
-    normality_region = forms.ChoiceField(
-        choices=NormalityRegion.choices,
-        help_text="Where the normality score S is measured (Hayajneh et al.): around the mouth and nose "
-        "(cleft lip), or the whole face without the eyes.",
-    )
-    force_zone_baseline = forms.BooleanField(
-        required=False,
-        label="Always use the landmark zone baseline",
-        help_text="Run zones with the 68-landmark geometric baseline even when the segmentation model "
-        "is trained (keeps a study's zone definitions constant).",
-    )
-
-    def __init__(self, *args, study: Study, **kwargs) -> None:
-        kwargs.setdefault(
-            "initial",
-            {
-                "analyses": study.analyses,
-                "zones_of_interest": study.zones_of_interest,
-                "normality_region": study.normality_region,
-                "force_zone_baseline": study.force_zone_baseline,
-            },
-        )
-        super().__init__(*args, **kwargs)
-        self.fields["analyses"].choices = analysis_choices(keep=study.analyses)
-        self.fields["zones_of_interest"].choices = zone_choices()
 
 
 class MemberAddForm(forms.Form):

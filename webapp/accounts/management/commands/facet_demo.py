@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from webapp.analysis.kinds import AnalysisKind, untrained_kinds
-from webapp.studies.models import PhotoView, Study
+from webapp.analysis.kinds import untrained_kinds
+from webapp.studies.models import AnalysisKind, PhotoView, Study
 from webapp.studies.services import study_create
 
 DEMO_STUDY = "Demo study: filler injections"
