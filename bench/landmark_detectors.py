@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from bench.report import write_report
+from ml.model_names import DLIB_68, YOLO_POSE68
 
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
-MODELS = ("yolo-pose68", "dlib-68")
+MODELS = (YOLO_POSE68, DLIB_68)
 
 
 def benchmark_images(data_root: Path, count: int) -> list[Path]:
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     root = data_dir_or_none()
     if root is None:
         parser.error("the research data directory is absent (set FACET_DATA_DIR)")
-    if not registry.spec("yolo-pose68").trained:
-        parser.error("yolo-pose68 weights are absent; see docs/landmark-campaign.md")
+    if not registry.spec(YOLO_POSE68).trained:
+        parser.error(f"{YOLO_POSE68} weights are absent; see docs/landmark-campaign.md")
     paths = benchmark_images(root, args.images)
     images = [load_image(path) for path in paths]
     report = {

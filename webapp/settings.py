@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from ml.model_names import DLIB_68
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FACET_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -59,9 +61,11 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.audit",
     "webapp.studies",
+    "webapp.runs",
     "webapp.analysis",
     "webapp.labeling",
     "webapp.campaigns",
+    "webapp.ratings",
     "webapp.api",
 ]
 
@@ -257,8 +261,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 
 # Models each worker process loads when it starts (its queue's models: the GPU worker sets its own).
-FACET_WARM_MODELS = env_list("FACET_WARM_MODELS", "dlib-68")
+FACET_WARM_MODELS = env_list("FACET_WARM_MODELS", DLIB_68)
 FACET_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("FACET_WORKER_HEARTBEAT_SECONDS", "10"))
+# Runs (webapp.runs): a running job's worker writes a heartbeat every FACET_RUN_HEARTBEAT_SECONDS; after
+# FACET_RUN_STALE_SECONDS without one the sweeper (every FACET_SWEEP_SECONDS, in each worker) hands it
+# to another worker, and re-sends queued jobs the broker does not hold after FACET_RESEND_AFTER_SECONDS.
+FACET_RUN_HEARTBEAT_SECONDS = float(os.environ.get("FACET_RUN_HEARTBEAT_SECONDS", "10"))
+FACET_RUN_STALE_SECONDS = int(os.environ.get("FACET_RUN_STALE_SECONDS", "90"))
+FACET_SWEEP_SECONDS = float(os.environ.get("FACET_SWEEP_SECONDS", "30"))
+FACET_RESEND_AFTER_SECONDS = int(os.environ.get("FACET_RESEND_AFTER_SECONDS", "60"))
 FACET_DATA_DIR = os.environ.get("FACET_DATA_DIR", "")
 
 REST_FRAMEWORK = {

@@ -4,13 +4,19 @@ from django.urls import include, path
 
 from webapp.accounts import management_views
 from webapp.accounts.views import LoginView, PasswordResetView, healthz
+from webapp.analysis.urls import study_pages
+from webapp.studies.urls import urlpatterns as study_urls
 
 urlpatterns = [
-    path("", include("webapp.studies.urls")),
+    # The study pages of two apps in one namespace: studies sits below analysis and never imports it.
+    path("", include((study_urls + study_pages, "studies"))),
+    path("jobs/", include("webapp.runs.urls")),
     path("jobs/", include("webapp.analysis.urls")),
     path("audit/", include("webapp.audit.urls")),
     path("labeling/", include("webapp.labeling.urls")),
     path("campaigns/", include("webapp.campaigns.urls")),
+    path("ratings/", include("webapp.ratings.urls")),
+    path("rate/", include("webapp.ratings.rater_urls")),
     path("api/", include("webapp.api.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/login/verify/", management_views.login_verify, name="login_verify"),

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from ml.core.detection import FaceDetection, FaceDetector, check_rgb_image
+from ml.model_names import DLIB_68
 
-DEFAULT_LANDMARK_MODEL = "dlib-68"
+DEFAULT_LANDMARK_MODEL = DLIB_68
 SHAPE_PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
 
 

@@ -1,19 +1,20 @@
-"""Landmarks analysis of one photo: faces, 68 landmarks, head pose and quality, as plain JSON data."""
+"""Landmarks analysis of one photo (CLI and worker): faces, 68 landmarks, head pose and quality."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ml.core.detection import check_rgb_image
-from ml.core.landmarks import DEFAULT_LANDMARK_MODEL, FaceLandmarks, detect_faces_with_landmarks
+from ml.core.landmarks import FaceLandmarks, detect_faces_with_landmarks
 from ml.core.pose import HeadPose, estimate_head_pose
 from ml.core.quality import QualityThresholds, assess_quality
+from ml.core.subject import subject_index
+from ml.model_names import DLIB_68
+from ml.progress import ProgressCallback, report
 from ml.registry import registry
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def _face_to_dict(face: FaceLandmarks, pose: HeadPose) -> dict[str, Any]:
@@ -28,31 +29,28 @@ def _face_to_dict(face: FaceLandmarks, pose: HeadPose) -> dict[str, Any]:
 
 def analyze_landmarks(
     image: np.ndarray,
+    *,
+    model: str = DLIB_68,
+    weights: Path | str | None = None,
     expected_yaw: float = 0.0,
-    model: str = DEFAULT_LANDMARK_MODEL,
-    progress: ProgressCallback | None = None,
     thresholds: QualityThresholds | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Detect faces, landmarks and pose and check photo quality; returns the CLI's JSON document.
+    """Detect faces, landmarks and pose and check photo quality: the pipeline's one entry point.
 
-    ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw", "pitch", "roll"}}],
-    "quality": {"ok", "reasons", "measures"}, "model": {"name", "version"}, "image": {"width", "height"}}``.
-    ``progress(fraction, message)`` is called as the work advances.
+    ``model``/``weights`` name the registry's landmark model and its weights file (default: the
+    shipped one). Returns ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw",
+    "pitch", "roll"}}], "subject": index of the subject's face (``ml.core.subject``) or None,
+    "quality": {"ok", "reasons", "measures"}, "model": provenance, "image": {"width", "height"}}``.
     """
     check_rgb_image(image)
-
-    def report(fraction: float, message: str) -> None:
-        if progress is not None:
-            progress(fraction, message)
-
-    report(0.0, "Loading the landmark model")
-    spec = registry.spec(model)
-    detector = registry.load(model)
-    report(0.2, "Detecting faces and landmarks")
+    report(progress, 0.0, "Loading the landmark model")
+    detector = registry.load(model, weights)
+    report(progress, 0.2, "Detecting faces and landmarks")
     faces = detect_faces_with_landmarks(image, detector=detector)
-    report(0.7, "Estimating head pose")
+    report(progress, 0.7, "Estimating head pose")
     poses = [estimate_head_pose(face.landmarks, image.shape) for face in faces]
-    report(0.85, "Checking photo quality")
+    report(progress, 0.85, "Checking photo quality")
     quality = assess_quality(
         image,
         faces,
@@ -62,9 +60,10 @@ def analyze_landmarks(
     )
     result = {
         "faces": [_face_to_dict(face, pose) for face, pose in zip(faces, poses, strict=True)],
+        "subject": subject_index(faces),
         "quality": quality.as_dict(),
-        "model": {"name": spec.name, "version": spec.version},
+        "model": registry.describe(model, weights),
         "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
     }
-    report(1.0, "Done")
+    report(progress, 1.0, "Done")
     return result

@@ -38,19 +38,17 @@ from ml.landmarks.formats import (
     image_size,
 )
 from ml.landmarks.keypoint_datasets import DatasetStore
+from ml.model_names import DLIB_68, YOLO_POSE68
+from ml.progress import Cancelled
 
 MERGE_MAX_IOU = 0.3
 IOU_TOLERANCE = 1e-9  # a geometric IoU of exactly 0.3 may compute as 0.30000000000000004
 PSEUDO_LABEL_MIN_CONFIDENCE = 0.7
-MODEL_NAME = "yolo-pose68"
+MODEL_NAME = YOLO_POSE68
 ACCEPTANCE_MAX_NME = 0.08
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
-
-
-class CampaignCancelled(RuntimeError):
-    """The campaign's cancel hook asked to stop."""
 
 
 class SplitViolationError(ValueError):
@@ -144,7 +142,7 @@ def teacher_dataset(
     labelled_fraction: float,
     val_fraction: float,
     seed: int = 0,
-    teacher: str = "dlib-68",
+    teacher: str = DLIB_68,
     image_root: str | Path | None = None,
     progress: ProgressCallback | None = None,
 ) -> KeypointDataset:
@@ -276,9 +274,7 @@ def _stop_hook(progress: ProgressCallback | None, cancel: CancelCheck | None, it
                 }
             )
         if cancel is not None and cancel():
-            raise CampaignCancelled(
-                f"Campaign cancelled during iteration {iteration}, epoch {trainer.epoch + 1}."
-            )
+            raise Cancelled(f"Campaign cancelled during iteration {iteration}, epoch {trainer.epoch + 1}.")
 
     return on_train_epoch_end
 
@@ -504,7 +500,7 @@ def run_campaign(
 
     def check_cancel(where: str) -> None:
         if cancel is not None and cancel():
-            raise CampaignCancelled(f"Campaign cancelled {where}.")
+            raise Cancelled(f"Campaign cancelled {where}.")
 
     config.root.mkdir(parents=True, exist_ok=True)
     store = DatasetStore(config.root / "datasets")
@@ -594,14 +590,17 @@ def choose_iteration(report: dict[str, Any]) -> int:
 def ship_weights(
     root: Path, destination: Path, iteration: int | None = None, data_root: Path | None = None
 ) -> dict[str, Any]:
-    """Copy a campaign iteration's best weights to ``destination/yolo-pose68.pt`` with ``metrics.json``.
+    """Copy a campaign iteration's best weights to ``destination/yolo-pose68.pt`` with its model card.
 
-    ``metrics.json`` holds the version (``<campaign>-iter<k>``), training image size, that iteration's
-    validation metrics and, when ``data_root`` has ``landmarks68``, the per-face NME there.
+    The card (:mod:`ml.modelcard`, ``yolo-pose68.card.json``) holds the version (``<campaign>-iter<k>``),
+    training image size, that iteration's validation metrics and, when ``data_root`` has ``landmarks68``,
+    the per-face NME there. Returns the card's metrics.
     """
     import shutil
 
-    from ml.landmarks.yolo_pose import METRICS_FILE, WEIGHTS_FILE, YoloPoseLandmarkDetector, landmarks68_nme
+    from ml.landmarks.yolo_pose import WEIGHTS_FILE, YoloPoseLandmarkDetector, landmarks68_nme
+    from ml.modelcard import ModelCard, card_path, write_card
+    from ml.registry import file_sha256
 
     report = json.loads((Path(root) / "report.json").read_text())
     chosen = choose_iteration(report) if iteration is None else iteration
@@ -609,15 +608,15 @@ def ship_weights(
     if row is None:
         raise ValueError(f"Iteration {chosen} is not in the campaign report of {root}.")
     destination.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(row["weights"], destination / WEIGHTS_FILE)
+    weights = destination / WEIGHTS_FILE
+    shutil.copyfile(row["weights"], weights)
+    imgsz = report["config"]["imgsz"]
     metrics: dict[str, Any] = {
-        "version": f"{report['campaign']}-iter{chosen}",
-        "imgsz": report["config"]["imgsz"],
         "campaign_validation": {**row["metrics"], "dataset_version": row["dataset_version"]},
         "validation_labels": "dlib-68 teacher labels on the campaign's fixed validation split",
     }
     if data_root is not None and (data_root / "landmarks68" / "landmarks.json").is_file():
-        detector = YoloPoseLandmarkDetector(weights=destination / WEIGHTS_FILE, imgsz=metrics["imgsz"])
+        detector = YoloPoseLandmarkDetector(weights=weights, imgsz=imgsz)
         faces = landmarks68_nme(detector, data_root)
         metrics["landmarks68"] = faces
         metrics["nme_outer_eye_corners"] = {name: face["nme"] for name, face in faces.items()}
@@ -626,5 +625,27 @@ def ship_weights(
             "rule": f"NME ≤ {ACCEPTANCE_MAX_NME} on every landmarks68 face it detects",
             "passed": bool(measured) and max(measured) <= ACCEPTANCE_MAX_NME,
         }
-    (destination / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    counts = row.get("counts", {})
+    write_card(
+        card_path(weights),
+        ModelCard(
+            name=MODEL_NAME,
+            task="landmarks",
+            version=f"{report['campaign']}-iter{chosen}",
+            description="YOLOv8n-pose with 68 iBUG keypoints (Ultralytics YOLOv8), trained by an iterative "
+            "auto-labelling campaign (Chen 2024).",
+            data=f"Campaign {report['campaign']}, iteration {chosen}: {counts.get('train_instances', '?')} "
+            f"training and {counts.get('val_instances', '?')} validation labels (teacher labels and the "
+            "model's own pseudo-labels).",
+            command=report.get("command") or f"python -m ml landmarks campaign ship {root}",
+            licence="Code: Facet (open source) and Ultralytics YOLOv8 (AGPL-3.0). Weights: research use only "
+            "(the licences of the campaign's photos and of its teacher's weights apply).",
+            limitations="Validation labels come from the campaign's teacher, so its figures measure "
+            "agreement with the teacher, not with human annotators.",
+            metrics=metrics,
+            weights=WEIGHTS_FILE,
+            weights_sha256=file_sha256(weights),
+            details={"imgsz": imgsz},
+        ),
+    )
     return metrics

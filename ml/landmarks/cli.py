@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ml.core.landmarks import DEFAULT_LANDMARK_MODEL
 from ml.core.quality import VIEW_EXPECTED_YAW
+from ml.model_names import DLIB_68
 
 
 def _detect(args: argparse.Namespace) -> int:
@@ -15,7 +15,9 @@ def _detect(args: argparse.Namespace) -> int:
     from ml.landmarks.analysis import analyze_landmarks
 
     image = load_image(args.image)
-    result = analyze_landmarks(image, expected_yaw=view_expected_yaw(args.view), model=args.model)
+    result = analyze_landmarks(
+        image, model=args.model, weights=args.weights, expected_yaw=view_expected_yaw(args.view)
+    )
     if args.json:
         print_json(result)
         return 0
@@ -166,7 +168,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect = actions.add_parser("detect", help="Detect faces, 68 landmarks, head pose and check quality.")
     detect.add_argument("image", help="Path of the photo (JPEG, PNG, TIFF, ...).")
     detect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
-    detect.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    detect.add_argument("--model", default=DLIB_68, help="Registered landmark model name.")
+    detect.add_argument("--weights", help="Another weights file of the model than the shipped one.")
     detect.add_argument(
         "--view",
         default="frontal",
@@ -188,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mebeauty.add_argument(
         "--val-fraction", type=float, default=0.3, help="Share of teacher-labelled images in val."
     )
-    mebeauty.add_argument("--teacher", default="dlib-68", help="Registered landmark model used as teacher.")
+    mebeauty.add_argument("--teacher", default=DLIB_68, help="Registered landmark model used as teacher.")
     mebeauty.set_defaults(handler=_campaign_mebeauty)
     run = steps.add_parser("run", help="Campaign from a COCO-keypoints file (with facet_split per image).")
     _add_campaign_options(run)

@@ -17,10 +17,11 @@ import numpy as np
 from ml.config import weights_dir
 from ml.core.detection import check_rgb_image
 from ml.core.landmarks import FaceLandmarks, ModelFileMissingError
+from ml.model_names import YOLO_POSE68
 
-YOLO_POSE68_NAME = "yolo-pose68"
+YOLO_POSE68_NAME = YOLO_POSE68
 WEIGHTS_FILE = "yolo-pose68.pt"
-METRICS_FILE = "metrics.json"
+DEFAULT_IMGSZ = 320
 
 
 def yolo_pose68_dir() -> Path:
@@ -29,12 +30,6 @@ def yolo_pose68_dir() -> Path:
 
 def yolo_pose68_weights() -> Path:
     return yolo_pose68_dir() / WEIGHTS_FILE
-
-
-def yolo_pose68_metrics() -> dict[str, Any]:
-    """The shipped model's measured metrics (``metrics.json`` beside the weights), or ``{}``."""
-    path = yolo_pose68_dir() / METRICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 class YoloPoseLandmarkDetector:
@@ -54,7 +49,7 @@ class YoloPoseLandmarkDetector:
                 f"{self.weights} is absent: train it with 'python -m ml landmarks campaign mebeauty' "
                 "(see docs/landmark-campaign.md)."
             )
-        self.imgsz = imgsz or int(yolo_pose68_metrics().get("imgsz", 320))
+        self.imgsz = imgsz
         self.min_score = min_score
         self.name = name
         self.device = device
@@ -67,6 +62,10 @@ class YoloPoseLandmarkDetector:
                 from ultralytics import YOLO
 
                 self._model = YOLO(str(self.weights), task="pose")
+                if self.imgsz is None:
+                    # Predict at the size the weights were trained at (the checkpoint records it).
+                    trained = (getattr(self._model, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
+                    self.imgsz = int(trained or DEFAULT_IMGSZ)
             return self._model
 
     def detect(self, image: np.ndarray) -> list[FaceLandmarks]:

@@ -16,11 +16,12 @@ PASSWORD = "a long browser-test password"
 def record_landmarks(photo, points: np.ndarray) -> None:
     from webapp.analysis import services
     from webapp.analysis.models import AnalysisJob
+    from webapp.runs.services import run_claim
 
     job = AnalysisJob.objects.create(photo=photo, kind="landmarks", queue="cpu", model_name="dlib-68")
-    services.job_claim(job_id=job.pk, worker="browser-test")
     services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="browser-test").attempt,
         data={
             "faces": [{"box": [40, 40, 216, 216], "landmarks": points.tolist(), "score": 1.0}],
             "quality": {"ok": True, "reasons": []},
@@ -208,7 +209,7 @@ def test_a_coordinator_corrects_a_photos_view_and_sees_the_verdict_recomputed(
     from django.core.files.uploadedfile import SimpleUploadedFile
     from playwright.sync_api import expect
 
-    from webapp.studies.ingest import photo_ingest
+    from webapp.analysis.services import photo_upload
     from webapp.studies.models import PhotoView, VisitRole
     from webapp.studies.services import study_create, subject_create, visit_create
 
@@ -217,7 +218,7 @@ def test_a_coordinator_corrects_a_photos_view_and_sees_the_verdict_recomputed(
     subject = subject_create(study=study, code="VC-001", actor=coordinator)
     visit = visit_create(subject=subject, label="baseline", role=VisitRole.PRE, actor=coordinator)
     upload = SimpleUploadedFile("face.jpg", face_photo_path.read_bytes())
-    photo = photo_ingest(visit=visit, view=PhotoView.LEFT_45, upload=upload, uploaded_by=coordinator)
+    photo = photo_upload(visit=visit, view=PhotoView.LEFT_45, upload=upload, uploaded_by=coordinator)
     wait_for_job(photo.jobs.get().pk)
     page = browser_page
     log_in("dr.view", PASSWORD)
@@ -228,7 +229,7 @@ def test_a_coordinator_corrects_a_photos_view_and_sees_the_verdict_recomputed(
     page.select_option("#id_view", "frontal")
     page.click("#photo-edit button:has-text('Save')")
     expect(page.locator(".messages")).to_contain_text("View corrected to Frontal")
-    # jobs.js reloads the analysis section when the new landmark job finishes on the worker.
+    # runs.js reloads the analysis section when the new landmark job finishes on the worker.
     expect(section).not_to_contain_text("this view expects", timeout=180_000)
     expect(section).to_contain_text("Expected yaw for a Frontal photo: 0°")
     page.screenshot(path="/tmp/facet-browser-view-corrected.png", full_page=True)

@@ -27,11 +27,10 @@ def test_concurrent_uploads_and_racing_duplicates(
     from django.core.files.storage import default_storage
     from rest_framework.authtoken.models import Token
 
-    from webapp.analysis import services as analysis_services
     from webapp.studies.models import Photo, Subject, Visit
 
     # No broker traffic: this is about storing; sending is covered by the broker-outage tests.
-    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     clinician = study_with_members["clinician"]
     subject = Subject.objects.create(study=study_with_members["study"], code="LOAD-1")
     visit = Visit.objects.create(subject=subject, label="baseline", role="pre")

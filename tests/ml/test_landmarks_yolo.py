@@ -10,7 +10,6 @@ from ml.core.landmarks import ModelFileMissingError
 from ml.landmarks.yolo_pose import (
     YoloPoseLandmarkDetector,
     landmarks68_nme,
-    yolo_pose68_metrics,
     yolo_pose68_weights,
 )
 from ml.registry import registry
@@ -47,14 +46,14 @@ def test_detect_returns_the_dlib_contract(detector, make_landmarks):
 
 
 def _documented_as_failing() -> bool:
-    return yolo_pose68_metrics().get("acceptance", {}).get("passed") is False
+    return registry.spec("yolo-pose68").metrics.get("acceptance", {}).get("passed") is False
 
 
 @pytest.mark.data
 @pytest.mark.xfail(
     _documented_as_failing(),
-    reason="the shipped weights are documented (metrics.json, MODEL_CARD.md) as failing NME ≤ 0.08",
-    strict=True,  # weights that pass while metrics.json says they fail are an inconsistency too
+    reason="the shipped weights are documented (model card, MODEL_CARD.md) as failing NME ≤ 0.08",
+    strict=True,  # weights that pass while the card says they fail are an inconsistency too
 )
 def test_nme_on_the_landmarks68_faces_it_detects(detector, data_dir: Path):
     if not (data_dir / "landmarks68" / "landmarks.json").is_file():

@@ -9,6 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob
+from webapp.runs.services import run_claim
 from webapp.studies.services import comparison_create
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +33,9 @@ def world(study_with_members, make_photo):
     pre = make_photo(study_with_members["study"], visit_label="baseline", role="pre")
     post = make_photo(study_with_members["study"], visit_label="week 12", role="post")
     job = AnalysisJob.objects.create(photo=pre, kind="landmarks", queue="cpu", model_name="dlib-68")
-    analysis_services.job_claim(job_id=job.pk, worker="test")
     result = analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data={"faces": [], "quality": {"ok": False, "reasons": ["No face was found."]}},
         model={"name": "dlib-68", "version": "test"},
         parameters={},
@@ -83,7 +84,7 @@ def test_no_api_answer_names_a_server_path(client: Client, study_with_members, w
         leaks += [f"{url}: {fragment}" for fragment in forbidden_fragments() if fragment in text]
     for url in (
         reverse("analysis:result_json", args=[world["result"]]),
-        reverse("analysis:job_status", args=[world["job"]]),
+        reverse("runs:status", args=["analysis", world["job"]]),
     ):
         text = client.get(url).content.decode()
         checked += 1

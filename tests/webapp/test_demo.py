@@ -5,7 +5,6 @@ synthetic set when it does not; running it again adds nothing."""
 import pytest
 from django.core.management import call_command
 
-from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob
 from webapp.studies.models import Comparison, Photo, Study
 
@@ -13,8 +12,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: None)
+def no_broker(sent_runs):
+    return sent_runs
 
 
 def demo_study() -> Study:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob
 from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.services import run_claim
 from webapp.studies.models import Photo, PhotoView, Subject, Visit
 
 pytestmark = pytest.mark.django_db
@@ -85,9 +86,9 @@ def test_a_deleted_subject_disappears_everywhere_and_comes_back(client, study_wi
     photo = make_photo(study)
     subject = photo.visit.subject
     job = AnalysisJob.objects.create(photo=photo, kind="landmarks", queue="cpu", model_name="dlib-68")
-    analysis_services.job_claim(job_id=job.pk, worker="test")
     result = analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data={"faces": []},
         model={"name": "dlib-68", "version": "t"},
         parameters={},
@@ -142,7 +143,8 @@ def test_a_visit_of_a_deleted_subject_is_restored_only_after_it(study_with_membe
 def test_deleting_a_photo_cancels_its_queued_analyses(
     study_with_members, make_photo, django_capture_on_commit_callbacks
 ):
-    from webapp.analysis.models import AnalysisJob, JobStatus
+    from webapp.analysis.models import AnalysisJob
+    from webapp.runs.models import RunStatus
     from webapp.studies.records import record_delete
 
     photo = make_photo(study_with_members["study"])
@@ -150,7 +152,7 @@ def test_deleting_a_photo_cancels_its_queued_analyses(
     with django_capture_on_commit_callbacks(execute=True):
         record_delete(record=photo, reason="blurred duplicate", actor=study_with_members["coordinator"])
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED
+    assert job.status == RunStatus.CANCELLED
 
 
 def test_purge_after_the_retention_period_takes_rows_and_files(
@@ -215,18 +217,18 @@ def test_study_creation_is_a_setting(client, settings, make_user):
 
 
 def test_a_corrected_view_queues_the_analyses_again(
-    study_with_members, make_photo, monkeypatch, django_capture_on_commit_callbacks
+    study_with_members, make_photo, sent_runs, django_capture_on_commit_callbacks
 ):
-    from webapp.analysis.models import JobStatus
+    from webapp.runs.models import RunStatus
     from webapp.studies.records import photo_update
 
-    sent = []
-    monkeypatch.setattr(analysis_services, "_send_to_worker", sent.append)
+    sent = sent_runs
     photo = make_photo(study_with_members["study"])
     done = AnalysisJob.objects.create(photo=photo, kind="landmarks", queue="cpu", model_name="dlib-68")
-    analysis_services.job_claim(job_id=done.pk, worker="test")
+    claim = run_claim(AnalysisJob, run_id=done.pk, worker="test")
     analysis_services.job_succeed(
         job_id=done.pk,
+        attempt=claim.attempt,
         data={"faces": []},
         model={"name": "dlib-68", "version": "t"},
         parameters={},
@@ -236,7 +238,7 @@ def test_a_corrected_view_queues_the_analyses_again(
         photo_update(
             photo=photo, view=PhotoView.LEFT_45, visit=photo.visit, actor=study_with_members["coordinator"]
         )
-    again = AnalysisJob.objects.filter(photo=photo, status=JobStatus.QUEUED)
+    again = AnalysisJob.objects.filter(photo=photo, status=RunStatus.QUEUED)
     assert [job.kind for job in again] == list(photo.study.analyses)
     assert [job.pk for job in sent] == [job.pk for job in again]
     # Moving it to another visit without changing the view reruns nothing.
@@ -251,9 +253,8 @@ def test_a_corrected_view_queues_the_analyses_again(
 
 
 def test_a_view_changed_in_the_admin_also_reruns_the_analyses(
-    client, make_user, study_with_members, make_photo, monkeypatch, django_capture_on_commit_callbacks
+    client, make_user, study_with_members, make_photo, sent_runs, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: None)
     root = make_user("root", staff=True)
     root.is_superuser = True
     root.save()

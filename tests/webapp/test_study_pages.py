@@ -10,8 +10,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.analysis.models import AnalysisJob, Result
 from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.models import RunStatus
 from webapp.studies.models import Comparison, Photo, Role, StudyMembership, Subject, Visit, VisitRole
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def add_landmark_result(photo: Photo, landmarks: np.ndarray, *, quality_ok: bool
         photo=photo,
         queue="cpu",
         model_name="dlib-68",
-        status=JobStatus.SUCCEEDED,
+        status=RunStatus.SUCCEEDED,
         progress=1.0,
     )
     data = {
@@ -256,7 +257,7 @@ def test_coordinator_manages_members_but_keeps_a_coordinator(client, study_with_
 
 @pytest.fixture
 def no_broker():
-    with mock.patch("webapp.analysis.services._send_to_worker") as send:
+    with mock.patch("webapp.runs.dispatch.send_run") as send:
         yield send
 
 
@@ -337,7 +338,7 @@ def test_photo_page_embeds_landmarks_pose_and_quality_reasons(client, scene):
     assert "Quality: check this photo" in page and "The photo is blurred (sharpness 12 &lt; 40)." in page
     assert "3.5°" in page and "-2.0°" in page and "1.2°" in page
     assert "dlib-68" in page and "19.24" in page
-    assert reverse("analysis:job_status", args=[scene["post"].jobs.get().pk]) in page
+    assert reverse("runs:status", args=["analysis", scene["post"].jobs.get().pk]) in page
     viewed = AuditEvent.objects.get(action=AuditAction.VIEW, object_type="studies.photo")
     assert viewed.details["results"] == [scene["post"].jobs.get().result.pk]
     pre_page = client.get(reverse("studies:photo_detail", args=[scene["pre"].pk])).content.decode()
@@ -360,7 +361,7 @@ def test_comparison_registers_post_onto_pre_with_the_landmark_similarity(client,
 
 def test_comparison_names_the_missing_or_failed_landmark_job(client, scene):
     post_job = scene["post"].jobs.get()
-    post_job.status = JobStatus.FAILED
+    post_job.status = RunStatus.FAILED
     post_job.error = "No face was found."
     post_job.save()
     Result.objects.filter(job=post_job).delete()
@@ -372,10 +373,10 @@ def test_comparison_names_the_missing_or_failed_landmark_job(client, scene):
     assert "transform: matrix(" not in page
     photo_page = client.get(reverse("studies:photo_detail", args=[scene["post"].pk])).content.decode()
     assert "Landmarks not available yet" in photo_page and "No face was found." in photo_page
-    assert reverse("analysis:job_retry", args=[post_job.pk]) in photo_page
+    assert reverse("runs:retry", args=["analysis", post_job.pk]) in photo_page
     client.force_login(scene["monitor"])
     monitor_page = client.get(reverse("studies:photo_detail", args=[scene["post"].pk])).content.decode()
-    assert reverse("analysis:job_retry", args=[post_job.pk]) not in monitor_page
+    assert reverse("runs:retry", args=["analysis", post_job.pk]) not in monitor_page
 
 
 def test_account_pages_render_and_reset_mail_links_back(client, make_user, mailoutbox):

@@ -5,7 +5,6 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
@@ -55,27 +54,3 @@ class UserEditForm(forms.Form):
     is_active = forms.BooleanField(required=False, label="Active")
     is_staff = forms.BooleanField(required=False, label="Site admin")
     may_create_studies = forms.BooleanField(required=False, label="May create studies")
-
-
-class InvitationAcceptForm(forms.Form):
-    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()], label="User name")
-    password1 = forms.CharField(
-        label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
-    password2 = forms.CharField(
-        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
-
-    def __init__(self, *args, email: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.email = email
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        first, second = cleaned.get("password1"), cleaned.get("password2")
-        if first and second and first != second:
-            raise forms.ValidationError("The two passwords differ.")
-        if first:
-            candidate = get_user_model()(username=cleaned.get("username", ""), email=self.email)
-            password_validation.validate_password(first, candidate)
-        return cleaned

@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 
 from webapp.analysis import services
-from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, WorkerHeartbeat
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact
 from webapp.audit.admin import AuditedModelAdmin
+from webapp.runs import services as run_services
+from webapp.runs.models import RunStateError
 
 
 @admin.register(AnalysisJob)
@@ -27,17 +29,17 @@ class AnalysisJobAdmin(AuditedModelAdmin):
 
     @admin.action(description="Retry the selected failed or cancelled jobs")
     def retry_jobs(self, request, queryset) -> None:
-        self._control(request, queryset, services.job_retry)
+        self._control(request, queryset, run_services.run_retry)
 
     @admin.action(description="Cancel the selected queued or running jobs")
     def cancel_jobs(self, request, queryset) -> None:
-        self._control(request, queryset, services.job_cancel)
+        self._control(request, queryset, run_services.run_cancel)
 
     def _control(self, request, queryset, action) -> None:
         for job in queryset:
             try:
-                action(job=job, actor=request.user, request=request)
-            except services.JobStateError as exc:
+                action(job, actor=request.user, request=request)
+            except RunStateError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
 
 
@@ -64,12 +66,6 @@ class ResultAdmin(AuditedModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
-
-
-@admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(AuditedModelAdmin):
-    list_display = ["hostname", "queues", "pid", "concurrency", "last_seen"]
-    readonly_fields = ["hostname", "queues", "pid", "concurrency", "started_at", "last_seen"]
 
 
 @admin.register(ModelVersion)

@@ -7,3 +7,7 @@ class AnalysisConfig(AppConfig):
 
     def ready(self) -> None:
         from webapp.analysis import signals  # noqa: F401  (connects the receivers)
+        from webapp.analysis.kinds import untrained_kinds
+        from webapp.studies import catalogue
+
+        catalogue.register(untrained_kinds)

@@ -16,6 +16,7 @@ from django.http import Http404
 
 from webapp.audit.services import audit_denied
 from webapp.studies.models import Role, Study, StudyMembership
+from webapp.webutils import is_site_admin
 
 
 class Capability(StrEnum):
@@ -47,10 +48,6 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 }
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def is_site_admin(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
 def may_create_studies(user: User) -> bool:

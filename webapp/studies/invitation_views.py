@@ -8,10 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from webapp.accounts.forms import InvitationAcceptForm
 from webapp.studies import invitations, selectors
 from webapp.studies.access import Capability, not_found
-from webapp.studies.forms import InviteForm
+from webapp.studies.forms import InvitationAcceptForm, InviteForm
 
 
 @login_required

@@ -5,7 +5,23 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from webapp.analysis.kinds import AnalysisKind
+from ml import model_names
+
+
+class AnalysisKind(models.TextChoices):
+    """The analyses a study may run on every uploaded photo (webapp.analysis runs them)."""
+
+    LANDMARKS = "landmarks", "Landmarks and quality"
+    ZONES = "zones", "Facial zones"
+    WRINKLES = "wrinkles", "Wrinkles"
+    NORMALITY = "normality", "Normality score"
+
+
+class LandmarkDetector(models.TextChoices):
+    """The landmark models a study may choose for its landmark analyses."""
+
+    DLIB_68 = model_names.DLIB_68, "dlib 68-point shape predictor"
+    YOLO_POSE_68 = model_names.YOLO_POSE68, "Facet YOLOv8-pose 68-point detector"
 
 
 class PhotoView(models.TextChoices):
@@ -130,6 +146,12 @@ class Study(models.Model):
     force_zone_baseline = models.BooleanField(
         default=False,
         help_text="Run zones with the landmark baseline even when the segmentation model is trained.",
+    )
+    landmark_detector = models.CharField(
+        max_length=40,
+        choices=LandmarkDetector.choices,
+        default=LandmarkDetector.DLIB_68,
+        help_text="The landmark model of the study's landmark analyses.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record, field_changes, snapshot
+from webapp.studies.catalogue import untrained_kinds
 from webapp.studies.models import Comparison, Role, Study, StudyMembership, Subject, Visit
 
 
@@ -80,8 +81,6 @@ def study_update(
 
 def _ensure_new_analyses_can_run(study: Study, analyses: object) -> None:
     """Refuse to add an analysis whose model is untrained: every job of it would fail."""
-    from webapp.analysis.kinds import untrained_kinds
-
     added = set(analyses or []) - set(study.analyses)
     blocked = untrained_kinds()
     refused = [blocked[kind] for kind in sorted(added) if kind in blocked]

@@ -2,7 +2,7 @@ from django.urls import path
 
 from webapp.studies import invitation_views, record_views, views
 
-app_name = "studies"
+# Served in the "studies" namespace together with webapp.analysis.urls.study_pages (see webapp/urls.py).
 urlpatterns = [
     path("", views.study_list, name="study_list"),
     path("studies/new/", views.study_create, name="study_create"),
@@ -15,14 +15,8 @@ urlpatterns = [
         name="member_remove",
     ),
     path("studies/<int:study_id>/subjects/new/", views.subject_create, name="subject_create"),
-    path("studies/<int:study_id>/settings/", views.study_settings, name="study_settings"),
-    path("studies/<int:study_id>/cohort/", views.study_cohort, name="study_cohort"),
-    path("studies/<int:study_id>/cohort.csv", views.study_cohort_csv, name="study_cohort_csv"),
-    path("subjects/<int:subject_id>/", views.subject_detail, name="subject_detail"),
     path("subjects/<int:subject_id>/visits/new/", views.visit_create, name="visit_create"),
     path("subjects/<int:subject_id>/comparisons/new/", views.comparison_create, name="comparison_create"),
-    path("visits/<int:visit_id>/photos/", views.photo_upload, name="photo_upload"),
-    path("photos/<int:photo_id>/", views.photo_detail, name="photo_detail"),
     path("photos/<int:photo_id>/image", views.photo_image, name="photo_image"),
     path("photos/<int:photo_id>/thumbnail", views.photo_thumbnail, name="photo_thumbnail"),
     path("subjects/<int:subject_id>/edit/", record_views.subject_edit, name="subject_edit"),
@@ -42,5 +36,4 @@ urlpatterns = [
     ),
     path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
     path("studies/<int:study_id>/deleted/", record_views.deleted_records, name="deleted_records"),
-    path("comparisons/<int:comparison_id>/", views.comparison_detail, name="comparison_detail"),
 ]

@@ -19,9 +19,9 @@ from django.db import transaction
 from PIL import Image, ImageDraw
 
 from ml.config import data_dir_or_none
-from webapp.analysis.kinds import AnalysisKind, untrained_kinds
-from webapp.studies.ingest import photo_ingest
-from webapp.studies.models import Photo, PhotoView, Study, VisitRole
+from webapp.analysis.kinds import untrained_kinds
+from webapp.analysis.services import photo_upload
+from webapp.studies.models import AnalysisKind, Photo, PhotoView, Study, VisitRole
 from webapp.studies.services import comparison_create, study_create, subject_create, visit_create
 
 DEMO_STUDY = "Demo study: filler injections"
@@ -135,7 +135,7 @@ class Command(BaseCommand):
             ):
                 visit = visit_create(subject=subject, label=label, role=role, actor=admin)
                 upload = SimpleUploadedFile(f"{code}-{label}.img", content)
-                photo_ingest(visit=visit, view=PhotoView.FRONTAL, upload=upload, uploaded_by=admin)
+                photo_upload(visit=visit, view=PhotoView.FRONTAL, upload=upload, uploaded_by=admin)
                 visits.append(visit)
             comparison_create(pre_visit=visits[0], post_visit=visits[1], actor=admin)
         self.stdout.write(

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0003_soft_delete'),
+        ('studies', '0004_soft_delete'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

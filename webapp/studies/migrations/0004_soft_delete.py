@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studies', '0002_study_analysis_settings'),
+        ('studies', '0003_landmark_detector'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

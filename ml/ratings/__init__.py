@@ -1,0 +1,1 @@
+"""Human ratings: inter-rater reliability, per-item summaries and per-rater quality (pure statistics)."""
