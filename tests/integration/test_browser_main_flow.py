@@ -53,7 +53,11 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     from playwright.sync_api import expect
 
     pre_photo, post_photo = face_photo_paths[0], face_photo_paths[1]
-    make_user("dr.jones", password=PASSWORD)
+    from django.contrib.auth.models import Permission
+
+    clinician = make_user("dr.jones", password=PASSWORD)
+    # Who may create studies is a setting (FACET_STUDY_CREATORS); by default a site admin allows it.
+    clinician.user_permissions.add(Permission.objects.get(codename="add_study"))
     page = browser_page
 
     log_in("dr.jones", PASSWORD)

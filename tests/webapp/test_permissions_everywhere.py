@@ -32,7 +32,17 @@ from webapp.ratings import services as rating_services
 from webapp.ratings.models import RegressorFit
 from webapp.runs.models import RunStatus
 from webapp.runs.services import run_claim
-from webapp.studies.models import Comparison, Photo, Role, Study, StudyMembership, Subject, Visit, VisitRole
+from webapp.studies.models import (
+    Comparison,
+    Invitation,
+    Photo,
+    Role,
+    Study,
+    StudyMembership,
+    Subject,
+    Visit,
+    VisitRole,
+)
 from webapp.studies.services import comparison_create, subject_create, visit_create
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +67,10 @@ PUBLIC_ROUTES = {
     "api:docs",
     "api:token",
     "api:not_found",
+    # An invitation link (a secret token) and the accounts' own two-factor pages show nothing of a study.
+    "studies:invitation_accept",
+    "login_verify",
+    "two_factor",
     # The blinded rater's pages: they answer only a browser bound to a rater by an invitation link (or a
     # member's own start), show that rater's survey alone, and 404 (410 for a bad link) otherwise.
     "rate:page",
@@ -68,7 +82,7 @@ PUBLIC_ROUTES = {
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
-STAFF_ONLY_ROUTES = {"runs:queue", "analysis:model_versions"}
+STAFF_ONLY_ROUTES = {"runs:queue", "analysis:model_versions", "user_list", "user_edit"}
 
 # URL argument name → which object of the world fills it.
 KWARG_TARGETS = {
@@ -88,6 +102,8 @@ KWARG_TARGETS = {
     "version_id": "keypoint_version",
     "instance_id": "keypoint_instance",
     "campaign_id": "landmark_campaign",
+    "user_id": "user",
+    "invitation_id": "invitation",
     # The generic run endpoints (/jobs/<run_kind>/<run_id>/...) are checked here with analysis jobs;
     # tests/webapp/test_runs.py checks them for every kind of run.
     "run_kind": "run_kind",
@@ -156,6 +172,7 @@ class World:
     wrinkle_label_id: int
     training_job_id: int
     landmark_ids: dict[str, int]
+    invitation_id: int
     rating_ids: dict[str, int]
 
     def value(self, target: str) -> Any:
@@ -173,6 +190,8 @@ class World:
             "run_kind": "analysis",
             "wrinkle_label": self.wrinkle_label_id,
             "training_job": self.training_job_id,
+            "user": self.membership.user_id,
+            "invitation": self.invitation_id,
             **self.landmark_ids,
             **self.rating_ids,
         }[target]
@@ -301,6 +320,14 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
         wrinkle_label_id=wrinkle_label.pk,
         training_job_id=training_job.pk,
         landmark_ids=build_landmark_world(study, coordinator, queued, tag),
+        invitation_id=Invitation.objects.create(
+            study=study,
+            email=f"{tag.lower()}@invited.example",
+            role=Role.RATER,
+            token_sha256=f"{tag:0<64}"[:64],
+            invited_by=coordinator,
+            expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+        ).pk,
         rating_ids=build_rating_world(study, coordinator, [analysed, queued], tag),
     )
 

@@ -2,13 +2,13 @@ from django.contrib import admin, messages
 
 from webapp.analysis import services
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact
+from webapp.audit.admin import AuditedModelAdmin
 from webapp.runs import services as run_services
 from webapp.runs.models import RunStateError
-from webapp.studies.admin import AuditedAdmin
 
 
 @admin.register(AnalysisJob)
-class AnalysisJobAdmin(admin.ModelAdmin):
+class AnalysisJobAdmin(AuditedModelAdmin):
     list_display = [
         "pk",
         "kind",
@@ -51,7 +51,7 @@ class ArtifactInline(admin.TabularInline):
 
 
 @admin.register(Result)
-class ResultAdmin(AuditedAdmin):
+class ResultAdmin(AuditedModelAdmin):
     list_display = ["pk", "job", "model_name", "model_version", "code_version", "created_at"]
     readonly_fields = [
         "job",
@@ -69,7 +69,7 @@ class ResultAdmin(AuditedAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(AuditedModelAdmin):
     list_display = ["name", "version", "task", "is_active", "source", "created_at", "activated_at"]
     list_filter = ["task", "is_active", "name"]
     readonly_fields = [field.name for field in ModelVersion._meta.fields if field.name != "model_card"]

@@ -6,6 +6,7 @@ class AnalysisConfig(AppConfig):
     label = "analysis"
 
     def ready(self) -> None:
+        from webapp.analysis import signals  # noqa: F401  (connects the receivers)
         from webapp.analysis.kinds import untrained_kinds
         from webapp.studies import catalogue
 

@@ -28,14 +28,22 @@ from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
 from webapp.analysis.models import AnalysisJob, Result
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_page_view, audit_record
+from webapp.audit.templatetags.audit import seen
 from webapp.runs import selectors as run_selectors
 from webapp.runs.models import RunStatus
 from webapp.spreadsheets import SafeCsvWriter
 from webapp.studies import selectors as study_selectors
 from webapp.studies import services as study_services
 from webapp.studies.access import Capability, capabilities
-from webapp.studies.forms import ComparisonCreateForm, PhotoUploadForm, VisitCreateForm
+from webapp.studies.forms import (
+    ComparisonCreateForm,
+    DeleteForm,
+    PhotoEditForm,
+    PhotoUploadForm,
+    SubjectEditForm,
+    VisitCreateForm,
+)
 from webapp.studies.ingest import IngestError, refuse_several_files
 from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Visit, VisitRole
 
@@ -150,7 +158,15 @@ def subject_detail(request: HttpRequest, subject_id: int) -> HttpResponse:
         for view, label in PhotoView.choices
         if view in views_present
     ]
+    view_grant = audit_page_view(
+        request,
+        summary=f"Viewed subject {subject.code} and the thumbnails of its photos",
+        target=subject,
+        photos=[photo.pk for column in columns for cell in column.cells.values() for photo in cell],
+        details={"page": "subject"},
+    )
     context = {
+        "view_grant": view_grant,
         "study": study,
         "subject": subject,
         "can": {capability.value: True for capability in capabilities(request.user, study)},
@@ -158,7 +174,9 @@ def subject_detail(request: HttpRequest, subject_id: int) -> HttpResponse:
         "rows": rows,
         "visit_form": VisitCreateForm(),
         "comparison_form": ComparisonCreateForm(subject=subject) if len(visits) >= 2 else None,
-        "comparisons": subject.comparisons.select_related("pre_visit", "post_visit"),
+        "comparisons": subject.comparisons.alive().select_related("pre_visit", "post_visit"),
+        "subject_form": SubjectEditForm(initial={"code": subject.code}),
+        "delete_form": DeleteForm(),
         "view_choices": PhotoView.choices,
         "default_visit": visits[-1] if visits else None,
     }
@@ -265,16 +283,19 @@ def _overlay_data(photo: Photo, result: Result | None) -> dict | None:
 @require_GET
 def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo = study_selectors.get_photo(request.user, photo_id)
-    result = latest_result(photo.pk, LANDMARKS)
-    if result is not None:
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Viewed landmarks of photo {photo.pk}",
-            actor=request.user,
-            target=result,
-            study_id=photo.study_id,
-            request=request,
-        )
+    found = results.photo_results(photo)
+    result = found[LANDMARKS]
+    shown = [kept for kept in found.values() if kept is not None]
+    # One event for the page, its photo, its results and their images (which the grant covers).
+    view_grant = audit_page_view(
+        request,
+        summary=f"Viewed photo {photo.pk} and its results",
+        target=photo,
+        photos=[photo.pk],
+        results=[kept.pk for kept in shown],
+        artifacts=[artifact.pk for kept in shown for artifact in kept.artifacts.all()],
+        details={"page": "photo"},
+    )
     jobs = list(photo.jobs.order_by("-created_at"))
     landmarks = _landmark_view(result)
     broker_warning = ""
@@ -283,48 +304,39 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
             "The job broker cannot be reached, so this photo's analyses wait. They are kept and sent "
             "automatically when it is back; nothing needs to be uploaded again."
         )
+    can = {capability.value: True for capability in capabilities(request.user, photo.study)}
     context = {
+        "view_grant": view_grant,
+        "edit_form": PhotoEditForm(photo=photo) if can.get("manage_subjects") else None,
+        "delete_form": DeleteForm(),
         "study": photo.study,
         "subject": photo.visit.subject,
         "visit": photo.visit,
         "photo": photo,
-        "can": {capability.value: True for capability in capabilities(request.user, photo.study)},
+        "can": can,
         "jobs": jobs,
         "broker_warning": broker_warning,
         "landmarks": landmarks,
         "overlay": _overlay_data(photo, result),
-        **_analysis_context(request, photo),
+        **_analysis_context(photo, found, view_grant),
     }
     return render(request, "studies/photo_detail.html", context)
 
 
-def _artifact_urls(result: Result | None) -> dict[str, str]:
-    """Each artifact of a result by name, served (and audited) by the analysis:artifact view."""
+def _artifact_urls(result: Result | None, view_grant: str) -> dict[str, str]:
+    """Each artifact of a result by name, served by the analysis:artifact view; the page's view event
+    (`view_grant`) covers them."""
     if result is None:
         return {}
     return {
-        artifact.name: reverse("analysis:artifact", args=[artifact.pk]) for artifact in result.artifacts.all()
+        artifact.name: seen(reverse("analysis:artifact", args=[artifact.pk]), view_grant)
+        for artifact in result.artifacts.all()
     }
 
 
-def _audit_results_viewed(request: HttpRequest, photo: Photo, results: dict[str, Result | None]) -> None:
-    for kind, result in results.items():
-        if result is not None and kind != LANDMARKS:
-            audit_record(
-                action=AuditAction.VIEW,
-                summary=f"Viewed {kind} result of photo {photo.pk}",
-                actor=request.user,
-                target=result,
-                study_id=photo.study_id,
-                request=request,
-            )
-
-
-def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
+def _analysis_context(photo: Photo, found: dict[str, Result | None], view_grant: str) -> dict:
     """Zones, wrinkles and normality results of the photo as the photo page shows them."""
     study = photo.study
-    found = results.photo_results(photo)
-    _audit_results_viewed(request, photo, found)
     zones, wrinkles, normality = (found[kind] for kind in ("zones", "wrinkles", "normality"))
     return {
         "zones": zones,
@@ -335,7 +347,7 @@ def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
         else [],
         "zones_overlay": results.zones_overlay_data(zones.data, study.zones_of_interest) if zones else None,
         "wrinkles": wrinkles,
-        "wrinkle_artifacts": _artifact_urls(wrinkles),
+        "wrinkle_artifacts": _artifact_urls(wrinkles, view_grant),
         "wrinkle_regions": [
             (name.replace("_", " "), figures)
             for name, figures in (wrinkles.data.get("regions") or {}).items()
@@ -343,7 +355,7 @@ def _analysis_context(request: HttpRequest, photo: Photo) -> dict:
         if wrinkles
         else [],
         "normality": normality,
-        "normality_images": _normality_images(_artifact_urls(normality)),
+        "normality_images": _normality_images(_artifact_urls(normality, view_grant)),
     }
 
 
@@ -371,6 +383,7 @@ class RegisteredPair:
     normality: dict | None = None
     heatmaps: tuple[dict[str, str], dict[str, str]] | None = None
     normality_notes: list[str] = field(default_factory=list)
+    results: dict[tuple[str, str], Result | None] = field(default_factory=dict)
 
 
 def _landmark_problem(photo: Photo, label: str) -> tuple[np.ndarray | None, str]:
@@ -418,23 +431,34 @@ def _register(pre: Photo, post: Photo, view_label: str) -> RegisteredPair:
 @require_GET
 def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
     comparison: Comparison = study_selectors.get_comparison(request.user, comparison_id)
-    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.order_by("uploaded_at")}
-    post_photos = {photo.view: photo for photo in comparison.post_visit.photos.order_by("uploaded_at")}
+    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.alive().order_by("uploaded_at")}
+    post_photos = {
+        photo.view: photo for photo in comparison.post_visit.photos.alive().order_by("uploaded_at")
+    }
     pairs = []
     for view, label in PhotoView.choices:
         if view in pre_photos and view in post_photos:
             pair = _register(pre_photos[view], post_photos[view], label)
-            _compare_results(request, pair, comparison)
+            pair.results = {
+                (side, kind): latest_result(photo.pk, kind)
+                for side, photo in (("pre", pair.pre), ("post", pair.post))
+                for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
+            }
             pairs.append(pair)
-            for photo in (pair.pre, pair.post):
-                audit_record(
-                    action=AuditAction.VIEW,
-                    summary=f"Viewed photo {photo.pk} in comparison {comparison.pk}",
-                    actor=request.user,
-                    target=photo,
-                    request=request,
-                    details={"comparison": comparison.pk},
-                )
+    shown = [result for pair in pairs for result in pair.results.values() if result is not None]
+    # One event for the page with its photos, results and result images (which the grant covers).
+    view_grant = audit_page_view(
+        request,
+        summary=f"Viewed comparison {comparison.pk} ({comparison})",
+        target=comparison,
+        study_id=comparison.subject.study_id,
+        photos=[photo.pk for pair in pairs for photo in (pair.pre, pair.post)],
+        results=[result.pk for result in shown],
+        artifacts=[artifact.pk for result in shown for artifact in result.artifacts.all()],
+        details={"page": "comparison"},
+    )
+    for pair in pairs:
+        _compare_results(pair, comparison, view_grant)
     unpaired = [label for view, label in PhotoView.choices if (view in pre_photos) != (view in post_photos)]
     context = {
         "study": comparison.subject.study,
@@ -444,6 +468,7 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
         "unpaired": unpaired,
         "roles": VisitRole,
         "zones_of_interest": comparison.subject.study.zones_of_interest,
+        "view_grant": view_grant,
     }
     return render(request, "studies/comparison_detail.html", context)
 
@@ -457,25 +482,10 @@ def _missing_result_note(photo: Photo, label: str, kind: str) -> str:
     return f"The {kind} job of the {label} photo (job {job.pk}) is {job.get_status_display().lower()}."
 
 
-def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Comparison) -> None:
+def _compare_results(pair: RegisteredPair, comparison: Comparison, view_grant: str) -> None:
     """Per-zone wrinkle change (zones of interest) and normality change of a registered pre/post pair."""
     zones = comparison.subject.study.zones_of_interest
-    found = {
-        (side, kind): latest_result(photo.pk, kind)
-        for side, photo in (("pre", pair.pre), ("post", pair.post))
-        for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
-    }
-    for (side, kind), result in found.items():
-        if result is not None:
-            audit_record(
-                action=AuditAction.VIEW,
-                summary=f"Viewed {kind} result in comparison {comparison.pk}",
-                actor=request.user,
-                target=result,
-                study_id=comparison.subject.study_id,
-                request=request,
-                details={"comparison": comparison.pk, "side": side},
-            )
+    found = pair.results
     notes_by_kind = (
         (AnalysisKind.WRINKLES, pair.wrinkle_notes),
         (AnalysisKind.NORMALITY, pair.normality_notes),
@@ -490,7 +500,7 @@ def _compare_results(request: HttpRequest, pair: RegisteredPair, comparison: Com
     pre_normality, post_normality = found[("pre", "normality")], found[("post", "normality")]
     if pre_normality and post_normality:
         pair.normality = results.normality_change(pre_normality.data, post_normality.data)
-        urls = (_artifact_urls(pre_normality), _artifact_urls(post_normality))
+        urls = (_artifact_urls(pre_normality, view_grant), _artifact_urls(post_normality, view_grant))
         images = tuple(_normality_images(found) for found in urls)
         if all(images):
             pair.heatmaps = images

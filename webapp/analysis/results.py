@@ -12,8 +12,12 @@ from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, St
 
 def subject_visits_with_photos(subject: Subject) -> QuerySet[Visit]:
     """The subject's visits in date order, each with its photos and their jobs, for side-by-side pages."""
-    photos = Photo.objects.prefetch_related("jobs__result").order_by("view")
-    return subject.visits.prefetch_related(Prefetch("photos", queryset=photos)).order_by("date", "created_at")
+    photos = Photo.objects.filter(deleted_at__isnull=True).prefetch_related("jobs__result").order_by("view")
+    return (
+        subject.visits.filter(deleted_at__isnull=True)
+        .prefetch_related(Prefetch("photos", queryset=photos))
+        .order_by("date", "created_at")
+    )
 
 
 def zone_colour(number: int) -> str:
@@ -169,9 +173,13 @@ def cohort_rows(study: Study) -> list[CohortRow]:
     view_labels = dict(PhotoView.choices)
     rows = []
     comparisons = (
-        Comparison.objects.filter(subject__study=study)
+        Comparison.objects.alive()
+        .filter(subject__study=study)
         .select_related("subject", "pre_visit", "post_visit")
-        .prefetch_related("pre_visit__photos", "post_visit__photos")
+        .prefetch_related(
+            Prefetch("pre_visit__photos", queryset=Photo.objects.filter(deleted_at__isnull=True)),
+            Prefetch("post_visit__photos", queryset=Photo.objects.filter(deleted_at__isnull=True)),
+        )
         .order_by("subject__code", "created_at")
     )
     for comparison in comparisons:

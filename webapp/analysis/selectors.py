@@ -6,21 +6,23 @@ from django.db.models import QuerySet
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, StudyModelVersion
 from webapp.runs.models import RunStatus
 from webapp.studies.access import Capability, not_found, require
-from webapp.studies.models import Study
+from webapp.studies.models import Photo, Study
 from webapp.studies.selectors import study_ids_for_user
 
 User = AbstractBaseUser | AnonymousUser
 
 
 def jobs_for_user(user: User) -> QuerySet[AnalysisJob]:
-    return AnalysisJob.objects.filter(photo__study_id__in=study_ids_for_user(user)).select_related(
-        "photo__visit__subject", "photo__study"
-    )
+    return AnalysisJob.objects.filter(
+        photo__study_id__in=study_ids_for_user(user), photo__in=Photo.objects.alive()
+    ).select_related("photo__visit__subject", "photo__study")
 
 
 def get_job(user: User, job_id: int, capability: Capability = Capability.VIEW) -> AnalysisJob:
     job = (
-        AnalysisJob.objects.select_related("photo__study", "photo__visit__subject").filter(pk=job_id).first()
+        AnalysisJob.objects.select_related("photo__study", "photo__visit__subject")
+        .filter(pk=job_id, photo__in=Photo.objects.alive())
+        .first()
     )
     if job is None:
         raise not_found(user, "job", job_id)
@@ -29,7 +31,11 @@ def get_job(user: User, job_id: int, capability: Capability = Capability.VIEW) -
 
 
 def get_result(user: User, result_id: int) -> Result:
-    result = Result.objects.select_related("job__photo__study").filter(pk=result_id).first()
+    result = (
+        Result.objects.select_related("job__photo__study")
+        .filter(pk=result_id, job__photo__in=Photo.objects.alive())
+        .first()
+    )
     if result is None:
         raise not_found(user, "result", result_id)
     require(user, result.job.photo.study, Capability.VIEW, what="result", object_id=result_id)
@@ -38,7 +44,9 @@ def get_result(user: User, result_id: int) -> Result:
 
 def get_artifact(user: User, artifact_id: int) -> ResultArtifact:
     artifact = (
-        ResultArtifact.objects.select_related("result__job__photo__study").filter(pk=artifact_id).first()
+        ResultArtifact.objects.select_related("result__job__photo__study")
+        .filter(pk=artifact_id, result__job__photo__in=Photo.objects.alive())
+        .first()
     )
     if artifact is None:
         raise not_found(user, "artifact", artifact_id)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from webapp.analysis import selectors, services
 from webapp.analysis.models import ModelVersion
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_record, covered_by_page_view
 from webapp.webutils import site_admin_required
 
 
@@ -60,12 +60,13 @@ def result_json(request: HttpRequest, result_id: int) -> JsonResponse:
 def artifact(request: HttpRequest, artifact_id: int) -> FileResponse:
     stored = selectors.get_artifact(request.user, artifact_id)
     download = request.GET.get("download") == "1"
-    audit_record(
-        action=AuditAction.DOWNLOAD if download else AuditAction.VIEW,
-        summary=f"{'Downloaded' if download else 'Viewed'} {stored.name} of result {stored.result_id}",
-        target=stored,
-        request=request,
-    )
+    if download or not covered_by_page_view(request, artifact_id=stored.pk):
+        audit_record(
+            action=AuditAction.DOWNLOAD if download else AuditAction.VIEW,
+            summary=f"{'Downloaded' if download else 'Viewed'} {stored.name} of result {stored.result_id}",
+            target=stored,
+            request=request,
+        )
     response = FileResponse(
         stored.file.open("rb"),
         content_type=stored.content_type,

@@ -19,13 +19,14 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, Throttled
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.accounts.services import api_token_expires_at, api_token_issue, api_tokens_revoke
 from webapp.accounts.throttle import login_refusal
+from webapp.accounts.two_factor import has_two_factor, verify_code
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob, Result
@@ -82,7 +83,23 @@ class ThrottledAuthTokenSerializer(AuthTokenSerializer):
         username = attrs.get("username")
         if username and (refusal := login_refusal(self.context["request"], username)):
             raise Throttled(wait=refusal.retry_after_seconds, detail=refusal.message)
-        return super().validate(attrs)
+        attrs = super().validate(attrs)
+        user = attrs["user"]
+        if has_two_factor(user):
+            code = str(self.initial_data.get("otp", ""))
+            if verify_code(user, code) is None:
+                audit_record(
+                    action=AuditAction.LOGIN_FAILED,
+                    summary=f"API token refused to {user.get_username()!r}: two-factor code missing or wrong",
+                    request=self.context["request"],
+                    object_type="auth.user",
+                    object_id=user.pk,
+                    details={"username": user.get_username(), "two_factor": True},
+                )
+                raise AuthenticationFailed(
+                    "This account uses two-factor log-in: send its 6-digit code as 'otp'."
+                )
+        return attrs
 
 
 class AuditedTokenView(ObtainAuthToken):

@@ -13,8 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from webapp.analysis.kinds import model_is_usable
 from webapp.analysis.services import landmark_detector_set
-from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_page_view
 from webapp.campaigns import charts, selectors, services
 from webapp.campaigns.forms import CampaignForm, DatasetCreateForm, DetectorForm, ImportForm, ReviewForm
 from webapp.campaigns.services import LandmarkDataError
@@ -222,13 +221,12 @@ def instance_review(request: HttpRequest, instance_id: int) -> HttpResponse:
             return redirect("campaigns:instance_review", instance_id=following.pk)
         return redirect("campaigns:review_queue", dataset_id=instance.dataset_id)
     study = instance.dataset.study
-    audit_record(
-        action=AuditAction.VIEW,
+    view_grant = audit_page_view(
+        request,
         summary=f"Viewed landmark instance {instance.pk}",
-        actor=request.user,
         target=instance,
         study_id=study.pk,
-        request=request,
+        photos=[instance.photo_id],
     )
     state = selectors.instance_state(instance)
     return render(
@@ -240,6 +238,7 @@ def instance_review(request: HttpRequest, instance_id: int) -> HttpResponse:
             "instance": instance,
             "photo": instance.photo,
             "split": selectors.instance_split(instance),
+            "view_grant": view_grant,
             "state": state,
             "can": _can(request.user, study),
             "reviewable": state.in_latest and not instance.is_human,

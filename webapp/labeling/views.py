@@ -15,7 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_page_view, audit_record, covered_by_page_view
+from webapp.audit.templatetags.audit import seen
 from webapp.labeling import selectors, services
 from webapp.labeling.forms import LabelSaveForm, TrainingStartForm
 from webapp.labeling.models import RegionKind, ThresholdMethod, WrinkleLabel
@@ -44,7 +45,7 @@ def _region_request(request: HttpRequest, photo: Photo) -> tuple[str, int | None
     return kind, result.pk if (result and kind == RegionKind.FOREHEAD_EYE) else None
 
 
-def _label_payload(label: WrinkleLabel) -> dict:
+def _label_payload(label: WrinkleLabel, view_grant: str = "") -> dict:
     return {
         "id": label.pk,
         "version": label.version,
@@ -55,8 +56,8 @@ def _label_payload(label: WrinkleLabel) -> dict:
         "region": label.region["kind"],
         "rough_pixels": label.rough_pixels,
         "wrinkle_pixels": label.wrinkle_pixels,
-        "mask_url": reverse("labeling:label_mask", args=[label.pk]),
-        "rough_url": reverse("labeling:label_rough", args=[label.pk]),
+        "mask_url": seen(reverse("labeling:label_mask", args=[label.pk]), view_grant),
+        "rough_url": seen(reverse("labeling:label_rough", args=[label.pk]), view_grant),
     }
 
 
@@ -71,15 +72,27 @@ def label_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
     kind, result_id = _region_request(request, photo)
     crop_available = services.landmarks_result_with_face(photo) is not None
     labels = list(selectors.labels_of_photo(photo))
-    config = {
-        "imageUrl": reverse("labeling:labeling_image", args=[photo.pk])
+    # One event for the page, its labeling image and its labels' images (which the grant covers).
+    view_grant = audit_page_view(
+        request,
+        summary=f"Opened wrinkle labeling of photo {photo.pk}",
+        target=photo,
+        photos=[photo.pk],
+        labels=[label.pk for label in labels],
+        details={"page": "wrinkle labeling", "region": kind},
+    )
+    image_url = (
+        reverse("labeling:labeling_image", args=[photo.pk])
         + f"?region={kind}"
-        + (f"&landmarks_result={result_id}" if result_id else ""),
+        + (f"&landmarks_result={result_id}" if result_id else "")
+    )
+    config = {
+        "imageUrl": seen(image_url, view_grant),
         "saveUrl": reverse("labeling:label_photo", args=[photo.pk]),
         "region": kind,
         "landmarksResult": result_id,
         "canSave": selectors.can_label(request.user, photo.study),
-        "labels": [_label_payload(label) for label in labels],
+        "labels": [_label_payload(label, view_grant) for label in labels],
     }
     context = {
         "study": photo.study,
@@ -140,14 +153,15 @@ def labeling_image(request: HttpRequest, photo_id: int) -> HttpResponse:
         labeling = services.labeling_image(photo, kind, result_id)
     except services.LabelingError as error:
         raise Http404(error.message) from error
-    audit_record(
-        action=AuditAction.VIEW,
-        summary=f"Viewed the wrinkle labeling image of photo {photo.pk}",
-        actor=request.user,
-        target=photo,
-        request=request,
-        details={"file": "labeling image", "region": labeling.region},
-    )
+    if not covered_by_page_view(request, photo_id=photo.pk):
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed the wrinkle labeling image of photo {photo.pk}",
+            actor=request.user,
+            target=photo,
+            request=request,
+            details={"file": "labeling image", "region": labeling.region},
+        )
     return _no_store(HttpResponse(services.encode_png(labeling.image), content_type="image/png"))
 
 
@@ -156,15 +170,16 @@ def labeling_image(request: HttpRequest, photo_id: int) -> HttpResponse:
 def label_file(request: HttpRequest, label_id: int, part: str) -> HttpResponse:
     label = selectors.get_label(request.user, label_id)
     stored = getattr(label, LABEL_FILES[part])
-    audit_record(
-        action=AuditAction.VIEW,
-        summary=f"Viewed {part} of wrinkle label {label.pk}",
-        actor=request.user,
-        target=label,
-        study_id=label.photo.study_id,
-        request=request,
-        details={"file": part, "photo": label.photo_id, "version": label.version},
-    )
+    if not covered_by_page_view(request, label_id=label.pk):
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed {part} of wrinkle label {label.pk}",
+            actor=request.user,
+            target=label,
+            study_id=label.photo.study_id,
+            request=request,
+            details={"file": part, "photo": label.photo_id, "version": label.version},
+        )
     with stored.open("rb") as handle:
         return _no_store(HttpResponse(handle.read(), content_type="image/png"))
 

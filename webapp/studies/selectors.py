@@ -7,7 +7,7 @@ all), and the `get_*` functions raise Http404 for anything outside that scope.
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from webapp.studies.access import Capability, is_site_admin, not_found, require
 from webapp.studies.models import Comparison, Photo, PhotoView, Study, StudyMembership, Subject, Visit
@@ -23,7 +23,8 @@ def studies_for_user(user: User) -> QuerySet[Study]:
     else:
         return Study.objects.none()
     return studies.annotate(
-        subject_count=Count("subjects", distinct=True), photo_count=Count("photos", distinct=True)
+        subject_count=Count("subjects", filter=Q(subjects__deleted_at__isnull=True), distinct=True),
+        photo_count=Count("photos", filter=Q(photos__in=Photo.objects.alive()), distinct=True),
     )
 
 
@@ -44,11 +45,11 @@ def get_study(user: User, study_id: int, capability: Capability = Capability.VIE
 
 
 def subjects_for_user(user: User) -> QuerySet[Subject]:
-    return Subject.objects.filter(study_id__in=study_ids_for_user(user)).select_related("study")
+    return Subject.objects.alive().filter(study_id__in=study_ids_for_user(user)).select_related("study")
 
 
 def get_subject(user: User, subject_id: int, capability: Capability = Capability.VIEW) -> Subject:
-    subject = Subject.objects.select_related("study").filter(pk=subject_id).first()
+    subject = Subject.objects.alive().select_related("study").filter(pk=subject_id).first()
     if subject is None:
         raise not_found(user, "subject", subject_id)
     require(user, subject.study, capability, what="subject", object_id=subject_id)
@@ -56,13 +57,15 @@ def get_subject(user: User, subject_id: int, capability: Capability = Capability
 
 
 def visits_for_user(user: User) -> QuerySet[Visit]:
-    return Visit.objects.filter(subject__study_id__in=study_ids_for_user(user)).select_related(
-        "subject__study"
+    return (
+        Visit.objects.alive()
+        .filter(subject__study_id__in=study_ids_for_user(user))
+        .select_related("subject__study")
     )
 
 
 def get_visit(user: User, visit_id: int, capability: Capability = Capability.VIEW) -> Visit:
-    visit = Visit.objects.select_related("subject__study").filter(pk=visit_id).first()
+    visit = Visit.objects.alive().select_related("subject__study").filter(pk=visit_id).first()
     if visit is None:
         raise not_found(user, "visit", visit_id)
     require(user, visit.subject.study, capability, what="visit", object_id=visit_id)
@@ -70,13 +73,15 @@ def get_visit(user: User, visit_id: int, capability: Capability = Capability.VIE
 
 
 def photos_for_user(user: User) -> QuerySet[Photo]:
-    return Photo.objects.filter(study_id__in=study_ids_for_user(user)).select_related(
-        "visit__subject", "study"
+    return (
+        Photo.objects.alive()
+        .filter(study_id__in=study_ids_for_user(user))
+        .select_related("visit__subject", "study")
     )
 
 
 def get_photo(user: User, photo_id: int, capability: Capability = Capability.VIEW) -> Photo:
-    photo = Photo.objects.select_related("visit__subject", "study").filter(pk=photo_id).first()
+    photo = Photo.objects.alive().select_related("visit__subject", "study").filter(pk=photo_id).first()
     if photo is None:
         raise not_found(user, "photo", photo_id)
     require(user, photo.study, capability, what="photo", object_id=photo_id)
@@ -84,14 +89,17 @@ def get_photo(user: User, photo_id: int, capability: Capability = Capability.VIE
 
 
 def comparisons_for_user(user: User) -> QuerySet[Comparison]:
-    return Comparison.objects.filter(subject__study_id__in=study_ids_for_user(user)).select_related(
-        "subject__study", "pre_visit", "post_visit"
+    return (
+        Comparison.objects.alive()
+        .filter(subject__study_id__in=study_ids_for_user(user))
+        .select_related("subject__study", "pre_visit", "post_visit")
     )
 
 
 def get_comparison(user: User, comparison_id: int, capability: Capability = Capability.VIEW) -> Comparison:
     comparison = (
-        Comparison.objects.select_related("subject__study", "pre_visit", "post_visit")
+        Comparison.objects.alive()
+        .select_related("subject__study", "pre_visit", "post_visit")
         .filter(pk=comparison_id)
         .first()
     )
@@ -113,11 +121,22 @@ class SubjectRow:
     missing: list[str] = field(default_factory=list)
 
 
-def subject_rows(study: Study) -> list[SubjectRow]:
-    """Per subject: visits, photos, and each visit's required views that have no photo yet."""
+def subject_rows(
+    study: Study, subjects: "QuerySet[Subject] | list[Subject] | None" = None
+) -> list[SubjectRow]:
+    """Per subject (of `subjects`, default all the study's living ones, by code): visits, photos, and each
+    visit's required views that have no photo yet."""
+    if subjects is None:
+        subjects = study.subjects.alive().order_by("code")
+    if isinstance(subjects, list):
+        subjects = Subject.objects.filter(pk__in=[subject.pk for subject in subjects]).order_by("code")
     view_labels = dict(PhotoView.choices)
     rows = []
-    for subject in study.subjects.prefetch_related("visits__photos").order_by("code"):
+    live_photos = Prefetch("photos", queryset=Photo.objects.filter(deleted_at__isnull=True))
+    live_visits = Prefetch(
+        "visits", queryset=Visit.objects.filter(deleted_at__isnull=True).prefetch_related(live_photos)
+    )
+    for subject in subjects.prefetch_related(live_visits):
         row = SubjectRow(subject=subject)
         for visit in subject.visits.all():
             present = {photo.view for photo in visit.photos.all()}

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_record, field_changes, snapshot
 from webapp.studies.catalogue import untrained_kinds
 from webapp.studies.models import Comparison, Role, Study, StudyMembership, Subject, Visit
 
@@ -61,21 +61,20 @@ def study_update(
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a study.")
     if "analyses" in fields:
         _ensure_new_analyses_can_run(study, fields["analyses"])
-    changed = {}
+    before = snapshot(study, list(fields))
     for field, value in fields.items():
-        if getattr(study, field) != value:
-            changed[field] = value
-            setattr(study, field, value)
-    if changed:
+        setattr(study, field, value)
+    changes = field_changes(before, snapshot(study, list(fields)))
+    if changes:
         study.full_clean()
-        study.save(update_fields=list(changed))
+        study.save(update_fields=list(changes))
         audit_record(
             action=AuditAction.UPDATE,
             summary=f"Changed study {study.name!r}",
             actor=actor,
             target=study,
             request=request,
-            details={"fields": sorted(changed)},
+            details={"changes": changes},
         )
     return study
 
@@ -114,7 +113,11 @@ def membership_set(
         target=membership,
         study_id=study.pk,
         request=request,
-        details={"user": user.get_username(), "role": role},
+        details={
+            "user": user.get_username(),
+            "role": role,
+            "changes": {"role": {"old": current.role if current else None, "new": role}},
+        },
     )
     return membership
 

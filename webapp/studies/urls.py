@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.studies import views
+from webapp.studies import invitation_views, record_views, views
 
 # Served in the "studies" namespace together with webapp.analysis.urls.study_pages (see webapp/urls.py).
 urlpatterns = [
@@ -19,4 +19,21 @@ urlpatterns = [
     path("subjects/<int:subject_id>/comparisons/new/", views.comparison_create, name="comparison_create"),
     path("photos/<int:photo_id>/image", views.photo_image, name="photo_image"),
     path("photos/<int:photo_id>/thumbnail", views.photo_thumbnail, name="photo_thumbnail"),
+    path("subjects/<int:subject_id>/edit/", record_views.subject_edit, name="subject_edit"),
+    path("visits/<int:visit_id>/edit/", record_views.visit_edit, name="visit_edit"),
+    path("photos/<int:photo_id>/edit/", record_views.photo_edit, name="photo_edit"),
+    path("subjects/<int:subject_id>/delete/", record_views.subject_delete, name="subject_delete"),
+    path("visits/<int:visit_id>/delete/", record_views.visit_delete, name="visit_delete"),
+    path("photos/<int:photo_id>/delete/", record_views.photo_delete, name="photo_delete"),
+    path("subjects/<int:subject_id>/restore/", record_views.subject_restore, name="subject_restore"),
+    path("visits/<int:visit_id>/restore/", record_views.visit_restore, name="visit_restore"),
+    path("photos/<int:photo_id>/restore/", record_views.photo_restore, name="photo_restore"),
+    path("studies/<int:study_id>/invite/", invitation_views.invite, name="invite"),
+    path(
+        "studies/<int:study_id>/invitations/<int:invitation_id>/revoke/",
+        invitation_views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
+    path("studies/<int:study_id>/deleted/", record_views.deleted_records, name="deleted_records"),
 ]

@@ -1,30 +1,34 @@
-"""Pages of studies, subjects, photos and pre/post comparisons, and the photo upload endpoint.
+"""Pages of studies, members and subjects, visit and comparison creation, and the photo files.
 
 Views parse input with forms, call selectors (which raise 404 for outsiders and 403 for members
-without the capability) and services, and render. Any active user may create a study and becomes
-its coordinator; everything else needs a role in the study.
+without the capability) and services, and render. Who may create a study is a setting
+(FACET_STUDY_CREATORS); its creator becomes its coordinator; everything else needs a role in it.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_record, covered_by_page_view
 from webapp.studies import selectors, services
-from webapp.studies.access import Capability, capabilities
+from webapp.studies.access import Capability, capabilities, may_create_studies
 from webapp.studies.catalogue import untrained_kinds
 from webapp.studies.forms import (
     ComparisonCreateForm,
     MemberAddForm,
     MemberRoleForm,
+    SearchForm,
     StudyCreateForm,
     SubjectCreateForm,
     VisitCreateForm,
 )
+from webapp.studies.invitations import pending_invitations
 from webapp.studies.models import AnalysisKind, PhotoView
 
 
@@ -43,15 +47,32 @@ def _flash_validation_error(request: HttpRequest, error: ValidationError) -> Non
 # Studies ------------------------------------------------------------------------------------------
 
 
+LIST_PAGE_SIZE = 25
+
+
 @login_required
 @require_GET
 def study_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "studies/study_list.html", {"studies": selectors.studies_for_user(request.user)})
+    search = SearchForm(request.GET or None)
+    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
+    studies = selectors.studies_for_user(request.user)
+    if query:
+        studies = studies.filter(Q(name__icontains=query) | Q(protocol__icontains=query))
+    page = Paginator(studies.order_by("name"), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "studies": page.object_list,
+        "page": page,
+        "query": query,
+        "may_create": may_create_studies(request.user),
+    }
+    return render(request, "studies/study_list.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_create(request: HttpRequest) -> HttpResponse:
+    if not may_create_studies(request.user):
+        raise PermissionDenied("Only site admins and users they allow may create studies.")
     form = StudyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,13 +98,22 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     study = selectors.get_study(request.user, study_id)
     view_labels = dict(PhotoView.choices)
     kind_labels = dict(AnalysisKind.choices)
+    search = SearchForm(request.GET or None)
+    query = search.cleaned_data["q"].strip() if search.is_valid() else ""
+    subjects = study.subjects.alive().order_by("code")
+    if query:
+        subjects = subjects.filter(code__icontains=query)
+    subject_page = Paginator(subjects, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
+        "subject_page": subject_page,
+        "query": query,
         "study": study,
         "can": {capability.value: True for capability in capabilities(request.user, study)},
         "required_views": [view_labels.get(view, view) for view in study.required_views],
         "analyses": [kind_labels.get(kind, kind) for kind in study.analyses],
         "members": selectors.study_members(study),
-        "subject_rows": selectors.subject_rows(study),
+        "invitations": pending_invitations(study),
+        "subject_rows": selectors.subject_rows(study, list(subject_page.object_list)),
         "comparisons": selectors.comparisons_for_user(request.user).filter(subject__study=study),
         "member_form": MemberAddForm(),
         "role_form": MemberRoleForm(),
@@ -226,14 +256,15 @@ def _serve_photo_file(request: HttpRequest, photo_id: int, *, thumbnail: bool) -
         raise Http404("This photo has no stored image.")
     action = AuditAction.DOWNLOAD if download else AuditAction.VIEW
     what = "thumbnail" if thumbnail else "image"
-    audit_record(
-        action=action,
-        summary=f"{action.label} {what} of photo {photo.pk}",
-        actor=request.user,
-        target=photo,
-        request=request,
-        details={"file": what},
-    )
+    if download or not covered_by_page_view(request, photo_id=photo.pk):
+        audit_record(
+            action=action,
+            summary=f"{action.label} {what} of photo {photo.pk}",
+            actor=request.user,
+            target=photo,
+            request=request,
+            details={"file": what},
+        )
     filename = f"{photo.visit.subject.code}_{photo.visit.label}_{photo.view}_{photo.pk}.png".replace(" ", "-")
     response = FileResponse(
         stored.open("rb"),
