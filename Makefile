@@ -25,8 +25,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 help:
 	@echo "make install  create .venv (Python 3.11) and install pinned dependencies"
 	@echo "make run      migrate, create the demo account, start a Celery worker and the web server"
-	@echo "make test     ruff check, then pytest"
-	@echo "make lint     ruff check"
+	@echo "make test     make lint, then pytest"
+	@echo "make lint     ruff check, ruff format --check and lint-imports (the layer contract)"
 	@echo "make bench    run the benchmarks (python -m bench)"
 	@echo "make clean    remove .venv and caches (keeps var/: database, media, broker)"
 
@@ -64,12 +64,14 @@ chromium:
 run: install
 	scripts/run_local.sh
 
-test: install
-	$(BIN)/ruff check .
+test: install lint
 	$(BIN)/pytest
 
+# Style, formatting and the layer contract (pyproject.toml [tool.importlinter]).
 lint: $(INSTALL_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python -m bench

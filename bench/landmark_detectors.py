@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from bench.report import write_report
+from ml.model_names import DLIB_MMOD
 
 REPORT_DIR = Path(__file__).resolve().parent / "reports"
 TWELVE_MEGAPIXELS = 12_000_000
 # The CNN detector costs about a second per photo here; it is timed on this many photos only.
-SLOW_DETECTOR_PHOTOS = {"dlib-mmod": 20}
+SLOW_DETECTOR_PHOTOS = {DLIB_MMOD: 20}
 LATENCY_GOAL_MS = 30.0
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ml.model_names import DLIB_68
+
 JOB_TIMEOUT_SECONDS = 300.0
 TWELVE_MEGAPIXELS = (4000, 3000)
 JPEG_QUALITY = 92
@@ -143,14 +145,15 @@ def bench_ingest_12mp(user, face: Path, runs: int) -> dict[str, Any]:
 def _wait_finished(job_id: int):
     from django.db import close_old_connections
 
-    from webapp.analysis.models import ACTIVE_STATUSES, AnalysisJob, JobStatus
+    from webapp.analysis.models import AnalysisJob
+    from webapp.runs.models import ACTIVE_STATUSES, RunStatus
 
     deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
     while True:
         close_old_connections()
         job = AnalysisJob.objects.get(pk=job_id)
         if job.status not in ACTIVE_STATUSES:
-            if job.status != JobStatus.SUCCEEDED:
+            if job.status != RunStatus.SUCCEEDED:
                 raise RuntimeError(f"Job {job_id} ended {job.status}: {job.error}")
             return job
         if time.monotonic() > deadline:
@@ -243,7 +246,7 @@ def bench_direct_analysis(photos: list, large_face: Path, large_runs: int = 3) -
         analyze_landmarks(large)
         large_times.append(time.perf_counter() - started)
     return {
-        "model": registry.describe("dlib-68")["version"],
+        "model": registry.describe(DLIB_68)["version"],
         "first_call_with_model_load": round(first_call, 4),
         "per_photo": summarise(times),
         "twelve_megapixel": summarise(large_times),

@@ -107,7 +107,7 @@ def purge_broker() -> int:
 def _worker_ready(hostname: str) -> bool:
     from django.db import close_old_connections
 
-    from webapp.analysis.models import WorkerHeartbeat
+    from webapp.runs.models import WorkerHeartbeat
 
     close_old_connections()
     return WorkerHeartbeat.objects.filter(hostname=hostname).exists()

@@ -18,8 +18,10 @@ from typing import Any
 from bench.machine import machine_info
 from bench.report import timing_table, write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
+from ml.core.subject import subject_face
+from ml.model_names import WRINKLES_UNET_WDS
 
-MODEL = "wrinkles-unet-wds"
+MODEL = WRINKLES_UNET_WDS
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         image = load_image(path)
         found = detect_faces_with_landmarks(image)
         if found:
-            faces.append((path, image, max(found, key=lambda face: face.score).landmarks))
+            faces.append((path, image, subject_face(found).landmarks))
         if len(faces) == args.photos:
             break
     if len(faces) < args.photos:
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     landmarks_of = {id(image): landmarks for _, image, landmarks in faces}
     load_before = [round(value, 2) for value in os.getloadavg()]
     segmentation = time_model(
-        lambda image: analyze_wrinkles(image, landmarks_of[id(image)], model=(network, metadata)), images
+        lambda image: analyze_wrinkles(image, landmarks=landmarks_of[id(image)], loaded=(network, metadata)),
+        images,
     )
     landmarks = time_model(detect_faces_with_landmarks, images)
     report = {

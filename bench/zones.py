@@ -26,6 +26,7 @@ import numpy as np
 
 from bench.machine import machine_info
 from bench.report import timing_table, write_report
+from ml.core.subject import subject_face
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 
@@ -91,7 +92,7 @@ def landmark_zone_model(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
     faces = detect_faces_with_landmarks(image)
     if not faces:
         return None
-    landmarks = max(faces, key=lambda face: face.score).landmarks
+    landmarks = subject_face(faces).landmarks
     return render_zone_masks(landmarks, image.shape), render_face_parts(landmarks, image.shape)
 
 

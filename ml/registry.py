@@ -1,9 +1,11 @@
 """One model registry for every pipeline.
 
-Pipelines register :class:`ModelSpec` objects in ``ml/<pipeline>/models.py``; the registry imports
-those modules the first time it is used, so ``ml.registry`` never needs to know the models and
-nothing is loaded at import time. :meth:`ModelRegistry.load` builds a model once per process
-(thread-safe) — this is how workers keep models in memory between jobs.
+Pipelines register :class:`ModelSpec` objects in ``ml/<pipeline>/models.py`` (names from
+:mod:`ml.model_names`, descriptions from model cards, :mod:`ml.modelcard`); the registry imports those
+modules the first time it is used, so ``ml.registry`` never needs to know the models and nothing is
+loaded at import time. The registry owns the weights: :meth:`ModelRegistry.load` builds a model from
+its shipped weights or from a given file (an activated trained version), once per process and file
+(thread-safe), and :meth:`ModelRegistry.describe` records the SHA-256 of exactly that file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ml.modelcard import ModelCard
 
 PIPELINES: tuple[str, ...] = ("landmarks", "zones", "wrinkles", "normality", "ratings")
 
@@ -38,35 +42,107 @@ def file_sha256(path: Path) -> str:
 
 @dataclass
 class ModelSpec:
-    """What a model is, where its weights are and how to build it.
+    """What a model is (its model card), where its weights are and how to build it.
 
-    ``loader`` returns the ready-to-use model; it is called at most once per process by
-    :meth:`ModelRegistry.load`. ``trained`` is ``False`` for models that run without fitted weights
-    or whose weights have no measured quality; their outputs must say so.
+    ``loader(weights)`` returns the ready-to-use model built from the weights file it is given, or from
+    the shipped weights when it is given ``None`` (resolved when it runs, so a changed weights folder
+    is seen); :meth:`ModelRegistry.load` calls it at most once per process and file. ``trained`` is
+    ``False`` for models that run without fitted weights or whose weights are absent; their outputs
+    must say so. The text fields are those of :class:`ml.modelcard.ModelCard`.
     """
 
     name: str
     task: str
     version: str
-    loader: Callable[[], Any]
+    loader: Callable[[Path | None], Any]
     weights_path: Path | None = None
     licence: str = ""
     metrics: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     trained: bool = True
-    _sha256: str | None = field(default=None, init=False, repr=False, compare=False)
+    data: str = ""
+    command: str = ""
+    limitations: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_card(
+        cls,
+        card: ModelCard,
+        loader: Callable[[Path | None], Any],
+        weights_path: Path | None = None,
+        trained: bool | None = None,
+    ) -> ModelSpec:
+        """The spec of a model described by ``card``; trained when its weights file exists."""
+        return cls(
+            name=card.name,
+            task=card.task,
+            version=card.version,
+            loader=loader,
+            weights_path=weights_path,
+            licence=card.licence,
+            metrics=dict(card.metrics),
+            description=card.description,
+            trained=(weights_path is not None and Path(weights_path).is_file())
+            if trained is None
+            else trained,
+            data=card.data,
+            command=card.command,
+            limitations=card.limitations,
+            details=dict(card.details),
+        )
+
+    @property
+    def card(self) -> ModelCard:
+        """The model card of this spec (what ``python -m ml models describe`` shows)."""
+        return ModelCard(
+            name=self.name,
+            task=self.task,
+            version=self.version,
+            description=self.description,
+            data=self.data,
+            command=self.command,
+            licence=self.licence,
+            limitations=self.limitations,
+            metrics=_json_safe(dict(self.metrics)),
+            weights=Path(self.weights_path).name if self.weights_path is not None else None,
+            weights_sha256=self.weights_sha256,
+            details=_json_safe(dict(self.details)),
+        )
 
     @property
     def weights_sha256(self) -> str | None:
-        """SHA-256 of the weights file, computed on first access and cached; ``None`` without weights."""
-        if self.weights_path is None:
-            return None
-        path = Path(self.weights_path)
-        if not path.is_file():
-            return None
-        if self._sha256 is None:
-            self._sha256 = file_sha256(path)
-        return self._sha256
+        """SHA-256 of the shipped weights file; ``None`` without weights."""
+        return weights_sha256(self.weights_path)
+
+
+_sha256_cache: dict[tuple[str, int, int], str] = {}
+_sha256_lock = threading.Lock()
+
+
+def weights_sha256(path: Path | str | None) -> str | None:
+    """SHA-256 of a weights file (a folder: of its files in name order), cached per path, size and
+    modification time; ``None`` when there is no such file."""
+    if path is None:
+        return None
+    path = Path(path)
+    if not path.exists():
+        return None
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _sha256_lock:
+        if key in _sha256_cache:
+            return _sha256_cache[key]
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for member in sorted(item for item in path.iterdir() if item.is_file()):
+            digest.update(member.name.encode() + b"\0" + file_sha256(member).encode())
+        value = digest.hexdigest()
+    else:
+        value = file_sha256(path)
+    with _sha256_lock:
+        _sha256_cache[key] = value
+    return value
 
 
 def _json_safe(value: Any) -> Any:
@@ -89,8 +165,8 @@ class ModelRegistry:
         self._pipelines = pipelines
         self._package = package
         self._specs: dict[str, ModelSpec] = {}
-        self._loaded: dict[str, Any] = {}
-        self._load_locks: dict[str, threading.Lock] = {}
+        self._loaded: dict[tuple[str, str | None], Any] = {}
+        self._load_locks: dict[tuple[str, str | None], threading.Lock] = {}
         self._lock = threading.RLock()
         self._imported_pipelines: set[str] = set()
         self._discovery_errors: dict[str, str] = {}
@@ -127,7 +203,6 @@ class ModelRegistry:
             if existing is not None and existing is not spec:
                 raise ValueError(f"A model named '{spec.name}' is already registered.")
             self._specs[spec.name] = spec
-            self._load_locks.setdefault(spec.name, threading.Lock())
         return spec
 
     def spec(self, name: str) -> ModelSpec:
@@ -150,21 +225,33 @@ class ModelRegistry:
         with self._lock:
             return sorted(name for name, spec in self._specs.items() if task is None or spec.task == task)
 
-    def load(self, name: str) -> Any:
-        """The loaded model, built by its loader on first call and cached for the process."""
+    def _weights(self, spec: ModelSpec, weights: Path | str | None) -> Path | None:
+        if weights is None:
+            return spec.weights_path
+        path = Path(weights).expanduser()
+        if not path.exists():
+            raise FileNotFoundError(f"The weights file {path.name} of model '{spec.name}' does not exist.")
+        return path.resolve()
+
+    def load(self, name: str, weights: Path | str | None = None) -> Any:
+        """The model built from ``weights`` (default: the shipped file), loaded once per process and
+        file and cached: this is how workers keep models in memory between jobs."""
         spec = self.spec(name)
+        path = self._weights(spec, weights)
+        key = (name, str(path) if weights is not None else None)
         with self._lock:
-            if name in self._loaded:
-                return self._loaded[name]
-            load_lock = self._load_locks[name]
-        # A per-model lock lets different models load in parallel while one model loads once.
+            if key in self._loaded:
+                return self._loaded[key]
+            load_lock = self._load_locks.setdefault(key, threading.Lock())
+        # A lock per model and file lets different models load in parallel while each loads once.
         with load_lock:
             with self._lock:
-                if name in self._loaded:
-                    return self._loaded[name]
-            model = spec.loader()
+                if key in self._loaded:
+                    return self._loaded[key]
+            # The loader resolves None to the shipped weights itself, at load time.
+            model = spec.loader(None if weights is None else path)
             with self._lock:
-                self._loaded[name] = model
+                self._loaded[key] = model
             return model
 
     def discovery_errors(self) -> dict[str, str]:
@@ -173,29 +260,31 @@ class ModelRegistry:
         with self._lock:
             return dict(self._discovery_errors)
 
-    def is_loaded(self, name: str) -> bool:
-        """Whether ``load(name)`` has already built the model in this process."""
+    def is_loaded(self, name: str, weights: Path | str | None = None) -> bool:
+        """Whether ``load(name, weights)`` has already built the model in this process."""
+        self.spec(name)
+        key = (name, str(Path(weights).expanduser().resolve()) if weights is not None else None)
         with self._lock:
-            return name in self._loaded
+            return key in self._loaded
 
     def unload(self, name: str) -> None:
-        """Forget the cached model (the next ``load`` rebuilds it)."""
+        """Forget every cached copy of the model (the next ``load`` rebuilds it)."""
         with self._lock:
-            self._loaded.pop(name, None)
+            for key in [key for key in self._loaded if key[0] == name]:
+                del self._loaded[key]
 
-    def describe(self, name: str) -> dict[str, Any]:
-        """JSON-safe description: name, version, task, weights path and SHA-256, licence, metrics, trained."""
+    def describe(self, name: str, weights: Path | str | None = None) -> dict[str, Any]:
+        """JSON-safe provenance: the model card with the SHA-256 of the weights that ``load(name,
+        weights)`` uses, and ``trained``. Only the file's name appears, never a server path."""
         spec = self.spec(name)
+        path = self._weights(spec, weights)
+        card = spec.card.as_dict()
+        del card["format"]
         return {
-            "name": spec.name,
-            "version": spec.version,
-            "task": spec.task,
-            "weights_path": str(spec.weights_path) if spec.weights_path is not None else None,
-            "weights_sha256": spec.weights_sha256,
-            "licence": spec.licence,
-            "metrics": _json_safe(dict(spec.metrics)),
-            "trained": spec.trained,
-            "description": spec.description,
+            **card,
+            "weights": path.name if path is not None else None,
+            "weights_sha256": weights_sha256(path),
+            "trained": spec.trained if weights is None else True,
         }
 
 

@@ -15,6 +15,7 @@ mkdir -p var/log
 "$BIN/python" manage.py facet_demo
 "$BIN/python" manage.py collectstatic --noinput --verbosity 0
 
+# The worker also runs the run sweeper (re-sends jobs the broker lost, hands on a dead worker's jobs).
 "$BIN/celery" -A workers worker -Q cpu,gpu --concurrency 1 -l info >>var/log/celery-worker.log 2>&1 &
 worker_pid=$!
 stop_worker() {

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ml.model_names import DLIB_68
+
 # MediaPipe's face-oval silhouette, clockwise from the top of the forehead (vertex 10).
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152)
 FACE_OVAL += (148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/reports"))
     args = parser.parse_args(argv)
-    model = registry.load("dlib-68")
+    model = registry.load(DLIB_68)
     variants = ("68 points", "mesh oval", "mesh above the eyes")
     accumulators = {name: IouAccumulator(EVALUATED_PARTS) for name in variants}
     skin = FACE_PARTS.index("skin")

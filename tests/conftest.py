@@ -163,6 +163,9 @@ def test_friendly_settings(settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tasks run eagerly inside the test's transaction, which a heartbeat thread (its own connection)
+    # cannot see; real workers (integration tests) beat with their own settings.
+    settings.FACET_RUN_HEARTBEAT_SECONDS = 3600
 
 
 @pytest.fixture
@@ -175,3 +178,18 @@ def mark_untrained(monkeypatch):
             monkeypatch.setattr(registry.spec(name), "trained", False)
 
     return mark
+
+
+@pytest.fixture
+def sent_runs(monkeypatch) -> list:
+    """Replace the broker: the runs (AnalysisJob, TrainingJob, Campaign ...) that would have been sent to a
+    worker, in order. The send happens when the transaction commits (in `db` tests: only inside
+    `django_capture_on_commit_callbacks(execute=True)`)."""
+    sent: list = []
+
+    def send(run, countdown=None) -> bool:
+        sent.append(run)
+        return True
+
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", send)
+    return sent

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from ml.model_names import DLIB_68
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FACET_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -54,9 +56,12 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "webapp.accounts",
     "webapp.audit",
     "webapp.studies",
+    "webapp.runs",
     "webapp.analysis",
     "webapp.labeling",
     "webapp.campaigns",
@@ -71,6 +76,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "webapp.accounts.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -91,6 +98,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webapp.context_processors.facet",
             ],
         },
     },
@@ -121,6 +129,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+OTP_TOTP_ISSUER = os.environ.get("FACET_OTP_ISSUER", "Facet")
 LOGIN_REDIRECT_URL = "studies:study_list"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -252,8 +261,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = True
 
 # Models each worker process loads when it starts (its queue's models: the GPU worker sets its own).
-FACET_WARM_MODELS = env_list("FACET_WARM_MODELS", "dlib-68")
+FACET_WARM_MODELS = env_list("FACET_WARM_MODELS", DLIB_68)
 FACET_WORKER_HEARTBEAT_SECONDS = int(os.environ.get("FACET_WORKER_HEARTBEAT_SECONDS", "10"))
+# Runs (webapp.runs): a running job's worker writes a heartbeat every FACET_RUN_HEARTBEAT_SECONDS; after
+# FACET_RUN_STALE_SECONDS without one the sweeper (every FACET_SWEEP_SECONDS, in each worker) hands it
+# to another worker, and re-sends queued jobs the broker does not hold after FACET_RESEND_AFTER_SECONDS.
+FACET_RUN_HEARTBEAT_SECONDS = float(os.environ.get("FACET_RUN_HEARTBEAT_SECONDS", "10"))
+FACET_RUN_STALE_SECONDS = int(os.environ.get("FACET_RUN_STALE_SECONDS", "90"))
+FACET_SWEEP_SECONDS = float(os.environ.get("FACET_SWEEP_SECONDS", "30"))
+FACET_RESEND_AFTER_SECONDS = int(os.environ.get("FACET_RESEND_AFTER_SECONDS", "60"))
 FACET_DATA_DIR = os.environ.get("FACET_DATA_DIR", "")
 
 REST_FRAMEWORK = {
@@ -287,6 +303,18 @@ FACET_PASSWORD_RESETS_PER_ADDRESS = int(os.environ.get("FACET_PASSWORD_RESETS_PE
 FACET_TRUSTED_PROXY_COUNT = int(os.environ.get("FACET_TRUSTED_PROXY_COUNT", "0"))
 # Refused accesses to patient data are audited, at most this many per user a minute.
 FACET_DENIED_AUDIT_PER_MINUTE = int(os.environ.get("FACET_DENIED_AUDIT_PER_MINUTE", "30"))
+# Who may create studies: "permitted" (site admins and the users they allow on the Users page) or
+# "everyone" (any active user). The creator becomes the study's first coordinator.
+FACET_STUDY_CREATORS = os.environ.get("FACET_STUDY_CREATORS", "permitted")
+if FACET_STUDY_CREATORS not in {"permitted", "everyone"}:
+    raise ValueError("FACET_STUDY_CREATORS must be 'permitted' or 'everyone'.")
+# Study invitations by e-mail are valid this many days (webapp/studies/invitations.py).
+FACET_INVITATION_DAYS = int(os.environ.get("FACET_INVITATION_DAYS", "7"))
+# Soft-deleted subjects, visits and photos are purged (with their files) this many days after deletion
+# by `manage.py facet_purge_deleted` (run it daily, e.g. from cron).
+FACET_DELETED_RETENTION_DAYS = int(os.environ.get("FACET_DELETED_RETENTION_DAYS", "30"))
+# A page's view event covers the images the page loads within this many seconds (audit.services).
+FACET_PAGE_VIEW_GRANT_SECONDS = int(os.environ.get("FACET_PAGE_VIEW_GRANT_SECONDS", "900"))
 SPECTACULAR_SETTINGS = {
     "TITLE": "Facet API",
     "DESCRIPTION": "Studies, subjects, visits, photos, analysis jobs and results of Facet.",

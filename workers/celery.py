@@ -3,18 +3,17 @@
 import logging
 import os
 
-from celery import Celery, bootsteps
+from celery import bootsteps
 from celery.signals import worker_process_init
 from django.utils import timezone
-from kombu import Exchange, Queue
+
+from webapp.celery import celery_app
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 logger = logging.getLogger(__name__)
 
-app = Celery("facet")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in ("cpu", "gpu"))
+app = celery_app("facet")
 # Task modules of the workers package: analysis jobs, model training, landmark campaigns, rating fits.
 for task_module in ("tasks", "training", "campaigns", "ratings"):
     app.autodiscover_tasks(["workers"], related_name=task_module, force=True)
@@ -45,7 +44,7 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):
     def beat(self, worker) -> None:
         from django.db import close_old_connections
 
-        from webapp.analysis.services import worker_heartbeat
+        from webapp.runs.services import worker_heartbeat
 
         try:
             close_old_connections()
@@ -60,7 +59,43 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):
             logger.exception("Could not write the worker heartbeat")
 
 
+class RunSweeperStep(bootsteps.StartStopStep):
+    """Runs the sweeper (``webapp.runs.sweeper``) every FACET_SWEEP_SECONDS in each worker: runs whose
+    worker died are handed on, and queued runs the broker lost or never got are sent again. Every
+    worker sweeps, so nothing else needs to be deployed; the sweeper's updates are conditional, so two
+    workers sweeping at once do each repair once."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def __init__(self, worker, **kwargs) -> None:
+        super().__init__(worker, **kwargs)
+        self.timer_ref = None
+
+    def start(self, worker) -> None:
+        from django.conf import settings
+
+        self.timer_ref = worker.timer.call_repeatedly(
+            settings.FACET_SWEEP_SECONDS, self.sweep, (), priority=20
+        )
+
+    def stop(self, worker) -> None:
+        if self.timer_ref is not None:
+            self.timer_ref.cancel()
+
+    def sweep(self) -> None:
+        from django.db import close_old_connections
+
+        from webapp.runs.sweeper import sweep
+
+        try:
+            close_old_connections()
+            sweep()
+        except Exception:  # a database or broker hiccup must not take the worker down
+            logger.exception("The run sweeper failed; it tries again at its next turn")
+
+
 app.steps["worker"].add(WorkerHeartbeatStep)
+app.steps["worker"].add(RunSweeperStep)
 
 
 @worker_process_init.connect

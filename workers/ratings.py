@@ -1,7 +1,8 @@
 """The "fit rating regressor" task (GPU queue, where the normality models live): Boyaci's features of every
 rated photo of a survey, the six regressors tuned by TPE with 5-fold cross-validation split by subject,
 then registration of a `normality-rating-regressor` model version with R, MAE, n, the ratings'
-reliability and the split-half ceiling. A coordinator then activates it for the study.
+reliability and the split-half ceiling. A coordinator then activates it for the study. The fit is a run
+(``webapp.runs``): ``workers.runs.execute`` claims it, keeps its heartbeat and records failures.
 
 The weights are a joblib file under `MEDIA_ROOT/models/normality/` (workers that run normality jobs must
 share that folder); features are cached per photo content under `VAR_DIR/cache/normality-features`.
@@ -11,26 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from celery.exceptions import SoftTimeLimitExceeded
-
+from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR
+from webapp.runs import task_names
 from workers.celery import app
 
 if TYPE_CHECKING:
     from webapp.ratings.models import RegressorFit
-
-logger = logging.getLogger(__name__)
+    from workers.runs import RunContext
 
 SOFT_TIME_LIMIT_SECONDS = int(os.environ.get("FACET_FIT_SOFT_TIME_LIMIT", str(3 * 3600)))
-
-
-class FitCancelled(Exception):
-    """Raised from the progress callback when someone cancelled the fit."""
 
 
 def _survey_samples(fit: RegressorFit) -> tuple[list[Any], Any, dict[str, Any]]:
@@ -73,10 +68,10 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
     from ml.normality.regression import REGRESSOR_NAMES
     from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
     from ml.ratings.agreement import sign_agreement
-    from webapp.analysis.kinds import NORMALITY_MODEL, NORMALITY_REGRESSOR
+    from ml.registry import registry
     from webapp.analysis.services import model_version_register
     from webapp.studies.models import Comparison
-    from workers.runners import _model
+    from workers.runners import study_weights
 
     survey = fit.survey
     items, frame, reliability = _survey_samples(fit)
@@ -87,7 +82,10 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
     candidates = int(fit.parameters.get("candidates", 5))
     trials = int(fit.parameters.get("trials", 20))
     report(0.02, "Loading the normalizer")
-    autoencoder, normalizer_description = _model(NORMALITY_MODEL)
+    # The normalizer the study's normality jobs run, so that the regressor sees the features they compute.
+    normalizer_weights = study_weights(NORMALITY_AUTOENCODER, survey.study)
+    autoencoder = registry.load(NORMALITY_AUTOENCODER, normalizer_weights.path)
+    normalizer_description = normalizer_weights.provenance
     normalizer = autoencoder_normalizer(
         autoencoder, ProjectionConfig(steps=DEFAULT_PROJECTION_STEPS), DEFAULT_ADAPT_STEPS
     )
@@ -100,7 +98,7 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
         Path(settings.VAR_DIR) / "cache" / "normality-features",
         {
             **settings_used,
-            "model": NORMALITY_MODEL,
+            "model": NORMALITY_AUTOENCODER,
             "weights_sha256": normalizer_description.get("weights_sha256"),
             "perceptual": normalizer.metric,
         },
@@ -230,34 +228,26 @@ def _model_card(metrics: dict[str, Any]) -> str:
 
 @app.task(
     bind=True,
-    name="workers.ratings.fit_rating_regressor",
+    name=task_names.RATING_REGRESSOR_FIT,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
     time_limit=SOFT_TIME_LIMIT_SECONDS + 300,
 )
 def fit_rating_regressor(self, fit_id: int) -> None:
+    from webapp.ratings.models import RegressorFit
+    from workers.runs import execute
+
+    execute(RegressorFit, fit_id, self.request.hostname or "worker", fit)
+
+
+def fit(context: RunContext) -> None:
     from webapp.ratings import services
 
-    fit = services.fit_claim(fit_id=fit_id, worker=self.request.hostname or "worker")
-    if fit is None:
-        logger.info("Skipping regressor fit %s: not queued any more", fit_id)
-        return
-
-    def report(fraction: float, message: str) -> None:
-        if not services.fit_progress(fit_id=fit_id, fraction=fraction, message=message):
-            raise FitCancelled
-
-    try:
-        outcome = run_regressor_fit(fit, report)
-    except FitCancelled:
-        logger.info("Regressor fit %s was cancelled", fit_id)
-    except SoftTimeLimitExceeded:
-        services.fit_fail(fit_id=fit_id, error="The fit took longer than its time limit and was stopped.")
-    except Exception as exc:
-        logger.exception("Regressor fit %s failed", fit_id)
-        services.fit_fail(fit_id=fit_id, error=str(exc) or type(exc).__name__)
-    else:
-        services.fit_succeed(
-            fit_id=fit_id, metrics=outcome["metrics"], model_version=outcome["model_version"]
-        )
+    outcome = run_regressor_fit(context.run, context.progress)
+    services.fit_succeed(
+        fit_id=context.run.pk,
+        attempt=context.attempt,
+        metrics=outcome["metrics"],
+        model_version=outcome["model_version"],
+    )

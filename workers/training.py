@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -21,24 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from celery.exceptions import SoftTimeLimitExceeded
-
+from ml.model_names import WRINKLES_UNET_WDS
+from webapp.runs import task_names
 from workers.celery import app
 
 if TYPE_CHECKING:
     from webapp.labeling.models import TrainingJob
-
-logger = logging.getLogger(__name__)
+    from workers.runs import RunContext
 
 # Longer than the analyses' default limit, shorter than the Redis visibility timeout (4 h), after
 # which an unacknowledged task would be delivered a second time.
 SOFT_TIME_LIMIT_SECONDS = int(os.environ.get("FACET_TRAINING_SOFT_TIME_LIMIT", str(3 * 3600)))
 SYNTHETIC_PREFIX = "synthetic-"
 DEFAULT_MAX_SYNTHETIC = 200
-
-
-class TrainingCancelled(Exception):
-    """Raised from the per-epoch callback when someone cancelled the job."""
 
 
 def synthetic_data_dir() -> Path:
@@ -99,7 +93,8 @@ def _test_fold_confusions(checkpoint: Path, data_dir: Path, test_indices: list[i
 def run_wrinkle_training(job: TrainingJob, report: Callable[[float, str], None]) -> dict[str, Any]:
     """Export the job's labels, cross-validate, store the chosen weights and register a model version.
 
-    `report(fraction, message)` is called once per epoch and may raise to stop. Returns the metrics."""
+    `report(fraction, message)` is called once per epoch and raises `ml.progress.Cancelled` to stop.
+    Returns the metrics and the registered model version."""
     from django.conf import settings
 
     from ml.wrinkles.metrics import kfold_splits, summarize
@@ -200,7 +195,7 @@ def run_wrinkle_training(job: TrainingJob, report: Callable[[float, str], None])
         shutil.copyfile(Path(scratch) / f"fold-{best_fold}.pt", weights_path)
     digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()
     model_version = model_version_register(
-        name=selectors.WRINKLE_MODEL_NAME,
+        name=WRINKLES_UNET_WDS,
         task="wrinkle-segmentation",
         version=f"trained-job-{job.pk}",
         source=f"trained by job {job.pk} on study {job.study_id} labels",
@@ -227,36 +222,26 @@ def _model_card(job: TrainingJob, metrics: dict[str, Any]) -> str:
 
 @app.task(
     bind=True,
-    name="workers.training.train_wrinkle_model",
+    name=task_names.WRINKLE_TRAINING,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=SOFT_TIME_LIMIT_SECONDS,
     time_limit=SOFT_TIME_LIMIT_SECONDS + 300,
 )
 def train_wrinkle_model(self, training_job_id: int) -> None:
+    from webapp.labeling.models import TrainingJob
+    from workers.runs import execute
+
+    execute(TrainingJob, training_job_id, self.request.hostname or "worker", train)
+
+
+def train(context: RunContext) -> None:
     from webapp.labeling import services
 
-    job = services.training_job_claim(job_id=training_job_id, worker=self.request.hostname or "worker")
-    if job is None:
-        logger.info("Skipping training job %s: not queued any more", training_job_id)
-        return
-
-    def report(fraction: float, message: str) -> None:
-        if not services.training_job_progress(job_id=training_job_id, fraction=fraction, message=message):
-            raise TrainingCancelled
-
-    try:
-        outcome = run_wrinkle_training(job, report)
-    except TrainingCancelled:
-        logger.info("Training job %s was cancelled", training_job_id)
-    except SoftTimeLimitExceeded:
-        services.training_job_fail(
-            job_id=training_job_id, error="Training took longer than its time limit and was stopped."
-        )
-    except Exception as exc:
-        logger.exception("Training job %s failed", training_job_id)
-        services.training_job_fail(job_id=training_job_id, error=f"{type(exc).__name__}: {exc}")
-    else:
-        services.training_job_succeed(
-            job_id=training_job_id, metrics=outcome["metrics"], model_version=outcome["model_version"]
-        )
+    outcome = run_wrinkle_training(context.run, context.progress)
+    services.training_job_succeed(
+        job_id=context.run.pk,
+        attempt=context.attempt,
+        metrics=outcome["metrics"],
+        model_version=outcome["model_version"],
+    )

@@ -38,13 +38,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ml.core.metrics import box_iou
+from ml.model_names import DLIB_HOG, DLIB_MMOD, OPENCV_HAAR, YUNET
 
 logger = logging.getLogger(__name__)
 
-YUNET = "yunet"
-DLIB_HOG = "dlib-hog"
-DLIB_MMOD = "dlib-mmod"
-OPENCV_HAAR = "opencv-haar"
 DEFAULT_FACE_DETECTOR = YUNET
 
 FIVE_POINT_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "left_mouth_corner")
@@ -441,11 +438,11 @@ def yunet_weights() -> Path:
     """The shipped YuNet ONNX file (``<weights dir>/yunet/``)."""
     from ml.config import weights_dir
 
-    return weights_dir() / "yunet" / "yunet_s_640_640.onnx"
+    return weights_dir() / YUNET / "yunet_s_640_640.onnx"
 
 
 def dlib_mmod_weights() -> Path:
     """The shipped dlib MMOD file (``<weights dir>/dlib-mmod/``, bzip2-compressed as published)."""
     from ml.config import weights_dir
 
-    return weights_dir() / "dlib-mmod" / "mmod_human_face_detector.dat.bz2"
+    return weights_dir() / DLIB_MMOD / "mmod_human_face_detector.dat.bz2"

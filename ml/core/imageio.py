@@ -85,7 +85,9 @@ def load_image(source: str | Path | bytes, max_pixels: int = DEFAULT_MAX_PIXELS)
         raise ImageLoadError(
             f"{label} has more than the limit of {max_pixels / 1e6:.1f} megapixels."
         ) from error
-    except UnidentifiedImageError as error:
+    except (UnidentifiedImageError, ImportError) as error:
+        # ImportError: once ultralytics is imported (the yolo-pose68 detector) it wraps Image.open to
+        # try the pi-heif plugin on files Pillow cannot identify, and pi-heif is not installed.
         raise ImageLoadError(
             f"{label} is not an image in a format that can be read (JPEG, PNG, TIFF, ...)."
         ) from error

@@ -29,8 +29,9 @@ from ml.core.detection import (
     check_rgb_image,
     resize_image,
 )
+from ml.model_names import DLIB_68, DLIB_HOG
 
-DEFAULT_LANDMARK_MODEL = "dlib-68"
+DEFAULT_LANDMARK_MODEL = DLIB_68
 SHAPE_PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
 
 
@@ -141,7 +142,7 @@ class DlibLandmarker(LandmarkModel):
     val the median of four is also more accurate than one box (NME 0.0271 against 0.0283).
     """
 
-    name = "dlib-68"
+    name = DLIB_68
 
     def __init__(
         self,
@@ -182,10 +183,10 @@ class DlibLandmarker(LandmarkModel):
         return np.array([[point.x, point.y] for point in shape.parts()], dtype=np.float64)
 
     def fit(self, image: np.ndarray, detection: FaceDetection) -> FaceLandmarks:
-        if detection.detector == "dlib-hog" and not self.jitter:
+        if detection.detector == DLIB_HOG and not self.jitter:
             landmarks = self.predict(image, detection.box)
         else:
-            if detection.detector == "dlib-hog":
+            if detection.detector == DLIB_HOG:
                 x0, y0, x1, y1 = detection.box
                 centre = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0])
                 scale = ((x1 - x0) + (y1 - y0)) / 2.0 / HOG_BOX_FROM_FRAME["side"]

@@ -1,8 +1,8 @@
-"""Landmarks analysis of one photo: faces, 68 landmarks, head pose and quality, as plain JSON data."""
+"""Landmarks analysis of one photo (CLI and worker): faces, 68 landmarks, head pose and quality."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,10 +11,10 @@ from ml.core.detection import check_rgb_image
 from ml.core.landmarks import DEFAULT_LANDMARK_MODEL, FaceLandmarks, detect_faces_with_landmarks
 from ml.core.pose import HeadPose
 from ml.core.quality import QualityThresholds, assess_quality
+from ml.core.subject import subject_index
 from ml.landmarks.mesh import head_pose
+from ml.progress import ProgressCallback, report
 from ml.registry import registry
-
-ProgressCallback = Callable[[float, str], None]
 
 
 def _face_to_dict(face: FaceLandmarks, pose: HeadPose) -> dict[str, Any]:
@@ -29,33 +29,30 @@ def _face_to_dict(face: FaceLandmarks, pose: HeadPose) -> dict[str, Any]:
 
 def analyze_landmarks(
     image: np.ndarray,
-    expected_yaw: float = 0.0,
+    *,
     model: str = DEFAULT_LANDMARK_MODEL,
-    progress: ProgressCallback | None = None,
+    weights: Path | str | None = None,
+    expected_yaw: float = 0.0,
     thresholds: QualityThresholds | None = None,
     face_detector: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Detect faces, landmarks and pose and check photo quality; returns the CLI's JSON document.
+    """Detect faces, landmarks and pose and check photo quality: the pipeline's one entry point.
 
-    ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw", "pitch", "roll"}}],
-    "quality": {"ok", "reasons", "measures"}, "model": {"name", "version"}, "image": {"width", "height"}}``.
-    ``progress(fraction, message)`` is called as the work advances. ``face_detector`` names a registered
-    face detector to use instead of the model's default (YuNet).
+    ``model``/``weights`` name the registry's landmark model and its weights file (default: the
+    shipped one); ``face_detector`` names a registered face detector to use instead of the model's
+    default (YuNet). Returns ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw",
+    "pitch", "roll"}}], "subject": index of the subject's face (``ml.core.subject``) or None,
+    "quality": {"ok", "reasons", "measures"}, "model": provenance, "image": {"width", "height"}}``.
     """
     check_rgb_image(image)
-
-    def report(fraction: float, message: str) -> None:
-        if progress is not None:
-            progress(fraction, message)
-
-    report(0.0, "Loading the landmark model")
-    spec = registry.spec(model)
-    detector = registry.load(model)
-    report(0.2, "Detecting faces and landmarks")
+    report(progress, 0.0, "Loading the landmark model")
+    detector = registry.load(model, weights)
+    report(progress, 0.2, "Detecting faces and landmarks")
     faces = detect_faces_with_landmarks(image, detector=detector, face_detector=face_detector)
-    report(0.7, "Estimating head pose")
+    report(progress, 0.7, "Estimating head pose")
     poses = [head_pose(face, image.shape)[0] for face in faces]
-    report(0.85, "Checking photo quality")
+    report(progress, 0.85, "Checking photo quality")
     quality = assess_quality(
         image,
         faces,
@@ -65,9 +62,10 @@ def analyze_landmarks(
     )
     result = {
         "faces": [_face_to_dict(face, pose) for face, pose in zip(faces, poses, strict=True)],
+        "subject": subject_index(faces),
         "quality": quality.as_dict(),
-        "model": {"name": spec.name, "version": spec.version},
+        "model": registry.describe(model, weights),
         "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
     }
-    report(1.0, "Done")
+    report(progress, 1.0, "Done")
     return result

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ml.core.detection import DEFAULT_FACE_DETECTOR
 from ml.core.landmarks import DEFAULT_LANDMARK_MODEL
 from ml.core.quality import VIEW_EXPECTED_YAW
+from ml.model_names import DLIB_68
 
 
 def _detect(args: argparse.Namespace) -> int:
@@ -16,7 +18,11 @@ def _detect(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)
     result = analyze_landmarks(
-        image, expected_yaw=view_expected_yaw(args.view), model=args.model, face_detector=args.detector
+        image,
+        model=args.model,
+        weights=args.weights,
+        expected_yaw=view_expected_yaw(args.view),
+        face_detector=args.detector,
     )
     if args.json:
         print_json(result)
@@ -317,8 +323,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("image", help="Path of the photo (JPEG, PNG, TIFF, ...).")
     detect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
     detect.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    detect.add_argument("--weights", help="Another weights file of the model than the shipped one.")
     detect.add_argument(
-        "--detector", help="Registered face detector (yunet, dlib-hog, dlib-mmod, opencv-haar, blazeface)."
+        "--detector", help=f"Registered face detector (default: the model's, {DEFAULT_FACE_DETECTOR})."
     )
     detect.add_argument(
         "--view",
@@ -364,7 +371,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fit-mesh-geometry",
         help="Fit the FaceMesh 468→68 mapping, mesh reference and 3-D face model on landmarks300w train.",
     )
-    geometry.add_argument("--detector", default="yunet", help="Registered face detector for the meshes.")
+    geometry.add_argument(
+        "--detector", default=DEFAULT_FACE_DETECTOR, help="Registered face detector for the meshes."
+    )
     geometry.set_defaults(handler=_fit_mesh_geometry)
 
     campaign = actions.add_parser("campaign", help="Iterative YOLOv8-pose auto-labelling campaigns.")
@@ -380,14 +389,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mebeauty.add_argument(
         "--val-fraction", type=float, default=0.3, help="Share of teacher-labelled images in val."
     )
-    mebeauty.add_argument("--teacher", default="dlib-68", help="Registered landmark model used as teacher.")
+    mebeauty.add_argument("--teacher", default=DLIB_68, help="Registered landmark model used as teacher.")
     mebeauty.set_defaults(handler=_campaign_mebeauty)
     human = steps.add_parser(
         "human-300w",
         help="Campaign on face crops from the human landmarks300w labels (the shipped yolo-pose68).",
     )
     _add_campaign_options(human)
-    human.add_argument("--detector", default="yunet", help="Registered face detector that makes the crops.")
+    human.add_argument(
+        "--detector", default=DEFAULT_FACE_DETECTOR, help="Registered face detector that makes the crops."
+    )
     human.add_argument("--no-pool", action="store_true", help="No unlabelled photos (no pseudo-labels).")
     human.add_argument("--resume", action="store_true", help="Continue the campaign in ROOT.")
     human.add_argument(

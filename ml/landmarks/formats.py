@@ -273,7 +273,12 @@ def flip_keypoints(keypoints: np.ndarray, width: float) -> np.ndarray:
 
 def read_pts(path: str | Path, one_based: bool = True) -> np.ndarray:
     """``(68, 2)`` 0-based points of an iBUG ``.pts`` file (300-W files are 1-based, hence ``one_based``)."""
-    text = Path(path).read_text()
+    return parse_pts(Path(path).read_bytes(), str(path), one_based)
+
+
+def parse_pts(content: bytes | str, path: str = "input", one_based: bool = True) -> np.ndarray:
+    """:func:`read_pts` of the file's content; ``path`` names it in error messages."""
+    text = content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
     match = re.search(r"n_points:\s*(\d+)\s*\{(.*?)\}", text, flags=re.DOTALL)
     if match is None:
         raise DatasetFormatError(f"{path}: not an iBUG .pts file (no 'n_points' and '{{ … }}' block).")
@@ -332,16 +337,22 @@ def read_dlib_xml(path: str | Path) -> KeypointDataset:
     a box with no parts is an error, as is any part name outside 0..67.
     """
     path = Path(path)
+    return parse_dlib_xml(path.read_bytes(), str(path), base=path.parent)
+
+
+def parse_dlib_xml(content: bytes, path: str = "input", base: Path | None = None) -> KeypointDataset:
+    """:func:`read_dlib_xml` of the file's content; relative ``file`` attributes resolve against ``base``
+    (the ``file`` attribute as given without it); ``path`` names the input in error messages."""
     try:
-        tree = ElementTree.parse(path)
+        root = ElementTree.fromstring(content)
     except ElementTree.ParseError as error:
         raise DatasetFormatError(f"{path}: invalid XML ({error}).") from error
     records = []
-    for image in tree.getroot().iter("image"):
+    for image in root.iter("image"):
         file_name = image.get("file")
         if not file_name:
             raise DatasetFormatError(f"{path}: an <image> has no 'file' attribute.")
-        image_path = Path(file_name) if Path(file_name).is_absolute() else path.parent / file_name
+        image_path = Path(file_name) if Path(file_name).is_absolute() or base is None else base / file_name
         width = image.get("width")
         height = image.get("height")
         size = (int(width), int(height)) if width and height else image_size(image_path)

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from ml.config import weights_dir
-from ml.core.detection import FaceDetection, FaceDetector, resize_image
+from ml.core.detection import DEFAULT_FACE_DETECTOR, FaceDetection, FaceDetector, resize_image
 from ml.core.face_crop import Roi, detection_angle, extract_crop, eye_angle, roi_around, to_image
 from ml.core.landmarks import FaceLandmarks, LandmarkModel, ModelFileMissingError, detection_frame
+from ml.model_names import BLAZEFACE, MEDIAPIPE_FACEMESH
 
-BLAZEFACE = "blazeface"
-FACEMESH_68 = "mediapipe-facemesh"
+FACEMESH_68 = MEDIAPIPE_FACEMESH
 MESH_POINTS = 468
 
 # MediaPipe's ROI: a square 1.5 times the landmarks' extent, rotated by the line through the outer eye
@@ -191,7 +191,7 @@ def fit_mesh_to_68(
 
 
 def training_meshes(
-    data_root: Path, face_detector: str = "yunet", progress: Any = None
+    data_root: Path, face_detector: str = DEFAULT_FACE_DETECTOR, progress: Any = None
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[tuple[int, ...]]]:
     """FaceMesh surfaces of the landmarks300w ``train`` faces the detector finds, with their human points.
 
@@ -559,11 +559,9 @@ class BlazeFaceDetector(FaceDetector):
     name = BLAZEFACE
     confident_score = 0.75
 
-    def __init__(
-        self, weights_folder: Path | None = None, min_score: float = 0.6, nms_iou: float = 0.3
-    ) -> None:
+    def __init__(self, weights: Path | None = None, min_score: float = 0.6, nms_iou: float = 0.3) -> None:
         super().__init__()
-        self.folder = Path(weights_folder) if weights_folder is not None else mediapipe_weights_dir()
+        self.weights = Path(weights) if weights is not None else mediapipe_weights_dir() / "blazeface.pth"
         self.min_score = min_score
         self.nms_iou = nms_iou
         self._net: Any = None
@@ -576,7 +574,8 @@ class BlazeFaceDetector(FaceDetector):
 
                 from ml.landmarks.mediapipe_nets import BlazeFaceNet
 
-                weights, anchors = self.folder / "blazeface.pth", self.folder / "anchors_face.npy"
+                # The anchors are fixed by the network's layout; they ship once, beside its weights.
+                weights, anchors = self.weights, mediapipe_weights_dir() / "anchors_face.npy"
                 for path in (weights, anchors):
                     if not path.is_file():
                         raise ModelFileMissingError(f"The BlazeFace file {path} is absent.")

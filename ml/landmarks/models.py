@@ -1,16 +1,18 @@
 """Models of the landmarks pipeline — face detectors and 68-point landmark models — registered with
-:data:`ml.registry.registry` on discovery."""
+:data:`ml.registry.registry` on discovery.
+
+Every model is described by its model card (:mod:`ml.modelcard`): the card file beside shipped weights
+(``<weights stem>.card.json``), or a card written here for models whose files come from an installed
+package (dlib's predictor, dlib HOG, OpenCV's Haar cascade).
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 from pathlib import Path
+from typing import Any
 
 from ml.core.detection import (
-    DLIB_HOG,
-    DLIB_MMOD,
-    OPENCV_HAAR,
-    YUNET,
     DlibHogDetector,
     DlibMmodDetector,
     HaarCascadeDetector,
@@ -24,6 +26,13 @@ from ml.core.landmarks import (
     ModelFileMissingError,
     face_recognition_models_file,
 )
+from ml.model_names import (
+    DLIB_68,
+    DLIB_HOG,
+    OPENCV_HAAR,
+    YOLO_POSE68,
+)
+from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 
 FACE_DETECTION = "face-detection"
@@ -53,167 +62,162 @@ def _predictor_path() -> Path | None:
         return None
 
 
+def _from_card_file(weights: Path, loader: Any) -> ModelSpec:
+    return ModelSpec.from_card(read_card(card_path(weights)), loader, weights_path=weights)
+
+
 # ------------------------------------------------------------------------------------------ detectors
 
+registry.register(_from_card_file(yunet_weights(), lambda weights: YuNetDetector(weights=weights).load()))
 registry.register(
-    ModelSpec(
-        name=YUNET,
-        task=FACE_DETECTION,
-        version="yunet-s-640",
-        loader=lambda: YuNetDetector().load(),
-        weights_path=yunet_weights(),
-        licence="Apache-2.0 (ShiqiYu/libfacedetection.train); see ml/weights/yunet/LICENSE.",
-        description=(
-            "YuNet (Wu et al. 2023) through cv2.FaceDetectorYN: boxes, scores and five points; the default "
-            "face detector. See ml/weights/yunet/MODEL_CARD.md."
-        ),
-    )
+    _from_card_file(dlib_mmod_weights(), lambda weights: DlibMmodDetector(weights=weights).load())
+)
+
+DLIB_HOG_CARD = ModelCard(
+    name=DLIB_HOG,
+    task=FACE_DETECTION,
+    version=f"dlib-{_dlib_version()}-hog",
+    description=(
+        "dlib's HOG + linear SVM frontal face detector (Dalal & Triggs 2005 features, max-margin object "
+        "detection, King 2015); built into dlib, no weights file."
+    ),
+    data="dlib's own training (frontal faces); not trained by Facet.",
+    command="pip install dlib-bin (no training by Facet)",
+    licence="dlib: Boost Software License 1.0.",
+    limitations=(
+        "Roughly frontal faces of at least ~80 px only: misses turned faces, tight crops and some archive "
+        "photos (docs/reports/face-detectors.md)."
+    ),
+)
+registry.register(ModelSpec.from_card(DLIB_HOG_CARD, lambda weights: DlibHogDetector().load(), trained=True))
+
+OPENCV_HAAR_CARD = ModelCard(
+    name=OPENCV_HAAR,
+    task=FACE_DETECTION,
+    version=f"opencv-{_opencv_version()}-haar-frontalface-default",
+    description="Viola–Jones Haar cascade (haarcascade_frontalface_default.xml, bundled with OpenCV).",
+    data="OpenCV's bundled cascade (frontal faces); not trained by Facet.",
+    command="pip install opencv-python-headless (no training by Facet)",
+    licence="OpenCV cascade: Intel License Agreement (BSD-style), bundled with OpenCV.",
+    limitations="A last-resort baseline: frontal faces only, frequent false detections, no eye points.",
 )
 registry.register(
-    ModelSpec(
-        name=DLIB_HOG,
-        task=FACE_DETECTION,
-        version=f"dlib-{_dlib_version()}-hog",
-        loader=lambda: DlibHogDetector().load(),
-        licence="dlib: Boost Software License 1.0.",
-        description="dlib's HOG + linear SVM frontal face detector (no weights file); misses turned faces.",
-    )
-)
-registry.register(
-    ModelSpec(
-        name=DLIB_MMOD,
-        task=FACE_DETECTION,
-        version=f"dlib-{_dlib_version()}-mmod",
-        loader=lambda: DlibMmodDetector().load(),
-        weights_path=dlib_mmod_weights(),
-        licence="Weights CC0 (davisking/dlib-models); dlib: Boost Software License 1.0.",
-        description="dlib's CNN face detector (max-margin object detection); robust but slow on a CPU.",
-    )
-)
-registry.register(
-    ModelSpec(
-        name=OPENCV_HAAR,
-        task=FACE_DETECTION,
-        version=f"opencv-{_opencv_version()}-haar-frontalface-default",
-        loader=lambda: HaarCascadeDetector().load(),
-        licence="OpenCV cascade: Intel License Agreement (BSD-style), bundled with OpenCV.",
-        description="Viola–Jones Haar cascade (frontal faces), a baseline.",
-    )
+    ModelSpec.from_card(OPENCV_HAAR_CARD, lambda weights: HaarCascadeDetector().load(), trained=True)
 )
 
 
-def _blazeface_spec() -> ModelSpec:
-    from ml.landmarks.mesh import BLAZEFACE, BlazeFaceDetector, mediapipe_weights_dir
+def _load_blazeface(weights: Path | None) -> Any:
+    from ml.landmarks.mesh import BlazeFaceDetector
 
-    return ModelSpec(
-        name=BLAZEFACE,
-        task=FACE_DETECTION,
-        version="mediapipe-blazeface-short-range",
-        loader=lambda: BlazeFaceDetector().load(),
-        weights_path=mediapipe_weights_dir() / "blazeface.pth",
-        licence="Apache-2.0 (MediaPipe; converted by zmurez/MediaPipePyTorch).",
-        description=(
-            "MediaPipe BlazeFace, short range (128×128 input): for faces filling much of the frame; "
-            "see ml/weights/mediapipe/MODEL_CARD.md."
-        ),
-    )
+    return BlazeFaceDetector(weights=weights).load()
 
 
-registry.register(_blazeface_spec())
+def _mediapipe_file(name: str) -> Path:
+    from ml.landmarks.mesh import mediapipe_weights_dir
+
+    return mediapipe_weights_dir() / name
+
+
+registry.register(_from_card_file(_mediapipe_file("blazeface.pth"), _load_blazeface))
 
 # ---------------------------------------------------------------------------------- landmark models
 
 
-def _with_mesh(model: object) -> object:
+def _with_mesh(model: Any) -> Any:
     """A 68-point model whose faces also carry the FaceMesh surface (head pose, dense zones)."""
     from ml.landmarks.mesh import WithFaceMesh
 
-    return WithFaceMesh(model).load()  # type: ignore[arg-type]
+    return WithFaceMesh(model).load()
 
 
-registry.register(
-    ModelSpec(
-        name="dlib-68",
-        task=LANDMARKS,
-        version=f"dlib-{_dlib_version()}-sp68",
-        loader=lambda: _with_mesh(DlibLandmarker()),
-        weights_path=_predictor_path(),
-        licence=(
-            "dlib code: Boost Software License 1.0. Shape-predictor weights: trained on the iBUG 300-W "
-            "dataset, whose licence excludes commercial use — research use only."
+def _load_dlib(weights: Path | None) -> Any:
+    return _with_mesh(DlibLandmarker(predictor_path=weights))
+
+
+# The predictor file comes from the face-recognition-models package, so its card lives here.
+DLIB_68_CARD = ModelCard(
+    name=DLIB_68,
+    task=LANDMARKS,
+    version=f"dlib-{_dlib_version()}-sp68",
+    description=(
+        "dlib 68-point ensemble-of-regression-trees shape predictor (Kazemi & Sullivan, CVPR 2014) on the "
+        "study's face detector (default YuNet; its box calibrated to the predictor's HOG-style box, median "
+        "of a 3×3 box jitter), pretrained weights from face-recognition-models; every face also carries the "
+        "FaceMesh surface for head pose."
+    ),
+    data="iBUG 300-W training images (AFW, HELEN train, LFPW train, IBUG): dlib's own training; not trained "
+    "by this project.",
+    command="pip install dlib-bin face-recognition-models (no training by Facet)",
+    licence=(
+        "dlib code: Boost Software License 1.0. Shape-predictor weights: trained on the iBUG 300-W "
+        "dataset, whose licence excludes commercial use — research use only."
+    ),
+    limitations=(
+        "Trained on the 300-W training images, so its figures on landmarks300w (AFW, HELEN train) are "
+        "in-sample; weak on strongly turned faces (docs/reports/landmarks-evaluation.md)."
+    ),
+    metrics={
+        "note": (
+            "Figures on landmarks300w are in-sample (dlib trained on those images): "
+            "docs/reports/landmarks-evaluation.md."
         ),
-        metrics={
-            "note": (
-                "dlib's predictor was trained on the 300-W training images (AFW, HELEN, LFPW, IBUG): its "
-                "figures on landmarks300w are in-sample. See docs/reports/landmarks-evaluation.md."
-            ),
-        },
-        description=(
-            "dlib 68-point ensemble-of-regression-trees shape predictor (Kazemi & Sullivan, CVPR 2014) on "
-            "the study's face detector (default YuNet), pretrained weights from face-recognition-models; "
-            "not trained by this project."
-        ),
-        trained=True,
-    )
+    },
 )
+registry.register(ModelSpec.from_card(DLIB_68_CARD, _load_dlib, weights_path=_predictor_path()))
 
 
-def _facemesh_spec() -> ModelSpec:
-    from ml.landmarks.mesh import FACEMESH_68, FaceMeshLandmarker, mediapipe_weights_dir
+def _load_facemesh(weights: Path | None) -> Any:
+    from ml.landmarks.mesh import FaceMeshLandmarker
 
-    return ModelSpec(
-        name=FACEMESH_68,
+    return FaceMeshLandmarker(weights=weights).load()
+
+
+registry.register(_from_card_file(_mediapipe_file("blazeface_landmark.pth"), _load_facemesh))
+
+
+def _yolo_card() -> ModelCard:
+    from ml.landmarks.yolo_pose import yolo_pose68_weights
+
+    path = card_path(yolo_pose68_weights())
+    if path.is_file():
+        return read_card(path)
+    return ModelCard(
+        name=YOLO_POSE68,
         task=LANDMARKS,
-        version="mediapipe-facemesh-468",
-        loader=lambda: FaceMeshLandmarker().load(),
-        weights_path=mediapipe_weights_dir() / "blazeface_landmark.pth",
-        licence=(
-            "Network weights: Apache-2.0 (MediaPipe FaceMesh, converted by zmurez/MediaPipePyTorch). The "
-            "468→68 mapping was fitted on iBUG 300-W human labels (non-commercial research use)."
+        version="untrained",
+        description="YOLOv8n-pose with 68 iBUG keypoints, trained by a landmark auto-labelling campaign.",
+        data="none yet: no weights are installed",
+        command=(
+            "python -m ml landmarks campaign human-300w ..., then python -m ml landmarks campaign ship ROOT"
         ),
-        description=(
-            "MediaPipe FaceMesh (Kartynnik et al. 2019): 468 3-D points on the study's face detector; "
-            "iBUG-68 points from a fitted vertex mapping. See ml/weights/mediapipe/MODEL_CARD.md."
-        ),
+        licence="Code: Facet (open source) and Ultralytics YOLOv8 (AGPL-3.0).",
+        limitations="Not trained: no landmarks can be detected until weights are shipped or a version "
+        "is activated.",
     )
 
 
-registry.register(_facemesh_spec())
+def _load_yolo_pose68(weights: Path | None) -> Any:
+    from ml.landmarks.yolo_pose import yolo_pose68_weights, yolo_pose_model
+
+    shipped = weights is None or Path(weights) == yolo_pose68_weights()
+    # The shipped weights' run-time settings are in their card; other weights are read from the checkpoint.
+    inference = _yolo_card().details.get("inference") if shipped else None
+    model = yolo_pose_model(weights or yolo_pose68_weights(), inference)
+    return _with_mesh(model) if hasattr(model, "fit") else model.load()
 
 
 def _yolo_pose68_spec() -> ModelSpec:
-    from ml.landmarks.yolo_pose import (
-        YOLO_POSE68_NAME,
-        YoloPoseLandmarker,
-        yolo_pose68_metrics,
-        yolo_pose68_weights,
-    )
+    from ml.landmarks.yolo_pose import yolo_pose68_weights
 
-    weights = yolo_pose68_weights()
-    metrics = yolo_pose68_metrics()
-    version = str(metrics.get("version", "untrained"))
-    goal = metrics.get("goal", {})
-    if goal.get("met") is False:  # the detect output must say so
-        version += f" (below its goal: {goal.get('summary', 'see the model card')})"
-    return ModelSpec(
-        name=YOLO_POSE68_NAME,
-        task=LANDMARKS,
-        version=version,
-        loader=lambda: _with_mesh(YoloPoseLandmarker()),
-        weights_path=weights,
-        licence=(
-            "Code: Facet (open source) and Ultralytics YOLOv8 (AGPL-3.0). Weights: trained by Facet on "
-            "iBUG 300-W human labels (non-commercial research use) and pseudo-labelled MEBeauty "
-            "(non-commercial research use), London (CC-BY 4.0) and FASSEG photos — research use only."
-        ),
-        metrics={key: value for key, value in metrics.items() if key != "version"},
-        description=(
-            "YOLOv8-pose with 68 iBUG keypoints on a face crop from the study's detector, trained from "
-            "scratch by an iterative labelling campaign (Chen 2024) from human 300-W labels; see "
-            "ml/weights/yolo-pose68/MODEL_CARD.md."
-        ),
-        trained=weights.is_file(),
-    )
+    card = _yolo_card()
+    notes = []
+    if card.metrics.get("goal", {}).get("met") is False:
+        notes.append(f"below its goal: {card.metrics['goal'].get('summary', 'see the model card')}")
+    if card.metrics.get("acceptance", {}).get("passed") is False:
+        notes.append("weak: fails NME ≤ 0.08 on landmarks68")
+    if notes:  # the detect output must say so
+        card = ModelCard(**{**card.__dict__, "version": f"{card.version} ({'; '.join(notes)})"})
+    return ModelSpec.from_card(card, _load_yolo_pose68, weights_path=yolo_pose68_weights())
 
 
 registry.register(_yolo_pose68_spec())

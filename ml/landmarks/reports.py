@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ml.model_names import DLIB_68
+
 IN_SAMPLE_NOTE = (
     "dlib-68's predictor was trained on the 300-W training images (AFW, HELEN train, LFPW train, IBUG), "
     "which include every landmarks300w face: its landmarks300w figures are in-sample and overstate its "
@@ -94,7 +96,7 @@ def landmarks_report(
         ]
         for evaluation in evaluations:
             summary = evaluation.summary()
-            in_sample = " (in-sample)" if evaluation.model == "dlib-68" and folder == "landmarks300w" else ""
+            in_sample = " (in-sample)" if evaluation.model == DLIB_68 and folder == "landmarks300w" else ""
             lines.append(
                 f"| {evaluation.model}{in_sample} | {evaluation.version} | {evaluation.detector} | "
                 f"{summary['faces']} | {summary['misses']} | {summary['mean_nme']} | "

@@ -12,7 +12,7 @@ labels; see ``ml/weights/yolo-pose68/MODEL_CARD.md``.
 
 from __future__ import annotations
 
-import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,15 @@ from ml.core.landmarks import (
     detection_frame,
     landmarks_frame,
 )
+from ml.model_names import YOLO_POSE68
 
-YOLO_POSE68_NAME = "yolo-pose68"
+YOLO_POSE68_NAME = YOLO_POSE68
 WEIGHTS_FILE = "yolo-pose68.pt"
-METRICS_FILE = "metrics.json"
 MODEL_YAML = Path(__file__).resolve().parent / "yolo-pose68-crop.yaml"
 
 CROP_SIZE = 256
+# Input size of whole-photo models (study campaigns) whose checkpoint does not record one.
+DEFAULT_IMGSZ = 320
 # Crop side and centre in units of the eye-to-mouth distance: the 68 points span 2.2 (median, 3.1 at the
 # 99th percentile) of them and their extent's centre lies 0.17 below the eye–mouth midpoint (landmarks300w
 # training faces).
@@ -50,10 +52,30 @@ def yolo_pose68_weights() -> Path:
     return yolo_pose68_dir() / WEIGHTS_FILE
 
 
-def yolo_pose68_metrics() -> dict[str, Any]:
-    """The shipped model's measured metrics (``metrics.json`` beside the weights), or ``{}``."""
-    path = yolo_pose68_dir() / METRICS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def checkpoint_inference(weights: Path) -> dict[str, Any]:
+    """Run-time settings of weights without a card: a crop model (trained from ``yolo-pose68-crop.yaml``)
+    or a whole-photo model, at the image size it was trained at (the checkpoint records both)."""
+    import torch
+
+    state = torch.load(weights, map_location="cpu", weights_only=False)
+    train_args = state.get("train_args") or {}
+    crop = Path(str(train_args.get("model", ""))).name == MODEL_YAML.name
+    imgsz = int(train_args.get("imgsz") or (CROP_SIZE if crop else DEFAULT_IMGSZ))
+    return {"input": "crop" if crop else "image", "imgsz": imgsz}
+
+
+def yolo_pose_model(weights: Path, inference: dict[str, Any] | None = None) -> Any:
+    """The yolo-pose68 runner for ``weights``: on face crops or on the whole photo, as the weights were
+    trained (``inference`` from their model card, else read from the checkpoint)."""
+    settings = dict(inference) if inference else checkpoint_inference(Path(weights))
+    if settings.get("input", "image") == "crop":
+        return YoloPoseLandmarker(
+            weights=weights,
+            crop_size=settings.get("imgsz"),
+            refine=bool(settings.get("refine", False)),
+            flip=bool(settings.get("flip", False)),
+        )
+    return YoloPoseImageDetector(weights=weights, imgsz=settings.get("imgsz"))
 
 
 def crop_roi(detection: FaceDetection) -> Roi:
@@ -113,8 +135,8 @@ class YoloPoseLandmarker(LandmarkModel):
         weights: Path | None = None,
         face_detector: FaceDetector | None = None,
         crop_size: int | None = None,
-        refine: bool | None = None,
-        flip: bool | None = None,
+        refine: bool = False,
+        flip: bool = False,
     ) -> None:
         super().__init__(face_detector)
         self.weights = Path(weights) if weights is not None else yolo_pose68_weights()
@@ -123,10 +145,9 @@ class YoloPoseLandmarker(LandmarkModel):
                 f"{self.weights} is absent: train it with 'python -m ml landmarks campaign human-300w' "
                 "(see docs/landmark-campaign.md)."
             )
-        settings = yolo_pose68_metrics().get("inference", {}) if weights is None else {}
-        self.crop_size = int(crop_size or settings.get("crop_size", CROP_SIZE))
-        self.refine = bool(settings.get("refine", False) if refine is None else refine)
-        self.flip = bool(settings.get("flip", False) if flip is None else flip)
+        self.crop_size = int(crop_size or CROP_SIZE)
+        self.refine = refine
+        self.flip = flip
         self._net: Any = None
 
     def _network(self) -> Any:
@@ -180,6 +201,77 @@ class YoloPoseLandmarker(LandmarkModel):
         return FaceLandmarks(
             box=detection.box, score=detection.score, landmarks=landmarks, detector=detection.detector
         )
+
+
+class YoloPoseImageDetector:
+    """A whole-photo yolo-pose68 (the study campaigns' models): faces and 68 landmarks in one pass.
+
+    Same ``detect`` contract as :class:`~ml.core.landmarks.LandmarkModel`; it finds faces itself, so a
+    ``face_detector`` passed to :meth:`detect` is not used.
+    """
+
+    name = YOLO_POSE68_NAME
+
+    def __init__(
+        self,
+        weights: Path | None = None,
+        imgsz: int | None = None,
+        min_score: float = 0.25,
+        device: str = "cpu",
+    ) -> None:
+        self.weights = Path(weights) if weights is not None else yolo_pose68_weights()
+        if not self.weights.is_file():
+            raise ModelFileMissingError(
+                f"{self.weights} is absent: train it with a landmark campaign "
+                "(see docs/landmark-campaign.md)."
+            )
+        self.imgsz = imgsz
+        self.min_score = min_score
+        self.device = device
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _yolo(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from ultralytics import YOLO
+
+                self._model = YOLO(str(self.weights), task="pose")
+                if self.imgsz is None:
+                    # Predict at the size the weights were trained at (the checkpoint records it).
+                    trained = (getattr(self._model, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
+                    self.imgsz = int(trained or DEFAULT_IMGSZ)
+            return self._model
+
+    def load(self) -> YoloPoseImageDetector:
+        self._yolo()
+        return self
+
+    def detect(self, image: np.ndarray, face_detector: FaceDetector | None = None) -> list[FaceLandmarks]:
+        """All faces with their landmarks, best score first."""
+        check_rgb_image(image)
+        model = self._yolo()
+        # Ultralytics reads numpy arrays as BGR (OpenCV order); Facet images are RGB.
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        with self._lock:  # one predictor per model object: serialise concurrent calls
+            result = model.predict(
+                source=bgr, imgsz=self.imgsz, conf=self.min_score, device=self.device, verbose=False
+            )[0]
+        if result.boxes is None or not len(result.boxes) or result.keypoints is None:
+            return []
+        boxes = result.boxes.xyxy.cpu().numpy().astype(np.float64)
+        scores = result.boxes.conf.cpu().numpy().astype(np.float64)
+        points = result.keypoints.xy.cpu().numpy().astype(np.float64)
+        faces = [
+            FaceLandmarks(
+                box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                score=float(score),
+                landmarks=keypoints,
+                detector=self.name,
+            )
+            for box, score, keypoints in zip(boxes, scores, points, strict=True)
+        ]
+        return sorted(faces, key=lambda face: -face.score)
 
 
 def landmarks68_nme(detector: Any, data_root: Path) -> dict[str, dict[str, Any]]:

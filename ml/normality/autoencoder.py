@@ -15,7 +15,6 @@ with Neural Networks", 2017, found L1 + MS-SSIM-type losses sharper than L2 for 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -193,14 +192,12 @@ def training_image_paths(data: Path, include_val: bool = False) -> tuple[list[Pa
 
 
 def largest_face_landmarks(image: np.ndarray) -> np.ndarray | None:
-    """68 landmarks of the largest detected face (``ml.core.landmarks``), or ``None``."""
+    """68 landmarks of the subject's face (``ml.core.subject``: the largest detected face), or ``None``."""
     from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_face
 
-    faces = detect_faces_with_landmarks(image)
-    if not faces:
-        return None
-    largest = max(faces, key=lambda face: (face.box[2] - face.box[0]) * (face.box[3] - face.box[1]))
-    return np.asarray(largest.landmarks, dtype=np.float64)
+    face = subject_face(detect_faces_with_landmarks(image))
+    return None if face is None else np.asarray(face.landmarks, dtype=np.float64)
 
 
 def aligned_faces(
@@ -390,8 +387,3 @@ def train_autoencoder(
     model.w_std.fill_(w_std)
     held_out = reconstruction_quality(model, _to_tensor(held_out_faces)) if held_out_faces is not None else {}
     return TrainingResult(model=model, held_out=held_out, losses=losses, seconds=time.monotonic() - started)
-
-
-def write_model_card(path: Path, metadata: dict[str, Any]) -> None:
-    """JSON model card beside the weights: data, training settings, measured quality, limitations."""
-    path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n")

@@ -15,23 +15,18 @@ import numpy as np
 
 from ml.cli import CommandError, print_json
 from ml.config import data_dir
+from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_STYLEGAN2
+from ml.modelcard import ModelCard, card_path, write_card
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS
-from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS, analysis_settings
+from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
+from ml.registry import file_sha256
 
 MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
+NORMALIZERS = {"autoencoder": NORMALITY_AUTOENCODER, "stylegan2": NORMALITY_STYLEGAN2}
 
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _largest_face(image: np.ndarray) -> np.ndarray:
-    from ml.normality.autoencoder import largest_face_landmarks
-
-    landmarks = largest_face_landmarks(image)
-    if landmarks is None:
-        raise CommandError("No face was found in the image.")
-    return landmarks
 
 
 def _aligned_face(
@@ -97,108 +92,52 @@ def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> 
     return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
 
 
-def _load_regressor_or_fail(path: str | None = None) -> dict[str, Any]:
-    from ml.normality import models
-    from ml.registry import registry
-
-    if path:
-        import joblib
-
-        if not Path(path).is_file():
-            raise CommandError(f"No rating regressor at {path}.")
-        return joblib.load(path)
-    if not models.regressor_path().is_file():
-        raise CommandError(
-            f"No fitted rating regressor: {models.regressor_path()} does not exist. Fit one with "
-            "'python -m ml normality extract-features --data DIR --out features.csv' then "
-            "'python -m ml normality fit-regressor --features features.csv', or pass --no-rating."
-        )
-    return registry.load(models.REGRESSOR_MODEL)
-
-
-def _card_limitations(model_name: str) -> str | None:
-    """The model card's stated limitations (e.g. undertrained), so every score carries them."""
-    from ml.normality import models
-    from ml.registry import registry
-
-    card = models.model_card_path(Path(registry.describe(model_name)["weights_path"]))
-    return json.loads(card.read_text()).get("limitations") if card.is_file() else None
-
-
 def _score(args: argparse.Namespace) -> int:
     from ml.core.imageio import encode_png, load_image
-    from ml.normality.features import candidate_features, feature_vector
-    from ml.normality.preprocess import align_face
-    from ml.normality.scoring import heatmap_overlay, score_pair
-    from ml.registry import registry
+    from ml.core.subject import NoFaceError
+    from ml.normality import models
+    from ml.normality.analysis import NormalizerUnavailableError, analyze_normality
+    from ml.normality.scoring import heatmap_overlay
 
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    _require_normalizer_weights(args.model)
-    regressor = None if args.no_rating else _load_regressor_or_fail(args.regressor)
-    settings = analysis_settings(regressor, args.steps, args.adapt_steps)
-    if args.model == "autoencoder":
-        normalizer, model_name = _load_normalizer(args.model, settings.projection_steps, settings.adapt_steps)
-    else:  # the regressor's settings are the embedded normalizer's; StyleGAN2 keeps Boyaci's
-        normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
-    timings["load_s"] = time.perf_counter() - started
-
-    mark = time.perf_counter()
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    if not args.no_rating and args.regressor is None and not models.regressor_path().is_file():
+        raise CommandError(
+            "No fitted rating regressor. Fit one with 'python -m ml normality extract-features --data DIR "
+            "--out features.csv' then 'python -m ml normality fit-regressor --features features.csv', "
+            "or pass --no-rating."
+        )
     image = load_image(args.image)
-    aligned = align_face(image, _largest_face(image), normalizer.decoder.size)
-    timings["detect_align_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    candidate_count = settings.candidates
-    w_raw, candidates = normalizer.candidates(aligned.image, candidate_count)
-    timings["normalize_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    normalized = candidates[0].image
-    result = score_pair(aligned.image, normalized, aligned.landmarks, args.region, args.metric)
-    features = candidate_features(
-        aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual
-    )
-    rating = None
-    if regressor is not None:
-        predicted = float(regressor["pipeline"].predict(feature_vector(features)[None])[0])
-        rating = {
-            "value": float(np.clip(predicted, 1.0, 7.0)),
-            "scale": "1-7 (7 = most normal)",
-            "regressor": regressor.get("name"),
-            "trained_on": regressor.get("trained_on"),
-        }
-    timings["score_s"] = time.perf_counter() - mark
-
+    try:
+        analysis = analyze_normality(
+            image,
+            region=args.region,
+            metric=args.metric,
+            normalizer=NORMALIZERS[args.model],
+            weights=args.weights,
+            rating=not args.no_rating,
+            regressor_weights=args.regressor,
+            projection_steps=args.steps,
+            adapt_steps=args.adapt_steps,
+        )
+    except (NormalizerUnavailableError, NoFaceError) as error:
+        raise CommandError(str(error)) from error
     if args.heatmap:
         Path(args.heatmap).write_bytes(
-            encode_png(heatmap_overlay(aligned.image, result.heatmap, result.mask))
+            encode_png(heatmap_overlay(analysis.aligned, analysis.heatmap, analysis.region_mask))
         )
     if args.normalized:
-        Path(args.normalized).write_bytes(encode_png(normalized))
-    timings["total_s"] = time.perf_counter() - started
-    document = {
-        "score": result.score,
-        "rating": rating,
-        "features": features,
-        "region": result.region,
-        "model": registry.describe(model_name),
-        "limitations": _card_limitations(model_name),
-        "metric": {
-            "heatmap": result.metric,
-            "perceptual": normalizer.metric,
-            "candidates": candidate_count,
-            "projection_steps": normalizer.config.steps,
-            "adapt_steps": normalizer.adapt_steps,
-        },
-        "timings": {key: round(value, 3) for key, value in timings.items()},
-    }
+        Path(args.normalized).write_bytes(encode_png(analysis.normalized))
+    document = analysis.data
     if args.json:
         print_json(document)
     else:
-        print(f"score {result.score:.4f} ({result.region}, {result.metric}, perceptual {normalizer.metric})")
-        if rating is not None:
-            print(f"rating {rating['value']:.2f} on 1-7 ({rating['trained_on']})")
+        print(
+            f"score {document['score']:.4f} ({document['region']}, {document['metric']['heatmap']}, "
+            f"perceptual {document['metric']['perceptual']})"
+        )
+        if document["rating"] is not None:
+            print(f"rating {document['rating']['value']:.2f} on 1-7 ({document['rating']['trained_on']})")
     return 0
 
 
@@ -230,7 +169,6 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         save_autoencoder,
         train_autoencoder,
         training_image_paths,
-        write_model_card,
     )
 
     data = Path(args.data) if args.data else data_dir()
@@ -284,8 +222,28 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         "Weights are research-use only (MEBeauty licence).",
     }
     save_autoencoder(result.model, out, card)
-    write_model_card(models.model_card_path(out), card)
-    print_json({"weights": str(out), **card})
+    write_card(
+        card_path(out),
+        ModelCard(
+            name=models.AUTOENCODER_MODEL,
+            task="normality",
+            version=f"{args.size}px-{len(result.losses)}steps-{file_sha256(out)[:8]}",
+            description="Convolutional autoencoder of normal faces (embedded normalizer): decoder = "
+            "generator, encoder = start latent of the personalized normalization (Hayajneh et al.; "
+            "Boyaci et al. 2020).",
+            data=f"{len(train_faces)} MEBeauty train and FASSEG frontal faces aligned at {args.size} px; "
+            f"held out: {card['held_out'] or 'none'}.",
+            command="python -m ml " + " ".join(sys.argv[1:]),
+            licence="Weights trained on MEBeauty (non-commercial research only) and FASSEG: "
+            "research use only.",
+            limitations=card["limitations"],
+            metrics=card["metrics"],
+            weights=out.name,
+            weights_sha256=file_sha256(out),
+            details={"training": card["training"]},
+        ),
+    )
+    print_json({"weights": out.name, **card})
     return 0
 
 
@@ -514,8 +472,25 @@ def _fit_regressor_on_ratings(args: argparse.Namespace) -> int:
         regressor_document(calibration, trained_on=trained_on, normalizer_settings=settings, metrics=metrics),
         out,
     )
-    models.model_card_path(out).write_text(json.dumps({"metrics": metrics}, indent=2) + "\n")
-    document = {"regressor": str(out), **metrics}
+    write_card(
+        card_path(out),
+        ModelCard(
+            name=models.REGRESSOR_MODEL,
+            task="normality",
+            version=f"calibrated-{file_sha256(out)[:8]}",
+            description="Rating regressor on Boyaci features, calibrated on human ratings "
+            "(ml.normality.calibration).",
+            data=f"{trained_on}; {len(samples)} photo(s) of {metrics['items']} item(s).",
+            command="python -m ml " + " ".join(sys.argv[1:]),
+            licence="Fitted on the ratings given: the licence of those photos and ratings applies.",
+            limitations="Valid only with the normalizer settings it records; check its held-out figures "
+            "before using its ratings.",
+            metrics=metrics,
+            weights=out.name,
+            weights_sha256=file_sha256(out),
+        ),
+    )
+    document = {"regressor": out.name, **metrics}
     if args.predictions and calibration.test_predictions:
         Path(args.predictions).write_text(json.dumps(calibration.test_predictions, indent=1) + "\n")
     print_json(document)
@@ -583,8 +558,24 @@ def _fit_regressor_on_features(args: argparse.Namespace) -> int:
         },
         out,
     )
-    models.model_card_path(out).write_text(json.dumps({"metrics": metrics}, indent=2) + "\n")
-    print_json({"regressor": str(out), **metrics})
+    write_card(
+        card_path(out),
+        ModelCard(
+            name=models.REGRESSOR_MODEL,
+            task="normality",
+            version=f"{best.name}-{file_sha256(out)[:8]}",
+            description=f"Rating regressor ({best.name}) on Boyaci features, chosen by cross-validation.",
+            data=f"{trained_on}; {len(rows)} faces ({Path(args.features).name}).",
+            command="python -m ml " + " ".join(sys.argv[1:]),
+            licence="Fitted on MEBeauty ratings: non-commercial research only.",
+            limitations="Fitted on attractiveness ratings rescaled to 1-7, not on normality ratings: "
+            "read the rating as indicative only.",
+            metrics=metrics,
+            weights=out.name,
+            weights_sha256=file_sha256(out),
+        ),
+    )
+    print_json({"regressor": out.name, **metrics})
     return 0
 
 
@@ -660,6 +651,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument(
         "--regressor", help="Rating regressor file from fit-regressor (default: the shipped one)."
     )
+    score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     normalizer_options(score)
     score.set_defaults(handler=_score)
 

@@ -13,17 +13,18 @@ Nothing is loaded here; ``trained`` reflects whether the weights file exists at 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from ml.config import weights_dir
+from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR, NORMALITY_STYLEGAN2
+from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 
-AUTOENCODER_MODEL = "normality-autoencoder-128"
-STYLEGAN2_MODEL = "normality-stylegan2-ffhq"
-REGRESSOR_MODEL = "normality-rating-regressor"
+AUTOENCODER_MODEL = NORMALITY_AUTOENCODER
+STYLEGAN2_MODEL = NORMALITY_STYLEGAN2
+REGRESSOR_MODEL = NORMALITY_REGRESSOR
 STYLEGAN2_WEIGHTS_ENV = "FACET_STYLEGAN2_WEIGHTS"
 STYLEGAN2_SIZE_ENV = "FACET_STYLEGAN2_SIZE"
 
@@ -45,31 +46,20 @@ def regressor_path() -> Path:
     return normality_weights_dir() / "rating-regressor.joblib"
 
 
-def model_card_path(weights: Path) -> Path:
-    return weights.with_suffix(".card.json")
-
-
-def _card_metrics(weights: Path) -> dict[str, Any]:
-    card = model_card_path(weights)
-    if not card.is_file():
-        return {}
-    return dict(json.loads(card.read_text()).get("metrics", {}))
-
-
-def _load_autoencoder() -> Any:
+def _load_autoencoder(weights: Path | None) -> Any:
     from ml.normality.autoencoder import load_autoencoder
 
-    return load_autoencoder(autoencoder_weights_path())[0]
+    return load_autoencoder(Path(weights) if weights is not None else autoencoder_weights_path())[0]
 
 
-def _load_stylegan2() -> Any:
+def _load_stylegan2(weights: Path | None) -> Any:
     """``(generator, w_avg, w_std)``; w_avg from the file or from 10,000 mapping samples."""
     from ml.normality.stylegan2 import load_generator
 
-    path = stylegan2_weights_path()
+    path = Path(weights) if weights is not None else stylegan2_weights_path()
     if not path.is_file():
         raise FileNotFoundError(
-            f"No StyleGAN2 checkpoint at {path}. Convert official FFHQ weights to the rosinality g_ema "
+            f"No StyleGAN2 checkpoint ({path.name}). Convert official FFHQ weights to the rosinality g_ema "
             f"layout and set {STYLEGAN2_WEIGHTS_ENV} (see docs/normality.md)."
         )
     generator, w_avg = load_generator(
@@ -79,56 +69,80 @@ def _load_stylegan2() -> Any:
     return generator, (w_avg if w_avg is not None else computed_avg), float(w_std)
 
 
-def _load_regressor() -> Any:
+def _load_regressor(weights: Path | None) -> Any:
     import joblib
 
-    path = regressor_path()
+    path = Path(weights) if weights is not None else regressor_path()
     if not path.is_file():
         raise FileNotFoundError(
-            f"No fitted rating regressor at {path}. Fit one with: python -m ml normality extract-features "
-            "--data DIR --out features.csv, then python -m ml normality fit-regressor --features features.csv"
+            f"No fitted rating regressor ({path.name}). Fit one with: python -m ml normality "
+            "extract-features --data DIR --out features.csv, then python -m ml normality fit-regressor "
+            "--features features.csv"
         )
     return joblib.load(path)
 
 
+def _card(weights: Path, untrained: ModelCard) -> ModelCard:
+    return read_card(card_path(weights)) if card_path(weights).is_file() else untrained
+
+
+_RESEARCH_ONLY = "Weights trained on MEBeauty (non-commercial research only) and FASSEG: research use only."
+
 registry.register(
-    ModelSpec(
-        name=AUTOENCODER_MODEL,
-        task="normality",
-        version="2",
-        loader=_load_autoencoder,
+    ModelSpec.from_card(
+        _card(
+            autoencoder_weights_path(),
+            ModelCard(
+                name=AUTOENCODER_MODEL,
+                task="normality",
+                version="untrained",
+                description="Convolutional autoencoder of normal faces at 128 px; decoder = generator, "
+                "encoder = start latent.",
+                data="none yet: no weights are installed",
+                command="python -m ml normality train-normalizer --data DIR",
+                licence=_RESEARCH_ONLY,
+                limitations="Not trained: no normality score can be computed.",
+            ),
+        ),
+        _load_autoencoder,
         weights_path=autoencoder_weights_path(),
-        licence="Weights trained on MEBeauty (non-commercial research only) and FASSEG: research use only.",
-        metrics=_card_metrics(autoencoder_weights_path()),
-        description="Convolutional autoencoder of normal faces at 128 px; "
-        "decoder = generator, encoder = start latent.",
-        trained=autoencoder_weights_path().is_file(),
     )
 )
 registry.register(
-    ModelSpec(
-        name=STYLEGAN2_MODEL,
-        task="normality",
-        version="1",
-        loader=_load_stylegan2,
+    ModelSpec.from_card(
+        ModelCard(
+            name=STYLEGAN2_MODEL,
+            task="normality",
+            version="1",
+            description="Native PyTorch StyleGAN2 generator (rosinality g_ema key layout) for "
+            "Hayajneh/Boyaci inversion.",
+            data="FFHQ (70,000 faces), official NVIDIA training; operator-provided, never shipped.",
+            command=f"convert the official FFHQ weights to the rosinality g_ema layout and set "
+            f"{STYLEGAN2_WEIGHTS_ENV} (docs/normality.md)",
+            licence="Official FFHQ StyleGAN2 weights: NVIDIA Source Code License-NC (operator-provided).",
+            limitations="Not measured by Facet; available only where an operator installed the checkpoint.",
+        ),
+        _load_stylegan2,
         weights_path=stylegan2_weights_path(),
-        licence="Official FFHQ StyleGAN2 weights: NVIDIA Source Code License-NC (operator-provided).",
-        description="Native PyTorch StyleGAN2 generator (rosinality g_ema key layout) "
-        "for Hayajneh/Boyaci inversion.",
-        trained=stylegan2_weights_path().is_file(),
     )
 )
 registry.register(
-    ModelSpec(
-        name=REGRESSOR_MODEL,
-        task="normality",
-        version="2",
-        loader=_load_regressor,
+    ModelSpec.from_card(
+        _card(
+            regressor_path(),
+            ModelCard(
+                name=REGRESSOR_MODEL,
+                task="normality",
+                version="untrained",
+                description="Rating regressor on Boyaci features.",
+                data="none yet: not fitted",
+                command="python -m ml normality extract-features --data DIR --out features.csv, then "
+                "python -m ml normality fit-regressor --features features.csv",
+                licence="Fitted on MEBeauty ratings: non-commercial research only.",
+                limitations="Not fitted: the score S is given without a 1-7 rating.",
+            ),
+        ),
+        _load_regressor,
         weights_path=regressor_path(),
-        licence="Fitted on MEBeauty ratings: non-commercial research only.",
-        metrics=_card_metrics(regressor_path()),
-        description="Rating regressor on Boyaci features; fitted on MEBeauty ATTRACTIVENESS ratings "
-        "rescaled to 1-7 until real normality ratings exist.",
-        trained=regressor_path().is_file(),
     )
 )

@@ -112,26 +112,20 @@ def _segment(args: argparse.Namespace) -> int:
 
     from ml.cli import CommandError, print_json
     from ml.core.imageio import load_image
-    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import NoFaceError
     from ml.wrinkles.analysis import WrinkleModelUnavailableError, analyze_wrinkles
-    from ml.wrinkles.train import load_checkpoint
 
     image = load_image(args.image)
-    faces = detect_faces_with_landmarks(image)
-    if not faces:
-        raise CommandError(f"No face found in {args.image}.")
-    model = load_checkpoint(args.checkpoint) if args.checkpoint else None
     try:
-        result = analyze_wrinkles(image, faces[0].landmarks, model=model)
-    except WrinkleModelUnavailableError as error:
+        analysis = analyze_wrinkles(image, weights=args.checkpoint)
+    except (WrinkleModelUnavailableError, NoFaceError) as error:
         raise CommandError(str(error)) from error
     if args.out:
-        cv2.imwrite(str(args.out), result["mask"].astype("uint8") * 255)
-    summary = {key: value for key, value in result.items() if key != "mask"}
+        cv2.imwrite(str(args.out), analysis.mask.astype("uint8") * 255)
     if args.json:
-        print_json(summary)
+        print_json(analysis.data)
     else:
-        for region, figures in summary["regions"].items():
+        for region, figures in analysis.data["regions"].items():
             print(f"{region}: " + ", ".join(f"{key} {value:.4g}" for key, value in figures.items()))
     return 0
 
@@ -222,6 +216,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)
     segment.add_argument("--out", type=Path, default=None, help="Mask PNG of the photo's size.")
-    segment.add_argument("--checkpoint", type=Path, default=None, help="Instead of the registry's model.")
+    segment.add_argument(
+        "--checkpoint", type=Path, default=None, help="Another weights file than the shipped model's."
+    )
     segment.add_argument("--json", action="store_true")
     segment.set_defaults(handler=_segment)

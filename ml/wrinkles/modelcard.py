@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+from ml.model_names import WRINKLES_UNET_WDS
+from ml.modelcard import ModelCard, card_path, write_card
 from ml.registry import file_sha256
 from ml.wrinkles.synthesize import read_index
 from ml.wrinkles.train import load_checkpoint
@@ -121,11 +123,37 @@ def model_card(checkpoint: Path, report: dict, crossval: dict | None = None) -> 
 def write_model_card(
     checkpoint: Path, report_path: Path, out_path: Path, crossval_path: Path | None = None
 ) -> dict:
-    """Write the card (``out_path``, Markdown) and the metrics JSON beside the checkpoint; with
+    """Write the card (``out_path``, Markdown) and the registry's model card beside the checkpoint; with
     ``crossval_path`` (JSON of ``wrinkles crossval --out``) the card also shows the k-fold table."""
     report = json.loads(Path(report_path).read_text())
     crossval = json.loads(Path(crossval_path).read_text()) if crossval_path else None
     card, metrics = model_card(checkpoint, report, crossval)
     Path(out_path).write_text(card)
-    Path(checkpoint).with_suffix(".json").write_text(json.dumps(metrics, indent=2))
+    _, metadata = load_checkpoint(checkpoint)
+    digest = file_sha256(checkpoint)
+    write_card(
+        card_path(checkpoint),
+        ModelCard(
+            name=WRINKLES_UNET_WDS,
+            task="wrinkle-segmentation",
+            version=f"{metadata['variant']}-w{metadata['base_width']}-{digest[:8]}",
+            description="U-Net with weighted deep supervision (Kim et al., Artif Intell Med 2023), RGB + "
+            "texture-map input, segmenting wrinkles in the forehead-and-eye crop placed from 68 landmarks.",
+            data=f"{metadata['data_label']}: {_data_provenance(Path(metadata['data']))}; "
+            f"fold {metadata['fold']} of {metadata['folds']} split by face.",
+            command=next(line for line in card.splitlines() if line.startswith("* Training command:")).split(
+                "`"
+            )[1],
+            licence="Non-commercial research use only (the wrinkle shapes are Apache-2.0; the faces they are "
+            "rendered onto are MEBeauty photographs, non-commercial research only).",
+            limitations=f"All figures are {report['label']}; they do not measure performance on real wrinkle "
+            "photographs."
+            if report["label"] != "real"
+            else "Measured on the test photos named in the card.",
+            metrics=metrics,
+            weights=Path(checkpoint).name,
+            weights_sha256=digest,
+            details={"training_data_label": metadata["data_label"], "markdown": Path(out_path).name},
+        ),
+    )
     return metrics

@@ -1,51 +1,49 @@
 """Registry entry of the default wrinkle model (U-Net + weighted deep supervision).
 
-The weights are ``<weights_dir>/wrinkles/unet_wds.pt``; the measured figures beside them
-(``unet_wds.json``, written by ``python -m ml wrinkles card``) become the registry metrics. Without
-the weights file the model is registered as untrained and loading it fails with a clear message.
+The weights are ``<weights_dir>/wrinkles/unet_wds.pt`` with their model card ``unet_wds.card.json``
+(written by ``python -m ml wrinkles card``). Without the weights file the model is registered as
+untrained and loading it fails with a clear message.
 """
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
 
 from ml.config import weights_dir
+from ml.model_names import WRINKLES_UNET_WDS
+from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 
-DEFAULT_WRINKLE_MODEL = "wrinkles-unet-wds"
+DEFAULT_WRINKLE_MODEL = WRINKLES_UNET_WDS
 WEIGHTS_FILE = weights_dir() / "wrinkles" / "unet_wds.pt"
-METRICS_FILE = WEIGHTS_FILE.with_suffix(".json")
 
 
-def _load_default() -> Any:
-    if not WEIGHTS_FILE.is_file():
+def _load(weights: Path | None) -> Any:
+    path = Path(weights) if weights is not None else WEIGHTS_FILE
+    if not path.is_file():
         raise FileNotFoundError(
-            f"No trained wrinkle weights at {WEIGHTS_FILE}; train them with `python -m ml wrinkles train`."
+            f"No trained wrinkle weights ({path.name}); train them with `python -m ml wrinkles train`."
         )
     from ml.wrinkles.train import load_checkpoint
 
-    return load_checkpoint(WEIGHTS_FILE)
+    return load_checkpoint(path)
 
 
-def _measured_metrics() -> dict[str, Any]:
-    if not METRICS_FILE.is_file():
-        return {}
-    return json.loads(METRICS_FILE.read_text())
-
-
-registry.register(
-    ModelSpec(
-        name=DEFAULT_WRINKLE_MODEL,
+def _card() -> ModelCard:
+    if card_path(WEIGHTS_FILE).is_file():
+        return read_card(card_path(WEIGHTS_FILE))
+    return ModelCard(
+        name=WRINKLES_UNET_WDS,
         task="wrinkle-segmentation",
-        version="0.2.0",
-        loader=_load_default,
-        weights_path=WEIGHTS_FILE,
-        licence="Non-commercial research use only: trained on semi-synthetic images (Apache-2.0 wrinkle "
-        "masks rendered onto MEBeauty faces, which are licensed for non-commercial research only).",
-        metrics=_measured_metrics(),
-        description="U-Net with weighted deep supervision (Kim et al. 2023), RGB + texture-map input; "
-        "figures are semi-synthetic.",
-        trained=WEIGHTS_FILE.is_file(),
+        version="untrained",
+        description="U-Net with weighted deep supervision (Kim et al. 2023), RGB + texture-map input.",
+        data="none yet: no weights are installed",
+        command="python -m ml wrinkles synthesize ..., then python -m ml wrinkles train (docs/wrinkles.md)",
+        licence="Apache-2.0 (project code).",
+        limitations="Not trained: no wrinkle figures can be computed until weights are installed or a "
+        "trained version is activated.",
     )
-)
+
+
+registry.register(ModelSpec.from_card(_card(), _load, weights_path=WEIGHTS_FILE))

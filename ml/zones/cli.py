@@ -6,33 +6,38 @@ import argparse
 import sys
 from pathlib import Path
 
+from ml.model_names import ZONES_HRNET, ZONES_LANDMARK
+
 
 def _predict(args: argparse.Namespace) -> int:
     from ml.cli import CommandError, print_json
     from ml.core.imageio import load_image
-    from ml.zones.analysis import NoFaceError, analyze_zones, write_outputs
+    from ml.core.subject import NoFaceError
+    from ml.zones.analysis import analyze_zones, write_outputs
     from ml.zones.ensemble import ModelNotTrainedError
 
     image = load_image(args.image)
     try:
-        result = analyze_zones(image, model=args.model)
+        analysis = analyze_zones(image, model=args.model, weights=args.weights)
     except (ModelNotTrainedError, NoFaceError) as error:
         raise CommandError(str(error)) from error
-    files = write_outputs(image, result, Path(args.out))
-    public = {key: value for key, value in result.items() if not key.startswith("_")}
-    public["files"] = files
+    write_outputs(image, analysis, Path(args.out))
+    result = analysis.data
     if args.json:
-        print_json(public)
+        print_json(result)
         return 0
-    model = public["model"]
+    model = result["model"]
     print(
         f"{args.image}: model {model['name']} {model['version']}"
         f"{'' if model['trained'] else ' (no trained weights)'}"
     )
-    for note in public["notes"]:
+    for note in result["notes"]:
         print(f"  note: {note}")
-    for zone in public["zones"]:
-        print(f"  {zone['number']:>2} {zone['abbreviation']}  {zone['area_px']:>8} px  {zone['name']}")
+    for zone in result["zones"]:
+        print(
+            f"  {zone['number']:>2} {zone['abbreviation']}  {zone['area_px']:>8} px "
+            f"{100 * zone['face_fraction']:5.1f} % of the face  {zone['name']}"
+        )
     print(f"  files in {args.out}")
     return 0
 
@@ -72,6 +77,7 @@ def _compute_sets(args: argparse.Namespace) -> int:
     from ml.cli import CommandError, print_json
     from ml.core.imageio import load_image
     from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_face
     from ml.zones.datasets import iter_images
     from ml.zones.landmark_model import render_zone_masks
     from ml.zones.zone_sets import ZONE_SETS_PATH, colour_zones, overlap_graph, save_zone_sets
@@ -81,9 +87,9 @@ def _compute_sets(args: argparse.Namespace) -> int:
     def stacks():
         for path in paths:
             image = load_image(path)
-            faces = detect_faces_with_landmarks(image)
-            if faces:
-                yield render_zone_masks(max(faces, key=lambda f: f.score).landmarks, image.shape)
+            face = subject_face(detect_faces_with_landmarks(image))
+            if face is not None:
+                yield render_zone_masks(face.landmarks, image.shape)
 
     if not paths:
         raise CommandError("No images found in the given folders.")
@@ -193,10 +199,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     predict.add_argument(
         "--model",
-        choices=("landmark", "ssm"),
+        choices=("landmark", "ssm", ZONES_LANDMARK, ZONES_HRNET),
         default="landmark",
-        help="landmark = geometric baseline; ssm = trained HRNetV2 ensemble.",
+        help=f"landmark ({ZONES_LANDMARK}) = geometric baseline; "
+        f"ssm ({ZONES_HRNET}) = trained HRNetV2 ensemble.",
     )
+    predict.add_argument("--weights", help="Another weights file of the ensemble than the shipped one.")
     predict.add_argument("--json", action="store_true", help="Print the result as JSON.")
     predict.set_defaults(handler=_predict)
 

@@ -13,6 +13,7 @@ matched case-insensitively; labels that are not zones are reported, not guessed.
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,11 +60,19 @@ def _parse_points(text: str, image_name: str) -> np.ndarray:
 
 
 def read_cvat_images_xml(path: str | Path) -> dict[str, ZoneAnnotation]:
-    """Zone masks per image name from a "CVAT for images 1.1" XML export (polygons and boxes)."""
-    path = Path(path)
+    """Zone masks per image name from a "CVAT for images 1.1" XML export file (polygons and boxes)."""
     try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as error:
+        content = Path(path).read_bytes()
+    except OSError as error:
+        raise CvatImportError(f"Cannot read CVAT XML '{path}': {error}.") from error
+    return parse_cvat_images_xml(content, str(path))
+
+
+def parse_cvat_images_xml(content: bytes, path: str = "the XML") -> dict[str, ZoneAnnotation]:
+    """:func:`read_cvat_images_xml` of the export's bytes; ``path`` names it in messages."""
+    try:
+        root = ET.fromstring(content)
+    except ET.ParseError as error:
         raise CvatImportError(f"Cannot read CVAT XML '{path}': {error}.") from error
     images = root.findall("image")
     if root.tag != "annotations" or not images:
@@ -100,8 +109,13 @@ def read_cvat_images_xml(path: str | Path) -> dict[str, ZoneAnnotation]:
 
 def read_labelmap(path: str | Path) -> dict[str, tuple[int, int, int]]:
     """``labelmap.txt`` of a Segmentation mask 1.1 export: label name → RGB colour."""
+    return parse_labelmap(Path(path).read_text(), str(path))
+
+
+def parse_labelmap(text: str, path: str = "labelmap.txt") -> dict[str, tuple[int, int, int]]:
+    """:func:`read_labelmap` of the file's text; ``path`` names it in messages."""
     colours: dict[str, tuple[int, int, int]] = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split(":")
@@ -128,25 +142,35 @@ def read_cvat_segmentation_masks(export_dir: str | Path) -> dict[str, ZoneAnnota
             "(needs labelmap.txt and SegmentationClass/)."
         )
     colours = read_labelmap(labelmap_path)
-    result: dict[str, ZoneAnnotation] = {}
-    for png in sorted(class_dir.glob("*.png")):
-        pixels = np.asarray(Image.open(png).convert("RGB"))
-        masks = np.zeros((N_ZONES, *pixels.shape[:2]), dtype=bool)
-        annotated = np.zeros(N_ZONES, dtype=bool)
-        unknown = []
-        for label, rgb in colours.items():
-            if label.lower() == "background":
-                continue
-            index = _zone_index(label)
-            present = np.all(pixels == np.array(rgb, dtype=np.uint8), axis=2)
-            if index is None:
-                if present.any():
-                    unknown.append(label)
-                continue
-            masks[index] = present
-            annotated[index] = bool(present.any())
-        result[png.stem] = ZoneAnnotation(png.name, masks, annotated, unknown)
-    return result
+    return {
+        png.stem: parse_segmentation_mask(png.read_bytes(), colours, png.name)
+        for png in sorted(class_dir.glob("*.png"))
+    }
+
+
+def parse_segmentation_mask(
+    content: bytes, colours: dict[str, tuple[int, int, int]], image_name: str
+) -> ZoneAnnotation:
+    """The zones of one ``SegmentationClass`` PNG (its bytes), coloured as ``colours`` say."""
+    try:
+        pixels = np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
+    except OSError as error:
+        raise CvatImportError(f"{image_name}: not a readable PNG ({error}).") from error
+    masks = np.zeros((N_ZONES, *pixels.shape[:2]), dtype=bool)
+    annotated = np.zeros(N_ZONES, dtype=bool)
+    unknown = []
+    for label, rgb in colours.items():
+        if label.lower() == "background":
+            continue
+        index = _zone_index(label)
+        present = np.all(pixels == np.array(rgb, dtype=np.uint8), axis=2)
+        if index is None:
+            if present.any():
+                unknown.append(label)
+            continue
+        masks[index] = present
+        annotated[index] = bool(present.any())
+    return ZoneAnnotation(image_name, masks, annotated, unknown)
 
 
 def merge_with_landmark_masks(landmark_masks: np.ndarray, annotation: ZoneAnnotation | None) -> np.ndarray:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ml.core.subject import subject_face
 from ml.zones.atlas import N_ZONES, ZONE_INDEX
 from ml.zones.crop import crop_image, crop_labels, face_crop_matrix
 from ml.zones.cvat import ZoneAnnotation, merge_with_landmark_masks
@@ -285,7 +286,7 @@ def build_dataset(
         if not faces:
             skipped.append(str(image_path))
             continue
-        best = max(faces, key=lambda face: face.score)
+        best = subject_face(faces)
         masks = render_zone_masks(best.landmarks, image.shape)
         annotation = annotations.get(image_path.stem)
         masks = merge_with_landmark_masks(masks, annotation)

@@ -121,28 +121,32 @@ class ZoneEnsemble:
             self.networks.append((network, task_list.split(",")))
         self._torch = torch
 
-    def crop_matrix(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
-        """Photo → network-input matrix: the landmark face crop the model was trained on, or the whole
-        photo letterboxed when the model was trained on whole photos or no face is found."""
+    def crop_matrix(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+        """Photo → network-input matrix: the landmark face crop the model was trained on (around the
+        given ``landmarks``, else the subject's detected face), or the whole photo letterboxed when the
+        model was trained on whole photos or no face is found."""
         from ml.zones.crop import face_crop_matrix, whole_image_matrix
 
         size = self.config.input_size
         if self.config.crop == CROP_FACE:
-            from ml.core.landmarks import detect_faces_with_landmarks
+            if landmarks is None:
+                from ml.core.landmarks import detect_faces_with_landmarks
+                from ml.core.subject import subject_face
 
-            faces = detect_faces_with_landmarks(image)
-            if faces:
-                return face_crop_matrix(max(faces, key=lambda face: face.score).landmarks, size), True
+                face = subject_face(detect_faces_with_landmarks(image))
+                landmarks = None if face is None else face.landmarks
+            if landmarks is not None:
+                return face_crop_matrix(np.asarray(landmarks, dtype=np.float64), size), True
             return whole_image_matrix(image.shape, size), False
         return whole_image_matrix(image.shape, size), True
 
-    def predict(self, image: np.ndarray) -> ZonePrediction:
+    def predict(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> ZonePrediction:
         from ml.zones.crop import crop_image, uncrop_logits
         from ml.zones.model import preprocess
 
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"Expected an RGB uint8 image (H, W, 3), got {image.dtype} {image.shape}.")
-        matrix, face_found = self.crop_matrix(image)
+        matrix, face_found = self.crop_matrix(image, landmarks)
         tensor, _ = preprocess(crop_image(image, matrix, self.config.input_size), self.config.input_size)
         labels: dict[str, np.ndarray] = {}
         with self._torch.inference_mode():

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ml.core.subject import subject_face
 from ml.zones.atlas import N_ZONES, ZONE_ABBREVIATIONS
 from ml.zones.landmark_model import FACE_PARTS, render_face_parts, render_zone_masks
 
@@ -81,7 +82,7 @@ def landmark_predictor(
         )
         if not faces:
             return None
-        landmarks = max(faces, key=lambda face: face.score).landmarks
+        landmarks = subject_face(faces).landmarks
         return render_zone_masks(landmarks, image.shape), render_face_parts(landmarks, image.shape)
 
     return predict

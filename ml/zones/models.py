@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from ml.config import weights_dir
+from ml.model_names import DLIB_68, ZONES_HRNET, ZONES_LANDMARK
+from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 from ml.zones.ensemble import ENSEMBLE_FILE, ModelNotTrainedError, ZoneEnsemble, not_trained_message
 
-LANDMARK_MODEL = "zones-landmark"
-SEGMENTATION_MODEL = "zones-hrnet"
-LANDMARK_MODEL_VERSION = "atlas-1"
+SEGMENTATION_WEIGHTS_FILE = "zones_hrnet.pt"
 
 
 def segmentation_model_dir() -> Path:
@@ -23,65 +21,62 @@ def segmentation_model_dir() -> Path:
 class LandmarkZoneModel:
     """The baseline: zones and face parts rendered from the landmarks of the ``landmarks`` model."""
 
-    def __init__(self, landmark_model: str = "dlib-68") -> None:
+    def __init__(self, landmark_model: str = DLIB_68) -> None:
         self.landmark_model = landmark_model
 
 
-def _ensemble_metadata() -> dict[str, Any]:
-    path = segmentation_model_dir() / ENSEMBLE_FILE
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text())
-
-
-def _load_segmentation_model() -> ZoneEnsemble:
-    model_dir = segmentation_model_dir()
+def _load_segmentation_model(weights: Path | None) -> ZoneEnsemble:
+    """The ensemble of the folder that holds ``weights`` (a weights file or the folder itself)."""
+    model_dir = segmentation_model_dir() if weights is None else Path(weights)
+    if model_dir.is_file():
+        model_dir = model_dir.parent
     if not (model_dir / ENSEMBLE_FILE).is_file():
         raise ModelNotTrainedError(not_trained_message(model_dir))
     return ZoneEnsemble(model_dir)
 
 
 registry.register(
-    ModelSpec(
-        name=LANDMARK_MODEL,
-        task="zones",
-        version=LANDMARK_MODEL_VERSION,
-        loader=LandmarkZoneModel,
-        weights_path=None,
-        licence="Apache-2.0 (project code); uses the dlib-68 landmark model (research use only).",
-        metrics={},
-        description=(
-            "Geometric baseline: the 33 atlas zones and face parts (skin, eyes, nose, mouth; hair is always "
-            "empty) drawn from 68 landmarks. No fitted weights; quality = atlas + landmarks."
+    ModelSpec.from_card(
+        ModelCard(
+            name=ZONES_LANDMARK,
+            task="zones",
+            version="atlas-1",
+            description=(
+                "Geometric baseline: the 33 atlas zones (Tuazon & Mortezaei 2024) and face parts (skin, "
+                "eyes, nose, mouth; hair is always empty) drawn from 68 landmarks."
+            ),
+            data="none: no fitted weights; the atlas is defined on the 68 iBUG landmarks (docs/zones.md).",
+            command="none (geometry in ml/zones/atlas.py and ml/zones/landmark_model.py)",
+            licence="Apache-2.0 (project code); uses the dlib-68 landmark model (research use only).",
+            limitations="Quality is that of the atlas and of the landmarks; hair is not estimated.",
         ),
+        lambda weights: LandmarkZoneModel(),
         trained=False,
     )
 )
 
-_metadata = _ensemble_metadata()
-registry.register(
-    ModelSpec(
-        name=SEGMENTATION_MODEL,
+
+def _segmentation_card(weights: Path) -> ModelCard:
+    if card_path(weights).is_file():
+        return read_card(card_path(weights))
+    return ModelCard(
+        name=ZONES_HRNET,
         task="zones",
-        version=_metadata.get("version", "untrained"),
-        loader=_load_segmentation_model,
-        weights_path=(segmentation_model_dir() / next(iter(_metadata["weights"]))) if _metadata else None,
-        licence=(
-            "Apache-2.0 (project code). Weights trained on MEBeauty (non-commercial research use only) and "
-            "FASSEG (no licence; cite Khan et al., ICIP 2015 / ICME 2017): research use only. Landmark "
-            "pseudo-labels and face crops use dlib-68 (iBUG 300-W, no commercial use)."
-        ),
-        metrics={
-            "validation_iou": _metadata.get("validation_iou", {}),
-            "parts_validation_iou": _metadata.get("parts_validation_iou", {}),
-        }
-        if _metadata
-        else {},
-        description=(
-            "HRNetV2 (timm hrnet_w18_small_v2) with three zone-set heads and a face-part head on a square "
-            "face crop placed from dlib landmarks; each zone from the sub-model with the best validation IoU "
-            "(Tuazon & Mortezaei, Skin Res Technol 2024). Short CPU training from scratch: see MODEL_CARD.md."
-        ),
-        trained=bool(_metadata),
+        version="untrained",
+        description="HRNetV2 zone ensemble (Tuazon & Mortezaei, Skin Res Technol 2024).",
+        data="none yet: no weights are installed",
+        command="python -m ml zones build-dataset --out DIR, then python -m ml zones train --dataset DIR",
+        licence="Apache-2.0 (project code).",
+        limitations="Not trained: zone jobs use the landmark baseline until it is.",
+    )
+
+
+_weights = segmentation_model_dir() / SEGMENTATION_WEIGHTS_FILE
+registry.register(
+    ModelSpec.from_card(
+        _segmentation_card(_weights),
+        _load_segmentation_model,
+        weights_path=_weights,
+        trained=(segmentation_model_dir() / ENSEMBLE_FILE).is_file() and _weights.is_file(),
     )
 )

@@ -293,4 +293,40 @@ def train(dataset: Path, out: Path, config: TrainConfig, log: Any = print) -> di
         crop=CROP_FACE if dataset_meta.get("crop_size") else CROP_WHOLE_IMAGE,
     )
     ensemble.write(out)
+    _write_model_card(out, ensemble, dataset)
     return json.loads((out / "ensemble.json").read_text())
+
+
+def _write_model_card(out: Path, ensemble: Any, dataset: Path) -> None:
+    """The registry's card (:mod:`ml.modelcard`) of an ``EnsembleConfig``, beside its first weights file."""
+    from ml.model_names import ZONES_HRNET
+    from ml.modelcard import ModelCard, card_path, write_card
+    from ml.registry import file_sha256
+
+    first = out / next(iter(ensemble.weights))
+    write_card(
+        card_path(first),
+        ModelCard(
+            name=ZONES_HRNET,
+            task="zones",
+            version=ensemble.version,
+            description="HRNetV2 (timm hrnet_w18_small_v2) with three zone-set heads and a face-part head; "
+            "each zone from the sub-model with the best validation IoU (Tuazon & Mortezaei, Skin Res "
+            "Technol 2024).",
+            data=f"Zones dataset {dataset.name} (python -m ml zones build-dataset): "
+            f"{ensemble.training.get('validation_images')} validation images; zone labels are landmark "
+            "pseudo-labels unless human CVAT zones were imported.",
+            command=f"python -m ml zones train --dataset {dataset} --out {out}",
+            licence="Apache-2.0 (project code); the weights carry the licences of their training photos "
+            "(MEBeauty, FASSEG: research use only).",
+            limitations="Trained on the CPU from scratch, mostly on landmark pseudo-labels: it imitates the "
+            "atlas geometry and cannot be better than it on anatomy.",
+            metrics={
+                "validation_iou": ensemble.validation_iou,
+                "parts_validation_iou": ensemble.parts_validation_iou,
+            },
+            weights=first.name,
+            weights_sha256=file_sha256(first),
+            details={"config": "ensemble.json"},
+        ),
+    )

@@ -2,6 +2,13 @@
 // pan, applied as a CSS transform to each pane's stage, which is in the pre photo's pixel frame.
 
 const MIN_ZOOM = 1;
+// What each before/after mode shows (the after photo is registered onto the before photo in all).
+const MODE_NOTES = {
+  slider: "Drag the slider: before on the left of the line, after on the right.",
+  onion: "Onion skin: the after photo over the before photo; the slider sets its opacity.",
+  difference: "Difference: per-pixel |after − before|; black where the photos agree.",
+  overlay: "Colour overlay: before in red, after in cyan; grey where they agree, red or cyan fringes where they differ.",
+};
 const MAX_ZOOM = 12;
 
 function setUpGroup(group) {
@@ -87,13 +94,25 @@ function setUpGroup(group) {
 
   const wipe = group.querySelector("[data-wipe]");
   if (wipe) {
+    const box = group.querySelector(".wipe");
     const top = group.querySelector("[data-wipe-top]");
     const line = group.querySelector("[data-wipe-line]");
+    const control = group.querySelector("[data-wipe-control]");
+    const note = group.querySelector("[data-mode-note]");
     const update = () => {
-      top.style.clipPath = `inset(0 0 0 ${wipe.value}%)`;
+      const mode = group.querySelector("[data-mode-choice]:checked")?.value ?? "slider";
+      box.dataset.mode = mode;
+      const slider = mode === "slider";
+      top.style.clipPath = slider ? `inset(0 0 0 ${wipe.value}%)` : "none";
+      top.style.opacity = mode === "onion" ? String(wipe.value / 100) : "1";
+      line.hidden = !slider;
+      control.hidden = !(slider || mode === "onion");
+      wipe.setAttribute("aria-label", mode === "onion" ? "Opacity of the after photo" : "Position of the before/after divide");
       line.style.left = `${wipe.value}%`;
+      note.textContent = MODE_NOTES[mode];
     };
     wipe.addEventListener("input", update);
+    for (const choice of group.querySelectorAll("[data-mode-choice]")) choice.addEventListener("change", update);
     update();
   }
 

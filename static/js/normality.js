@@ -1,6 +1,6 @@
 // Heatmap opacity sliders of the normality results (photo page and comparison page): each slider
 // sets the opacity of the heatmaps in its own result block. Delegated, so it survives the analysis
-// section being reloaded by jobs.js.
+// section being refreshed by runs.js.
 
 document.addEventListener("input", (event) => {
   const slider = event.target;

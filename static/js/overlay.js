@@ -66,5 +66,5 @@ function applyToggles() {
 
 document.getElementById("toggle-landmarks")?.addEventListener("change", applyToggles);
 document.getElementById("toggle-box")?.addEventListener("change", applyToggles);
-document.addEventListener("facet:analysis-updated", draw);
+document.addEventListener("facet:section-updated", draw);
 draw();

@@ -1,6 +1,6 @@
 // Facial-zone overlay on the photo page: each zone's outlines (from the zones result, in the photo's
 // pixel frame) drawn as an SVG path with its name on hover; the legend toggles zones one by one.
-// Also shows the wrinkle-mask overlay. Redrawn when jobs.js reloads the analysis section.
+// Also shows the wrinkle-mask overlay. Redrawn when runs.js refreshes the analysis section.
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -110,5 +110,5 @@ function drawAll() {
   drawWrinkles();
 }
 
-document.addEventListener("facet:analysis-updated", drawAll);
+document.addEventListener("facet:section-updated", drawAll);
 drawAll();

@@ -103,9 +103,10 @@ def wait_for_job(start_celery_worker: WorkerLauncher) -> Callable[..., object]:
     """
     from django.db import close_old_connections
 
-    from webapp.analysis.models import ACTIVE_STATUSES, AnalysisJob, JobStatus
+    from webapp.analysis.models import AnalysisJob
+    from webapp.runs.models import ACTIVE_STATUSES, RunStatus
 
-    def wait(job_id: int, timeout: float = JOB_TIMEOUT_SECONDS, expect: str | None = JobStatus.SUCCEEDED):
+    def wait(job_id: int, timeout: float = JOB_TIMEOUT_SECONDS, expect: str | None = RunStatus.SUCCEEDED):
         deadline = time.monotonic() + timeout
         while True:
             close_old_connections()

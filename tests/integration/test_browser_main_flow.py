@@ -21,15 +21,15 @@ JOB_TIMEOUT_MS = 180_000
 
 def upload_photo(page, visit_index: int, photo: Path) -> str:
     """Choose the visit, drop one file into the upload panel and wait for its row to say it is stored."""
+    from playwright.sync_api import expect
+
     page.select_option("#upload-visit", index=visit_index)
     page.set_input_files("#upload-input", str(photo))
     row = page.locator("#upload-list .upload-row").last
     row.locator("select").select_option("frontal")
     page.click("#upload-start")
-    link = row.locator(".upload-status a")
-    link.wait_for(timeout=60_000)
-    assert row.get_attribute("data-state") == "done", row.inner_text()
-    return link.get_attribute("href")
+    expect(row).to_have_attribute("data-state", "done", timeout=60_000)
+    return row.locator(".upload-status a").get_attribute("href")
 
 
 def wait_for_overlay(page) -> None:
@@ -53,7 +53,11 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     from playwright.sync_api import expect
 
     pre_photo, post_photo = face_photo_paths[0], face_photo_paths[1]
-    make_user("dr.jones", password=PASSWORD)
+    from django.contrib.auth.models import Permission
+
+    clinician = make_user("dr.jones", password=PASSWORD)
+    # Who may create studies is a setting (FACET_STUDY_CREATORS); by default a site admin allows it.
+    clinician.user_permissions.add(Permission.objects.get(codename="add_study"))
     page = browser_page
 
     log_in("dr.jones", PASSWORD)
@@ -87,7 +91,7 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     page.click("#upload-start")
     bad_row = page.locator("#upload-list .upload-row").last
     expect(bad_row).to_have_attribute("data-state", "error")
-    assert len(bad_row.locator(".upload-status").inner_text()) > 20
+    expect(bad_row.locator(".upload-status")).to_have_text(re.compile(r"\S.{19,}"))
     expect(page.locator("#upload-list .upload-row[data-state=done]")).to_have_count(2)
     page.screenshot(path=SCREENSHOTS / "facet-browser-upload.png", full_page=True)
 
@@ -126,11 +130,15 @@ def test_clinician_uploads_pre_and_post_photos_and_compares_them(
     panes.nth(0).hover()
     page.mouse.wheel(0, -400)
     expect(page.locator("[data-zoom-level]")).not_to_have_text("100%")
-    stage_transforms = [pane.locator(".stage").evaluate("s => s.style.transform") for pane in panes.all()]
-    assert stage_transforms[0] == stage_transforms[1] and "scale" in stage_transforms[0]
+    page.wait_for_function(
+        "([a, b]) => a.style.transform.includes('scale') && a.style.transform === b.style.transform",
+        arg=[pane.locator(".stage").element_handle() for pane in panes.all()],
+    )
 
     page.locator("[data-wipe]").fill("30")
-    assert "30%" in page.locator("[data-wipe-top]").evaluate("el => el.style.clipPath")
+    page.wait_for_function(
+        "el => el.style.clipPath.includes('30%')", arg=page.locator("[data-wipe-top]").element_handle()
+    )
     page.click("[data-zoom=reset]")
     page.screenshot(path=SCREENSHOTS / "facet-browser-comparison.png", full_page=True)
 

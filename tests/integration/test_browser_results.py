@@ -53,7 +53,7 @@ def test_zone_overlay_legend_toggles_a_zone(
     link.wait_for(timeout=60_000)
     page.goto(f"{live_server.url}{link.get_attribute('href')}")
 
-    # jobs.js reloads the analysis section when the zones job finishes; zones.js then draws the zones.
+    # runs.js refreshes the analysis section when the zones job finishes; zones.js then draws the zones.
     forehead = page.locator('#zone-overlay path[data-zone="FFA"]')
     forehead.wait_for(state="attached", timeout=JOB_TIMEOUT_MS)
     legend = page.locator("#zone-legend [data-zone-toggle]")

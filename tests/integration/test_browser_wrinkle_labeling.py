@@ -15,6 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
+from webapp.analysis.models import AnalysisJob
+from webapp.runs.services import run_claim
+
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 PASSWORD = "a long browser-test password"
@@ -29,23 +32,23 @@ def labeled_photo_world(transactional_db, face_jpeg_bytes, make_user, monkeypatc
     from ml.core.imageio import load_image
     from ml.core.landmarks import detect_faces_with_landmarks
     from webapp.analysis import services as analysis_services
-    from webapp.studies.ingest import photo_ingest
+    from webapp.analysis.services import photo_upload
     from webapp.studies.services import study_create, subject_create, visit_create
 
-    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     coordinator = make_user("dr.lines", password=PASSWORD)
     study = study_create(name="Forehead lines pilot", creator=coordinator)
     subject = subject_create(study=study, code="FLP-007", actor=coordinator)
     visit = visit_create(subject=subject, label="baseline", role="pre", date=None, actor=coordinator)
     upload = SimpleUploadedFile("IMG_0001.jpg", face_jpeg_bytes, content_type="image/jpeg")
-    photo = photo_ingest(visit=visit, view="frontal", upload=upload, uploaded_by=coordinator)
+    photo = photo_upload(visit=visit, view="frontal", upload=upload, uploaded_by=coordinator)
     job = photo.jobs.get(kind="landmarks")
     with photo.image.open("rb") as handle:
         faces = detect_faces_with_landmarks(load_image(handle.read()))
     assert faces, "dlib found no face in the test photo"
-    analysis_services.job_claim(job_id=job.pk, worker="test")
     analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data={
             "faces": [
                 {"box": list(faces[0].box), "score": faces[0].score, "landmarks": faces[0].landmarks.tolist()}

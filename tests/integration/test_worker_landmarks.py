@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import requests
 
-from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.analysis.models import AnalysisJob, Result
+from webapp.runs.models import RunStatus
 
 pytestmark = [pytest.mark.integration, pytest.mark.data, pytest.mark.slow]
 
@@ -96,7 +97,7 @@ def test_uploaded_face_gets_landmarks_from_the_worker(clinic, celery_worker, wai
     api = clinic["api"]
     photo = api.upload(clinic["visit"].pk, face_jpeg_bytes, "face.jpg", "image/jpeg")
     job_id = landmarks_job_id(photo)
-    assert photo["jobs"][0]["status"] in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED)
+    assert photo["jobs"][0]["status"] in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED)
 
     job = wait_for_job(job_id)
     assert job.attempts == 1
@@ -155,11 +156,11 @@ def test_redelivered_task_neither_runs_again_nor_duplicates_the_result(
     result = Result.objects.get(job=job)
 
     run_analysis_job.apply_async(args=[job.pk], queue="cpu")
-    wait_for_log(celery_worker, f"Skipping job {job.pk}: job is already succeeded")
+    wait_for_log(celery_worker, f"Not running AnalysisJob {job.pk}: it is succeeded")
 
     again = AnalysisJob.objects.get(pk=job.pk)
     assert (again.status, again.attempts, again.started_at, again.finished_at) == (
-        JobStatus.SUCCEEDED,
+        RunStatus.SUCCEEDED,
         1,
         job.started_at,
         job.finished_at,
@@ -200,10 +201,10 @@ def test_job_cancelled_before_any_worker_takes_it_never_runs(
 
     worker = start_celery_worker()
     wait_for_job(landmarks_job_id(second))
-    wait_for_log(worker, f"Skipping job {cancelled_id}: job is already cancelled")
+    wait_for_log(worker, f"Not running AnalysisJob {cancelled_id}: it is cancelled")
 
     cancelled = AnalysisJob.objects.get(pk=cancelled_id)
-    assert cancelled.status == JobStatus.CANCELLED
+    assert cancelled.status == RunStatus.CANCELLED
     assert cancelled.attempts == 0
     assert cancelled.started_at is None
     assert not Result.objects.filter(job=cancelled).exists()

@@ -5,7 +5,6 @@ import pytest
 
 from ml.core.metrics import box_iou
 from ml.landmarks.campaign import (
-    CampaignCancelled,
     CampaignConfig,
     IterationReport,
     SplitViolationError,
@@ -18,6 +17,7 @@ from ml.landmarks.campaign import (
     merge_predictions,
 )
 from ml.landmarks.formats import ImageRecord, Instance, KeypointDataset, Provenance
+from ml.progress import Cancelled
 
 
 def _instance(box, confidence=None, source="human") -> Instance:
@@ -139,7 +139,7 @@ def test_epoch_hook_reports_progress_and_raises_on_cancel():
     assert events == [
         {"phase": "train", "iteration": 1, "epoch": 5, "epochs": 10, "loss": {"pose_loss": 1.5}}
     ]
-    with pytest.raises(CampaignCancelled):
+    with pytest.raises(Cancelled):
         _stop_hook(None, lambda: True, 1)(_Trainer())
 
 

@@ -22,8 +22,9 @@ def test_detect_prints_the_documented_json(face_photo_path: Path):
     completed = _run("landmarks", "detect", str(face_photo_path), "--json", "--view", "frontal")
     assert completed.returncode == 0, completed.stderr
     result = json.loads(completed.stdout)
-    assert set(result) == {"faces", "quality", "model", "image"}
-    assert result["model"] == {"name": "dlib-68", "version": result["model"]["version"]}
+    assert set(result) == {"faces", "subject", "quality", "model", "image"}
+    assert result["model"]["name"] == "dlib-68" and result["subject"] == 0
+    assert len(result["model"]["weights_sha256"]) == 64 and "/" not in result["model"]["weights"]
     assert result["model"]["version"].startswith("dlib-")
     assert result["image"]["width"] > 300 and result["image"]["height"] > 300
     assert len(result["faces"]) == 1

@@ -139,20 +139,24 @@ def test_cli_json_matches_the_dlib_document(detector, data_dir: Path, capsys):
     assert yolo["model"]["name"] == "yolo-pose68" and yolo["image"] == dlib["image"]
     face = yolo["faces"][0]
     assert face.keys() == dlib["faces"][0].keys()
-    assert face["detector"] == "yunet" and len(face["landmarks"]) == 68
+    crop_model = registry.spec("yolo-pose68").details.get("inference", {}).get("input") == "crop"
+    # A crop model runs on the default face detector's faces; a whole-photo model finds faces itself.
+    assert face["detector"] == ("yunet" if crop_model else "yolo-pose68") and len(face["landmarks"]) == 68
     assert set(face["pose"]) == {"yaw", "pitch", "roll"}
     assert yolo["quality"].keys() == dlib["quality"].keys()
 
 
 @pytest.mark.data
 def test_the_shipped_model_meets_its_documented_landmarks68_figures(detector, data_dir: Path):
-    from ml.landmarks.yolo_pose import landmarks68_nme, yolo_pose68_metrics
+    """The model card's landmarks68 figures are what the shipped weights measure (card and file agree)."""
+    from ml.landmarks.yolo_pose import landmarks68_nme
 
     if not (data_dir / "landmarks68" / "landmarks.json").is_file():
         pytest.skip("landmarks68 annotations are not in the data directory")
-    documented = yolo_pose68_metrics()["landmarks68"]
+    documented = registry.spec("yolo-pose68").metrics["landmarks68"]
     measured = landmarks68_nme(detector, data_dir)
     print("\n" + json.dumps(measured, indent=1))
     for name, row in measured.items():
-        assert row["detected"], f"{name} was not found"
-        assert row["nme"] == pytest.approx(documented[name]["nme"], abs=0.005)
+        assert row["detected"] == documented[name]["detected"], name
+        if row["detected"]:
+            assert row["nme"] == pytest.approx(documented[name]["nme"], abs=0.005), name

@@ -49,4 +49,4 @@ def test_shipped_weights_score_a_held_out_face(capsys, monkeypatch, tmp_path):
     assert document["model"]["name"] == models.AUTOENCODER_MODEL and document["model"]["trained"]
     assert document["metric"]["perceptual"] == "ssim-fallback"
     assert heatmap.stat().st_size > 0
-    assert "RESEARCH BASELINE" in document["limitations"]  # its limits travel with every score
+    assert "RESEARCH BASELINE" in document["model"]["limitations"]  # its limits travel with every score

@@ -13,14 +13,16 @@ from ml.registry import ModelRegistry, ModelSpec, UnknownModelError, registry
 
 
 def _spec(name: str = "toy", loader=None, **fields) -> ModelSpec:
-    return ModelSpec(name=name, task="toy-task", version="1.0", loader=loader or object, **fields)
+    return ModelSpec(
+        name=name, task="toy-task", version="1.0", loader=loader or (lambda weights: object()), **fields
+    )
 
 
 def test_load_calls_the_loader_once_even_from_many_threads():
     calls = []
 
-    def loader():
-        calls.append(1)
+    def loader(weights):
+        calls.append(weights)
         time.sleep(0.05)
         return object()
 
@@ -40,7 +42,7 @@ def test_load_calls_the_loader_once_even_from_many_threads():
     assert len(calls) == 2
 
 
-def test_describe_is_json_safe_and_hashes_the_weights(tmp_path):
+def test_describe_is_json_safe_and_hashes_the_weights_without_server_paths(tmp_path):
     import json
 
     import numpy as np
@@ -55,37 +57,66 @@ def test_describe_is_json_safe_and_hashes_the_weights(tmp_path):
             metrics={"nme": np.float64(0.04)},
             trained=False,
             description="A toy.",
+            data="none",
+            command="make toy",
+            limitations="A toy only.",
         )
     )
     description = models.describe("toy")
     assert description == {
         "name": "toy",
-        "version": "1.0",
         "task": "toy-task",
-        "weights_path": str(weights),
-        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "licence": "MIT",
-        "metrics": {"nme": 0.04},
-        "trained": False,
+        "version": "1.0",
         "description": "A toy.",
+        "data": "none",
+        "command": "make toy",
+        "licence": "MIT",
+        "limitations": "A toy only.",
+        "metrics": {"nme": 0.04},
+        "weights": "toy.bin",
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+        "details": {},
+        "trained": False,
     }
-    json.dumps(description)
+    assert str(tmp_path) not in json.dumps(description)
 
 
-def test_sha256_is_none_without_weights_and_cached_once_computed(tmp_path):
+def test_load_and_describe_another_weights_file_cache_per_file(tmp_path):
+    shipped, trained = tmp_path / "shipped.bin", tmp_path / "trained-v2.bin"
+    shipped.write_bytes(b"shipped")
+    trained.write_bytes(b"trained")
+    loaded = []
+    models = ModelRegistry(pipelines=())
+    models.register(_spec(weights_path=shipped, loader=lambda weights: loaded.append(weights) or object()))
+    default, other = models.load("toy"), models.load("toy", trained)
+    assert (
+        models.load("toy") is default and models.load("toy", str(trained)) is other and default is not other
+    )
+    assert loaded == [None, trained.resolve()]
+    assert models.is_loaded("toy") and models.is_loaded("toy", trained)
+    described = models.describe("toy", trained)
+    assert described["weights"] == "trained-v2.bin" and described["trained"] is True
+    assert described["weights_sha256"] == hashlib.sha256(b"trained").hexdigest()
+    with pytest.raises(FileNotFoundError, match="absent.bin"):
+        models.load("toy", tmp_path / "absent.bin")
+    models.unload("toy")
+    assert not models.is_loaded("toy") and not models.is_loaded("toy", trained)
+
+
+def test_sha256_is_none_without_weights_and_follows_the_file(tmp_path):
     assert _spec().weights_sha256 is None
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"a")
     spec = _spec(weights_path=weights)
-    first = spec.weights_sha256
-    weights.write_bytes(b"b")
-    assert spec.weights_sha256 == first == hashlib.sha256(b"a").hexdigest()
+    assert spec.weights_sha256 == hashlib.sha256(b"a").hexdigest()
+    weights.write_bytes(b"bb")
+    assert spec.weights_sha256 == hashlib.sha256(b"bb").hexdigest()
 
 
 def test_names_filter_by_task_and_unknown_names_are_explained():
     models = ModelRegistry(pipelines=())
     models.register(_spec("a"))
-    models.register(ModelSpec(name="b", task="other", version="1", loader=object))
+    models.register(ModelSpec(name="b", task="other", version="1", loader=lambda weights: object()))
     assert models.names() == ["a", "b"]
     assert models.names(task="other") == ["b"]
     with pytest.raises(UnknownModelError, match="Unknown model 'c'. Registered models: a, b."):
@@ -126,7 +157,7 @@ def test_discovery_reports_a_broken_pipeline_without_hiding_the_others(tmp_path,
         (folder / "__init__.py").write_text("")
     (package / "good" / "models.py").write_text(
         "from ml.registry import ModelSpec\nimport fakepkg\n"
-        "fakepkg.REGISTRY.register(ModelSpec(name='g', task='t', version='1', loader=object))\n"
+        "fakepkg.REGISTRY.register(ModelSpec(name='g', task='t', version='1', loader=lambda weights: 0))\n"
     )
     (package / "bad" / "models.py").write_text("raise ImportError('missing dependency')\n")
     monkeypatch.syspath_prepend(str(tmp_path))

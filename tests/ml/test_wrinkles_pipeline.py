@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ml.modelcard import card_path, read_card
 from ml.wrinkles.synthesize import render_creases, synthesize_dataset
 
 
@@ -124,13 +125,15 @@ def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None
     assert metrics["jsi"] == report["results"][0]["jsi"] and metrics["label"] == "semi-synthetic"
     card = (tmp_path / "card.md").read_text()
     assert "semi-synthetic" in card and f"{metrics['jsi']:.4f}" in card
-    assert json.loads(checkpoint.with_suffix(".json").read_text()) == metrics
+    registry_card = read_card(card_path(checkpoint))
+    assert registry_card.metrics == metrics and registry_card.weights == checkpoint.name
     with pytest.raises(ValueError, match="No checkpoint"):
         evaluate_methods(synthetic_set, [checkpoint], ["unet"], log=lambda _: None)
-    analysis = analyze_wrinkles(_skin(0), _face_landmarks(), model=(model, metadata))
-    assert analysis["mask"].shape == (360, 320)
-    assert set(analysis["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
-    assert 0.0 <= analysis["regions"]["forehead"]["area_fraction"] <= 1.0
+    analysis = analyze_wrinkles(_skin(0), landmarks=_face_landmarks(), loaded=(model, metadata))
+    assert analysis.mask.shape == (360, 320)
+    assert set(analysis.data["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
+    assert 0.0 <= analysis.data["regions"]["forehead"]["area_fraction"] <= 1.0
+    assert len(analysis.data["zones"]) == 33
 
 
 def test_analysis_refuses_without_trained_weights(mark_untrained) -> None:
@@ -138,7 +141,7 @@ def test_analysis_refuses_without_trained_weights(mark_untrained) -> None:
 
     mark_untrained("wrinkles-unet-wds")
     with pytest.raises(WrinkleModelUnavailableError, match="no trained weights"):
-        analyze_wrinkles(_skin(0), _face_landmarks())
+        analyze_wrinkles(_skin(0), landmarks=_face_landmarks())
 
 
 def test_cli_label_writes_ground_truth(tmp_path: Path) -> None:

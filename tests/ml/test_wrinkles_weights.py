@@ -46,12 +46,12 @@ def test_shipped_model_finds_a_crease_rendered_on_a_data_face(data_dir: Path, fa
     truth = rendered.fold_darkening >= 0.06
     assert truth.sum() > 100
 
-    result = analyze_wrinkles(rendered.image, landmarks)
+    result = analyze_wrinkles(rendered.image, landmarks=landmarks)
 
-    mask = result["mask"]
+    mask = result.mask
     assert mask.shape == image.shape[:2] and mask.dtype == bool
     near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    crop_x0, crop_y0, crop_x1, crop_y1 = (int(round(value)) for value in result["crop_box"])
+    crop_x0, crop_y0, crop_x1, crop_y1 = (int(round(value)) for value in result.data["crop_box"])
     in_crop = np.zeros_like(truth)
     in_crop[max(0, crop_y0) : crop_y1, max(0, crop_x0) : crop_x1] = True
     hit_rate = mask[near_truth].mean()
@@ -59,7 +59,7 @@ def test_shipped_model_finds_a_crease_rendered_on_a_data_face(data_dir: Path, fa
     assert hit_rate > 0.1 and hit_rate > 10 * false_rate, (
         f"crease hit rate {hit_rate:.3f}, elsewhere {false_rate:.4f}"
     )
-    assert result["model"]["trained"] is True
+    assert result.data["model"]["trained"] is True
 
 
 def test_cli_segments_a_data_face(

@@ -11,19 +11,15 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from ml.model_names import WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.registry import registry
 from ml.zones.atlas import ZONES
 from webapp.analysis import services as analysis_services
-from webapp.analysis.kinds import (
-    KIND_SPECS,
-    WRINKLES_MODEL,
-    ZONES_LANDMARK_MODEL,
-    AnalysisKind,
-    untrained_kinds,
-)
+from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
 from webapp.analysis.models import AnalysisJob
 from webapp.audit.models import AuditAction, AuditEvent
-from webapp.studies.models import DEFAULT_ZONES_OF_INTEREST, VisitRole
+from webapp.runs.services import run_claim, run_fail
+from webapp.studies.models import DEFAULT_ZONES_OF_INTEREST, AnalysisKind, VisitRole
 from webapp.studies.services import comparison_create
 
 pytestmark = pytest.mark.django_db
@@ -42,9 +38,9 @@ def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = 
     job = AnalysisJob.objects.create(
         kind=kind, photo=photo, queue=KIND_SPECS[kind].queue, model_name=f"test-{kind}-model"
     )
-    analysis_services.job_claim(job_id=job.pk, worker="test")
     return analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data=data,
         model={"name": f"test-{kind}-model", "version": "test"},
         parameters={},
@@ -145,7 +141,7 @@ def test_every_kind_has_a_spec_and_the_new_kinds_use_the_right_queues():
 def test_untrained_kinds_follow_the_real_registry():
     blocked = untrained_kinds()
     assert AnalysisKind.ZONES not in blocked and AnalysisKind.LANDMARKS not in blocked
-    assert (AnalysisKind.WRINKLES in blocked) == (not registry.describe(WRINKLES_MODEL)["trained"])
+    assert (AnalysisKind.WRINKLES in blocked) == (not registry.describe(WRINKLES_UNET_WDS)["trained"])
     for message in blocked.values():
         assert "is not trained" in message and "python -m ml" in message
 
@@ -171,15 +167,15 @@ def test_coordinator_saves_settings_and_the_change_is_audited(study_with_members
     assert study.analyses == ["landmarks", "zones"]
     assert study.zones_of_interest == ["CGA", "FFA"]
     assert study.normality_region == "face_no_eyes" and study.force_zone_baseline
-    assert KIND_SPECS[AnalysisKind.ZONES].model_for(study) == ZONES_LANDMARK_MODEL
+    assert KIND_SPECS[AnalysisKind.ZONES].model_for(study) == ZONES_LANDMARK
     event = AuditEvent.objects.filter(action=AuditAction.UPDATE, study_id=study.pk).latest("pk")
-    assert set(event.details["fields"]) >= {"analyses", "zones_of_interest", "normality_region"}
+    assert set(event.details["changes"]) >= {"analyses", "zones_of_interest", "normality_region"}
 
 
 @pytest.fixture
 def untrained_kind(mark_untrained) -> str:
     """The wrinkles analysis, with its model made to look untrained whatever weights are installed."""
-    mark_untrained(WRINKLES_MODEL)
+    mark_untrained(WRINKLES_UNET_WDS)
     assert AnalysisKind.WRINKLES in untrained_kinds()
     return AnalysisKind.WRINKLES.value
 
@@ -248,8 +244,9 @@ def test_photo_page_shows_zones_wrinkles_and_normality(study_with_members, make_
             if artifact.name != "wrinkle-mask":
                 assert reverse("analysis:artifact", args=[artifact.pk]) in page
     assert 'id="zones-data"' in page and 'id="heatmap-opacity"' in page
-    viewed = set(AuditEvent.objects.filter(action=AuditAction.VIEW).values_list("object_id", flat=True))
-    assert {str(zones.pk), str(wrinkles.pk), str(normality.pk)} <= viewed
+    # One event for the page, listing every result it showed.
+    (viewed,) = AuditEvent.objects.filter(action=AuditAction.VIEW).values_list("details", flat=True)
+    assert {zones.pk, wrinkles.pk, normality.pk} <= set(viewed["results"])
 
 
 def test_photo_page_with_a_rating_says_it_comes_from_attractiveness_ratings(study_with_members, make_photo):
@@ -286,8 +283,8 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
 def test_comparison_says_why_results_are_missing(study_with_members, pre_post):
     pre, post, comparison = pre_post
     job = AnalysisJob.objects.create(kind="normality", photo=post, queue="gpu", model_name="x")
-    analysis_services.job_claim(job_id=job.pk, worker="test")
-    analysis_services.job_fail(job_id=job.pk, error="The model 'x' is not trained (TEST)")
+    claim = run_claim(AnalysisJob, run_id=job.pk, worker="test")
+    run_fail(AnalysisJob, run_id=job.pk, attempt=claim.attempt, error="The model 'x' is not trained (TEST)")
     page = (
         client_for(study_with_members["coordinator"])
         .get(reverse("studies:comparison_detail", args=[comparison.pk]))
@@ -333,7 +330,8 @@ def test_cohort_export_needs_the_export_capability(study_with_members, role, sta
     assert not AuditEvent.objects.filter(action=AuditAction.EXPORT).exists()
 
 
-def test_new_study_form_offers_only_analyses_that_can_run(study_with_members):
+def test_new_study_form_offers_only_analyses_that_can_run(settings, study_with_members):
+    settings.FACET_STUDY_CREATORS = "everyone"
     page = client_for(study_with_members["coordinator"]).get(reverse("studies:study_create")).content.decode()
     assert 'value="zones"' in page and 'value="landmarks"' in page
     for kind in untrained_kinds():

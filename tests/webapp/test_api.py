@@ -8,8 +8,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from webapp.analysis import services as analysis_services
-from webapp.analysis.models import AnalysisJob, JobStatus
+from webapp.analysis.models import AnalysisJob
 from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.models import RunStatus
+from webapp.runs.services import run_claim
 from webapp.studies.models import Comparison, Photo, Role, StudyMembership, Subject, Visit, VisitRole
 from webapp.studies.services import subject_create, visit_create
 
@@ -26,7 +28,7 @@ def fast_password_hashing(settings) -> None:
 def sent_to_worker(monkeypatch) -> list[int]:
     """Replace the broker: the ids of jobs that would have been sent to a worker."""
     sent: list[int] = []
-    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: sent.append(job.pk))
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: sent.append(run.pk))
     return sent
 
 
@@ -302,21 +304,21 @@ def test_cancel_and_retry_follow_the_job_state_rules(study_with_members, uploade
 
     cancelled = clinician.post(f"/api/jobs/{job.pk}/cancel/")
     assert cancelled.status_code == 200
-    assert cancelled.json()["status"] == JobStatus.CANCELLED
+    assert cancelled.json()["status"] == RunStatus.CANCELLED
     assert clinician.post(f"/api/jobs/{job.pk}/cancel/").status_code == 409
 
     retried = clinician.post(f"/api/jobs/{job.pk}/retry/")
     assert retried.status_code == 200
-    assert retried.json()["status"] == JobStatus.QUEUED
+    assert retried.json()["status"] == RunStatus.QUEUED
     assert clinician.get(f"/api/jobs/?status=queued&study={uploaded_photo.study_id}").json()["count"] == 1
     assert clinician.get("/api/jobs/?status=lost").status_code == 400
 
 
 def test_result_shows_data_provenance_and_artifacts_and_is_audited(study_with_members, uploaded_photo):
     job = uploaded_photo.jobs.get()
-    analysis_services.job_claim(job_id=job.pk, worker="test-worker")
     result = analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test-worker").attempt,
         data={"faces": [], "quality": {"ok": False, "reasons": ["No face was found."]}},
         model={"name": "dlib-68", "version": "19.24", "weights_sha256": "ab" * 32},
         parameters={"upsample": 1},

@@ -245,19 +245,13 @@ def test_campaign_page_shows_iteration_counts_metrics_and_charts(world):
     text = page.content.decode()
     assert page.status_code == 200
     assert text.count("<polyline") >= 3 and "0.0640" in text and "Labels per iteration" in text
-    status = client_for(world["monitor"]).get(reverse("campaigns:campaign_status", args=[campaign.pk])).json()
-    assert status == {
-        "id": campaign.pk,
-        "status": "succeeded",
-        "progress": 0.0,
-        "message": "",
-        "error": "",
-        "iterations": 2,
-    }
+    status = client_for(world["monitor"]).get(reverse("runs:status", args=["campaign", campaign.pk])).json()
+    assert (status["id"], status["run_kind"], status["status"]) == (campaign.pk, "campaign", "succeeded")
+    assert status["can_cancel"] is False and status["can_retry"] is False  # a monitor controls nothing
 
 
 def test_coordinator_creates_a_dataset_and_queues_a_campaign_from_the_pages(world, monkeypatch):
-    monkeypatch.setattr(services, "_send_campaign", lambda campaign: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     coordinator = client_for(world["coordinator"])
     home = coordinator.get(reverse("campaigns:study_home", args=[world["study"].pk]))
     assert home.status_code == 200 and b"dlib-68" in home.content
@@ -287,7 +281,7 @@ def test_coordinator_creates_a_dataset_and_queues_a_campaign_from_the_pages(worl
     response = coordinator.post(url, form)
     campaign = Campaign.objects.get(name="first")
     assert response.status_code == 302 and campaign.queue == "cpu" and campaign.start_version.number == 0
-    cancel = reverse("campaigns:campaign_cancel", args=[campaign.pk])
+    cancel = reverse("runs:cancel", args=["campaign", campaign.pk])
     assert client_for(world["monitor"]).post(cancel).status_code == 403
     assert client_for(world["clinician"]).post(cancel).status_code == 302
     assert Campaign.objects.get(pk=campaign.pk).status == "cancelled"

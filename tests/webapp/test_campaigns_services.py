@@ -20,6 +20,7 @@ from webapp.campaigns.models import (
     VersionSource,
 )
 from webapp.campaigns.services import LandmarkDataError, SplitRuleError
+from webapp.runs.services import run_cancel
 
 pytestmark = pytest.mark.django_db
 
@@ -326,23 +327,29 @@ def test_yolo_export_is_a_pseudonymous_zip_with_the_68_point_scheme(world):
     assert AuditEvent.objects.filter(action=AuditAction.EXPORT, actor=world["coordinator"]).count() == 1
 
 
-def test_detector_choice_defaults_to_dlib_and_refuses_an_untrained_model(world, monkeypatch):
+def test_detector_choice_is_a_study_setting_and_refuses_an_untrained_model(world, monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    from webapp.analysis.services import landmark_detector_set
+
     study = world["study"]
-    assert selectors.landmark_model_for_study(study) == "dlib-68"
-    monkeypatch.setattr(services, "detector_is_trained", lambda name: False)
-    with pytest.raises(LandmarkDataError, match="no trained weights"):
-        services.detector_set(study=study, detector="yolo-pose68", actor=world["coordinator"])
-    monkeypatch.setattr(services, "detector_is_trained", lambda name: True)
-    services.detector_set(study=study, detector="yolo-pose68", actor=world["coordinator"])
-    assert selectors.landmark_model_for_study(study) == "yolo-pose68"
-    assert selectors.landmark_model_for_study(world["other_study"]) == "dlib-68"
+    assert study.landmark_detector == "dlib-68"
+    monkeypatch.setattr("webapp.analysis.services.model_is_usable", lambda name, study: False)
+    with pytest.raises(ValidationError, match="no trained weights"):
+        landmark_detector_set(study=study, detector="yolo-pose68", actor=world["coordinator"])
+    monkeypatch.setattr("webapp.analysis.services.model_is_usable", lambda name, study: True)
+    landmark_detector_set(study=study, detector="yolo-pose68", actor=world["coordinator"])
+    study.refresh_from_db()
+    world["other_study"].refresh_from_db()
+    assert study.landmark_detector == "yolo-pose68"
+    assert world["other_study"].landmark_detector == "dlib-68"
 
 
 def test_campaign_needs_labels_in_both_splits_and_is_sent_after_commit(
     world, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(services, "_send_campaign", sent.append)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: sent.append(run))
     with pytest.raises(LandmarkDataError, match="no labels yet"):
         services.campaign_create(
             study=world["study"], dataset=world["dataset"], name="c0", actor=world["coordinator"]
@@ -367,5 +374,5 @@ def test_campaign_needs_labels_in_both_splits_and_is_sent_after_commit(
         services.campaign_create(
             study=world["study"], dataset=world["dataset"], name="c3", actor=world["coordinator"]
         )
-    services.campaign_cancel(campaign=campaign, actor=world["coordinator"])
+    run_cancel(campaign, actor=world["coordinator"])
     assert Campaign.objects.get(pk=campaign.pk).status == "cancelled"

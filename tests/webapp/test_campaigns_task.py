@@ -15,7 +15,9 @@ from ml.landmarks.formats import ImageRecord, Instance, KeypointDataset, Provena
 from ml.landmarks.keypoint_datasets import DatasetStore
 from webapp.analysis.models import ModelVersion
 from webapp.campaigns import services
-from webapp.campaigns.models import Campaign, CampaignStatus, DatasetPhoto, Split, VersionSource
+from webapp.campaigns.models import Campaign, DatasetPhoto, Split, VersionSource
+from webapp.runs.models import RunStatus
+from webapp.runs.services import run_cancel
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +99,7 @@ class TinyTrainer:
 @pytest.fixture
 def world(study_with_members, make_photo, settings, tmp_path, monkeypatch):
     settings.FACET_CAMPAIGN_DIR = tmp_path / "campaigns"
-    monkeypatch.setattr(services, "_send_campaign", lambda campaign: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     study = study_with_members["study"]
     photos = [make_photo(study, subject_code=f"S{index:03d}") for index in range(5)]
     dataset = services.dataset_create(study=study, name="faces", actor=study_with_members["coordinator"])
@@ -152,7 +154,7 @@ def test_campaign_task_records_iterations_versions_and_progress(world, monkeypat
     run_task(campaign)
     campaign.refresh_from_db()
 
-    assert campaign.status == CampaignStatus.SUCCEEDED, campaign.error
+    assert campaign.status == RunStatus.SUCCEEDED, campaign.error
     assert campaign.progress == 1.0 and len(campaign.epoch_log) == 5
     assert trainer.configs[0].imgsz == 320  # a CPU worker trains on smaller images
     paths = {record.path for record in trainer.initial.images}
@@ -183,7 +185,7 @@ def test_a_model_that_finds_no_validation_face_is_not_offered_as_a_detector(worl
     campaign = start(world)
     run_task(campaign)
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.SUCCEEDED
+    assert campaign.status == RunStatus.SUCCEEDED
     assert "not offered" in campaign.progress_message and not ModelVersion.objects.exists()
 
 
@@ -192,18 +194,18 @@ def test_cancelling_stops_the_campaign_between_epochs(world, monkeypatch):
     monkeypatch.setattr(ml_campaign, "run_campaign", trainer)
     monkeypatch.setattr("workers.campaigns._device", lambda: "cpu")
     campaign = start(world)
-    real_report = services.campaign_report_progress
+    real_report = services.campaign_progress
 
     def report_then_cancel(**kwargs):
         alive = real_report(**kwargs)
         if kwargs.get("epoch") == {"iteration": 0, "epoch": 2, "loss": {"pose_loss": 0.5}}:
-            services.campaign_cancel(campaign=campaign, actor=world["coordinator"])
+            run_cancel(campaign, actor=world["coordinator"])
         return alive
 
-    monkeypatch.setattr(services, "campaign_report_progress", report_then_cancel)
+    monkeypatch.setattr(services, "campaign_progress", report_then_cancel)
     run_task(campaign)
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.CANCELLED
+    assert campaign.status == RunStatus.CANCELLED
     assert [entry["epoch"] for entry in campaign.epoch_log] == [1, 2]
     assert not campaign.iteration_rows.exists() and world["dataset"].versions.count() == 1
 
@@ -236,7 +238,7 @@ def test_a_campaign_that_breaks_a_rule_fails_with_the_reason(world, monkeypatch)
     campaign = start(world)
     run_task(campaign)
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.FAILED and "validation" in campaign.error
+    assert campaign.status == RunStatus.FAILED and "validation" in campaign.error
     assert world["dataset"].versions.count() == 1
 
 
@@ -244,7 +246,7 @@ def test_teacher_campaign_writes_the_teachers_labels_as_v0(
     study_with_members, make_photo, settings, tmp_path, monkeypatch
 ):
     settings.FACET_CAMPAIGN_DIR = tmp_path / "campaigns"
-    monkeypatch.setattr(services, "_send_campaign", lambda campaign: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     study = study_with_members["study"]
     photos = [make_photo(study, subject_code=f"T{index}") for index in range(4)]
     dataset = services.dataset_create(study=study, name="teacher", actor=study_with_members["coordinator"])
@@ -283,7 +285,7 @@ def test_teacher_campaign_writes_the_teachers_labels_as_v0(
     )
     run_task(campaign)
     campaign.refresh_from_db()
-    assert campaign.status == CampaignStatus.SUCCEEDED, campaign.error
+    assert campaign.status == RunStatus.SUCCEEDED, campaign.error
     v0 = dataset.versions.get(number=0)
     assert v0.source == VersionSource.TEACHER and v0.counts["by_source"] == {"dlib-68@test": 2}
     assert DatasetPhoto.objects.get(dataset=dataset, photo=photos[0]).split == Split.VAL

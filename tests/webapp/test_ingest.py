@@ -14,9 +14,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 from PIL import ExifTags, Image, ImageCms
 
 from webapp.analysis.models import AnalysisJob
+from webapp.analysis.services import photo_upload
 from webapp.audit.models import AuditEvent
 from webapp.studies import ingest
-from webapp.studies.ingest import IngestError, photo_ingest
+from webapp.studies.ingest import IngestError
 from webapp.studies.models import Photo, VisitRole
 from webapp.studies.services import subject_create, visit_create
 
@@ -88,7 +89,7 @@ def media_files(media_root: Path) -> list[Path]:
 
 def assert_refused(visit, data: bytes, code: str, *words: str, view: str = "frontal", user=None, **upload):
     with pytest.raises(IngestError) as caught:
-        photo_ingest(
+        photo_upload(
             visit=visit, view=view, upload=upload_of(data, **upload), uploaded_by=user or visit.uploader
         )
     error = caught.value
@@ -119,7 +120,7 @@ def fast_password_hashing(settings):
 def sent_jobs(monkeypatch) -> list[AnalysisJob]:
     """Record jobs sent to Celery on commit instead of needing a broker."""
     sent: list[AnalysisJob] = []
-    monkeypatch.setattr("webapp.analysis.services._send_to_worker", sent.append)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: sent.append(run))
     return sent
 
 
@@ -144,7 +145,7 @@ def second_visit(visit):
 
 
 def ingest_ok(visit, data: bytes, view: str = "frontal", **upload) -> Photo:
-    photo = photo_ingest(visit=visit, view=view, upload=upload_of(data, **upload), uploaded_by=visit.uploader)
+    photo = photo_upload(visit=visit, view=view, upload=upload_of(data, **upload), uploaded_by=visit.uploader)
     photo.refresh_from_db()
     return photo
 
@@ -262,9 +263,9 @@ def test_failure_after_files_were_written_leaves_nothing(visit, isolated_media_r
     def broken_enqueue(**kwargs):
         raise RuntimeError("broker configuration broken")
 
-    monkeypatch.setattr(ingest, "jobs_enqueue_for_photo", broken_enqueue)
+    monkeypatch.setattr("webapp.analysis.services.jobs_enqueue_for_photo", broken_enqueue)
     with pytest.raises(RuntimeError):
-        photo_ingest(
+        photo_upload(
             visit=visit,
             view="frontal",
             upload=upload_of(encode(textured_rgb(), "PNG")),
@@ -527,7 +528,7 @@ def test_upload_streamed_to_a_temporary_file_is_accepted(visit, face_jpeg_bytes)
     upload = TemporaryUploadedFile(PATIENT_FILE_NAME, "image/jpeg", len(face_jpeg_bytes), None)
     upload.write(face_jpeg_bytes)
     upload.seek(0)
-    photo = photo_ingest(visit=visit, view="frontal", upload=upload, uploaded_by=visit.uploader)
+    photo = photo_upload(visit=visit, view="frontal", upload=upload, uploaded_by=visit.uploader)
     assert photo.content_hash == hashlib.sha256(face_jpeg_bytes).hexdigest()
 
 
@@ -566,7 +567,7 @@ def test_ingest_refuses_to_run_when_truncated_images_would_load(visit, monkeypat
 
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
     with pytest.raises(ImproperlyConfigured, match="LOAD_TRUNCATED_IMAGES"):
-        photo_ingest(
+        photo_upload(
             visit=visit,
             view="frontal",
             upload=upload_of(encode(textured_rgb(), "PNG")),

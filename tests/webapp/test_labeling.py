@@ -20,9 +20,10 @@ from django.urls import reverse
 from ml.wrinkles.crop import forehead_eye_crop
 from ml.wrinkles.labeling import label_wrinkles, texture_map
 from ml.wrinkles.losses import weighted_wrinkle_map
-from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.analysis.models import AnalysisJob, Result
 from webapp.audit.models import AuditAction, AuditEvent
 from webapp.labeling.models import ImmutableLabelError, WrinkleLabel
+from webapp.runs.models import RunStatus
 from webapp.studies.models import Photo, Subject, Visit, VisitRole
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +165,7 @@ def test_forehead_eye_region_uses_the_landmark_crop(study_with_members, make_cre
     landmarks[:, 0], landmarks[:, 1] = 128, 150
     landmarks[0], landmarks[16], landmarks[27] = (40, 130), (216, 130), (128, 125)
     job = AnalysisJob.objects.create(
-        kind="landmarks", photo=photo, queue="cpu", model_name="dlib-68", status=JobStatus.SUCCEEDED
+        kind="landmarks", photo=photo, queue="cpu", model_name="dlib-68", status=RunStatus.SUCCEEDED
     )
     result = Result.objects.create(
         job=job,

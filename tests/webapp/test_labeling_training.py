@@ -11,10 +11,11 @@ from django.test import Client
 from django.urls import reverse
 from test_labeling import client_for, save_label
 
-from webapp.analysis.models import JobStatus, ModelVersion
+from webapp.analysis.models import ModelVersion
 from webapp.audit.models import AuditAction, AuditEvent
-from webapp.labeling import services
 from webapp.labeling.models import TrainingJob
+from webapp.runs import services as run_services
+from webapp.runs.models import RunStatus
 from workers.training import train_wrinkle_model
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def one_torch_thread():
 @pytest.fixture
 def labeled_study(study_with_members, make_creased_photo, monkeypatch):
     """Four subjects with one label each (the minimum for folds split by subject)."""
-    monkeypatch.setattr(services, "_send_training_to_worker", lambda job: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     study = study_with_members["study"]
     clinician = client_for(study_with_members["clinician"])
     for number in range(1, 5):
@@ -78,10 +79,10 @@ def test_training_job_trains_cross_validates_and_registers_a_model_version(
     response = start(coordinator, study, include_synthetic="on")
     assert response.status_code == 302
     job = TrainingJob.objects.get()
-    assert job.status == JobStatus.QUEUED and len(job.label_ids) == 4
+    assert job.status == RunStatus.QUEUED and len(job.label_ids) == 4
     train_wrinkle_model(job.pk)
     job.refresh_from_db()
-    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.status == RunStatus.SUCCEEDED, job.error
     assert job.progress == 1.0
     cv = job.metrics["cv"]
     assert cv["folds"] == 2 and cv["split"] == "by subject"
@@ -95,7 +96,7 @@ def test_training_job_trains_cross_validates_and_registers_a_model_version(
     assert version.metrics["cv"] == cv
     weights = Path(version.weights_path)
     assert weights.is_file() and weights.parent == Path(settings.MEDIA_ROOT) / "models" / "wrinkles"
-    status = coordinator.get(reverse("labeling:training_status", args=[job.pk])).json()
+    status = coordinator.get(reverse("runs:status", args=["training", job.pk])).json()
     assert status["status"] == "succeeded" and status["model_version"] == str(version)
     assert AuditEvent.objects.filter(action=AuditAction.CREATE, object_type="labeling.trainingjob").exists()
     assert AuditEvent.objects.filter(action=AuditAction.CREATE, object_type="analysis.modelversion").exists()
@@ -124,7 +125,7 @@ def test_a_missing_semi_synthetic_set_fails_the_job_with_a_clear_message(
     job = TrainingJob.objects.get()
     train_wrinkle_model(job.pk)
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED
+    assert job.status == RunStatus.FAILED
     assert "No semi-synthetic set at" in job.error and "python -m ml wrinkles synthesize" in job.error
     assert not ModelVersion.objects.exists()
 
@@ -136,32 +137,30 @@ def test_cancel_stops_the_training_between_epochs(labeled_study, monkeypatch):
     job = TrainingJob.objects.get()
     assert (
         client_for(labeled_study["monitor"])
-        .post(reverse("labeling:training_cancel", args=[job.pk]))
+        .post(reverse("runs:cancel", args=["training", job.pk]))
         .status_code
         == 403
     )
-    original = services.training_job_progress
+    original = run_services.run_progress
     messages = []
 
-    def cancel_on_first_epoch(**kwargs):
+    def cancel_on_first_epoch(model, **kwargs):
         messages.append(kwargs["message"])
         if "epoch" in kwargs["message"]:
-            services.training_job_cancel(
-                job=TrainingJob.objects.get(pk=job.pk), actor=labeled_study["coordinator"]
-            )
-        return original(**kwargs)
+            run_services.run_cancel(TrainingJob.objects.get(pk=job.pk), actor=labeled_study["coordinator"])
+        return original(model, **kwargs)
 
-    monkeypatch.setattr(services, "training_job_progress", cancel_on_first_epoch)
+    monkeypatch.setattr(run_services, "run_progress", cancel_on_first_epoch)
     train_wrinkle_model(job.pk)
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED
+    assert job.status == RunStatus.CANCELLED
     assert messages[0].startswith("Exporting 4 label(s)")
     assert messages[-1].startswith("Fold 1/2: unet-wds epoch 1/2")
     assert "semi-synthetic" not in messages[-1]  # the study's own labels, not the synthetic set
     assert job.model_version is None and not ModelVersion.objects.exists()
     # A cancelled job is not run when its message arrives late.
     train_wrinkle_model(job.pk)
-    assert TrainingJob.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+    assert TrainingJob.objects.get(pk=job.pk).status == RunStatus.CANCELLED
 
 
 def test_site_admin_activates_a_version_on_the_model_versions_page(labeled_study, make_user):
@@ -177,7 +176,7 @@ def test_site_admin_activates_a_version_on_the_model_versions_page(labeled_study
     second = model_version_register(
         name="wrinkles-unet-wds", task="wrinkle-segmentation", version="b", source="y"
     )
-    url = reverse("labeling:model_versions")
+    url = reverse("analysis:model_versions")
     assert client_for(labeled_study["coordinator"]).get(url).status_code == 404
     assert client_for(labeled_study["coordinator"]).post(url, {"model_version": first.pk}).status_code == 404
     admin = client_for(make_user("siteadmin", staff=True))

@@ -22,15 +22,27 @@ from PIL import Image
 
 from ml.landmarks.formats import Instance, Provenance
 from webapp.analysis import services as analysis_services
-from webapp.analysis.models import AnalysisJob, JobStatus
+from webapp.analysis.models import AnalysisJob
+from webapp.analysis.services import photo_upload
 from webapp.campaigns import services as campaign_services
 from webapp.campaigns.models import Campaign
 from webapp.labeling.models import TrainingJob
 from webapp.labeling.services import encode_png, label_save
 from webapp.ratings import services as rating_services
 from webapp.ratings.models import RegressorFit
-from webapp.studies.ingest import photo_ingest
-from webapp.studies.models import Comparison, Photo, Role, Study, StudyMembership, Subject, Visit, VisitRole
+from webapp.runs.models import RunStatus
+from webapp.runs.services import run_claim
+from webapp.studies.models import (
+    Comparison,
+    Invitation,
+    Photo,
+    Role,
+    Study,
+    StudyMembership,
+    Subject,
+    Visit,
+    VisitRole,
+)
 from webapp.studies.services import comparison_create, subject_create, visit_create
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +67,10 @@ PUBLIC_ROUTES = {
     "api:docs",
     "api:token",
     "api:not_found",
+    # An invitation link (a secret token) and the accounts' own two-factor pages show nothing of a study.
+    "studies:invitation_accept",
+    "login_verify",
+    "two_factor",
     # The blinded rater's pages: they answer only a browser bound to a rater by an invitation link (or a
     # member's own start), show that rater's survey alone, and 404 (410 for a bad link) otherwise.
     "rate:page",
@@ -66,7 +82,7 @@ PUBLIC_ROUTES = {
 }
 # Pages for site admins only: everyone else gets 404, study coordinators included.
 STAFF_ONLY_NAMESPACES = {"audit"}
-STAFF_ONLY_ROUTES = {"analysis:queue", "labeling:model_versions"}
+STAFF_ONLY_ROUTES = {"runs:queue", "analysis:model_versions", "user_list", "user_edit"}
 
 # URL argument name → which object of the world fills it.
 KWARG_TARGETS = {
@@ -86,6 +102,12 @@ KWARG_TARGETS = {
     "version_id": "keypoint_version",
     "instance_id": "keypoint_instance",
     "campaign_id": "landmark_campaign",
+    "user_id": "user",
+    "invitation_id": "invitation",
+    # The generic run endpoints (/jobs/<run_kind>/<run_id>/...) are checked here with analysis jobs;
+    # tests/webapp/test_runs.py checks them for every kind of run.
+    "run_kind": "run_kind",
+    "run_id": "job",
     "survey_id": "rating_survey",
     "rater_id": "survey_rater",
     "fit_id": "regressor_fit",
@@ -150,6 +172,7 @@ class World:
     wrinkle_label_id: int
     training_job_id: int
     landmark_ids: dict[str, int]
+    invitation_id: int
     rating_ids: dict[str, int]
 
     def value(self, target: str) -> Any:
@@ -164,15 +187,18 @@ class World:
             "comparison": self.comparison.pk,
             "membership": self.membership.pk,
             "artifact_name": "aligned",
+            "run_kind": "analysis",
             "wrinkle_label": self.wrinkle_label_id,
             "training_job": self.training_job_id,
+            "user": self.membership.user_id,
+            "invitation": self.invitation_id,
             **self.landmark_ids,
             **self.rating_ids,
         }[target]
 
 
 def missing_value(target: str) -> Any:
-    return "no-such-artifact" if target == "artifact_name" else MISSING_ID
+    return {"artifact_name": "no-such-artifact", "run_kind": "analysis"}.get(target, MISSING_ID)
 
 
 def png(color: tuple[int, int, int]) -> SimpleUploadedFile:
@@ -240,12 +266,12 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
         date=datetime.date(2026, 3, 30),
         actor=coordinator,
     )
-    analysed = photo_ingest(visit=pre, view="frontal", upload=png((shade, 120, 100)), uploaded_by=coordinator)
-    queued = photo_ingest(visit=post, view="frontal", upload=png((shade, 90, 140)), uploaded_by=coordinator)
+    analysed = photo_upload(visit=pre, view="frontal", upload=png((shade, 120, 100)), uploaded_by=coordinator)
+    queued = photo_upload(visit=post, view="frontal", upload=png((shade, 90, 140)), uploaded_by=coordinator)
     finished_job = analysed.jobs.get()
-    analysis_services.job_claim(job_id=finished_job.pk, worker="test-worker")
     result = analysis_services.job_succeed(
         job_id=finished_job.pk,
+        attempt=run_claim(AnalysisJob, run_id=finished_job.pk, worker="test-worker").attempt,
         data={"faces": [], "quality": {"ok": False, "reasons": [f"{tag} reason"]}},
         model={"name": "dlib-68", "version": "test"},
         parameters={},
@@ -294,13 +320,21 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
         wrinkle_label_id=wrinkle_label.pk,
         training_job_id=training_job.pk,
         landmark_ids=build_landmark_world(study, coordinator, queued, tag),
+        invitation_id=Invitation.objects.create(
+            study=study,
+            email=f"{tag.lower()}@invited.example",
+            role=Role.RATER,
+            token_sha256=f"{tag:0<64}"[:64],
+            invited_by=coordinator,
+            expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+        ).pk,
         rating_ids=build_rating_world(study, coordinator, [analysed, queued], tag),
     )
 
 
 @pytest.fixture
 def worlds(study_with_members, monkeypatch) -> dict[str, World]:
-    monkeypatch.setattr(analysis_services, "_send_to_worker", lambda job: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     a = build_world(study_with_members["study"], study_with_members["coordinator"], "ASECRET", 200)
     b = build_world(study_with_members["other_study"], study_with_members["outsider"], "BOWN", 40)
     return {"a": a, "b": b}
@@ -537,7 +571,7 @@ def test_read_only_members_cannot_write_anywhere(study_with_members, worlds):
                 failures.append(f"{method.upper()} {url} ({route.name}) → {response.status_code}")
     assert not failures, "A monitor could write:\n" + "\n".join(failures)
     assert study_a_state(a) == before
-    assert AnalysisJob.objects.get(pk=a.job.pk).status == JobStatus.QUEUED
+    assert AnalysisJob.objects.get(pk=a.job.pk).status == RunStatus.QUEUED
 
 
 def test_members_reach_every_object_route_of_their_study(study_with_members, worlds):

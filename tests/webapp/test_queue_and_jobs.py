@@ -1,4 +1,4 @@
-"""Job endpoints (status, cancel, retry, results, artifacts) and the admins' queue page."""
+"""Analysis job endpoints (status, cancel, retry, results, artifacts) and the admins' queue page."""
 
 import datetime
 from unittest import mock
@@ -8,8 +8,9 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
-from webapp.analysis.models import AnalysisJob, JobStatus, Result, ResultArtifact, WorkerHeartbeat
+from webapp.analysis.models import AnalysisJob, Result, ResultArtifact
 from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.models import RunStatus, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def job(study_with_members, make_photo):
 
 @pytest.fixture
 def result_with_artifact(job):
-    job.status = JobStatus.SUCCEEDED
+    job.status = RunStatus.SUCCEEDED
     job.save()
     result = Result.objects.create(
         job=job,
@@ -40,7 +41,7 @@ def result_with_artifact(job):
 
 
 def test_job_status_for_member_and_404_for_outsider(client, study_with_members, job):
-    url = reverse("analysis:job_status", args=[job.pk])
+    url = reverse("runs:status", args=["analysis", job.pk])
     client.force_login(study_with_members["rater"])
     response = client.get(url)
     assert response.status_code == 200
@@ -52,7 +53,7 @@ def test_job_status_for_member_and_404_for_outsider(client, study_with_members, 
 
 
 def test_clinician_cancels_and_rater_cannot(client, study_with_members, job):
-    url = reverse("analysis:job_cancel", args=[job.pk])
+    url = reverse("runs:cancel", args=["analysis", job.pk])
     client.force_login(study_with_members["rater"])
     assert client.post(url, HTTP_ACCEPT="application/json").status_code == 403
     client.force_login(study_with_members["monitor"])
@@ -72,25 +73,25 @@ def test_clinician_cancels_and_rater_cannot(client, study_with_members, job):
 def test_retry_only_from_failed_or_cancelled_and_sends_to_worker(
     client, study_with_members, job, django_capture_on_commit_callbacks
 ):
-    url = reverse("analysis:job_retry", args=[job.pk])
+    url = reverse("runs:retry", args=["analysis", job.pk])
     client.force_login(study_with_members["coordinator"])
     assert client.post(url, HTTP_ACCEPT="application/json").status_code == 409
-    AnalysisJob.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error="boom")
+    AnalysisJob.objects.filter(pk=job.pk).update(status=RunStatus.FAILED, error="boom")
     with (
-        mock.patch("webapp.analysis.services._send_to_worker") as send,
+        mock.patch("webapp.runs.dispatch.send_run") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         with_commit = client.post(url, HTTP_ACCEPT="application/json")
     assert with_commit.status_code == 200
     job.refresh_from_db()
-    assert job.status == JobStatus.QUEUED and job.error == ""
+    assert job.status == RunStatus.QUEUED and job.error == ""
     send.assert_called_once()
     assert send.call_args.args[0].pk == job.pk
 
 
 def test_html_cancel_redirects_back_to_the_photo(client, study_with_members, job):
     client.force_login(study_with_members["clinician"])
-    response = client.post(reverse("analysis:job_cancel", args=[job.pk]))
+    response = client.post(reverse("runs:cancel", args=["analysis", job.pk]))
     assert response.status_code == 302
     assert response["Location"] == reverse("studies:photo_detail", args=[job.photo_id])
 
@@ -129,7 +130,7 @@ def test_artifact_download_is_audited_and_not_cached(client, study_with_members,
 
 def test_queue_page_is_hidden_from_non_staff(client, study_with_members):
     client.force_login(study_with_members["coordinator"])
-    assert client.get(reverse("analysis:queue")).status_code == 404
+    assert client.get(reverse("runs:queue")).status_code == 404
 
 
 def test_queue_page_shows_counts_worker_health_and_unserved_queue(client, make_user, job):
@@ -146,25 +147,28 @@ def test_queue_page_shows_counts_worker_health_and_unserved_queue(client, make_u
     )
     AnalysisJob.objects.create(kind="landmarks", photo=job.photo, queue="gpu", model_name="other-model")
     client.force_login(make_user("siteadmin", staff=True))
-    response = client.get(reverse("analysis:queue"))
+    response = client.get(reverse("runs:queue"))
     assert response.status_code == 200
     overview = response.context["overview"]
     assert overview.counts["queued"] == 2
     health = {worker.heartbeat.hostname: worker.healthy for worker in overview.workers}
     assert health == {"fresh@host": True, "stale@host": False}
-    assert overview.warnings == ["1 job(s) wait on the gpu queue, but no healthy worker consumes it."]
-    filtered = client.get(reverse("analysis:queue") + "?queue=gpu")
-    assert [j.queue for j in filtered.context["page"]] == ["gpu"]
+    assert overview.warnings == [
+        "2 queued job(s) have not reached the broker yet; they are sent again automatically.",
+        "1 job(s) wait on the gpu queue, but no healthy worker consumes it.",
+    ]
+    filtered = client.get(reverse("runs:queue") + "?queue=gpu")
+    assert [run.queue for run in filtered.context["runs"]] == ["gpu"]
 
 
 def test_landmark_jobs_run_the_detector_the_study_chose(study_with_members, make_photo, monkeypatch):
     from webapp.analysis.services import jobs_enqueue_for_photo
-    from webapp.campaigns.models import StudyLandmarkSettings
 
-    monkeypatch.setattr("webapp.analysis.services._send_to_worker", lambda job: None)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     study = study_with_members["study"]
     first = jobs_enqueue_for_photo(photo=make_photo(study, subject_code="S1"))
     assert {job.kind: job.model_name for job in first}["landmarks"] == "dlib-68"
-    StudyLandmarkSettings.objects.create(study=study, detector="yolo-pose68")
+    study.landmark_detector = "yolo-pose68"
+    study.save()
     second = jobs_enqueue_for_photo(photo=make_photo(study, subject_code="S2"))
     assert {job.kind: job.model_name for job in second}["landmarks"] == "yolo-pose68"

@@ -8,11 +8,15 @@ import pytest
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from webapp.analysis.kinds import NORMALITY_MODEL, AnalysisKind
-from webapp.analysis.models import AnalysisJob, JobStatus, ModelVersion
+from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR
+from webapp.analysis.models import AnalysisJob, ModelVersion
+from webapp.analysis.services import study_model_version_set
 from webapp.audit.models import AuditEvent
 from webapp.ratings import services
-from webapp.studies.models import Comparison, Photo, Subject, Visit
+from webapp.ratings.models import RegressorFit
+from webapp.runs.models import RunStatus
+from webapp.runs.services import run_claim
+from webapp.studies.models import AnalysisKind, Comparison, Photo, Subject, Visit
 
 pytestmark = [pytest.mark.django_db, pytest.mark.data, pytest.mark.slow]
 
@@ -43,7 +47,7 @@ def _face_photo(study, path: Path, subject_code: str, visit_label: str, role: st
 
 def test_fit_register_activate_and_rate_with_provenance(study_with_members, face_photo_paths, monkeypatch):
     from workers.ratings import run_regressor_fit
-    from workers.runners import run_normality, study_rating_regressor
+    from workers.runners import model_weights, run_normality
 
     study, coordinator = study_with_members["study"], study_with_members["coordinator"]
     # Five subjects, each with a pre and a post photo (different real faces stand in for the two visits).
@@ -72,8 +76,7 @@ def test_fit_register_activate_and_rate_with_provenance(study_with_members, face
         scale_max=7,
         actor=coordinator,
     )
-    sent = []
-    monkeypatch.setattr(services, "_send_fit_to_worker", sent.append)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     fit = services.fit_start(
         survey=outcome.survey,
         parameters={"candidates": 1, "trials": 2, "regressors": ["ridge"]},
@@ -81,12 +84,14 @@ def test_fit_register_activate_and_rate_with_provenance(study_with_members, face
     )
     with pytest.raises(services.RatingStateError, match="already queued"):
         services.fit_start(survey=outcome.survey, parameters={}, actor=coordinator)
-    claimed = services.fit_claim(fit_id=fit.pk, worker="test")
+    claim = run_claim(RegressorFit, run_id=fit.pk, worker="test")
     progress = []
-    result = run_regressor_fit(claimed, lambda fraction, message: progress.append((fraction, message)))
+    result = run_regressor_fit(claim.run, lambda fraction, message: progress.append((fraction, message)))
     assert services.fit_succeed(
-        fit_id=fit.pk, metrics=result["metrics"], model_version=result["model_version"]
+        fit_id=fit.pk, attempt=claim.attempt, metrics=result["metrics"], model_version=result["model_version"]
     )
+    fit.refresh_from_db()
+    assert fit.status == RunStatus.SUCCEEDED and fit.model_version is not None
     version = ModelVersion.objects.get(
         name="normality-rating-regressor", version=f"study-{study.pk}-fit-{fit.pk}"
     )
@@ -97,22 +102,21 @@ def test_fit_register_activate_and_rate_with_provenance(study_with_members, face
     assert metrics["prepost_agreement"]["pairs"] == 5
     assert progress and progress[-1][0] >= 0.97 and len(version.weights_sha256) == 64
 
-    services.regressor_activate(study=study, model_version=version, actor=coordinator)
-    assert AuditEvent.objects.filter(summary__contains="Rating regressor of").exists()
+    study_model_version_set(study=study, name=NORMALITY_REGRESSOR, model_version=version, actor=coordinator)
+    assert AuditEvent.objects.filter(summary__contains=f"runs {NORMALITY_REGRESSOR} version").exists()
     job = AnalysisJob.objects.create(
         photo=photos[0],
         kind=AnalysisKind.NORMALITY,
         queue="gpu",
-        model_name=NORMALITY_MODEL,
-        status=JobStatus.RUNNING,
+        model_name=NORMALITY_AUTOENCODER,
+        status=RunStatus.RUNNING,
     )
-    regressor, description = study_rating_regressor(job)
-    assert description["version"] == version.version and description["calibrated_on_study_ratings"]
+    assert model_weights(NORMALITY_REGRESSOR, job).version == version
     outcome = run_normality(job, lambda fraction, message: None)
     rating = outcome.data["rating"]
     assert rating["model_version"] == version.version and rating["weights_sha256"] == version.weights_sha256
     assert "Normality ratings" in rating["trained_on"] and "this study's own human ratings" in rating["note"]
     assert outcome.data["metric"]["candidates"] == 1
     # Back to the shipped regressor for this study: the MEBeauty note returns.
-    services.regressor_activate(study=study, model_version=None, actor=coordinator)
-    assert study_rating_regressor(job)[1].get("calibrated_on_study_ratings") is None
+    study_model_version_set(study=study, name=NORMALITY_REGRESSOR, model_version=None, actor=coordinator)
+    assert model_weights(NORMALITY_REGRESSOR, job).version is None

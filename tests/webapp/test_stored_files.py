@@ -15,6 +15,7 @@ from django.test import Client
 from webapp.analysis import services as analysis_services
 from webapp.analysis.kinds import KIND_SPECS
 from webapp.analysis.models import AnalysisJob, ResultArtifact
+from webapp.runs.services import run_claim
 from webapp.studies.models import Photo
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +24,10 @@ pytestmark = pytest.mark.django_db
 def photo_with_result(study, make_photo):
     photo = make_photo(study)
     job = AnalysisJob.objects.create(kind="landmarks", photo=photo, queue=KIND_SPECS["landmarks"].queue)
-    analysis_services.job_claim(job_id=job.pk, worker="test")
+    claim = run_claim(AnalysisJob, run_id=job.pk, worker="test")
     result = analysis_services.job_succeed(
         job_id=job.pk,
+        attempt=claim.attempt,
         data={"notes": ["TEST DATA"]},
         model={"name": "test", "version": "test"},
         parameters={},

@@ -10,8 +10,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.analysis.models import AnalysisJob, Result
 from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.models import RunStatus
 from webapp.studies.models import Comparison, Photo, Role, StudyMembership, Subject, Visit, VisitRole
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,7 @@ def add_landmark_result(photo: Photo, landmarks: np.ndarray, *, quality_ok: bool
         photo=photo,
         queue="cpu",
         model_name="dlib-68",
-        status=JobStatus.SUCCEEDED,
+        status=RunStatus.SUCCEEDED,
         progress=1.0,
     )
     data = {
@@ -155,7 +156,8 @@ def test_pages_require_login(client, scene):
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), url
 
 
-def test_any_user_creates_a_study_and_becomes_its_coordinator(client, make_user):
+def test_any_user_creates_a_study_when_the_setting_allows_everyone(client, settings, make_user):
+    settings.FACET_STUDY_CREATORS = "everyone"
     user = make_user("newcomer")
     client.force_login(user)
     assert client.get(reverse("studies:study_create")).status_code == 200
@@ -255,7 +257,7 @@ def test_coordinator_manages_members_but_keeps_a_coordinator(client, study_with_
 
 @pytest.fixture
 def no_broker():
-    with mock.patch("webapp.analysis.services._send_to_worker") as send:
+    with mock.patch("webapp.runs.dispatch.send_run") as send:
         yield send
 
 
@@ -336,8 +338,9 @@ def test_photo_page_embeds_landmarks_pose_and_quality_reasons(client, scene):
     assert "Quality: check this photo" in page and "The photo is blurred (sharpness 12 &lt; 40)." in page
     assert "3.5°" in page and "-2.0°" in page and "1.2°" in page
     assert "dlib-68" in page and "19.24" in page
-    assert reverse("analysis:job_status", args=[scene["post"].jobs.get().pk]) in page
-    assert AuditEvent.objects.filter(action=AuditAction.VIEW, object_type="analysis.result").exists()
+    assert reverse("runs:status", args=["analysis", scene["post"].jobs.get().pk]) in page
+    viewed = AuditEvent.objects.get(action=AuditAction.VIEW, object_type="studies.photo")
+    assert viewed.details["results"] == [scene["post"].jobs.get().result.pk]
     pre_page = client.get(reverse("studies:photo_detail", args=[scene["pre"].pk])).content.decode()
     assert "Quality: passes" in pre_page
 
@@ -351,16 +354,14 @@ def test_comparison_registers_post_onto_pre_with_the_landmark_similarity(client,
     assert np.abs(mapped - scene["pre_points"]).max() < 0.01
     assert "scale 0.800" in page and "rotation -10.0°" in page
     assert "data-wipe" in page
-    views = AuditEvent.objects.filter(
-        action=AuditAction.VIEW, object_type="studies.photo", details__comparison=scene["comparison"].pk
-    )
-    expected = sorted([str(scene["pre"].pk), str(scene["post"].pk)])
-    assert sorted(views.values_list("object_id", flat=True)) == expected
+    (view,) = AuditEvent.objects.filter(action=AuditAction.VIEW)
+    assert (view.object_type, view.object_id) == ("studies.comparison", str(scene["comparison"].pk))
+    assert sorted(view.details["photos"]) == sorted([scene["pre"].pk, scene["post"].pk])
 
 
 def test_comparison_names_the_missing_or_failed_landmark_job(client, scene):
     post_job = scene["post"].jobs.get()
-    post_job.status = JobStatus.FAILED
+    post_job.status = RunStatus.FAILED
     post_job.error = "No face was found."
     post_job.save()
     Result.objects.filter(job=post_job).delete()
@@ -372,10 +373,10 @@ def test_comparison_names_the_missing_or_failed_landmark_job(client, scene):
     assert "transform: matrix(" not in page
     photo_page = client.get(reverse("studies:photo_detail", args=[scene["post"].pk])).content.decode()
     assert "Landmarks not available yet" in photo_page and "No face was found." in photo_page
-    assert reverse("analysis:job_retry", args=[post_job.pk]) in photo_page
+    assert reverse("runs:retry", args=["analysis", post_job.pk]) in photo_page
     client.force_login(scene["monitor"])
     monitor_page = client.get(reverse("studies:photo_detail", args=[scene["post"].pk])).content.decode()
-    assert reverse("analysis:job_retry", args=[post_job.pk]) not in monitor_page
+    assert reverse("runs:retry", args=["analysis", post_job.pk]) not in monitor_page
 
 
 def test_account_pages_render_and_reset_mail_links_back(client, make_user, mailoutbox):

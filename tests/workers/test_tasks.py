@@ -5,10 +5,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError
 
-from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.analysis.models import AnalysisJob, Result
 from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.models import RunStatus
+from webapp.runs.services import RETRY_POLICY, run_cancel
 from workers import runners
-from workers.tasks import MAX_RETRIES, run_analysis_job
+from workers.tasks import run_analysis_job
 
 pytestmark = pytest.mark.django_db
 
@@ -29,15 +31,15 @@ def synthetic_job(study_with_members, make_photo) -> AnalysisJob:
 @pytest.fixture
 def face_job(study_with_members, face_jpeg_bytes, monkeypatch) -> AnalysisJob:
     """The landmarks job that ingesting a real face photo queues (not sent to any broker)."""
-    from webapp.studies.ingest import photo_ingest
+    from webapp.analysis.services import photo_upload
     from webapp.studies.models import Subject, Visit, VisitRole
 
     sent = []
-    monkeypatch.setattr("webapp.analysis.services._send_to_worker", sent.append)
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: sent.append(run))
     study = study_with_members["study"]
     subject = Subject.objects.create(study=study, code="S100")
     visit = Visit.objects.create(subject=subject, label="baseline", role=VisitRole.PRE)
-    photo = photo_ingest(
+    photo = photo_upload(
         visit=visit,
         view="frontal",
         uploaded_by=study_with_members["coordinator"],
@@ -61,7 +63,7 @@ def test_real_face_job_records_result_with_provenance(face_job):
     run_analysis_job.apply(args=[face_job.pk])
 
     face_job.refresh_from_db()
-    assert face_job.status == JobStatus.SUCCEEDED
+    assert face_job.status == RunStatus.SUCCEEDED
     assert face_job.attempts == 1
     assert face_job.progress == 1.0
     assert face_job.started_at <= face_job.finished_at
@@ -80,7 +82,7 @@ def test_photo_without_face_succeeds_with_a_failed_quality_verdict(synthetic_job
     run_analysis_job.apply(args=[synthetic_job.pk])
 
     synthetic_job.refresh_from_db()
-    assert synthetic_job.status == JobStatus.SUCCEEDED
+    assert synthetic_job.status == RunStatus.SUCCEEDED
     data = synthetic_job.result.data
     assert data["faces"] == []
     assert data["quality"]["ok"] is False
@@ -106,7 +108,7 @@ def test_second_delivery_of_a_finished_job_is_a_no_op(synthetic_job, monkeypatch
     assert calls == [synthetic_job.pk]
     synthetic_job.refresh_from_db()
     assert (synthetic_job.status, synthetic_job.attempts, synthetic_job.finished_at) == (
-        JobStatus.SUCCEEDED,
+        RunStatus.SUCCEEDED,
         1,
         finished_at,
     )
@@ -120,23 +122,19 @@ def test_job_that_no_longer_exists_is_skipped(monkeypatch):
 
 
 def test_cancelled_queued_job_never_runs(synthetic_job, study_with_members, monkeypatch):
-    from webapp.analysis.services import job_cancel
-
     monkeypatch.setitem(runners.RUNNERS, "landmarks", lambda job, progress: pytest.fail("must not run"))
-    job_cancel(job=synthetic_job, actor=study_with_members["clinician"])
+    run_cancel(synthetic_job, actor=study_with_members["clinician"])
     run_analysis_job.apply(args=[synthetic_job.pk])
     synthetic_job.refresh_from_db()
-    assert (synthetic_job.status, synthetic_job.attempts) == (JobStatus.CANCELLED, 0)
+    assert (synthetic_job.status, synthetic_job.attempts) == (RunStatus.CANCELLED, 0)
 
 
 def test_cancel_during_progress_stops_without_a_result(synthetic_job, study_with_members, monkeypatch):
-    from webapp.analysis.services import job_cancel
-
     reached = []
 
     def runner(job, progress):
         progress(0.3, "Halfway")
-        job_cancel(job=job, actor=study_with_members["clinician"])
+        run_cancel(job, actor=study_with_members["clinician"])
         progress(0.6, "Still going")
         reached.append("after cancel")
         return outcome_for(job)
@@ -146,12 +144,12 @@ def test_cancel_during_progress_stops_without_a_result(synthetic_job, study_with
 
     assert reached == []
     synthetic_job.refresh_from_db()
-    assert synthetic_job.status == JobStatus.CANCELLED
+    assert synthetic_job.status == RunStatus.CANCELLED
     assert synthetic_job.progress == pytest.approx(0.3)
     assert not Result.objects.filter(job=synthetic_job).exists()
 
 
-def test_transient_database_error_is_retried_and_attempts_counted(synthetic_job, monkeypatch):
+def test_transient_database_error_is_retried_and_attempts_counted(synthetic_job, sent_runs, monkeypatch):
     statuses_seen = []
 
     def runner(job, progress):
@@ -162,32 +160,40 @@ def test_transient_database_error_is_retried_and_attempts_counted(synthetic_job,
 
     monkeypatch.setitem(runners.RUNNERS, "landmarks", runner)
     run_analysis_job.apply(args=[synthetic_job.pk])
-
     synthetic_job.refresh_from_db()
-    assert synthetic_job.status == JobStatus.SUCCEEDED
+    assert synthetic_job.status == RunStatus.QUEUED and "Waiting to retry" in synthetic_job.progress_message
+    assert [run.pk for run in sent_runs] == [synthetic_job.pk]  # sent again, with the back-off delay
+
+    run_analysis_job.apply(args=[synthetic_job.pk])  # the broker delivers the retry
+    synthetic_job.refresh_from_db()
+    assert synthetic_job.status == RunStatus.SUCCEEDED
     assert synthetic_job.attempts == 2
     assert synthetic_job.error == ""
-    assert statuses_seen == [JobStatus.RUNNING, JobStatus.RUNNING]
-    requeued = AuditEvent.objects.get(action=AuditAction.STATE, summary=f"Job {synthetic_job.pk} will retry")
-    assert requeued.details["status"] == JobStatus.QUEUED
+    assert statuses_seen == [RunStatus.RUNNING, RunStatus.RUNNING]
+    requeued = AuditEvent.objects.get(
+        action=AuditAction.STATE, summary=f"Analysis job {synthetic_job.pk} will retry"
+    )
+    assert requeued.details["status"] == RunStatus.QUEUED
     assert "server closed the connection" in requeued.details["error"]
     assert Result.objects.filter(job=synthetic_job).count() == 1
 
 
-def test_transient_error_that_persists_fails_after_the_last_retry(synthetic_job, monkeypatch):
+def test_transient_error_that_persists_fails_after_the_last_attempt(synthetic_job, sent_runs, monkeypatch):
     def runner(job, progress):
         raise DatabaseError("could not connect to server")
 
     monkeypatch.setitem(runners.RUNNERS, "landmarks", runner)
-    run_analysis_job.apply(args=[synthetic_job.pk])
+    for _ in range(RETRY_POLICY.max_attempts):
+        run_analysis_job.apply(args=[synthetic_job.pk])
 
     synthetic_job.refresh_from_db()
-    assert synthetic_job.status == JobStatus.FAILED
-    assert synthetic_job.attempts == MAX_RETRIES + 1
-    assert synthetic_job.error == "DatabaseError: could not connect to server"
+    assert synthetic_job.status == RunStatus.FAILED
+    assert synthetic_job.attempts == RETRY_POLICY.max_attempts
+    assert "lost contact with the database" in synthetic_job.error
+    assert "could not connect to server" in synthetic_job.error and "DatabaseError" not in synthetic_job.error
     assert synthetic_job.finished_at is not None
-    retries = AuditEvent.objects.filter(summary=f"Job {synthetic_job.pk} will retry").count()
-    assert retries == MAX_RETRIES
+    retries = AuditEvent.objects.filter(summary=f"Analysis job {synthetic_job.pk} will retry").count()
+    assert retries == RETRY_POLICY.max_attempts - 1 == len(sent_runs)
     assert not Result.objects.filter(job=synthetic_job).exists()
 
 
@@ -199,11 +205,22 @@ def test_permanent_error_fails_at_once_with_its_message(synthetic_job, monkeypat
     run_analysis_job.apply(args=[synthetic_job.pk])
 
     synthetic_job.refresh_from_db()
-    assert synthetic_job.status == JobStatus.FAILED
+    assert synthetic_job.status == RunStatus.FAILED
     assert synthetic_job.attempts == 1
-    assert synthetic_job.error == "ValueError: The image has no pixels."
+    assert synthetic_job.error == "The image has no pixels."
     assert synthetic_job.progress_message == "Failed"
     assert not Result.objects.filter(job=synthetic_job).exists()
+
+
+def test_an_unexpected_error_reads_as_a_sentence_without_its_class(synthetic_job, monkeypatch):
+    def runner(job, progress):
+        raise KeyError("faces")
+
+    monkeypatch.setitem(runners.RUNNERS, "landmarks", runner)
+    run_analysis_job.apply(args=[synthetic_job.pk])
+    synthetic_job.refresh_from_db()
+    assert synthetic_job.status == RunStatus.FAILED
+    assert "KeyError" not in synthetic_job.error and "worker's log" in synthetic_job.error
 
 
 def test_soft_time_limit_fails_with_a_clear_message(synthetic_job, monkeypatch):
@@ -215,7 +232,7 @@ def test_soft_time_limit_fails_with_a_clear_message(synthetic_job, monkeypatch):
     run_analysis_job.apply(args=[synthetic_job.pk])
 
     synthetic_job.refresh_from_db()
-    assert synthetic_job.status == JobStatus.FAILED
+    assert synthetic_job.status == RunStatus.FAILED
     assert synthetic_job.attempts == 1
     assert "longer than its time limit" in synthetic_job.error
     assert not Result.objects.filter(job=synthetic_job).exists()

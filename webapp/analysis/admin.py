@@ -1,12 +1,14 @@
 from django.contrib import admin, messages
 
 from webapp.analysis import services
-from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, WorkerHeartbeat
-from webapp.studies.admin import AuditedAdmin
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact
+from webapp.audit.admin import AuditedModelAdmin
+from webapp.runs import services as run_services
+from webapp.runs.models import RunStateError
 
 
 @admin.register(AnalysisJob)
-class AnalysisJobAdmin(admin.ModelAdmin):
+class AnalysisJobAdmin(AuditedModelAdmin):
     list_display = [
         "pk",
         "kind",
@@ -27,17 +29,17 @@ class AnalysisJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed or cancelled jobs")
     def retry_jobs(self, request, queryset) -> None:
-        self._control(request, queryset, services.job_retry)
+        self._control(request, queryset, run_services.run_retry)
 
     @admin.action(description="Cancel the selected queued or running jobs")
     def cancel_jobs(self, request, queryset) -> None:
-        self._control(request, queryset, services.job_cancel)
+        self._control(request, queryset, run_services.run_cancel)
 
     def _control(self, request, queryset, action) -> None:
         for job in queryset:
             try:
-                action(job=job, actor=request.user, request=request)
-            except services.JobStateError as exc:
+                action(job, actor=request.user, request=request)
+            except RunStateError as exc:
                 self.message_user(request, str(exc), messages.WARNING)
 
 
@@ -49,7 +51,7 @@ class ArtifactInline(admin.TabularInline):
 
 
 @admin.register(Result)
-class ResultAdmin(AuditedAdmin):
+class ResultAdmin(AuditedModelAdmin):
     list_display = ["pk", "job", "model_name", "model_version", "code_version", "created_at"]
     readonly_fields = [
         "job",
@@ -66,14 +68,8 @@ class ResultAdmin(AuditedAdmin):
         return False
 
 
-@admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ["hostname", "queues", "pid", "concurrency", "last_seen"]
-    readonly_fields = ["hostname", "queues", "pid", "concurrency", "started_at", "last_seen"]
-
-
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(AuditedModelAdmin):
     list_display = ["name", "version", "task", "is_active", "source", "created_at", "activated_at"]
     list_filter = ["task", "is_active", "name"]
     readonly_fields = [field.name for field in ModelVersion._meta.fields if field.name != "model_card"]

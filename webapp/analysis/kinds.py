@@ -9,35 +9,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
-
-
-class AnalysisKind(models.TextChoices):
-    LANDMARKS = "landmarks", "Landmarks and quality"
-    ZONES = "zones", "Facial zones"
-    WRINKLES = "wrinkles", "Wrinkles"
-    NORMALITY = "normality", "Normality score"
-
-
-class Queue(models.TextChoices):
-    CPU = "cpu", "CPU"
-    GPU = "gpu", "GPU"
-
-
-ZONES_SEGMENTATION_MODEL = "zones-hrnet"
-ZONES_LANDMARK_MODEL = "zones-landmark"
-WRINKLES_MODEL = "wrinkles-unet-wds"
-NORMALITY_MODEL = "normality-autoencoder-128"
-NORMALITY_REGRESSOR = "normality-rating-regressor"
+from ml.model_names import (
+    DLIB_68,
+    NORMALITY_AUTOENCODER,
+    NORMALITY_REGRESSOR,
+    WRINKLES_UNET_WDS,
+    ZONES_HRNET,
+    ZONES_LANDMARK,
+)
+from webapp.runs.models import Queue
+from webapp.studies.models import AnalysisKind
 
 # How to train each model whose weights are missing: shown on the study settings page and in the
 # error of a job whose model is untrained.
 TRAINING_COMMANDS: dict[str, str] = {
-    ZONES_SEGMENTATION_MODEL: "python -m ml zones build-dataset --out DIR, then python -m ml zones train "
-    "--dataset DIR",
-    WRINKLES_MODEL: "python -m ml wrinkles synthesize --masks DIR --faces DIR --out DATA, then "
+    ZONES_HRNET: "python -m ml zones build-dataset --out DIR, then python -m ml zones train --dataset DIR",
+    WRINKLES_UNET_WDS: "python -m ml wrinkles synthesize --masks DIR --faces DIR --out DATA, then "
     "python -m ml wrinkles train (docs/wrinkles.md)",
-    NORMALITY_MODEL: "python -m ml normality train-normalizer --data DIR",
+    NORMALITY_AUTOENCODER: "python -m ml normality train-normalizer --data DIR",
     NORMALITY_REGRESSOR: "python -m ml normality extract-features --data DIR --out features.csv, then "
     "python -m ml normality fit-regressor --features features.csv",
 }
@@ -49,16 +38,17 @@ def model_description(name: str) -> dict[str, Any]:
     return registry.describe(name)
 
 
-def model_is_usable(name: str) -> bool:
-    """Whether jobs of `name` can run: the registry has trained weights, or an admin activated a version.
+def model_is_usable(name: str, study: Any = None) -> bool:
+    """Whether jobs of `name` can run (for `study`): the registry has trained weights, or a trained
+    version is active for the study or the site.
 
     The landmark zone baseline has no weights by design (registry `trained` is False) and always runs.
     """
-    if name in (ZONES_LANDMARK_MODEL, "dlib-68"):
+    if name in (ZONES_LANDMARK, DLIB_68):
         return True
     from webapp.analysis.selectors import active_model_version
 
-    version = active_model_version(name)
+    version = active_model_version(name, study)
     if version is not None and version.weights_path:
         return True
     return bool(model_description(name)["trained"])
@@ -75,9 +65,8 @@ def not_trained_message(name: str) -> str:
 
 
 def study_landmark_detector(study: Any) -> str:
-    from webapp.campaigns.selectors import landmark_model_for_study
-
-    return landmark_model_for_study(study)
+    """The landmark detector the study chose (a study setting)."""
+    return study.landmark_detector
 
 
 @dataclass(frozen=True)
@@ -96,7 +85,7 @@ class KindSpec:
         if self.baseline_model:
             if study is not None and getattr(study, "force_zone_baseline", False):
                 return self.baseline_model
-            if not model_is_usable(self.preferred_model):
+            if not model_is_usable(self.preferred_model, study):
                 return self.baseline_model
         return self.preferred_model
 
@@ -108,13 +97,11 @@ class KindSpec:
 
 KIND_SPECS: dict[str, KindSpec] = {
     AnalysisKind.LANDMARKS: KindSpec(
-        queue=Queue.CPU, preferred_model="dlib-68", chosen_by_study=study_landmark_detector
+        queue=Queue.CPU, preferred_model=DLIB_68, chosen_by_study=study_landmark_detector
     ),
-    AnalysisKind.ZONES: KindSpec(
-        queue=Queue.CPU, preferred_model=ZONES_SEGMENTATION_MODEL, baseline_model=ZONES_LANDMARK_MODEL
-    ),
-    AnalysisKind.WRINKLES: KindSpec(queue=Queue.GPU, preferred_model=WRINKLES_MODEL),
-    AnalysisKind.NORMALITY: KindSpec(queue=Queue.GPU, preferred_model=NORMALITY_MODEL),
+    AnalysisKind.ZONES: KindSpec(queue=Queue.CPU, preferred_model=ZONES_HRNET, baseline_model=ZONES_LANDMARK),
+    AnalysisKind.WRINKLES: KindSpec(queue=Queue.GPU, preferred_model=WRINKLES_UNET_WDS),
+    AnalysisKind.NORMALITY: KindSpec(queue=Queue.GPU, preferred_model=NORMALITY_AUTOENCODER),
 }
 
 

@@ -1,62 +1,30 @@
-"""Analysis jobs queued on Celery workers, their results with provenance, and worker heartbeats."""
+"""Analysis jobs queued on Celery workers, their results with provenance, and model versions."""
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
-from webapp.analysis.kinds import AnalysisKind, Queue
-from webapp.studies.models import Photo
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+from webapp.runs import task_names
+from webapp.runs.models import ACTIVE_STATUSES, Run, RunStateError
+from webapp.studies.models import AnalysisKind, Photo, Study
 
 
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
-FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+class AnalysisJob(Run):
+    """One analysis (landmarks, zones, wrinkles or normality) of one photo."""
 
+    run_kind = "analysis"
+    run_label = "Analysis job"
+    task_name = task_names.ANALYSIS
+    control_capability = "control_jobs"
+    study_lookup = "photo__study_id"
+    list_related = ("photo__study", "photo__visit__subject")
 
-class TrackedRun(models.Model):
-    """What every queued piece of work records: status, progress with a message, error, worker, timings."""
-
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    progress = models.FloatField(default=0.0)
-    progress_message = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        abstract = True
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def duration_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
-
-
-class AnalysisJob(TrackedRun):
     kind = models.CharField(max_length=30, choices=AnalysisKind.choices)
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="jobs")
-    queue = models.CharField(max_length=10, choices=Queue.choices)
     model_name = models.CharField(max_length=100)
     model_version = models.CharField(
         max_length=100, blank=True, help_text="Recorded by the worker that ran it."
     )
-    attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -74,6 +42,29 @@ class AnalysisJob(TrackedRun):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of photo {self.photo_id} ({self.status})"
+
+    def run_study(self) -> Study:
+        return self.photo.study
+
+    def run_title(self) -> str:
+        return f"{self.get_kind_display()} of photo {self.photo_id}"
+
+    def run_url(self) -> str:
+        return reverse("studies:photo_detail", args=[self.photo_id])
+
+    def check_retry(self) -> None:
+        same = AnalysisJob.objects.filter(
+            photo_id=self.photo_id, kind=self.kind, model_name=self.model_name, status__in=ACTIVE_STATUSES
+        )
+        if same.exclude(pk=self.pk).exists():
+            raise RunStateError("The same analysis of this photo is already queued or running.")
+
+    def status_extra(self) -> dict[str, object]:
+        result = Result.objects.filter(job=self).only("pk").first()
+        return {
+            "kind": self.kind,
+            "result_url": reverse("analysis:result_json", args=[result.pk]) if result else None,
+        }
 
 
 class Result(models.Model):
@@ -111,29 +102,12 @@ class ResultArtifact(models.Model):
         return f"{self.name} of result {self.result_id}"
 
 
-class WorkerHeartbeat(models.Model):
-    """Written by each Celery worker every few seconds; the queue page reads worker health from it."""
-
-    hostname = models.CharField(max_length=200, unique=True)
-    queues = models.JSONField(default=list)
-    pid = models.PositiveIntegerField()
-    started_at = models.DateTimeField()
-    last_seen = models.DateTimeField()
-    concurrency = models.PositiveIntegerField(default=1)
-
-    class Meta:
-        ordering = ["hostname"]
-
-    def __str__(self) -> str:
-        return self.hostname
-
-
 class ModelVersion(models.Model):
     """A version of an ml model the platform may run: shipped with the code, or trained by a Facet job.
 
-    `name` is the ml registry name (e.g. "wrinkles-unet-wds"). At most one version of a name is
-    active; jobs of that model run the active version's weights, or the registry's shipped
-    weights when no version is active.
+    `name` is the ml registry name (`ml.model_names`). At most one version of a name is active for the
+    site; a study may choose another (:class:`StudyModelVersion`). Jobs run the study's version, else
+    the site's active one, else the registry's shipped weights.
     """
 
     name = models.CharField(max_length=100)
@@ -164,3 +138,21 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.version}{' (active)' if self.is_active else ''}"
+
+
+class StudyModelVersion(models.Model):
+    """The version of a model one study runs instead of the site's active version or shipped weights."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="model_versions")
+    name = models.CharField(max_length=100)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="study_choices")
+    chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    chosen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="one_model_version_per_study")]
+
+    def __str__(self) -> str:
+        return f"{self.study}: {self.model_version}"

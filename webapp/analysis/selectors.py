@@ -1,36 +1,28 @@
-"""Read queries for jobs, results and worker health."""
+"""Read queries for analysis jobs, their results and the model versions jobs run."""
 
-import datetime
-from dataclasses import dataclass
-
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Min, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 
-from webapp.analysis.models import (
-    AnalysisJob,
-    JobStatus,
-    ModelVersion,
-    Result,
-    ResultArtifact,
-    WorkerHeartbeat,
-)
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, StudyModelVersion
+from webapp.runs.models import RunStatus
 from webapp.studies.access import Capability, not_found, require
+from webapp.studies.models import Photo, Study
 from webapp.studies.selectors import study_ids_for_user
 
 User = AbstractBaseUser | AnonymousUser
 
 
 def jobs_for_user(user: User) -> QuerySet[AnalysisJob]:
-    return AnalysisJob.objects.filter(photo__study_id__in=study_ids_for_user(user)).select_related(
-        "photo__visit__subject", "photo__study"
-    )
+    return AnalysisJob.objects.filter(
+        photo__study_id__in=study_ids_for_user(user), photo__in=Photo.objects.alive()
+    ).select_related("photo__visit__subject", "photo__study")
 
 
 def get_job(user: User, job_id: int, capability: Capability = Capability.VIEW) -> AnalysisJob:
     job = (
-        AnalysisJob.objects.select_related("photo__study", "photo__visit__subject").filter(pk=job_id).first()
+        AnalysisJob.objects.select_related("photo__study", "photo__visit__subject")
+        .filter(pk=job_id, photo__in=Photo.objects.alive())
+        .first()
     )
     if job is None:
         raise not_found(user, "job", job_id)
@@ -39,7 +31,11 @@ def get_job(user: User, job_id: int, capability: Capability = Capability.VIEW) -
 
 
 def get_result(user: User, result_id: int) -> Result:
-    result = Result.objects.select_related("job__photo__study").filter(pk=result_id).first()
+    result = (
+        Result.objects.select_related("job__photo__study")
+        .filter(pk=result_id, job__photo__in=Photo.objects.alive())
+        .first()
+    )
     if result is None:
         raise not_found(user, "result", result_id)
     require(user, result.job.photo.study, Capability.VIEW, what="result", object_id=result_id)
@@ -48,7 +44,9 @@ def get_result(user: User, result_id: int) -> Result:
 
 def get_artifact(user: User, artifact_id: int) -> ResultArtifact:
     artifact = (
-        ResultArtifact.objects.select_related("result__job__photo__study").filter(pk=artifact_id).first()
+        ResultArtifact.objects.select_related("result__job__photo__study")
+        .filter(pk=artifact_id, result__job__photo__in=Photo.objects.alive())
+        .first()
     )
     if artifact is None:
         raise not_found(user, "artifact", artifact_id)
@@ -58,66 +56,33 @@ def get_artifact(user: User, artifact_id: int) -> ResultArtifact:
 
 def latest_result(photo_id: int, kind: str) -> Result | None:
     return (
-        Result.objects.filter(job__photo_id=photo_id, job__kind=kind, job__status=JobStatus.SUCCEEDED)
+        Result.objects.filter(job__photo_id=photo_id, job__kind=kind, job__status=RunStatus.SUCCEEDED)
         .order_by("-job__finished_at")
         .first()
     )
 
 
-@dataclass(frozen=True)
-class WorkerHealth:
-    heartbeat: WorkerHeartbeat
-    healthy: bool
-    seconds_since_seen: float
-
-
-@dataclass(frozen=True)
-class QueueOverview:
-    counts: dict[str, int]
-    workers: list[WorkerHealth]
-    oldest_queued_at: datetime.datetime | None
-    warnings: list[str]
-
-
-def queue_overview(now: datetime.datetime | None = None) -> QueueOverview:
-    """Job counts by status, worker health, and warnings about queues that nobody consumes."""
-    now = now or timezone.now()
-    counts = {status: 0 for status in JobStatus.values}
-    counts.update(dict(AnalysisJob.objects.values_list("status").annotate(n=Count("id")).order_by()))
-    stale_after = 3 * settings.FACET_WORKER_HEARTBEAT_SECONDS
-    workers = [
-        WorkerHealth(
-            beat,
-            (now - beat.last_seen).total_seconds() <= stale_after,
-            (now - beat.last_seen).total_seconds(),
+def active_model_version(name: str, study: Study | None = None) -> ModelVersion | None:
+    """The version of model `name` that jobs of `study` run: the study's choice, else the site's active
+    version; None when the registry's shipped weights apply."""
+    if study is not None:
+        chosen = (
+            StudyModelVersion.objects.filter(study=study, name=name).select_related("model_version").first()
         )
-        for beat in WorkerHeartbeat.objects.all()
-    ]
-    served_queues = {queue for worker in workers if worker.healthy for queue in worker.heartbeat.queues}
-    warnings = []
-    waiting = AnalysisJob.objects.filter(status=JobStatus.QUEUED)
-    for queue, n in waiting.values_list("queue").annotate(n=Count("id")).order_by("queue"):
-        if queue not in served_queues:
-            warnings.append(f"{n} job(s) wait on the {queue} queue, but no healthy worker consumes it.")
-    oldest = waiting.aggregate(oldest=Min("created_at"))["oldest"]
-    return QueueOverview(counts=counts, workers=workers, oldest_queued_at=oldest, warnings=warnings)
-
-
-def jobs_filtered(
-    *, status: str = "", kind: str = "", queue: str = "", study_id: int | None = None
-) -> QuerySet:
-    jobs = AnalysisJob.objects.select_related("photo__study", "photo__visit__subject").order_by("-created_at")
-    if status:
-        jobs = jobs.filter(status=status)
-    if kind:
-        jobs = jobs.filter(kind=kind)
-    if queue:
-        jobs = jobs.filter(queue=queue)
-    if study_id:
-        jobs = jobs.filter(photo__study_id=study_id)
-    return jobs
-
-
-def active_model_version(name: str) -> ModelVersion | None:
-    """The version of `name` that new jobs run, or None when the registry's shipped weights apply."""
+        if chosen is not None:
+            return chosen.model_version
     return ModelVersion.objects.filter(name=name, is_active=True).first()
+
+
+def model_versions(name: str | None = None) -> QuerySet[ModelVersion]:
+    """Registered versions (of model `name`), newest first."""
+    versions = ModelVersion.objects.order_by("name", "-created_at")
+    return versions.filter(name=name) if name else versions
+
+
+def study_model_choices(study: Study) -> dict[str, ModelVersion]:
+    """The versions the study chose, by model name."""
+    return {
+        choice.name: choice.model_version
+        for choice in StudyModelVersion.objects.filter(study=study).select_related("model_version")
+    }

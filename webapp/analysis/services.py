@@ -1,50 +1,35 @@
-"""The life of an analysis job: enqueue, start, progress, success, failure, cancel, retry.
+"""Writes of the analysis app: queue a photo's analyses, record a job's result, upload a photo with its
+analyses, the study's analysis settings, and the model versions jobs run.
 
-Jobs are enqueued only after the transaction that created them commits, so a worker never picks
-up a job whose photo is not yet visible. Workers call the `job_*` functions below; they are
-idempotent, so a task the broker delivers twice neither runs a finished job again nor records a
-second result.
+The lifecycle every job shares with the other kinds of run (claim, progress, failure, cancel, retry)
+is :mod:`webapp.runs.services`; jobs are sent to the workers through :mod:`webapp.runs.dispatch` only
+after the transaction that created them commits, so a worker never picks up a job whose photo is not
+yet visible, and a broker outage never loses an upload.
 """
 
-import datetime
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from webapp.analysis.kinds import KIND_SPECS
-from webapp.analysis.models import (
-    ACTIVE_STATUSES,
-    AnalysisJob,
-    JobStatus,
-    ModelVersion,
-    Result,
-    ResultArtifact,
-    TrackedRun,
-    WorkerHeartbeat,
-)
+from webapp.analysis.kinds import KIND_SPECS, model_is_usable
+from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, StudyModelVersion
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
-from webapp.studies.models import Photo
+from webapp.runs import dispatch
+from webapp.runs.models import ACTIVE_STATUSES, Run
+from webapp.runs.services import run_succeed
+from webapp.studies.ingest import photo_ingest
+from webapp.studies.models import LandmarkDetector, Photo, Study, Visit
 
 logger = logging.getLogger(__name__)
-
-
-class JobStateError(Exception):
-    """The job is not in a state that allows the requested change."""
-
-
-def _send_to_worker(job: AnalysisJob) -> None:
-    # Imported here: the web process must not import the task module's ml dependencies at start-up.
-    from workers.tasks import run_analysis_job
-
-    run_analysis_job.apply_async(args=[job.pk], queue=job.queue)
 
 
 def jobs_enqueue_for_photo(
@@ -62,7 +47,7 @@ def jobs_enqueue_for_photo(
             requested_by=requested_by,
         )
         if created:
-            transaction.on_commit(lambda job=job: _send_to_worker(job))
+            dispatch.send_run_on_commit(job)
         jobs.append(job)
     return jobs
 
@@ -80,102 +65,23 @@ def _job_get_or_create_active(**fields: Any) -> tuple[AnalysisJob, bool]:
         return AnalysisJob.objects.get(status__in=ACTIVE_STATUSES, **lookup), False
 
 
-@dataclass(frozen=True)
-class JobClaim:
-    job: AnalysisJob
-    should_run: bool
-    reason: str = ""
-
-
-def job_claim(*, job_id: int, worker: str) -> JobClaim:
-    """Mark a queued (or re-delivered running) job as running on `worker`; finished jobs are not run again."""
-    with transaction.atomic():
-        job = AnalysisJob.objects.select_for_update().select_related("photo").filter(pk=job_id).first()
-        if job is None:
-            return JobClaim(job=AnalysisJob(pk=job_id), should_run=False, reason="job no longer exists")
-        if job.status not in ACTIVE_STATUSES:
-            return JobClaim(job=job, should_run=False, reason=f"job is already {job.status}")
-        job.attempts += 1
-        run_mark_running(job, worker=worker, extra_fields=("attempts",))
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Job {job.pk} started on {worker}",
-        target=job,
-        via="worker",
-        details={"status": JobStatus.RUNNING, "attempt": job.attempts},
-    )
-    return JobClaim(job=job, should_run=True)
-
-
-def run_mark_running(run: TrackedRun, *, worker: str, extra_fields: Sequence[str] = ()) -> None:
-    """Start a claimed job of any kind (locked by the caller) on `worker`, clearing a previous attempt."""
-    run.status = JobStatus.RUNNING
-    run.worker = worker
-    run.started_at = timezone.now()
-    run.finished_at = None
-    run.progress = 0.0
-    run.progress_message = "Starting"
-    run.error = ""
-    run.save(
-        update_fields=[
-            "status",
-            "worker",
-            "started_at",
-            "finished_at",
-            "progress",
-            "progress_message",
-            "error",
-            *extra_fields,
-        ]
-    )
-
-
-def run_report_progress(model: type[TrackedRun], *, run_id: int, fraction: float, message: str) -> bool:
-    """Store a running job's progress; False when it was cancelled meanwhile, so the worker can stop."""
-    fraction = min(max(float(fraction), 0.0), 1.0)
-    updated = model.objects.filter(pk=run_id, status=JobStatus.RUNNING).update(
-        progress=fraction, progress_message=message[:200]
-    )
-    return updated == 1
-
-
-def run_cancel(
-    run: TrackedRun,
+def photo_upload(
     *,
-    label: str,
-    actor: AbstractBaseUser,
+    visit: Visit,
+    view: str,
+    upload: UploadedFile,
+    uploaded_by: AbstractBaseUser,
     request: HttpRequest | None = None,
-    error: type[Exception] | None = None,
-) -> TrackedRun:
-    """Cancel a queued or running job of any kind; a running worker stops at its next progress report."""
-    updated = (
-        type(run)
-        .objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES)
-        .update(status=JobStatus.CANCELLED, finished_at=timezone.now(), progress_message="Cancelled")
-    )
-    if not updated:
-        raise (error or JobStateError)(
-            f"{label} {run.pk} is {run.status}; only queued or running jobs can be cancelled."
-        )
-    run.refresh_from_db()
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Cancelled {label.lower()} {run.pk}",
-        actor=actor,
-        target=run,
+) -> Photo:
+    """Ingest a photo (``webapp.studies.ingest``) and queue the study's analyses in the same transaction."""
+    return photo_ingest(
+        visit=visit,
+        view=view,
+        upload=upload,
+        uploaded_by=uploaded_by,
         request=request,
-        details={"status": JobStatus.CANCELLED},
+        on_stored=lambda photo: jobs_enqueue_for_photo(photo=photo, requested_by=uploaded_by),
     )
-    return run
-
-
-def job_report_progress(*, job_id: int, fraction: float, message: str) -> bool:
-    """Store progress; returns False when the job was cancelled meanwhile, so the worker can stop."""
-    return run_report_progress(AnalysisJob, run_id=job_id, fraction=fraction, message=message)
-
-
-def job_is_cancelled(job_id: int) -> bool:
-    return AnalysisJob.objects.filter(pk=job_id, status=JobStatus.CANCELLED).exists()
 
 
 @dataclass
@@ -186,125 +92,70 @@ class Artifact:
     content_type: str
 
 
-@transaction.atomic
 def job_succeed(
     *,
     job_id: int,
+    attempt: int,
     data: dict[str, Any],
     model: dict[str, Any],
     parameters: dict[str, Any],
     code_version: str,
     artifacts: list[Artifact] = (),
 ) -> Result | None:
-    """Record the result and finish the job. A second call for the same job replaces, never duplicates."""
-    job = AnalysisJob.objects.select_for_update().get(pk=job_id)
-    if job.status != JobStatus.RUNNING:
-        logger.info("Not recording a result for job %s: it is %s", job_id, job.status)
-        return None
-    result, _ = Result.objects.update_or_create(
-        job=job,
-        defaults={
-            "data": data,
-            "model_name": model["name"],
-            "model_version": model["version"],
-            "weights_sha256": model.get("weights_sha256") or "",
-            "parameters": parameters,
-            "code_version": code_version,
-        },
-    )
-    for artifact in artifacts:
-        result.artifacts.filter(name=artifact.name).delete()
-        stored = ResultArtifact(result=result, name=artifact.name, content_type=artifact.content_type)
-        stored.file.save(f"{artifact.name}.{artifact.extension}", ContentFile(artifact.content), save=False)
-        stored.save()
-    job.status = JobStatus.SUCCEEDED
-    job.model_version = model["version"]
-    job.progress = 1.0
-    job.progress_message = "Done"
-    job.finished_at = timezone.now()
-    job.save(update_fields=["status", "model_version", "progress", "progress_message", "finished_at"])
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Job {job.pk} succeeded",
-        target=job,
-        via="worker",
-        details={"status": JobStatus.SUCCEEDED, "model": model["name"], "version": model["version"]},
-    )
-    return result
+    """Record the result of the claimed attempt and finish the job. A second call for the same job
+    replaces, never duplicates; none is recorded when the job was cancelled or taken over meanwhile."""
+    recorded: list[Result] = []
 
-
-def job_fail(*, job_id: int, error: str, will_retry: bool = False) -> None:
-    """Record a failure. With `will_retry` the job goes back to the queue instead of failing."""
-    status = JobStatus.QUEUED if will_retry else JobStatus.FAILED
-    updated = AnalysisJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=status,
-        error=error[:5000],
-        progress_message="Waiting to retry" if will_retry else "Failed",
-        finished_at=None if will_retry else timezone.now(),
-    )
-    if updated:
-        audit_record(
-            action=AuditAction.STATE,
-            summary=f"Job {job_id} {'will retry' if will_retry else 'failed'}",
-            object_type="analysis.analysisjob",
-            object_id=job_id,
-            study_id=AnalysisJob.objects.filter(pk=job_id).values_list("photo__study_id", flat=True).first(),
-            via="worker",
-            details={"status": status, "error": error[:500]},
+    def record(run: Run) -> None:
+        result, _ = Result.objects.update_or_create(
+            job=run,
+            defaults={
+                "data": data,
+                "model_name": model["name"],
+                "model_version": model["version"],
+                "weights_sha256": model.get("weights_sha256") or "",
+                "parameters": parameters,
+                "code_version": code_version,
+            },
         )
+        for artifact in artifacts:
+            result.artifacts.filter(name=artifact.name).delete()
+            stored = ResultArtifact(result=result, name=artifact.name, content_type=artifact.content_type)
+            name = f"{artifact.name}.{artifact.extension}"
+            stored.file.save(name, ContentFile(artifact.content), save=False)
+            stored.save()
+        run.model_version = model["version"]
+        recorded.append(result)
+
+    run_succeed(AnalysisJob, run_id=job_id, attempt=attempt, record=record)
+    return recorded[0] if recorded else None
 
 
-def job_cancel(
-    *, job: AnalysisJob, actor: AbstractBaseUser, request: HttpRequest | None = None
-) -> AnalysisJob:
-    """Cancel a queued or running job. A running worker notices at its next progress report and stops."""
-    return run_cancel(job, label="Job", actor=actor, request=request)
+# Analysis settings of a study ---------------------------------------------------------------------------
 
 
-@transaction.atomic
-def job_retry(
-    *, job: AnalysisJob, actor: AbstractBaseUser, request: HttpRequest | None = None
-) -> AnalysisJob:
-    """Queue a failed or cancelled job again."""
-    job = AnalysisJob.objects.select_for_update().get(pk=job.pk)
-    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise JobStateError(f"Job {job.pk} is {job.status}; only failed or cancelled jobs can be retried.")
-    if AnalysisJob.objects.filter(
-        photo=job.photo, kind=job.kind, model_name=job.model_name, status__in=ACTIVE_STATUSES
-    ).exists():
-        raise JobStateError("The same analysis of this photo is already queued or running.")
-    job.status = JobStatus.QUEUED
-    job.progress = 0.0
-    job.progress_message = "Queued again"
-    job.error = ""
-    job.started_at = None
-    job.finished_at = None
-    job.save(update_fields=["status", "progress", "progress_message", "error", "started_at", "finished_at"])
+def landmark_detector_set(
+    *, study: Study, detector: str, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> Study:
+    """Choose the landmark model of a study's landmark analyses; one without weights is refused."""
+    if detector not in LandmarkDetector.values:
+        raise ValidationError(f"Unknown landmark detector '{detector}'.")
+    if not model_is_usable(detector, study):
+        raise ValidationError(
+            f"The {detector} detector has no trained weights yet; run a landmark campaign first."
+        )
+    previous = study.landmark_detector
+    study.landmark_detector = detector
+    study.save(update_fields=["landmark_detector"])
     audit_record(
-        action=AuditAction.STATE,
-        summary=f"Retried job {job.pk}",
+        action=AuditAction.UPDATE,
+        summary=f"Landmark detector of study {study.pk} set to {detector}",
         actor=actor,
-        target=job,
+        target=study,
         request=request,
-        details={"status": JobStatus.QUEUED},
+        details={"previous": previous, "detector": detector},
     )
-    transaction.on_commit(lambda: _send_to_worker(job))
-    return job
-
-
-def worker_heartbeat(
-    *, hostname: str, queues: list[str], pid: int, started_at: datetime.datetime, concurrency: int
-) -> None:
-    WorkerHeartbeat.objects.update_or_create(
-        hostname=hostname,
-        defaults={
-            "queues": queues,
-            "pid": pid,
-            "started_at": started_at,
-            "last_seen": timezone.now(),
-            "concurrency": concurrency,
-        },
-    )
+    return study
 
 
 @transaction.atomic
@@ -350,7 +201,8 @@ def model_version_register(
 def model_version_activate(
     *, model_version: ModelVersion, actor: AbstractBaseUser, request: HttpRequest | None = None
 ) -> ModelVersion:
-    """Make this the version new jobs of its model run; the previously active one is deactivated."""
+    """Make this the site's version of its model (studies without a choice of their own run it); the
+    previously active one is deactivated."""
     previous = (
         ModelVersion.objects.select_for_update()
         .filter(name=model_version.name, is_active=True)
@@ -370,3 +222,63 @@ def model_version_activate(
         details={"previous": previous_versions},
     )
     return model_version
+
+
+@transaction.atomic
+def model_version_deactivate(
+    *, model_version: ModelVersion, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> ModelVersion:
+    """The site runs the shipped weights of this model again (studies that chose a version keep it)."""
+    ModelVersion.objects.filter(pk=model_version.pk).update(is_active=False)
+    model_version.refresh_from_db()
+    audit_record(
+        action=AuditAction.STATE,
+        summary=f"Deactivated model {model_version.name} version {model_version.version}",
+        actor=actor,
+        target=model_version,
+        request=request,
+    )
+    return model_version
+
+
+@transaction.atomic
+def study_model_version_set(
+    *,
+    study: Study,
+    name: str,
+    model_version: ModelVersion | None,
+    actor: AbstractBaseUser,
+    request: HttpRequest | None = None,
+) -> StudyModelVersion | None:
+    """Make ``model_version`` the version of model ``name`` that the study's jobs run from now on, or,
+    with None, let the study follow the site's active version again."""
+    if model_version is not None and model_version.name != name:
+        raise ValidationError(
+            f"Version {model_version.version} is a version of {model_version.name}, not {name}."
+        )
+    if model_version is not None and not model_version.weights_path:
+        raise ValidationError(f"Version {model_version.version} has no weights file, so no job could run it.")
+    previous = (
+        StudyModelVersion.objects.filter(study=study, name=name).select_related("model_version").first()
+    )
+    choice = None
+    if model_version is None:
+        StudyModelVersion.objects.filter(study=study, name=name).delete()
+    else:
+        choice, _ = StudyModelVersion.objects.update_or_create(
+            study=study, name=name, defaults={"model_version": model_version, "chosen_by": actor}
+        )
+    audit_record(
+        action=AuditAction.STATE,
+        summary=f"Study {study.pk} runs {name} "
+        + (f"version {model_version.version}" if model_version else "as the site does"),
+        actor=actor,
+        target=study,
+        request=request,
+        details={
+            "model": name,
+            "version": model_version.version if model_version else None,
+            "previous": previous.model_version.version if previous else None,
+        },
+    )
+    return choice

@@ -1,13 +1,23 @@
 from django.urls import path
 
-from webapp.analysis import views
+from webapp.analysis import pages, views
 
 app_name = "analysis"
 urlpatterns = [
-    path("", views.queue, name="queue"),
-    path("<int:job_id>/status.json", views.job_status, name="job_status"),
-    path("<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
-    path("<int:job_id>/retry/", views.job_retry, name="job_retry"),
     path("results/<int:result_id>.json", views.result_json, name="result_json"),
     path("artifacts/<int:artifact_id>/", views.artifact, name="artifact"),
+    path("models/", views.model_versions, name="model_versions"),
+]
+
+# The study pages that show analysis results and settings; webapp/urls.py serves them in the
+# "studies" namespace beside webapp.studies.urls, so their URL names stay "studies:photo_detail" ...
+study_pages = [
+    path("studies/<int:study_id>/settings/", pages.study_settings, name="study_settings"),
+    path("studies/<int:study_id>/cohort/", pages.study_cohort, name="study_cohort"),
+    path("studies/<int:study_id>/cohort.csv", pages.study_cohort_csv, name="study_cohort_csv"),
+    path("subjects/<int:subject_id>/", pages.subject_detail, name="subject_detail"),
+    path("visits/<int:visit_id>/photos/", pages.photo_upload, name="photo_upload"),
+    path("photos/<int:photo_id>/", pages.photo_detail, name="photo_detail"),
+    path("comparisons/<int:comparison_id>/", pages.comparison_detail, name="comparison_detail"),
+    path("studies/<int:study_id>/models/", pages.study_model_version, name="study_model_version"),
 ]

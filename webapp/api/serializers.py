@@ -7,12 +7,12 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from webapp.analysis.kinds import AnalysisKind
 from webapp.analysis.models import AnalysisJob
 from webapp.api.fields import ScopedRelatedField
 from webapp.studies import selectors
 from webapp.studies.access import Capability
 from webapp.studies.models import (
+    AnalysisKind,
     Comparison,
     PhotoView,
     Role,

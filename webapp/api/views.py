@@ -19,24 +19,27 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, Throttled
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from webapp.accounts.services import api_token_expires_at, api_token_issue, api_tokens_revoke
 from webapp.accounts.throttle import login_refusal
+from webapp.accounts.two_factor import has_two_factor, verify_code
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
-from webapp.analysis.models import AnalysisJob, JobStatus, Result
+from webapp.analysis.models import AnalysisJob, Result
 from webapp.api import serializers as api
 from webapp.api.fields import parse_id
 from webapp.api.parsers import BoundedJSONParser
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.runs import services as run_services
+from webapp.runs.models import RunStateError, RunStatus
 from webapp.studies import selectors, services
 from webapp.studies.access import Capability
-from webapp.studies.ingest import IngestError, photo_ingest, refuse_several_files
+from webapp.studies.ingest import IngestError, refuse_several_files
 from webapp.studies.models import Comparison, Photo, Study, Subject, Visit
 
 # Ids in URLs: digits only and within bigint range, so a malformed id is a plain 404.
@@ -80,7 +83,23 @@ class ThrottledAuthTokenSerializer(AuthTokenSerializer):
         username = attrs.get("username")
         if username and (refusal := login_refusal(self.context["request"], username)):
             raise Throttled(wait=refusal.retry_after_seconds, detail=refusal.message)
-        return super().validate(attrs)
+        attrs = super().validate(attrs)
+        user = attrs["user"]
+        if has_two_factor(user):
+            code = str(self.initial_data.get("otp", ""))
+            if verify_code(user, code) is None:
+                audit_record(
+                    action=AuditAction.LOGIN_FAILED,
+                    summary=f"API token refused to {user.get_username()!r}: two-factor code missing or wrong",
+                    request=self.context["request"],
+                    object_type="auth.user",
+                    object_id=user.pk,
+                    details={"username": user.get_username(), "two_factor": True},
+                )
+                raise AuthenticationFailed(
+                    "This account uses two-factor log-in: send its 6-digit code as 'otp'."
+                )
+        return attrs
 
 
 class AuditedTokenView(ObtainAuthToken):
@@ -311,7 +330,7 @@ class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         try:
             refuse_several_files(request.FILES)
             serializer.is_valid(raise_exception=True)
-            photo = photo_ingest(
+            photo = analysis_services.photo_upload(
                 visit=serializer.validated_data["visit"],
                 view=serializer.validated_data["view"],
                 upload=serializer.validated_data["file"],
@@ -360,7 +379,7 @@ def private_file_response(field_file: Any, download_stem: str) -> FileResponse:
                 "status",
                 OpenApiTypes.STR,
                 OpenApiParameter.QUERY,
-                enum=JobStatus.values,
+                enum=RunStatus.values,
                 description="Only jobs in this status.",
             ),
         ]
@@ -383,9 +402,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
         if (study_id := query_id(self.request, "study")) is not None:
             jobs = jobs.filter(photo__study_id=study_id)
         if job_status := self.request.query_params.get("status"):
-            if job_status not in JobStatus.values:
+            if job_status not in RunStatus.values:
                 raise serializers.ValidationError(
-                    {"status": f"Unknown status {job_status!r}; use one of {', '.join(JobStatus.values)}."}
+                    {"status": f"Unknown status {job_status!r}; use one of {', '.join(RunStatus.values)}."}
                 )
             jobs = jobs.filter(status=job_status)
         return jobs
@@ -396,8 +415,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
     def _control(self, request: Request, change: Any) -> Response:
         job = self.get_object(Capability.CONTROL_JOBS)
         try:
-            job = change(job=job, actor=request.user, request=request)
-        except analysis_services.JobStateError as error:
+            job = change(job, actor=request.user, request=request)
+        except RunStateError as error:
             return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         return Response(self.get_serializer(self.get_queryset().get(pk=job.pk)).data)
 
@@ -408,7 +427,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
-        return self._control(request, analysis_services.job_cancel)
+        return self._control(request, run_services.run_cancel)
 
     @extend_schema(
         summary="Queue a failed or cancelled job again",
@@ -417,7 +436,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
     )
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str) -> Response:
-        return self._control(request, analysis_services.job_retry)
+        return self._control(request, run_services.run_retry)
 
 
 class ResultViewSet(mixins.RetrieveModelMixin, ScopedViewSet):

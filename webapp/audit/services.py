@@ -1,5 +1,6 @@
 """Writing the audit trail. Every read of photo or result bytes and every change of state calls this."""
 
+import hashlib
 import ipaddress
 import logging
 from datetime import timedelta
@@ -7,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core import signing
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
@@ -143,3 +145,129 @@ def audit_denied(
         request=request,
         details=details,
     )
+
+
+# --- changes: old and new values -----------------------------------------------------------------
+
+# Fields whose values never enter the trail (a password hash is a secret); the change itself does.
+SECRET_FIELDS = frozenset({"password"})
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe form of a field value: model instances as {"id", "text"}, dates as ISO text."""
+    if isinstance(value, models.Model):
+        return {"id": value.pk, "text": str(value)}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(item) for item in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def snapshot(instance: models.Model, fields: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The JSON-safe values of `fields` of `instance` (foreign keys as their object), for change records."""
+    values = {}
+    for name in fields:
+        if name in SECRET_FIELDS:
+            # A fingerprint, only to tell whether it changed; the trail never holds the value.
+            values[name] = hashlib.sha256(str(getattr(instance, name, "")).encode()).hexdigest()[:16]
+            continue
+        try:
+            field = instance._meta.get_field(name)
+        except Exception:
+            values[name] = _plain(getattr(instance, name, None))
+            continue
+        if field.many_to_many:
+            values[name] = _plain(list(getattr(instance, name).all())) if instance.pk else []
+        else:
+            values[name] = _plain(getattr(instance, name, None))
+    return values
+
+
+def field_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`{field: {"old": …, "new": …}}` for every field whose value differs between two snapshots."""
+    changes = {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) == after.get(name):
+            continue
+        if name in SECRET_FIELDS:
+            changes[name] = {"old": "(not recorded)", "new": "(changed, not recorded)"}
+        else:
+            changes[name] = {"old": before.get(name), "new": after.get(name)}
+    return changes
+
+
+# --- page views: one event per page, its images included ----------------------------------------
+
+PAGE_VIEW_SALT = "facet.audit.page-view"
+
+
+def audit_page_view(
+    request: HttpRequest,
+    *,
+    summary: str,
+    target: models.Model | None = None,
+    study_id: int | None = None,
+    photos: list[int] | tuple[int, ...] = (),
+    results: list[int] | tuple[int, ...] = (),
+    artifacts: list[int] | tuple[int, ...] = (),
+    labels: list[int] | tuple[int, ...] = (),
+    details: dict[str, Any] | None = None,
+) -> str:
+    """Record one VIEW event for a page and everything it shows (photos, results, result images), and
+    return a grant for the page's image URLs (`?seen=<grant>`, see `covered_by_page_view`): the images
+    the page loads are part of this one event and are not recorded again."""
+    event = audit_record(
+        action=AuditAction.VIEW,
+        summary=summary,
+        target=target,
+        study_id=study_id,
+        request=request,
+        details={
+            **(details or {}),
+            "photos": sorted(set(photos)),
+            "results": sorted(set(results)),
+            "artifacts": sorted(set(artifacts)),
+            **({"labels": sorted(set(labels))} if labels else {}),
+        },
+    )
+    return signing.dumps([event.pk, request.user.pk], salt=PAGE_VIEW_SALT)
+
+
+def covered_by_page_view(
+    request: HttpRequest,
+    *,
+    photo_id: int | None = None,
+    artifact_id: int | None = None,
+    label_id: int | None = None,
+) -> bool:
+    """Whether this image request comes from a page whose view event already lists the image: a valid,
+    recent grant of the same user, naming an event that lists the photo (or result artifact, or label)."""
+    grant = request.GET.get("seen")
+    if not grant or not request.user.is_authenticated:
+        return False
+    try:
+        event_id, user_id = signing.loads(
+            grant, salt=PAGE_VIEW_SALT, max_age=settings.FACET_PAGE_VIEW_GRANT_SECONDS
+        )
+    except (signing.BadSignature, ValueError, TypeError):
+        return False
+    if user_id != request.user.pk:
+        return False
+    details = (
+        AuditEvent.objects.filter(pk=event_id, actor_id=request.user.pk, action=AuditAction.VIEW)
+        .values_list("details", flat=True)
+        .first()
+    )
+    if not isinstance(details, dict):
+        return False
+    if photo_id is not None:
+        return photo_id in details.get("photos", [])
+    if label_id is not None:
+        return label_id in details.get("labels", [])
+    return artifact_id is not None and artifact_id in details.get("artifacts", [])

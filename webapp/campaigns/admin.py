@@ -1,12 +1,6 @@
 from django.contrib import admin
 
-from webapp.campaigns.models import (
-    Campaign,
-    CampaignIteration,
-    KeypointDataset,
-    KeypointDatasetVersion,
-    StudyLandmarkSettings,
-)
+from webapp.campaigns.models import Campaign, CampaignIteration, KeypointDataset, KeypointDatasetVersion
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -20,11 +14,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-
-
-@admin.register(StudyLandmarkSettings)
-class StudyLandmarkSettingsAdmin(ReadOnlyAdmin):
-    list_display = ("study", "detector", "updated_by", "updated_at")
 
 
 @admin.register(KeypointDataset)

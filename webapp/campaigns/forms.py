@@ -5,8 +5,10 @@ from typing import Any
 
 from django import forms
 
-from webapp.analysis.kinds import Queue
-from webapp.campaigns.models import KeypointDataset, LandmarkDetector
+from ml.model_names import DLIB_68
+from webapp.campaigns.models import KeypointDataset
+from webapp.runs.models import Queue
+from webapp.studies.models import LandmarkDetector
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 
@@ -58,7 +60,7 @@ class CampaignForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=KeypointDataset.objects.none())
     teacher_model = forms.ChoiceField(
         required=False,
-        choices=[("", "None: start from the dataset's latest version"), ("dlib-68", "dlib-68 on a subset")],
+        choices=[("", "None: start from the dataset's latest version"), (DLIB_68, f"{DLIB_68} on a subset")],
         label="Iteration-0 teacher",
     )
     labelled_fraction = forms.FloatField(

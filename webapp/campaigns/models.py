@@ -9,35 +9,13 @@ new instance and a new version that points to its parent.
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 
-from webapp.analysis.kinds import Queue
+from webapp.runs import task_names
+from webapp.runs.models import ACTIVE_STATUSES, Queue, Run, RunStateError
 from webapp.studies.models import Photo, Study
 
 HUMAN = "human"
-
-
-class LandmarkDetector(models.TextChoices):
-    DLIB_68 = "dlib-68", "dlib 68-point shape predictor"
-    YOLO_POSE_68 = "yolo-pose68", "Facet YOLOv8-pose 68-point detector"
-
-
-class StudyLandmarkSettings(models.Model):
-    """Which landmark detector the study's landmark analyses use."""
-
-    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="landmark_settings")
-    detector = models.CharField(
-        max_length=40, choices=LandmarkDetector.choices, default=LandmarkDetector.DLIB_68
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name_plural = "study landmark settings"
-
-    def __str__(self) -> str:
-        return f"{self.study}: {self.detector}"
 
 
 class Split(models.TextChoices):
@@ -174,19 +152,13 @@ class KeypointDatasetVersion(models.Model):
         super().save(*args, **kwargs)
 
 
-class CampaignStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-CAMPAIGN_ACTIVE = (CampaignStatus.QUEUED, CampaignStatus.RUNNING)
-
-
-class Campaign(models.Model):
+class Campaign(Run):
     """An iterative auto-labelling campaign (Chen 2024) run as one job on a worker."""
+
+    run_kind = "campaign"
+    run_label = "Landmark campaign"
+    task_name = task_names.LANDMARK_CAMPAIGN
+    control_capability = "control_jobs"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="landmark_campaigns")
     dataset = models.ForeignKey(KeypointDataset, on_delete=models.CASCADE, related_name="campaigns")
@@ -210,19 +182,8 @@ class Campaign(models.Model):
     min_confidence = models.FloatField(default=0.7)
     max_iou = models.FloatField(default=0.3)
     queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.GPU)
-    status = models.CharField(max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.QUEUED)
-    progress = models.FloatField(default=0.0)
-    progress_message = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
     epoch_log = models.JSONField(default=list, blank=True, help_text="Training loss per epoch.")
     run_dir = models.CharField(max_length=500, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -236,9 +197,27 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in CAMPAIGN_ACTIVE
+    def run_study(self) -> Study:
+        return self.study
+
+    def run_title(self) -> str:
+        return f"Landmark campaign '{self.name}'"
+
+    def run_url(self) -> str:
+        return reverse("campaigns:campaign_detail", args=[self.pk])
+
+    def on_claim(self) -> None:
+        # A new attempt runs the campaign from the start, in a new run folder; the dataset versions an
+        # earlier attempt wrote stay (versions are immutable), its iteration rows go.
+        self.iteration_rows.all().delete()
+        self.epoch_log = []
+        self.run_dir = ""
+        self.save(update_fields=["epoch_log", "run_dir"])
+
+    def check_retry(self) -> None:
+        others = Campaign.objects.filter(dataset_id=self.dataset_id, status__in=ACTIVE_STATUSES)
+        if others.exclude(pk=self.pk).exists():
+            raise RunStateError("A campaign on this dataset is already queued or running.")
 
 
 class CampaignIteration(models.Model):

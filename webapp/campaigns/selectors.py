@@ -12,19 +12,11 @@ from webapp.campaigns.models import (
     KeypointDataset,
     KeypointDatasetVersion,
     KeypointInstance,
-    LandmarkDetector,
-    StudyLandmarkSettings,
 )
 from webapp.studies.access import Capability, can, not_found, require
 from webapp.studies.models import Study
 
 User = AbstractBaseUser | AnonymousUser
-
-
-def landmark_model_for_study(study: Study) -> str:
-    """The ml registry name of the landmark detector the study's landmark analyses run."""
-    chosen = StudyLandmarkSettings.objects.filter(study=study).values_list("detector", flat=True).first()
-    return chosen or LandmarkDetector.DLIB_68.value
 
 
 def can_review(user: User, study: Study) -> bool:

@@ -15,6 +15,4 @@ urlpatterns = [
     path("versions/<int:version_id>/export", views.version_export, name="version_export"),
     path("instances/<int:instance_id>/review/", views.instance_review, name="instance_review"),
     path("<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),
-    path("<int:campaign_id>/status", views.campaign_status, name="campaign_status"),
-    path("<int:campaign_id>/cancel/", views.campaign_cancel, name="campaign_cancel"),
 ]

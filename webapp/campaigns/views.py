@@ -6,18 +6,19 @@ services, and render.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.analysis.kinds import model_is_usable
+from webapp.analysis.services import landmark_detector_set
+from webapp.audit.services import audit_page_view
 from webapp.campaigns import charts, selectors, services
 from webapp.campaigns.forms import CampaignForm, DatasetCreateForm, DetectorForm, ImportForm, ReviewForm
-from webapp.campaigns.models import LandmarkDetector
 from webapp.campaigns.services import LandmarkDataError
 from webapp.studies.access import Capability, capabilities
+from webapp.studies.models import LandmarkDetector
 from webapp.studies.selectors import get_study
 
 
@@ -43,9 +44,9 @@ def study_home(request: HttpRequest, study_id: int) -> HttpResponse:
         "can": _can(request.user, study),
         "datasets": selectors.datasets_of_study(study),
         "campaigns": selectors.campaigns_of_study(study),
-        "detector": selectors.landmark_model_for_study(study),
-        "detector_form": DetectorForm(initial={"detector": selectors.landmark_model_for_study(study)}),
-        "yolo_trained": services.detector_is_trained(LandmarkDetector.YOLO_POSE_68),
+        "detector": study.landmark_detector,
+        "detector_form": DetectorForm(initial={"detector": study.landmark_detector}),
+        "yolo_trained": model_is_usable(LandmarkDetector.YOLO_POSE_68, study),
         "dataset_form": DatasetCreateForm(),
     }
     return render(request, "campaigns/study_home.html", context)
@@ -58,14 +59,14 @@ def detector_set(request: HttpRequest, study_id: int) -> HttpResponse:
     form = DetectorForm(request.POST)
     if form.is_valid():
         try:
-            services.detector_set(
+            landmark_detector_set(
                 study=study, detector=form.cleaned_data["detector"], actor=request.user, request=request
             )
             messages.success(
                 request, f"New landmark analyses of this study use {form.cleaned_data['detector']}."
             )
-        except LandmarkDataError as error:
-            messages.error(request, error.message)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
     else:
         _flash_form_errors(request, form)
     return redirect("campaigns:study_home", study_id=study.pk)
@@ -220,13 +221,12 @@ def instance_review(request: HttpRequest, instance_id: int) -> HttpResponse:
             return redirect("campaigns:instance_review", instance_id=following.pk)
         return redirect("campaigns:review_queue", dataset_id=instance.dataset_id)
     study = instance.dataset.study
-    audit_record(
-        action=AuditAction.VIEW,
+    view_grant = audit_page_view(
+        request,
         summary=f"Viewed landmark instance {instance.pk}",
-        actor=request.user,
         target=instance,
         study_id=study.pk,
-        request=request,
+        photos=[instance.photo_id],
     )
     state = selectors.instance_state(instance)
     return render(
@@ -238,6 +238,7 @@ def instance_review(request: HttpRequest, instance_id: int) -> HttpResponse:
             "instance": instance,
             "photo": instance.photo,
             "split": selectors.instance_split(instance),
+            "view_grant": view_grant,
             "state": state,
             "can": _can(request.user, study),
             "reviewable": state.in_latest and not instance.is_human,
@@ -331,32 +332,3 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "last_epochs": campaign.epoch_log[-5:],
         },
     )
-
-
-@login_required
-@never_cache
-@require_GET
-def campaign_status(request: HttpRequest, campaign_id: int) -> JsonResponse:
-    campaign = selectors.get_campaign(request.user, campaign_id)
-    return JsonResponse(
-        {
-            "id": campaign.pk,
-            "status": campaign.status,
-            "progress": campaign.progress,
-            "message": campaign.progress_message,
-            "error": campaign.error,
-            "iterations": campaign.iteration_rows.count(),
-        }
-    )
-
-
-@login_required
-@require_POST
-def campaign_cancel(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = selectors.get_campaign(request.user, campaign_id, Capability.CONTROL_JOBS)
-    try:
-        services.campaign_cancel(campaign=campaign, actor=request.user, request=request)
-        messages.success(request, "Campaign cancelled; a running one stops at the end of its current epoch.")
-    except LandmarkDataError as error:
-        messages.error(request, error.message)
-    return redirect("campaigns:campaign_detail", campaign_id=campaign.pk)

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from webapp.audit.admin import AuditedModelAdmin
 from webapp.labeling.models import TrainingJob, WrinkleLabel, ZoneAnnotation, ZoneAnnotationImport
 
 
 @admin.register(WrinkleLabel)
-class WrinkleLabelAdmin(admin.ModelAdmin):
+class WrinkleLabelAdmin(AuditedModelAdmin):
     """Read-only: labels are immutable versions; their images are served only by the audited views."""
 
     list_display = ["pk", "photo", "version", "method", "wrinkle_pixels", "author_username", "created_at"]
@@ -32,7 +33,7 @@ class WrinkleLabelAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(admin.ModelAdmin):
+class TrainingJobAdmin(AuditedModelAdmin):
     list_display = ["pk", "study", "status", "progress", "model_version", "created_at", "finished_at"]
     list_filter = ["status"]
     readonly_fields = [field.name for field in TrainingJob._meta.fields]
@@ -42,7 +43,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(ZoneAnnotationImport)
-class ZoneAnnotationImportAdmin(admin.ModelAdmin):
+class ZoneAnnotationImportAdmin(AuditedModelAdmin):
     """Read-only: imports are the study's record of where its human zone ground truth came from."""
 
     list_display = ["pk", "study", "source_format", "author_username", "created_at"]
@@ -56,7 +57,7 @@ class ZoneAnnotationImportAdmin(admin.ModelAdmin):
 
 
 @admin.register(ZoneAnnotation)
-class ZoneAnnotationAdmin(admin.ModelAdmin):
+class ZoneAnnotationAdmin(AuditedModelAdmin):
     """Read-only; masks are served only through the audited export."""
 
     list_display = ["pk", "photo", "zone", "version", "pixels", "author_username", "created_at"]

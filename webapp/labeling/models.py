@@ -7,8 +7,11 @@ are patient-derived and are served only through the audited views of this app.
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
-from webapp.analysis.models import ModelVersion, TrackedRun
+from webapp.analysis.models import ModelVersion
+from webapp.runs import task_names
+from webapp.runs.models import Queue, Run
 from webapp.studies.models import Photo, Study
 
 
@@ -76,8 +79,13 @@ class WrinkleLabel(models.Model):
         return self.wrinkle_pixels / max(1, int(self.region["width"]) * int(self.region["height"]))
 
 
-class TrainingJob(TrackedRun):
-    """A "train wrinkle model" run on a study's labels (GPU queue), tracked like an analysis job."""
+class TrainingJob(Run):
+    """A "train wrinkle model" run on a study's labels (GPU queue)."""
+
+    run_kind = "training"
+    run_label = "Wrinkle training"
+    task_name = task_names.WRINKLE_TRAINING
+    control_capability = "manage_study"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="wrinkle_training_jobs")
     parameters = models.JSONField(default=dict)
@@ -86,6 +94,7 @@ class TrainingJob(TrackedRun):
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.GPU)
 
     class Meta:
         constraints = [
@@ -97,6 +106,18 @@ class TrainingJob(TrackedRun):
 
     def __str__(self) -> str:
         return f"Wrinkle training job {self.pk} of study {self.study_id} ({self.status})"
+
+    def run_study(self) -> Study:
+        return self.study
+
+    def run_title(self) -> str:
+        return f"Wrinkle model training on {len(self.label_ids)} label(s)"
+
+    def run_url(self) -> str:
+        return reverse("labeling:study_labels", args=[self.study_id])
+
+    def status_extra(self) -> dict[str, object]:
+        return {"model_version": str(self.model_version) if self.model_version else None}
 
 
 # Human zone annotations (CVAT imports) -----------------------------------------------------------------

@@ -10,13 +10,11 @@ for site admins only.
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from webapp.analysis.models import ModelVersion
 from webapp.labeling.models import TrainingJob, WrinkleLabel
 from webapp.studies.access import Capability, can, not_found, require
 from webapp.studies.models import Photo, Study
 
 User = AbstractBaseUser | AnonymousUser
-WRINKLE_MODEL_NAME = "wrinkles-unet-wds"
 
 
 def can_label(user: User, study: Study) -> bool:
@@ -75,7 +73,3 @@ def get_training_job(
 
 def training_jobs_of_study(study: Study) -> QuerySet[TrainingJob]:
     return TrainingJob.objects.filter(study=study).select_related("model_version", "requested_by")
-
-
-def wrinkle_model_versions() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(name=WRINKLE_MODEL_NAME).order_by("-created_at")

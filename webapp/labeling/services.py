@@ -23,18 +23,18 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.text import slugify
 
-from webapp.analysis.kinds import AnalysisKind
-from webapp.analysis.models import ACTIVE_STATUSES, JobStatus, ModelVersion, Result
+from webapp.analysis.models import ModelVersion, Result
 from webapp.analysis.selectors import latest_result
-from webapp.analysis.services import run_cancel, run_mark_running, run_report_progress
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, WrinkleLabel
+from webapp.runs import dispatch
+from webapp.runs.models import ACTIVE_STATUSES, RunStatus
+from webapp.runs.services import run_succeed
 from webapp.spreadsheets import SafeCsvDictWriter
-from webapp.studies.models import Photo, Study
+from webapp.studies.models import AnalysisKind, Photo, Study
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ WHOLE_PHOTO_MAX_SIDE = 1024
 LABEL_SIZE_MULTIPLE = 16
 WEIGHTED_MAP_SCALES = (2, 4, 8)
 MIN_TRAINING_SUBJECTS = 4
-TRAINING_QUEUE = "gpu"
-TRAINING_TASK = "workers.training.train_wrinkle_model"
 
 
 class LabelingError(ValueError):
@@ -56,7 +54,7 @@ class LabelingError(ValueError):
 
 
 class TrainingStateError(Exception):
-    """The training job is not in a state that allows the requested change."""
+    """A training job cannot be started now; the message says why."""
 
 
 # Labeling image --------------------------------------------------------------------------------------
@@ -81,7 +79,7 @@ def landmarks_result_with_face(photo: Photo, result_id: int | None = None) -> Re
     """The photo's landmarks result (the given one, else the newest) if it found a face."""
     if result_id is not None:
         result = Result.objects.filter(
-            pk=result_id, job__photo=photo, job__kind=AnalysisKind.LANDMARKS, job__status=JobStatus.SUCCEEDED
+            pk=result_id, job__photo=photo, job__kind=AnalysisKind.LANDMARKS, job__status=RunStatus.SUCCEEDED
         ).first()
     else:
         result = latest_result(photo.pk, AnalysisKind.LANDMARKS)
@@ -96,6 +94,7 @@ def labeling_image(photo: Photo, kind: str, landmarks_result_id: int | None = No
     image = _load_photo(photo)
     height, width = image.shape[:2]
     if kind == RegionKind.FOREHEAD_EYE:
+        from ml.core.subject import subject_landmarks
         from ml.wrinkles.crop import forehead_eye_crop
 
         result = landmarks_result_with_face(photo, landmarks_result_id)
@@ -105,7 +104,7 @@ def labeling_image(photo: Photo, kind: str, landmarks_result_id: int | None = No
                 "available; label the whole photo or run the landmark analysis first."
             )
         try:
-            crop = forehead_eye_crop(np.asarray(result.data["faces"][0]["landmarks"], dtype=np.float64))
+            crop = forehead_eye_crop(subject_landmarks(result.data["faces"]))
         except ValueError as error:
             raise LabelingError(f"The forehead-and-eye crop cannot be made: {error}") from error
         return LabelingImage(
@@ -429,13 +428,6 @@ def export_audit(
 # Training jobs ---------------------------------------------------------------------------------------
 
 
-def _send_training_to_worker(job: TrainingJob) -> None:
-    # Sent by name: the web process does not import the worker's training code (torch, ml).
-    from workers.celery import app
-
-    app.send_task(TRAINING_TASK, args=[job.pk], queue=TRAINING_QUEUE)
-
-
 @transaction.atomic
 def training_job_start(
     *,
@@ -469,74 +461,19 @@ def training_job_start(
         request=request,
         details={"parameters": parameters, "labels": job.label_ids},
     )
-    transaction.on_commit(lambda: _send_training_to_worker(job))
+    dispatch.send_run_on_commit(job)
     return job
 
 
-def training_job_cancel(
-    *, job: TrainingJob, actor: AbstractBaseUser, request: HttpRequest | None = None
-) -> TrainingJob:
-    """Cancel a queued or running training job; the worker stops at its next epoch."""
-    return run_cancel(
-        job, label="Wrinkle training job", actor=actor, request=request, error=TrainingStateError
-    )
+def training_job_succeed(
+    *, job_id: int, attempt: int, metrics: dict[str, Any], model_version: ModelVersion
+) -> bool:
+    """Finish the claimed attempt of a training job with its cross-validation figures and model version."""
 
+    def record(run: TrainingJob) -> None:
+        run.metrics = metrics
+        run.model_version = model_version
 
-def training_job_claim(*, job_id: int, worker: str) -> TrainingJob | None:
-    """Mark a queued job as running; None when it was cancelled, finished or deleted meanwhile."""
-    with transaction.atomic():
-        job = TrainingJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status not in ACTIVE_STATUSES:
-            return None
-        run_mark_running(job, worker=worker)
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Wrinkle training job {job.pk} started on {worker}",
-        target=job,
-        via="worker",
-        details={"status": JobStatus.RUNNING},
-    )
-    return job
-
-
-def training_job_progress(*, job_id: int, fraction: float, message: str) -> bool:
-    """Store progress; False when the job was cancelled meanwhile, so the worker stops."""
-    return run_report_progress(TrainingJob, run_id=job_id, fraction=fraction, message=message)
-
-
-def training_job_succeed(*, job_id: int, metrics: dict[str, Any], model_version: ModelVersion) -> bool:
-    updated = TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.SUCCEEDED,
-        metrics=metrics,
-        model_version=model_version,
-        progress=1.0,
-        progress_message=f"Registered {model_version.name} {model_version.version}",
-        finished_at=timezone.now(),
-    )
-    if updated:
-        audit_record(
-            action=AuditAction.STATE,
-            summary=f"Wrinkle training job {job_id} succeeded",
-            object_type="labeling.trainingjob",
-            object_id=job_id,
-            study_id=TrainingJob.objects.filter(pk=job_id).values_list("study_id", flat=True).first(),
-            via="worker",
-            details={"model_version": model_version.pk},
-        )
-    return updated == 1
-
-
-def training_job_fail(*, job_id: int, error: str) -> None:
-    updated = TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.FAILED, error=error[:5000], progress_message="Failed", finished_at=timezone.now()
-    )
-    if updated:
-        audit_record(
-            action=AuditAction.STATE,
-            summary=f"Wrinkle training job {job_id} failed",
-            object_type="labeling.trainingjob",
-            object_id=job_id,
-            study_id=TrainingJob.objects.filter(pk=job_id).values_list("study_id", flat=True).first(),
-            via="worker",
-            details={"error": error[:500]},
-        )
+    message = f"Registered {model_version.name} {model_version.version}"
+    finished = run_succeed(TrainingJob, run_id=job_id, attempt=attempt, message=message, record=record)
+    return finished is not None

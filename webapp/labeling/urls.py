@@ -13,9 +13,6 @@ urlpatterns = [
     path("studies/<int:study_id>/", views.study_labels, name="study_labels"),
     path("studies/<int:study_id>/export.zip", views.export, name="export"),
     path("studies/<int:study_id>/train/", views.training_start, name="training_start"),
-    path("training/<int:training_job_id>/", views.training_status, name="training_status"),
-    path("training/<int:training_job_id>/cancel/", views.training_cancel, name="training_cancel"),
-    path("models/", views.model_versions, name="model_versions"),
 ]
 urlpatterns += [
     path("studies/<int:study_id>/zones/", zone_views.zone_annotations, name="zone_annotations"),

@@ -8,19 +8,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from webapp.analysis import services as analysis_services
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_page_view, audit_record, covered_by_page_view
+from webapp.audit.templatetags.audit import seen
 from webapp.labeling import selectors, services
 from webapp.labeling.forms import LabelSaveForm, TrainingStartForm
-from webapp.labeling.models import RegionKind, ThresholdMethod, TrainingJob, WrinkleLabel
-from webapp.studies.access import Capability, can, is_site_admin
+from webapp.labeling.models import RegionKind, ThresholdMethod, WrinkleLabel
+from webapp.studies.access import Capability, can
 from webapp.studies.models import Photo
 from webapp.studies.selectors import get_photo, get_study
 
@@ -45,7 +45,7 @@ def _region_request(request: HttpRequest, photo: Photo) -> tuple[str, int | None
     return kind, result.pk if (result and kind == RegionKind.FOREHEAD_EYE) else None
 
 
-def _label_payload(label: WrinkleLabel) -> dict:
+def _label_payload(label: WrinkleLabel, view_grant: str = "") -> dict:
     return {
         "id": label.pk,
         "version": label.version,
@@ -56,8 +56,8 @@ def _label_payload(label: WrinkleLabel) -> dict:
         "region": label.region["kind"],
         "rough_pixels": label.rough_pixels,
         "wrinkle_pixels": label.wrinkle_pixels,
-        "mask_url": reverse("labeling:label_mask", args=[label.pk]),
-        "rough_url": reverse("labeling:label_rough", args=[label.pk]),
+        "mask_url": seen(reverse("labeling:label_mask", args=[label.pk]), view_grant),
+        "rough_url": seen(reverse("labeling:label_rough", args=[label.pk]), view_grant),
     }
 
 
@@ -72,15 +72,27 @@ def label_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
     kind, result_id = _region_request(request, photo)
     crop_available = services.landmarks_result_with_face(photo) is not None
     labels = list(selectors.labels_of_photo(photo))
-    config = {
-        "imageUrl": reverse("labeling:labeling_image", args=[photo.pk])
+    # One event for the page, its labeling image and its labels' images (which the grant covers).
+    view_grant = audit_page_view(
+        request,
+        summary=f"Opened wrinkle labeling of photo {photo.pk}",
+        target=photo,
+        photos=[photo.pk],
+        labels=[label.pk for label in labels],
+        details={"page": "wrinkle labeling", "region": kind},
+    )
+    image_url = (
+        reverse("labeling:labeling_image", args=[photo.pk])
         + f"?region={kind}"
-        + (f"&landmarks_result={result_id}" if result_id else ""),
+        + (f"&landmarks_result={result_id}" if result_id else "")
+    )
+    config = {
+        "imageUrl": seen(image_url, view_grant),
         "saveUrl": reverse("labeling:label_photo", args=[photo.pk]),
         "region": kind,
         "landmarksResult": result_id,
         "canSave": selectors.can_label(request.user, photo.study),
-        "labels": [_label_payload(label) for label in labels],
+        "labels": [_label_payload(label, view_grant) for label in labels],
     }
     context = {
         "study": photo.study,
@@ -141,14 +153,15 @@ def labeling_image(request: HttpRequest, photo_id: int) -> HttpResponse:
         labeling = services.labeling_image(photo, kind, result_id)
     except services.LabelingError as error:
         raise Http404(error.message) from error
-    audit_record(
-        action=AuditAction.VIEW,
-        summary=f"Viewed the wrinkle labeling image of photo {photo.pk}",
-        actor=request.user,
-        target=photo,
-        request=request,
-        details={"file": "labeling image", "region": labeling.region},
-    )
+    if not covered_by_page_view(request, photo_id=photo.pk):
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed the wrinkle labeling image of photo {photo.pk}",
+            actor=request.user,
+            target=photo,
+            request=request,
+            details={"file": "labeling image", "region": labeling.region},
+        )
     return _no_store(HttpResponse(services.encode_png(labeling.image), content_type="image/png"))
 
 
@@ -157,30 +170,18 @@ def labeling_image(request: HttpRequest, photo_id: int) -> HttpResponse:
 def label_file(request: HttpRequest, label_id: int, part: str) -> HttpResponse:
     label = selectors.get_label(request.user, label_id)
     stored = getattr(label, LABEL_FILES[part])
-    audit_record(
-        action=AuditAction.VIEW,
-        summary=f"Viewed {part} of wrinkle label {label.pk}",
-        actor=request.user,
-        target=label,
-        study_id=label.photo.study_id,
-        request=request,
-        details={"file": part, "photo": label.photo_id, "version": label.version},
-    )
+    if not covered_by_page_view(request, label_id=label.pk):
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed {part} of wrinkle label {label.pk}",
+            actor=request.user,
+            target=label,
+            study_id=label.photo.study_id,
+            request=request,
+            details={"file": part, "photo": label.photo_id, "version": label.version},
+        )
     with stored.open("rb") as handle:
         return _no_store(HttpResponse(handle.read(), content_type="image/png"))
-
-
-def _training_payload(job: TrainingJob) -> dict:
-    return {
-        "id": job.pk,
-        "status": job.status,
-        "progress": job.progress,
-        "message": job.progress_message,
-        "error": job.error,
-        "metrics": job.metrics,
-        "model_version": str(job.model_version) if job.model_version else None,
-        "duration_seconds": job.duration_seconds,
-    }
 
 
 @login_required
@@ -194,10 +195,6 @@ def study_labels(request: HttpRequest, study_id: int) -> HttpResponse:
         "labels": labels,
         "subject_count": len({label.photo.visit.subject_id for label in labels}),
         "jobs": jobs,
-        "jobs_json": [
-            {**_training_payload(job), "url": reverse("labeling:training_status", args=[job.pk])}
-            for job in jobs
-        ],
         "can_export": can(request.user, study, Capability.EXPORT),
         "can_train": can(request.user, study, Capability.MANAGE_STUDY),
         "train_form": TrainingStartForm(),
@@ -251,42 +248,3 @@ def training_start(request: HttpRequest, study_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Training job {job.pk} queued on the GPU queue.")
     return redirect("labeling:study_labels", study_id=study.pk)
-
-
-@never_cache
-@login_required
-@require_GET
-def training_status(request: HttpRequest, training_job_id: int) -> JsonResponse:
-    job = selectors.get_training_job(request.user, training_job_id)
-    return JsonResponse(_training_payload(job))
-
-
-@login_required
-@require_POST
-def training_cancel(request: HttpRequest, training_job_id: int) -> HttpResponse:
-    job = selectors.get_training_job(request.user, training_job_id, Capability.MANAGE_STUDY)
-    try:
-        services.training_job_cancel(job=job, actor=request.user, request=request)
-    except services.TrainingStateError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(request, f"Training job {job.pk} cancelled.")
-    return redirect("labeling:study_labels", study_id=job.study_id)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def model_versions(request: HttpRequest) -> HttpResponse:
-    """Site admins: wrinkle model versions with their metrics, and an Activate button."""
-    if not is_site_admin(request.user):
-        raise Http404("No such page.")
-    if request.method == "POST":
-        version = get_object_or_404(selectors.wrinkle_model_versions(), pk=request.POST.get("model_version"))
-        analysis_services.model_version_activate(model_version=version, actor=request.user, request=request)
-        messages.success(request, f"{version.name} {version.version} is now active.")
-        return redirect("labeling:model_versions")
-    return render(
-        request,
-        "labeling/model_versions.html",
-        {"versions": selectors.wrinkle_model_versions(), "model_name": selectors.WRINKLE_MODEL_NAME},
-    )

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import IO
 
 import numpy as np
@@ -31,7 +31,7 @@ from django.http import HttpRequest
 from PIL import Image
 
 from ml.zones.atlas import ZONE_ABBREVIATIONS
-from ml.zones.cvat import CvatImportError, read_cvat_images_xml, read_cvat_segmentation_masks
+from ml.zones.cvat import CvatImportError, parse_cvat_images_xml, parse_labelmap, parse_segmentation_mask
 from ml.zones.cvat import ZoneAnnotation as CvatZones
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
@@ -101,18 +101,15 @@ def _xml_images(content: bytes) -> list[CvatImage]:
         )
     images = []
     problems = []
-    with tempfile.TemporaryDirectory() as folder:
-        for number, element in enumerate(elements):
-            single = ET.Element("annotations")
-            single.append(element)
-            path = Path(folder) / f"{number}.xml"
-            ET.ElementTree(single).write(path)
-            try:
-                (zones,) = read_cvat_images_xml(path).values()
-            except CvatImportError as error:
-                problems.append(str(error).replace(str(path), "the XML"))
-                continue
-            images.append(CvatImage(element.get("name", ""), zones))
+    for element in elements:
+        single = ET.Element("annotations")
+        single.append(element)
+        try:
+            (zones,) = parse_cvat_images_xml(ET.tostring(single)).values()
+        except CvatImportError as error:
+            problems.append(str(error))
+            continue
+        images.append(CvatImage(element.get("name", ""), zones))
     if problems:
         raise ZoneImportError("The CVAT XML has malformed shapes.", problems)
     return images
@@ -126,8 +123,11 @@ def _safe_member(name: str) -> PurePosixPath:
 
 
 def _mask_images(archive: zipfile.ZipFile, root: PurePosixPath) -> list[CvatImage]:
-    """Each SegmentationClass PNG is read on its own by `ml.zones.cvat` (which reads one flat folder)."""
-    labelmap = archive.read(str(root / "labelmap.txt"))
+    """Each SegmentationClass PNG is read on its own by `ml.zones.cvat`."""
+    try:
+        colours = parse_labelmap(archive.read(str(root / "labelmap.txt")).decode("utf-8", errors="replace"))
+    except CvatImportError as error:
+        raise ZoneImportError("The labelmap.txt of the export cannot be read.", [str(error)]) from error
     class_dir = root / "SegmentationClass"
     members = sorted(
         name
@@ -136,19 +136,14 @@ def _mask_images(archive: zipfile.ZipFile, root: PurePosixPath) -> list[CvatImag
     )
     images = []
     problems = []
-    with tempfile.TemporaryDirectory() as folder:
-        for number, name in enumerate(members):
-            export = Path(folder) / str(number)
-            (export / "SegmentationClass").mkdir(parents=True)
-            (export / "labelmap.txt").write_bytes(labelmap)
-            (export / "SegmentationClass" / "mask.png").write_bytes(archive.read(name))
-            try:
-                (zones,) = read_cvat_segmentation_masks(export).values()
-            except (CvatImportError, OSError) as error:
-                problems.append(f"{name}: {error}")
-                continue
-            relative = PurePosixPath(name).relative_to(class_dir)
-            images.append(CvatImage(str(relative), zones))
+    for name in members:
+        try:
+            zones = parse_segmentation_mask(archive.read(name), colours, PurePosixPath(name).name)
+        except CvatImportError as error:
+            problems.append(f"{name}: {error}")
+            continue
+        relative = PurePosixPath(name).relative_to(class_dir)
+        images.append(CvatImage(str(relative), zones))
     if problems:
         raise ZoneImportError("The segmentation masks cannot be read.", problems)
     if not images:

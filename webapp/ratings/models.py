@@ -11,8 +11,11 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
-from webapp.analysis.models import ModelVersion, TrackedRun
+from webapp.analysis.models import ModelVersion
+from webapp.runs import task_names
+from webapp.runs.models import Queue, Run
 from webapp.studies.models import Photo, Study
 
 DEFAULT_QUESTION = "How normal does this face look?"
@@ -197,8 +200,14 @@ class Rating(models.Model):
         return f"{self.value} by {self.rater_id} on {self.item_id}"
 
 
-class RegressorFit(TrackedRun):
-    """A background fit of the normality rating regressor on one survey's ratings."""
+class RegressorFit(Run):
+    """A background fit of the normality rating regressor on one survey's ratings (GPU queue, where the
+    normality models live). The fitted version is activated per study like any model version."""
+
+    run_kind = "rating-fit"
+    run_label = "Rating-regressor fit"
+    task_name = task_names.RATING_REGRESSOR_FIT
+    control_capability = "manage_study"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="regressor_fits")
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="regressor_fits")
@@ -207,6 +216,7 @@ class RegressorFit(TrackedRun):
     model_version = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.GPU)
 
     class Meta:
         ordering = ["-created_at"]
@@ -219,16 +229,14 @@ class RegressorFit(TrackedRun):
     def __str__(self) -> str:
         return f"Regressor fit {self.pk} of survey {self.survey_id} ({self.status})"
 
+    def run_study(self) -> Study:
+        return self.study
 
-class StudyRatingRegressor(models.Model):
-    """The rating regressor a study's normality jobs use (a registered model version), chosen per study."""
+    def run_title(self) -> str:
+        return f"Rating-regressor fit on survey {self.survey_id}"
 
-    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="rating_regressor")
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
-    activated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    activated_at = models.DateTimeField(auto_now=True)
+    def run_url(self) -> str:
+        return reverse("ratings:fit_detail", args=[self.pk])
 
-    def __str__(self) -> str:
-        return f"{self.model_version} for {self.study}"
+    def status_extra(self) -> dict[str, object]:
+        return {"model_version": str(self.model_version) if self.model_version else None}

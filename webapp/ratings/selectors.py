@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from ml.model_names import NORMALITY_REGRESSOR
 from ml.ratings.agreement import sign_agreement
 from ml.ratings.reliability import (
     ItemSummary,
@@ -20,13 +21,12 @@ from ml.ratings.reliability import (
 from ml.ratings.reliability import reliability as panel_reliability
 from webapp.analysis.kinds import AnalysisKind
 from webapp.analysis.models import ModelVersion
-from webapp.analysis.selectors import latest_result
+from webapp.analysis.selectors import active_model_version, latest_result
 from webapp.ratings.models import (
     Assignment,
     ItemKind,
     Rating,
     RegressorFit,
-    StudyRatingRegressor,
     Survey,
     SurveyItem,
     SurveyRater,
@@ -356,9 +356,9 @@ def rater_assignment(rater: SurveyRater, token: str) -> Assignment:
 
 
 def study_regressor_version(study: Study) -> ModelVersion | None:
-    """The rating regressor version activated for the study (None: the shipped regressor)."""
-    chosen = StudyRatingRegressor.objects.select_related("model_version").filter(study=study).first()
-    return chosen.model_version if chosen else None
+    """The rating regressor version the study's normality jobs run (the study's choice, else the site's
+    active version); None: the shipped regressor."""
+    return active_model_version(NORMALITY_REGRESSOR, study)
 
 
 def study_fits(study: Study) -> QuerySet[RegressorFit]:

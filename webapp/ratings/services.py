@@ -22,8 +22,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from webapp.analysis.models import ACTIVE_STATUSES, JobStatus, ModelVersion
-from webapp.analysis.services import run_cancel, run_mark_running, run_report_progress
+from webapp.analysis.models import ModelVersion
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.ratings.images import CropUnavailable, attention_image, blinded_image
@@ -33,17 +32,17 @@ from webapp.ratings.models import (
     RaterKind,
     Rating,
     RegressorFit,
-    StudyRatingRegressor,
     Survey,
     SurveyItem,
     SurveyRater,
     SurveySource,
     SurveyStatus,
 )
+from webapp.runs import dispatch
+from webapp.runs.models import ACTIVE_STATUSES
+from webapp.runs.services import run_succeed
 from webapp.studies.models import Photo, Study
 
-FIT_TASK = "workers.ratings.fit_rating_regressor"
-FIT_QUEUE = "gpu"
 MAX_INVITATIONS_AT_ONCE = 500
 MIN_ITEMS_FOR_FIT = 10
 # A repeated photo comes back at least this many presentations after its first showing.
@@ -561,13 +560,9 @@ def export_audit(
 
 
 # Regressor fits ----------------------------------------------------------------------------------------
-
-
-def _send_fit_to_worker(fit: RegressorFit) -> None:
-    # Sent by name: the web process never imports the worker's code (torch, ml).
-    from workers.celery import app
-
-    app.send_task(FIT_TASK, args=[fit.pk], queue=FIT_QUEUE)
+# A fit is a run (webapp.runs): the worker claims it, reports progress and fails through the shared
+# lifecycle; the fitted version is activated per study like any model version
+# (webapp.analysis.services.study_model_version_set).
 
 
 @transaction.atomic
@@ -598,97 +593,18 @@ def fit_start(
         request=request,
         details={"parameters": parameters},
     )
-    transaction.on_commit(lambda: _send_fit_to_worker(fit))
+    dispatch.send_run_on_commit(fit)
     return fit
 
 
-def fit_cancel(
-    *, fit: RegressorFit, actor: AbstractBaseUser, request: HttpRequest | None = None
-) -> RegressorFit:
-    return run_cancel(fit, label="Rating-regressor fit", actor=actor, request=request, error=RatingStateError)
+def fit_succeed(*, fit_id: int, attempt: int, metrics: dict[str, Any], model_version: ModelVersion) -> bool:
+    """Finish the claimed attempt of a fit with its figures and the model version it registered."""
 
+    def record(run: RegressorFit) -> None:
+        run.metrics = metrics
+        run.model_version = model_version
 
-def fit_claim(*, fit_id: int, worker: str) -> RegressorFit | None:
-    """Mark a queued fit as running; None when it was cancelled, finished or deleted meanwhile."""
-    with transaction.atomic():
-        fit = RegressorFit.objects.select_for_update().filter(pk=fit_id).first()
-        if fit is None or fit.status not in ACTIVE_STATUSES:
-            return None
-        run_mark_running(fit, worker=worker)
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Rating-regressor fit {fit.pk} started on {worker}",
-        target=fit,
-        via="worker",
-        details={"status": JobStatus.RUNNING},
-    )
-    return fit
-
-
-def fit_progress(*, fit_id: int, fraction: float, message: str) -> bool:
-    """Store progress; False when the fit was cancelled meanwhile, so the worker stops."""
-    return run_report_progress(RegressorFit, run_id=fit_id, fraction=fraction, message=message)
-
-
-def fit_succeed(*, fit_id: int, metrics: dict[str, Any], model_version: ModelVersion) -> bool:
-    updated = RegressorFit.objects.filter(pk=fit_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.SUCCEEDED,
-        metrics=metrics,
-        model_version=model_version,
-        progress=1.0,
-        progress_message=f"Registered {model_version.name} {model_version.version}",
-        finished_at=timezone.now(),
-    )
-    if updated:
-        fit = RegressorFit.objects.get(pk=fit_id)
-        audit_record(
-            action=AuditAction.STATE,
-            summary=f"Rating-regressor fit {fit_id} succeeded",
-            target=fit,
-            via="worker",
-            details={"model_version": model_version.pk},
-        )
-    return updated == 1
-
-
-def fit_fail(*, fit_id: int, error: str) -> None:
-    updated = RegressorFit.objects.filter(pk=fit_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.FAILED, error=error[:5000], progress_message="Failed", finished_at=timezone.now()
-    )
-    if updated:
-        fit = RegressorFit.objects.get(pk=fit_id)
-        audit_record(
-            action=AuditAction.STATE,
-            summary=f"Rating-regressor fit {fit_id} failed",
-            target=fit,
-            via="worker",
-            details={"error": error[:500]},
-        )
-
-
-@transaction.atomic
-def regressor_activate(
-    *,
-    study: Study,
-    model_version: ModelVersion | None,
-    actor: AbstractBaseUser,
-    request: HttpRequest | None = None,
-) -> None:
-    """Make this version the rating regressor of the study's normality jobs (None: the shipped one)."""
-    current = StudyRatingRegressor.objects.select_for_update().filter(study=study).first()
-    previous = str(current.model_version) if current else "shipped"
-    if model_version is None:
-        if current:
-            current.delete()
-    else:
-        StudyRatingRegressor.objects.update_or_create(
-            study=study, defaults={"model_version": model_version, "activated_by": actor}
-        )
-    audit_record(
-        action=AuditAction.STATE,
-        summary=f"Rating regressor of {study.name!r}: {model_version or 'the shipped one'}",
-        actor=actor,
-        target=study,
-        request=request,
-        details={"previous": previous, "model_version": model_version.pk if model_version else None},
+    message = f"Registered {model_version.name} {model_version.version}"
+    return (
+        run_succeed(RegressorFit, run_id=fit_id, attempt=attempt, message=message, record=record) is not None
     )

@@ -20,7 +20,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from ml.model_names import NORMALITY_REGRESSOR
 from webapp.analysis.models import ModelVersion
+from webapp.analysis.services import study_model_version_set
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.ratings import selectors, services
@@ -316,7 +318,10 @@ def regressor_activate(request: HttpRequest, study_id: int) -> HttpResponse:
         if not fitted:
             raise Http404("No such model version for this study.")
         version = get_object_or_404(ModelVersion, pk=version_id)
-    services.regressor_activate(study=study, model_version=version, actor=request.user, request=request)
+    # The study's choice of this model, as on its analysis settings page (one per-study activation).
+    study_model_version_set(
+        study=study, name=NORMALITY_REGRESSOR, model_version=version, actor=request.user, request=request
+    )
     messages.success(
         request,
         f"New normality jobs of this study report the rating of {version or 'the shipped regressor'}.",

@@ -9,12 +9,14 @@ outsiders; a member who lacks a capability gets 403. Every refusal is audited as
 
 from enum import StrEnum
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from webapp.audit.services import audit_denied
 from webapp.studies.models import Role, Study, StudyMembership
+from webapp.webutils import is_site_admin
 
 
 class Capability(StrEnum):
@@ -48,8 +50,14 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 User = AbstractBaseUser | AnonymousUser
 
 
-def is_site_admin(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
+def may_create_studies(user: User) -> bool:
+    """FACET_STUDY_CREATORS: "everyone" (any active user), or "permitted" (site admins, and users a site
+    admin allowed on the Users page: the `studies.add_study` permission)."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    if settings.FACET_STUDY_CREATORS == "everyone" or is_site_admin(user):
+        return True
+    return user.has_perm("studies.add_study")
 
 
 def role_in_study(user: User, study: Study) -> str | None:

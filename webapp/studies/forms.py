@@ -1,15 +1,17 @@
 """Input forms of the study pages. They only parse and validate input; services make the changes."""
 
-from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from typing import Any
 
-from webapp.analysis.kinds import AnalysisKind, untrained_kinds
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.validators import UnicodeUsernameValidator
+
+from webapp.studies.catalogue import untrained_kinds
 from webapp.studies.models import (
-    NormalityRegion,
+    AnalysisKind,
     PhotoView,
     Role,
-    Study,
     Subject,
     Visit,
     VisitRole,
@@ -28,12 +30,6 @@ def analysis_choices(keep: list[str] | tuple[str, ...] = ()) -> list[tuple[str, 
         elif value in keep:
             choices.append((value, f"{label} (model not trained: its jobs fail)"))
     return choices
-
-
-def zone_choices() -> list[tuple[str, str]]:
-    from ml.zones.atlas import ZONES
-
-    return [(zone.abbreviation, f"{zone.abbreviation} · {zone.name}") for zone in ZONES]
 
 
 class StudyCreateForm(forms.Form):
@@ -56,48 +52,6 @@ class StudyCreateForm(forms.Form):
         help_text="Analyses queued automatically for every uploaded photo. Analyses whose model is not "
         "trained are not offered.",
     )
-
-
-class StudySettingsForm(forms.Form):
-    """The analysis settings of a study, edited by its coordinators."""
-
-    analyses = forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Analyses queued automatically for every uploaded photo. Analyses whose model is not "
-        "trained are not offered (listed below with how to train them).",
-    )
-    zones_of_interest = forms.MultipleChoiceField(
-        required=False,
-        widget=forms.CheckboxSelectMultiple(attrs={"class": "zone-choices"}),
-        help_text="Zones listed first on photo pages and compared before/after for this study. "
-        "L = the patient's left (image right on a frontal photo).",
-    )
-    normality_region = forms.ChoiceField(
-        choices=NormalityRegion.choices,
-        help_text="Where the normality score S is measured (Hayajneh et al.): around the mouth and nose "
-        "(cleft lip), or the whole face without the eyes.",
-    )
-    force_zone_baseline = forms.BooleanField(
-        required=False,
-        label="Always use the landmark zone baseline",
-        help_text="Run zones with the 68-landmark geometric baseline even when the segmentation model "
-        "is trained (keeps a study's zone definitions constant).",
-    )
-
-    def __init__(self, *args, study: Study, **kwargs) -> None:
-        kwargs.setdefault(
-            "initial",
-            {
-                "analyses": study.analyses,
-                "zones_of_interest": study.zones_of_interest,
-                "normality_region": study.normality_region,
-                "force_zone_baseline": study.force_zone_baseline,
-            },
-        )
-        super().__init__(*args, **kwargs)
-        self.fields["analyses"].choices = analysis_choices(keep=study.analyses)
-        self.fields["zones_of_interest"].choices = zone_choices()
 
 
 class MemberAddForm(forms.Form):
@@ -170,3 +124,71 @@ class ComparisonCreateForm(forms.Form):
 def _visit_choice_label(visit: Visit) -> str:
     date = visit.date.isoformat() if visit.date else "no date"
     return f"{visit.label} ({visit.get_role_display()}, {date})"
+
+
+class SubjectEditForm(forms.Form):
+    code = forms.CharField(max_length=40, validators=[subject_code_validator], label="Code")
+
+
+class VisitEditForm(VisitCreateForm):
+    pass
+
+
+class PhotoEditForm(forms.Form):
+    """Correct a photo's view, or move it to another visit of its subject's study."""
+
+    view = forms.ChoiceField(choices=PhotoView.choices)
+    visit = forms.ModelChoiceField(queryset=Visit.objects.none())
+
+    def __init__(self, *args, photo, **kwargs) -> None:
+        kwargs.setdefault("initial", {"view": photo.view, "visit": photo.visit_id})
+        super().__init__(*args, **kwargs)
+        self.fields["visit"].queryset = (
+            Visit.objects.alive()
+            .filter(subject__study_id=photo.study_id)
+            .select_related("subject")
+            .order_by("subject__code", "date", "created_at")
+        )
+        self.fields["visit"].label_from_instance = lambda visit: (
+            f"{visit.subject.code} · {_visit_choice_label(visit)}"
+        )
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why it is deleted, e.g. 'wrong subject', 'consent withdrawn'. Kept in the audit trail.",
+    )
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100, label="Search")
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class InvitationAcceptForm(forms.Form):
+    username = forms.CharField(max_length=150, validators=[UnicodeUsernameValidator()], label="User name")
+    password1 = forms.CharField(
+        label="Password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def __init__(self, *args, email: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            raise forms.ValidationError("The two passwords differ.")
+        if first:
+            candidate = get_user_model()(username=cleaned.get("username", ""), email=self.email)
+            password_validation.validate_password(first, candidate)
+        return cleaned

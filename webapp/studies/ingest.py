@@ -1,4 +1,4 @@
-"""Photo ingest: check an uploaded photo, strip its metadata, store it and queue its analyses.
+"""Photo ingest: check an uploaded photo, strip its metadata and store it.
 
 The type is detected from the file's content (magic bytes, then Pillow restricted to that one
 format), never from its name or the client's content type. Sizes are checked before anything is
@@ -10,7 +10,9 @@ kept, in the database: capture time, camera make, camera model and focal length.
 The client's file name is never stored or logged: it may hold a patient's name.
 
 All or nothing: the record, its audit event and its jobs are written in one transaction, and the
-files written to storage are deleted again if that transaction fails. Call ``photo_ingest`` once
+files written to storage are deleted again if that transaction does not commit; once it has
+committed they stay, whatever happens next (the jobs are sent to the broker after the commit, and a
+broker outage only delays them: see ``webapp.runs.dispatch``). Call ``photo_ingest`` once
 per file and outside any enclosing transaction: if an enclosing transaction rolls back after a
 successful call, the stored files of that call are not deleted (Django has no rollback hook).
 """
@@ -22,6 +24,7 @@ import logging
 import re
 import struct
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -37,7 +40,6 @@ from django.http import HttpRequest
 from django.utils.datastructures import MultiValueDict
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, PngImagePlugin
 
-from webapp.analysis.services import jobs_enqueue_for_photo
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.studies.models import Photo, PhotoView, Study, Visit
@@ -96,8 +98,10 @@ def photo_ingest(
     upload: UploadedFile,
     uploaded_by: AbstractBaseUser,
     request: HttpRequest | None = None,
+    on_stored: Callable[[Photo], object] | None = None,
 ) -> Photo:
-    """Validate ``upload``, store it as a metadata-free PNG plus thumbnail and queue the study's analyses.
+    """Validate ``upload`` and store it as a metadata-free PNG plus thumbnail; ``on_stored(photo)`` runs
+    in the same transaction (the analysis app queues the study's analyses there).
 
     Raises :class:`IngestError` with a user-facing message for any file that is refused; nothing is
     then left behind (no Photo, no job, no audit event, no stored file). Permissions are the
@@ -129,8 +133,12 @@ def photo_ingest(
         uploaded_by=uploaded_by,
     )
     written: list[str] = []
+    committed: list[bool] = []
     try:
         with transaction.atomic():
+            # Registered first, so it runs before any other commit hook (the jobs' sends): from then
+            # on the rows exist and the files belong to them, whatever a later hook does.
+            transaction.on_commit(lambda: committed.append(True))
             # The names come from Photo's upload_to functions (content hash), never from the client.
             photo.image.save("photo.png", ContentFile(prepared.png), save=False)
             written.append(photo.image.name)
@@ -156,9 +164,11 @@ def photo_ingest(
                     "colour_profile": prepared.colour_profile,
                 },
             )
-            jobs_enqueue_for_photo(photo=photo, requested_by=uploaded_by)
+            if on_stored is not None:
+                on_stored(photo)
     except BaseException:
-        _delete_stored_files(photo, written)
+        if not committed:
+            _delete_stored_files(photo, written)
         raise
     return photo
 

@@ -5,7 +5,23 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from webapp.analysis.kinds import AnalysisKind
+from ml import model_names
+
+
+class AnalysisKind(models.TextChoices):
+    """The analyses a study may run on every uploaded photo (webapp.analysis runs them)."""
+
+    LANDMARKS = "landmarks", "Landmarks and quality"
+    ZONES = "zones", "Facial zones"
+    WRINKLES = "wrinkles", "Wrinkles"
+    NORMALITY = "normality", "Normality score"
+
+
+class LandmarkDetector(models.TextChoices):
+    """The landmark models a study may choose for its landmark analyses."""
+
+    DLIB_68 = model_names.DLIB_68, "dlib 68-point shape predictor"
+    YOLO_POSE_68 = model_names.YOLO_POSE68, "Facet YOLOv8-pose 68-point detector"
 
 
 class PhotoView(models.TextChoices):
@@ -63,6 +79,53 @@ class NormalityRegion(models.TextChoices):
     FACE_NO_EYES = "face_no_eyes", "Whole face without the eyes"
 
 
+class SoftDeletable(models.Model):
+    """A record that is deleted reversibly first: hidden everywhere, restorable, and purged (with its
+    files) only after FACET_DELETED_RETENTION_DAYS by `manage.py facet_purge_deleted`."""
+
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    deletion_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class SubjectQuerySet(models.QuerySet):
+    def alive(self) -> "SubjectQuerySet":
+        return self.filter(deleted_at__isnull=True)
+
+
+class VisitQuerySet(models.QuerySet):
+    def alive(self) -> "VisitQuerySet":
+        """Visits not deleted, of subjects not deleted."""
+        return self.filter(deleted_at__isnull=True, subject__deleted_at__isnull=True)
+
+
+class PhotoQuerySet(models.QuerySet):
+    def alive(self) -> "PhotoQuerySet":
+        """Photos not deleted, of visits and subjects not deleted."""
+        return self.filter(
+            deleted_at__isnull=True, visit__deleted_at__isnull=True, visit__subject__deleted_at__isnull=True
+        )
+
+
+class ComparisonQuerySet(models.QuerySet):
+    def alive(self) -> "ComparisonQuerySet":
+        """Comparisons whose subject and both visits are not deleted."""
+        return self.filter(
+            subject__deleted_at__isnull=True,
+            pre_visit__deleted_at__isnull=True,
+            post_visit__deleted_at__isnull=True,
+        )
+
+
 class Study(models.Model):
     name = models.CharField(max_length=200, unique=True)
     protocol = models.TextField(
@@ -83,6 +146,12 @@ class Study(models.Model):
     force_zone_baseline = models.BooleanField(
         default=False,
         help_text="Run zones with the landmark baseline even when the segmentation model is trained.",
+    )
+    landmark_detector = models.CharField(
+        max_length=40,
+        choices=LandmarkDetector.choices,
+        default=LandmarkDetector.DLIB_68,
+        help_text="The landmark model of the study's landmark analyses.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -135,12 +204,14 @@ subject_code_validator = RegexValidator(
 )
 
 
-class Subject(models.Model):
+class Subject(SoftDeletable):
     """A study participant, known only by a pseudonymous code: Facet stores no names."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="subjects")
     code = models.CharField(max_length=40, validators=[subject_code_validator])
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SubjectQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "code"], name="subject_code_unique_in_study")]
@@ -156,12 +227,14 @@ class VisitRole(models.TextChoices):
     FOLLOW_UP = "follow_up", "Follow-up"
 
 
-class Visit(models.Model):
+class Visit(SoftDeletable):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="visits")
     label = models.CharField(max_length=60, help_text="e.g. baseline, week 12, post-op")
     date = models.DateField(null=True, blank=True)
     role = models.CharField(max_length=20, choices=VisitRole.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VisitQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -182,7 +255,7 @@ def thumbnail_upload_path(photo: "Photo", filename: str) -> str:
     return f"thumbnails/study-{photo.study_id}/{photo.content_hash[:2]}/{photo.content_hash}.jpg"
 
 
-class Photo(models.Model):
+class Photo(SoftDeletable):
     # `study` repeats visit.subject.study so the database itself enforces one copy of a file per study.
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="photos")
     visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="photos")
@@ -202,6 +275,8 @@ class Photo(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PhotoQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -234,6 +309,8 @@ class Comparison(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = ComparisonQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["pre_visit", "post_visit"], name="comparison_unique_visit_pair"),
@@ -251,3 +328,30 @@ class Comparison(models.Model):
             raise ValidationError("Choose two different visits.")
         if self.pre_visit.subject_id != self.subject_id or self.post_visit.subject_id != self.subject_id:
             raise ValidationError("Both visits must belong to the comparison's subject.")
+
+
+class Invitation(models.Model):
+    """An e-mail invitation to join a study with a role. The link carries a random token; only its
+    SHA-256 is stored. Accepting it creates the account (the invitee chooses a user name and a
+    password) and the membership."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=20, choices=Role.choices)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Invitation of {self.email} to {self.study} as {self.get_role_display()}"

@@ -8,7 +8,8 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from webapp.audit.models import AuditAction
-from webapp.audit.services import audit_record
+from webapp.audit.services import audit_record, field_changes, snapshot
+from webapp.studies.catalogue import untrained_kinds
 from webapp.studies.models import Comparison, Role, Study, StudyMembership, Subject, Visit
 
 
@@ -60,29 +61,26 @@ def study_update(
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))} of a study.")
     if "analyses" in fields:
         _ensure_new_analyses_can_run(study, fields["analyses"])
-    changed = {}
+    before = snapshot(study, list(fields))
     for field, value in fields.items():
-        if getattr(study, field) != value:
-            changed[field] = value
-            setattr(study, field, value)
-    if changed:
+        setattr(study, field, value)
+    changes = field_changes(before, snapshot(study, list(fields)))
+    if changes:
         study.full_clean()
-        study.save(update_fields=list(changed))
+        study.save(update_fields=list(changes))
         audit_record(
             action=AuditAction.UPDATE,
             summary=f"Changed study {study.name!r}",
             actor=actor,
             target=study,
             request=request,
-            details={"fields": sorted(changed)},
+            details={"changes": changes},
         )
     return study
 
 
 def _ensure_new_analyses_can_run(study: Study, analyses: object) -> None:
     """Refuse to add an analysis whose model is untrained: every job of it would fail."""
-    from webapp.analysis.kinds import untrained_kinds
-
     added = set(analyses or []) - set(study.analyses)
     blocked = untrained_kinds()
     refused = [blocked[kind] for kind in sorted(added) if kind in blocked]
@@ -115,7 +113,11 @@ def membership_set(
         target=membership,
         study_id=study.pk,
         request=request,
-        details={"user": user.get_username(), "role": role},
+        details={
+            "user": user.get_username(),
+            "role": role,
+            "changes": {"role": {"old": current.role if current else None, "new": role}},
+        },
     )
     return membership
 

@@ -1,8 +1,8 @@
 from django.urls import path
 
-from webapp.studies import views
+from webapp.studies import invitation_views, record_views, views
 
-app_name = "studies"
+# Served in the "studies" namespace together with webapp.analysis.urls.study_pages (see webapp/urls.py).
 urlpatterns = [
     path("", views.study_list, name="study_list"),
     path("studies/new/", views.study_create, name="study_create"),
@@ -15,15 +15,25 @@ urlpatterns = [
         name="member_remove",
     ),
     path("studies/<int:study_id>/subjects/new/", views.subject_create, name="subject_create"),
-    path("studies/<int:study_id>/settings/", views.study_settings, name="study_settings"),
-    path("studies/<int:study_id>/cohort/", views.study_cohort, name="study_cohort"),
-    path("studies/<int:study_id>/cohort.csv", views.study_cohort_csv, name="study_cohort_csv"),
-    path("subjects/<int:subject_id>/", views.subject_detail, name="subject_detail"),
     path("subjects/<int:subject_id>/visits/new/", views.visit_create, name="visit_create"),
     path("subjects/<int:subject_id>/comparisons/new/", views.comparison_create, name="comparison_create"),
-    path("visits/<int:visit_id>/photos/", views.photo_upload, name="photo_upload"),
-    path("photos/<int:photo_id>/", views.photo_detail, name="photo_detail"),
     path("photos/<int:photo_id>/image", views.photo_image, name="photo_image"),
     path("photos/<int:photo_id>/thumbnail", views.photo_thumbnail, name="photo_thumbnail"),
-    path("comparisons/<int:comparison_id>/", views.comparison_detail, name="comparison_detail"),
+    path("subjects/<int:subject_id>/edit/", record_views.subject_edit, name="subject_edit"),
+    path("visits/<int:visit_id>/edit/", record_views.visit_edit, name="visit_edit"),
+    path("photos/<int:photo_id>/edit/", record_views.photo_edit, name="photo_edit"),
+    path("subjects/<int:subject_id>/delete/", record_views.subject_delete, name="subject_delete"),
+    path("visits/<int:visit_id>/delete/", record_views.visit_delete, name="visit_delete"),
+    path("photos/<int:photo_id>/delete/", record_views.photo_delete, name="photo_delete"),
+    path("subjects/<int:subject_id>/restore/", record_views.subject_restore, name="subject_restore"),
+    path("visits/<int:visit_id>/restore/", record_views.visit_restore, name="visit_restore"),
+    path("photos/<int:photo_id>/restore/", record_views.photo_restore, name="photo_restore"),
+    path("studies/<int:study_id>/invite/", invitation_views.invite, name="invite"),
+    path(
+        "studies/<int:study_id>/invitations/<int:invitation_id>/revoke/",
+        invitation_views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:token>/", invitation_views.invitation_accept, name="invitation_accept"),
+    path("studies/<int:study_id>/deleted/", record_views.deleted_records, name="deleted_records"),
 ]

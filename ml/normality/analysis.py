@@ -1,0 +1,209 @@
+"""Normality of one photo, the pipeline's one entry point (CLI and worker): personalized normalization,
+the PSE heatmap and score S (Hayajneh et al.), and the 1–7 rating from Boyaci et al.'s features.
+
+The number of candidates and the step counts come from the fitted rating regressor (its features are
+only valid with the settings they were extracted with, :mod:`ml.normality.settings`), unless the
+caller names them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ml.model_names import DLIB_68, NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR, NORMALITY_STYLEGAN2
+from ml.progress import ProgressCallback, report, scaled
+
+RATING_SCALE = "1-7 (7 = most normal)"
+DIRECTION = "higher S = more normal"
+
+
+class NormalizerUnavailableError(RuntimeError):
+    """The normalizer has no weights, so no score can be computed; the message says how to get them."""
+
+
+@dataclass
+class NormalityAnalysis:
+    """The aligned face, its normalized version, the heatmap with its scoring region (all in the aligned
+    face's frame), and ``data``, the JSON result."""
+
+    aligned: np.ndarray
+    normalized: np.ndarray
+    heatmap: np.ndarray
+    region_mask: np.ndarray
+    data: dict[str, Any]
+
+
+def _normalizer(
+    name: str, weights: Path | str | None, projection_steps: int | None, adapt_steps: int | None
+) -> Any:
+    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS, LatentNormalizer, ProjectionConfig
+    from ml.registry import registry
+
+    if name == NORMALITY_AUTOENCODER:
+        from ml.normality.autoencoder import autoencoder_normalizer
+
+        config = ProjectionConfig(steps=projection_steps) if projection_steps else None
+        return autoencoder_normalizer(registry.load(name, weights), config, adapt_steps)
+    generator, w_avg, w_std = registry.load(name, weights)
+    config = ProjectionConfig(steps=projection_steps) if projection_steps else ProjectionConfig()
+    return LatentNormalizer(
+        generator, w_avg, w_std, config, HAYAJNEH_ADAPT_STEPS if adapt_steps is None else adapt_steps
+    )
+
+
+def heatmap_colours(heatmap: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RGBA colour map of the heatmap inside the scoring region (transparent outside), scaled to the
+    region's 99th percentile, for an overlay whose opacity a page controls."""
+    magnitude = heatmap.sum(axis=-1) if heatmap.ndim == 3 else heatmap
+    inside = magnitude[mask]
+    scale = (float(np.percentile(inside, 99)) if inside.size else 0.0) or float(magnitude.max()) or 1.0
+    levels = np.clip(magnitude / scale * 255.0, 0, 255).astype(np.uint8)
+    colour = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    rgba = np.zeros((*magnitude.shape, 4), dtype=np.uint8)
+    rgba[..., :3] = colour
+    rgba[..., 3] = np.where(mask, 255, 0)
+    return rgba
+
+
+def zone_energy(heatmap: np.ndarray, zone_masks: np.ndarray) -> list[dict[str, Any]]:
+    """Per atlas zone: share of the face's heatmap energy and mean energy per pixel."""
+    from ml.zones.atlas import ZONES
+
+    magnitude = heatmap.sum(axis=-1) if heatmap.ndim == 3 else heatmap
+    total = float(magnitude[zone_masks.any(axis=0)].sum())
+    rows = []
+    for index, zone in enumerate(ZONES):
+        inside = magnitude[zone_masks[index]]
+        rows.append(
+            {
+                "number": zone.number,
+                "abbreviation": zone.abbreviation,
+                "name": zone.name,
+                "energy_fraction": float(inside.sum()) / total if total > 0 else 0.0,
+                "mean_energy": float(inside.mean()) if inside.size else 0.0,
+            }
+        )
+    return rows
+
+
+def analyze_normality(
+    image: np.ndarray,
+    *,
+    landmarks: np.ndarray | None = None,
+    region: str = "mouth_nose",
+    metric: str = "pse",
+    normalizer: str = NORMALITY_AUTOENCODER,
+    weights: Path | str | None = None,
+    rating: bool = True,
+    regressor_weights: Path | str | None = None,
+    projection_steps: int | None = None,
+    adapt_steps: int | None = None,
+    landmark_model: str = DLIB_68,
+    progress: ProgressCallback | None = None,
+) -> NormalityAnalysis:
+    """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
+    ``region`` and, with ``rating`` and a fitted regressor, its 1–7 rating.
+
+    ``normalizer`` is the embedded autoencoder or the operator-provided StyleGAN2, ``weights`` and
+    ``regressor_weights`` other files than the shipped ones. Raises :class:`NormalizerUnavailableError`
+    without normalizer weights and :class:`ml.core.subject.NoFaceError` without a face.
+    """
+    from ml.normality.features import candidate_features, feature_vector
+    from ml.normality.preprocess import align_face
+    from ml.normality.scoring import score_pair
+    from ml.normality.settings import analysis_settings
+    from ml.registry import registry
+    from ml.zones.landmark_model import render_zone_masks
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+    description = registry.describe(normalizer, weights)
+    if not description["trained"]:
+        raise NormalizerUnavailableError(
+            f"The normalizer '{normalizer}' has no weights, so no normality score can be computed. "
+            f"{description['command']}."
+        )
+    regressor, regressor_description = None, None
+    if rating:
+        regressor_description = registry.describe(NORMALITY_REGRESSOR, regressor_weights)
+        if regressor_description["trained"]:
+            regressor = registry.load(NORMALITY_REGRESSOR, regressor_weights)
+        else:
+            notes.append(
+                f"No fitted rating regressor ({regressor_description['command']}); the score S is given, "
+                "the 1-7 rating is not."
+            )
+            regressor_description = None
+    settings = analysis_settings(regressor, projection_steps, adapt_steps)
+    if normalizer == NORMALITY_STYLEGAN2:
+        # The regressor's settings are the embedded normalizer's; StyleGAN2 keeps Boyaci's unless named.
+        model = _normalizer(normalizer, weights, projection_steps, adapt_steps)
+    else:
+        model = _normalizer(normalizer, weights, settings.projection_steps, settings.adapt_steps)
+    timings["load_s"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    report(progress, 0.05, "Aligning the face")
+    if landmarks is None:
+        from ml.core.landmarks import detect_faces_with_landmarks
+        from ml.core.subject import subject_landmarks
+
+        landmarks = subject_landmarks(detect_faces_with_landmarks(image, model=landmark_model))
+    aligned = align_face(image, landmarks, model.decoder.size)
+    timings["detect_align_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    w_raw, candidates = model.candidates(
+        aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
+    )
+    timings["normalize_s"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    report(progress, 0.92, "Scoring")
+    normalized = candidates[0].image
+    scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric)
+    features = candidate_features(
+        aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, model.perceptual
+    )
+    rating_result = None
+    if regressor is not None:
+        predicted = float(regressor["pipeline"].predict(feature_vector(features)[None])[0])
+        rating_result = {
+            "value": float(np.clip(predicted, 1.0, 7.0)),
+            "scale": RATING_SCALE,
+            "regressor": regressor.get("name"),
+            "trained_on": regressor.get("trained_on"),
+            "weights_sha256": regressor_description["weights_sha256"],
+            "note": regressor_description["limitations"],
+        }
+    energy = zone_energy(scored.heatmap, render_zone_masks(aligned.landmarks, aligned.image.shape))
+    timings["score_s"] = time.perf_counter() - mark
+    timings["total_s"] = time.perf_counter() - started
+    data = {
+        "score": float(scored.score),
+        "direction": DIRECTION,
+        "rating": rating_result,
+        "features": features,
+        "region": scored.region,
+        "metric": {
+            "heatmap": scored.metric,
+            "perceptual": model.metric,
+            "candidates": settings.candidates,
+            "projection_steps": model.config.steps,
+            "adapt_steps": model.adapt_steps,
+        },
+        "model": description,
+        "regressor": regressor_description,
+        "zone_energy": energy,
+        "crop_size": int(aligned.image.shape[0]),
+        "notes": notes,
+        "timings": {key: round(value, 3) for key, value in timings.items()},
+    }
+    return NormalityAnalysis(aligned.image, normalized, scored.heatmap, scored.mask, data)

@@ -1,0 +1,219 @@
+"""Analysis results as the photo, subject, comparison and cohort pages read them."""
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+
+from ml.zones.atlas import ZONES
+from webapp.analysis.models import Result
+from webapp.analysis.selectors import latest_result
+from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Study, Subject, Visit
+
+
+def subject_visits_with_photos(subject: Subject) -> QuerySet[Visit]:
+    """The subject's visits in date order, each with its photos and their jobs, for side-by-side pages."""
+    photos = Photo.objects.filter(deleted_at__isnull=True).prefetch_related("jobs__result").order_by("view")
+    return (
+        subject.visits.filter(deleted_at__isnull=True)
+        .prefetch_related(Prefetch("photos", queryset=photos))
+        .order_by("date", "created_at")
+    )
+
+
+def zone_colour(number: int) -> str:
+    """A distinct colour per atlas zone (golden-angle hues), shared by overlay and legend."""
+    return f"hsl({(number * 137.508) % 360:.0f}, 78%, 52%)"
+
+
+def photo_results(photo: Photo) -> dict[str, Result | None]:
+    """The latest succeeded result of each analysis kind for the photo (None where there is none)."""
+    return {kind: latest_result(photo.pk, kind) for kind in AnalysisKind.values}
+
+
+def zone_rows(
+    zones_data: dict | None, wrinkles_data: dict | None, zones_of_interest: list[str]
+) -> list[dict]:
+    """One row per atlas zone, zones of interest first (in atlas order), with area, share of the face
+    and, when a wrinkles result exists, that zone's wrinkle figures."""
+    zone_by_abbr = {zone["abbreviation"]: zone for zone in (zones_data or {}).get("zones", [])}
+    wrinkles_by_abbr = {zone["abbreviation"]: zone for zone in (wrinkles_data or {}).get("zones", [])}
+    interest = set(zones_of_interest)
+    rows = []
+    for zone in ZONES:
+        measured = zone_by_abbr.get(zone.abbreviation, {})
+        rows.append(
+            {
+                "number": zone.number,
+                "abbreviation": zone.abbreviation,
+                "name": zone.name,
+                "interest": zone.abbreviation in interest,
+                "colour": zone_colour(zone.number),
+                "area_px": measured.get("area_px"),
+                "face_percent": 100 * measured["face_fraction"] if "face_fraction" in measured else None,
+                "wrinkles": wrinkles_by_abbr.get(zone.abbreviation),
+                "wrinkle_percent": 100 * wrinkles_by_abbr[zone.abbreviation]["area_fraction"]
+                if zone.abbreviation in wrinkles_by_abbr
+                else None,
+            }
+        )
+    return sorted(rows, key=lambda row: (not row["interest"], row["number"]))
+
+
+def zones_overlay_data(zones_data: dict, zones_of_interest: list[str]) -> dict:
+    """What zones.js draws: each zone's outlines, colour and name, in the photo's pixel frame."""
+    interest = set(zones_of_interest)
+    return {
+        "image": zones_data.get("image", {}),
+        "zones": [
+            {
+                "abbreviation": zone["abbreviation"],
+                "name": zone["name"],
+                "number": zone["number"],
+                "colour": zone_colour(zone["number"]),
+                "interest": zone["abbreviation"] in interest,
+                "outlines": zone.get("outlines", []),
+            }
+            for zone in zones_data.get("zones", [])
+        ],
+    }
+
+
+def _percent_change(before: float, after: float) -> float | None:
+    return 100.0 * (after - before) / abs(before) if before else None
+
+
+def wrinkle_zone_changes(pre_data: dict | None, post_data: dict | None, zones: list[str]) -> list[dict]:
+    """Per zone of `zones`: wrinkle area (% of the zone and pixels) before and after, and the change.
+
+    Area fractions are compared, not pixels: the two photos need not have the same scale.
+    """
+    if not pre_data or not post_data:
+        return []
+    pre = {zone["abbreviation"]: zone for zone in pre_data.get("zones", [])}
+    post = {zone["abbreviation"]: zone for zone in post_data.get("zones", [])}
+    rows = []
+    for abbreviation in zones:
+        if abbreviation not in pre or abbreviation not in post:
+            continue
+        before, after = pre[abbreviation], post[abbreviation]
+        rows.append(
+            {
+                "abbreviation": abbreviation,
+                "name": before["name"],
+                "pre_percent": 100 * before["area_fraction"],
+                "post_percent": 100 * after["area_fraction"],
+                "change_points": 100 * (after["area_fraction"] - before["area_fraction"]),
+                "pre_px": before.get("wrinkle_area_px"),
+                "post_px": after.get("wrinkle_area_px"),
+                "pre_length_px": before.get("total_length_px"),
+                "post_length_px": after.get("total_length_px"),
+            }
+        )
+    return rows
+
+
+def zones_of_interest_wrinkle_percent(data: dict | None, zones: list[str]) -> float | None:
+    """Wrinkle pixels in the zones of interest as a percentage of those zones' pixels (None without data)."""
+    if not data:
+        return None
+    chosen = [zone for zone in data.get("zones", []) if zone["abbreviation"] in set(zones)]
+    area = sum(zone.get("zone_area_px", 0) for zone in chosen)
+    if not area:
+        return None
+    return 100.0 * sum(zone.get("wrinkle_area_px", 0) for zone in chosen) / area
+
+
+def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | None:
+    """Both scores S, the change, the percentage difference and whether the face became more normal
+    (higher S = more normal), plus the 1–7 ratings where a regressor gave them."""
+    if not pre_data or not post_data:
+        return None
+    before, after = float(pre_data["score"]), float(post_data["score"])
+    ratings = [(data.get("rating") or {}).get("value") for data in (pre_data, post_data)]
+    regressors = [(data.get("rating") or {}).get("model_version") for data in (pre_data, post_data)]
+    return {
+        "pre": before,
+        "post": after,
+        "change": after - before,
+        "percent": _percent_change(before, after),
+        "improved": after > before,
+        "pre_rating": ratings[0],
+        "post_rating": ratings[1],
+        "rating_change": ratings[1] - ratings[0] if None not in ratings else None,
+        "rating_trained_on": (post_data.get("rating") or {}).get("trained_on"),
+        "same_regressor": regressors[0] == regressors[1],
+        "same_region": pre_data.get("region") == post_data.get("region"),
+        "region": post_data.get("region"),
+        "metric": (post_data.get("metric") or {}).get("heatmap"),
+    }
+
+
+@dataclass
+class CohortRow:
+    """One subject's pre→post change for one comparison and view."""
+
+    subject: Subject
+    comparison: Comparison
+    view: str
+    view_label: str
+    normality: dict | None
+    wrinkles_pre: float | None
+    wrinkles_post: float | None
+
+    @property
+    def wrinkles_change(self) -> float | None:
+        if self.wrinkles_pre is None or self.wrinkles_post is None:
+            return None
+        return self.wrinkles_post - self.wrinkles_pre
+
+
+def cohort_rows(study: Study) -> list[CohortRow]:
+    """Every comparison of the study, per view photographed at both visits: normality score change
+    and wrinkle area in the study's zones of interest, before and after."""
+    view_labels = dict(PhotoView.choices)
+    rows = []
+    comparisons = (
+        Comparison.objects.alive()
+        .filter(subject__study=study)
+        .select_related("subject", "pre_visit", "post_visit")
+        .prefetch_related(
+            Prefetch("pre_visit__photos", queryset=Photo.objects.filter(deleted_at__isnull=True)),
+            Prefetch("post_visit__photos", queryset=Photo.objects.filter(deleted_at__isnull=True)),
+        )
+        .order_by("subject__code", "created_at")
+    )
+    for comparison in comparisons:
+        pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.all()}
+        post_photos = {photo.view: photo for photo in comparison.post_visit.photos.all()}
+        for view, _ in PhotoView.choices:
+            if view not in pre_photos or view not in post_photos:
+                continue
+            pre, post = pre_photos[view], post_photos[view]
+            results = {
+                (side, kind): latest_result(photo.pk, kind)
+                for side, photo in (("pre", pre), ("post", post))
+                for kind in (AnalysisKind.NORMALITY, AnalysisKind.WRINKLES)
+            }
+
+            def data(side: str, kind: str, results: dict = results) -> dict | None:
+                result = results[(side, kind)]
+                return result.data if result is not None else None
+
+            rows.append(
+                CohortRow(
+                    subject=comparison.subject,
+                    comparison=comparison,
+                    view=view,
+                    view_label=view_labels[view],
+                    normality=normality_change(
+                        data("pre", AnalysisKind.NORMALITY), data("post", AnalysisKind.NORMALITY)
+                    ),
+                    wrinkles_pre=zones_of_interest_wrinkle_percent(
+                        data("pre", AnalysisKind.WRINKLES), study.zones_of_interest
+                    ),
+                    wrinkles_post=zones_of_interest_wrinkle_percent(
+                        data("post", AnalysisKind.WRINKLES), study.zones_of_interest
+                    ),
+                )
+            )
+    return rows
