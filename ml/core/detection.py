@@ -146,6 +146,12 @@ class YuNetDetector(FaceDetector):
     ``max_side`` and padded only to a multiple of 32, not to a square. ``border`` pads every side by that
     fraction of the longer side first (black), so a face cropped tightly by the frame is seen whole;
     detections in the border are clipped to the image.
+
+    Two sizes: a quick pass at ``quick_side`` (320) is kept when it finds a face at least
+    :data:`REFINE_BELOW_PX` wide there (about a quarter of the photo: a portrait, as clinical photos are);
+    otherwise the photo is searched again at ``max_side``, where faces down to about 2 % of the photo are
+    found. The quick pass costs a third of the full one. With a portrait's face in the frame, faces smaller
+    than about 3 % of the photo (a distant bystander) are not looked for.
     """
 
     name = YUNET
@@ -160,10 +166,12 @@ class YuNetDetector(FaceDetector):
         min_score: float = 0.6,
         nms_iou: float = 0.3,
         border: float = 0.1,
+        quick_side: int | None = 320,
     ) -> None:
         super().__init__()
         self.weights = Path(weights) if weights is not None else yunet_weights()
         self.max_side = max_side
+        self.quick_side = quick_side
         self.min_score = min_score
         self.nms_iou = nms_iou
         self.border = border
@@ -210,8 +218,20 @@ class YuNetDetector(FaceDetector):
         return faces
 
     def _detect(self, image: np.ndarray) -> list[FaceDetection]:
-        faces = self._run(image, self.max_side, self.border)
-        scale = self.max_side / ((1 + 2 * self.border) * max(image.shape[:2]))
+        side = self.max_side
+        faces: list[FaceDetection] = []
+        if self.quick_side is not None and self.quick_side < self.max_side:
+            # A portrait's face is found, and its points placed, as well at the quick size: keep that pass
+            # when it sees a face of at least REFINE_BELOW_PX there, else look again at full size.
+            faces = self._run(image, self.quick_side, self.border)
+            quick_scale = self.quick_side / ((1 + 2 * self.border) * max(image.shape[:2]))
+            if any(max(face.width, face.height) * quick_scale >= REFINE_BELOW_PX for face in faces):
+                side = self.quick_side
+            else:
+                faces = []
+        if side == self.max_side:
+            faces = self._run(image, self.max_side, self.border)
+        scale = side / ((1 + 2 * self.border) * max(image.shape[:2]))
         return [
             self._refine(image, face) if max(face.width, face.height) * scale < REFINE_BELOW_PX else face
             for face in faces
