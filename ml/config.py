@@ -61,3 +61,18 @@ def code_version() -> str:
     if completed.returncode != 0 or not described:
         return ml.__version__
     return described
+
+
+TORCH_THREADS_ENV = "FACET_TORCH_THREADS"
+
+
+def apply_torch_threads() -> None:
+    """Honour ``$FACET_TORCH_THREADS`` (set by the shared-CPU ``heavy`` wrapper) in torch, if set."""
+    configured = os.environ.get(TORCH_THREADS_ENV)
+    if not configured:
+        return
+    import torch
+
+    threads = max(1, int(configured))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

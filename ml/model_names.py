@@ -12,3 +12,11 @@ WRINKLES_UNET_WDS = "wrinkles-unet-wds"
 NORMALITY_AUTOENCODER = "normality-autoencoder-128"
 NORMALITY_STYLEGAN2 = "normality-stylegan2-ffhq"
 NORMALITY_REGRESSOR = "normality-rating-regressor"
+MEDIAPIPE_FACEMESH = "mediapipe-facemesh"
+
+# Face detectors (task "face-detection"); the landmark models run on one of them.
+YUNET = "yunet"
+DLIB_HOG = "dlib-hog"
+DLIB_MMOD = "dlib-mmod"
+OPENCV_HAAR = "opencv-haar"
+BLAZEFACE = "blazeface"

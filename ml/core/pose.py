@@ -1,9 +1,21 @@
-"""Head pose (yaw, pitch, roll) from 68 landmarks by perspective-n-point fitting of a generic 3D face.
+"""Head pose (yaw, pitch, roll): a rigid 3-D face fitted to 68 landmarks, or to a dense 3-D mesh.
 
-The 3D points are the 14-point anthropometric head model used by lincolnhard/head-pose-estimation
-(from the ISR Coimbra "glAnthropometric3DModel"), re-expressed in OpenCV's object frame. The pose
-is ``cv2.solvePnP`` (Levenberg–Marquardt minimisation of reprojection error) with a pinhole camera
-whose focal length equals the image width and whose principal point is the image centre.
+**From 68 landmarks** (:func:`estimate_head_pose`): the generic 3-D face :data:`FACE_MODEL_68`
+(``face_model_68.json``, centimetres) is fitted by perspective-n-point (``cv2.solvePnP``,
+Levenberg–Marquardt on the reprojection error) to the landmarks that sit on rigid, pose-independent
+anatomy: brows, nose, eyes, mouth and chin (the jaw contour 0–16 is left out except the chin, because it
+follows the visible silhouette and slides over the face as the head turns). The camera is nearly
+orthographic (focal length :data:`FOCAL_PER_SIDE` times the image's longer side): an uncalibrated
+photo's focal length is unknown, and assuming a wide-angle lens (focal = image width, the common default)
+made a 45° turn measure about 20° on FASSEG, because perspective then explains most of the foreshortening.
+
+The 3-D model is the mean FaceMesh surface of the 905 training faces of the human 300-W split, reduced to
+the iBUG-68 points by the fitted 468→68 mapping, made left–right symmetric, levelled so the eye and mouth
+corners lie in one fronto-parallel plane (pitch 0), and scaled in depth by the factor that best explains
+the human 300-W labels (least reprojection error); ``python -m ml landmarks fit-mesh-geometry`` rebuilds
+it (see ``docs/head-pose.md``).
+
+**From a dense mesh**, see :func:`ml.landmarks.mesh.pose_from_mesh` (rigid 3-D alignment).
 
 Sign convention (degrees, camera looking at the subject):
 
@@ -14,40 +26,34 @@ Sign convention (degrees, camera looking at the subject):
 
 The rotation from the model to the camera is ``R = Rz(roll) · Rx(−pitch) · Ry(−yaw)`` with the
 right-handed rotation matrices of the OpenCV camera frame (x right, y down, z forward);
-:func:`rotation_from_pose` builds it and :func:`pose_from_rotation` inverts it.
+:func:`rotation_from_pose` builds it and :func:`pose_from_rotation` inverts it. The model frame is the
+camera frame of a frontal face: x towards image right, y down, z away from the camera.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-# iBUG-68 indices of the model points: brow corners, eye corners, nostril corners, mouth corners,
-# lower-lip centre, chin.
-MODEL_LANDMARK_INDICES: tuple[int, ...] = (17, 21, 22, 26, 36, 39, 42, 45, 31, 35, 48, 54, 57, 8)
+FACE_MODEL_FILE = Path(__file__).resolve().parent / "face_model_68.json"
+# iBUG-68 points used for pose: chin, brows, nose, eyes, lips (not the jaw contour).
+POSE_LANDMARK_INDICES: tuple[int, ...] = (8, *range(17, 68))
+# Focal length of the assumed camera, in units of the image's longer side (a nearly orthographic view).
+FOCAL_PER_SIDE = 10.0
 
-# Object frame: x towards image right for a frontal face, y down, z away from the camera (nose has
-# the smallest z). Units are arbitrary (about centimetres).
-GENERIC_FACE_MODEL_3D = np.array(
-    [
-        [-6.825897, -6.760612, -4.402142],
-        [-1.330353, -7.122144, -6.903745],
-        [1.330353, -7.122144, -6.903745],
-        [6.825897, -6.760612, -4.402142],
-        [-5.311432, -5.485328, -3.987654],
-        [-1.789930, -5.393625, -4.413414],
-        [1.789930, -5.393625, -4.413414],
-        [5.311432, -5.485328, -3.987654],
-        [-2.005628, -1.409845, -6.165652],
-        [2.005628, -1.409845, -6.165652],
-        [-2.774015, 2.080775, -5.048531],
-        [2.774015, 2.080775, -5.048531],
-        [0.000000, 3.116408, -6.097667],
-        [0.000000, 7.415691, -4.070434],
-    ],
-    dtype=np.float64,
-)
+
+def _load_face_model() -> np.ndarray:
+    document = json.loads(FACE_MODEL_FILE.read_text())
+    points = np.asarray(document["points"], dtype=np.float64)
+    if points.shape != (68, 3):
+        raise ValueError(f"{FACE_MODEL_FILE} must hold 68 points (x, y, z), got {points.shape}.")
+    return points
+
+
+FACE_MODEL_68 = _load_face_model()
 
 
 @dataclass(frozen=True)
@@ -63,11 +69,10 @@ class HeadPose:
 
 
 def camera_matrix(image_shape: tuple[int, ...]) -> np.ndarray:
-    """Pinhole intrinsics assumed for an uncalibrated photo: focal = width, centre = image centre."""
+    """The assumed intrinsics: focal ``FOCAL_PER_SIDE × longer side``, principal point at the centre."""
     height, width = image_shape[:2]
-    return np.array(
-        [[width, 0.0, width / 2.0], [0.0, width, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float64
-    )
+    focal = FOCAL_PER_SIDE * max(height, width)
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
 
 
 def rotation_from_pose(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -88,43 +93,65 @@ def pose_from_rotation(rotation: np.ndarray) -> HeadPose:
 
 
 def project_model(
-    yaw: float, pitch: float, roll: float, image_shape: tuple[int, ...], distance: float = 60.0
+    yaw: float,
+    pitch: float,
+    roll: float,
+    image_shape: tuple[int, ...],
+    eye_distance_px: float | None = None,
 ) -> np.ndarray:
-    """Image points of the generic model posed at ``distance`` in front of the camera, centred.
+    """``(68, 2)`` image points of the generic face posed at the image centre, seen by the pose camera.
 
-    Useful to test pose estimation and to draw the expected pose; returns ``(14, 2)`` points in the
-    order of :data:`MODEL_LANDMARK_INDICES`.
+    ``eye_distance_px`` is the frontal outer-eye-corner distance in pixels (default 0.3 of the image
+    width). Useful to test pose estimation and to draw an expected pose.
     """
     import cv2
 
+    camera = camera_matrix(image_shape)
+    wanted = eye_distance_px if eye_distance_px is not None else 0.3 * image_shape[1]
+    model_eye_distance = float(np.linalg.norm(FACE_MODEL_68[36] - FACE_MODEL_68[45]))
+    distance = camera[0, 0] * model_eye_distance / wanted
     rotation_vector, _ = cv2.Rodrigues(rotation_from_pose(yaw, pitch, roll))
-    translation = np.array([0.0, 0.0, distance])
     points, _ = cv2.projectPoints(
-        GENERIC_FACE_MODEL_3D, rotation_vector, translation, camera_matrix(image_shape), np.zeros(4)
+        FACE_MODEL_68, rotation_vector, np.array([0.0, 0.0, distance]), camera, np.zeros(4)
     )
     return points.reshape(-1, 2)
 
 
-def estimate_head_pose(landmarks: np.ndarray, image_shape: tuple[int, ...]) -> HeadPose:
-    """Head pose in degrees from ``(68, 2)`` landmarks (or the 14 model points in model order)."""
+def estimate_head_pose(
+    landmarks: np.ndarray, image_shape: tuple[int, ...], model: np.ndarray | None = None
+) -> HeadPose:
+    """Head pose in degrees from ``(68, 2)`` iBUG landmarks in pixels of an image of ``image_shape``.
+
+    ``model`` replaces :data:`FACE_MODEL_68` (used when the model itself is being fitted).
+    """
     import cv2
 
     points = np.asarray(landmarks, dtype=np.float64)
-    if points.shape == (68, 2):
-        points = points[list(MODEL_LANDMARK_INDICES)]
-    elif points.shape != (len(MODEL_LANDMARK_INDICES), 2):
+    if points.shape != (68, 2):
         raise ValueError(f"Expected (68, 2) landmarks, got an array of shape {points.shape}.")
     if not np.all(np.isfinite(points)):
         raise ValueError("Landmarks contain NaN or infinite values.")
-    # Start frontal at a plausible distance so the iterative solver does not flip the face behind the camera.
-    initial_rotation = np.zeros((3, 1))
-    initial_translation = np.array([[0.0], [0.0], [60.0]])
+    face_model = FACE_MODEL_68 if model is None else np.asarray(model, dtype=np.float64)
+    used = list(POSE_LANDMARK_INDICES)
+    camera = camera_matrix(image_shape)
+    # Start frontal at the distance that matches the face's size, so the solver does not wander.
+    model_eye_distance = float(np.linalg.norm(face_model[36] - face_model[45]))
+    eye_distance = max(float(np.linalg.norm(points[36] - points[45])), 1e-6)
+    distance = camera[0, 0] * model_eye_distance / eye_distance
+    centre = points[used].mean(axis=0)
+    initial_translation = np.array(
+        [
+            [(centre[0] - camera[0, 2]) * distance / camera[0, 0]],
+            [(centre[1] - camera[1, 2]) * distance / camera[1, 1]],
+            [distance],
+        ]
+    )
     ok, rotation_vector, _ = cv2.solvePnP(
-        GENERIC_FACE_MODEL_3D,
-        points.reshape(-1, 1, 2),
-        camera_matrix(image_shape),
+        np.ascontiguousarray(face_model[used]),
+        np.ascontiguousarray(points[used]).reshape(-1, 1, 2),
+        camera,
         np.zeros(4),
-        initial_rotation,
+        np.zeros((3, 1)),
         initial_translation,
         useExtrinsicGuess=True,
         flags=cv2.SOLVEPNP_ITERATIVE,

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from ml.core.detection import check_rgb_image
-from ml.core.landmarks import FaceLandmarks, detect_faces_with_landmarks
-from ml.core.pose import HeadPose, estimate_head_pose
+from ml.core.landmarks import DEFAULT_LANDMARK_MODEL, FaceLandmarks, detect_faces_with_landmarks
+from ml.core.pose import HeadPose
 from ml.core.quality import QualityThresholds, assess_quality
 from ml.core.subject import subject_index
-from ml.model_names import DLIB_68
+from ml.landmarks.mesh import head_pose
 from ml.progress import ProgressCallback, report
 from ml.registry import registry
 
@@ -30,16 +30,18 @@ def _face_to_dict(face: FaceLandmarks, pose: HeadPose) -> dict[str, Any]:
 def analyze_landmarks(
     image: np.ndarray,
     *,
-    model: str = DLIB_68,
+    model: str = DEFAULT_LANDMARK_MODEL,
     weights: Path | str | None = None,
     expected_yaw: float = 0.0,
     thresholds: QualityThresholds | None = None,
+    face_detector: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Detect faces, landmarks and pose and check photo quality: the pipeline's one entry point.
 
     ``model``/``weights`` name the registry's landmark model and its weights file (default: the
-    shipped one). Returns ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw",
+    shipped one); ``face_detector`` names a registered face detector to use instead of the model's
+    default (YuNet). Returns ``{"faces": [{"box", "score", "detector", "landmarks", "pose": {"yaw",
     "pitch", "roll"}}], "subject": index of the subject's face (``ml.core.subject``) or None,
     "quality": {"ok", "reasons", "measures"}, "model": provenance, "image": {"width", "height"}}``.
     """
@@ -47,9 +49,9 @@ def analyze_landmarks(
     report(progress, 0.0, "Loading the landmark model")
     detector = registry.load(model, weights)
     report(progress, 0.2, "Detecting faces and landmarks")
-    faces = detect_faces_with_landmarks(image, detector=detector)
+    faces = detect_faces_with_landmarks(image, detector=detector, face_detector=face_detector)
     report(progress, 0.7, "Estimating head pose")
-    poses = [estimate_head_pose(face.landmarks, image.shape) for face in faces]
+    poses = [head_pose(face, image.shape)[0] for face in faces]
     report(progress, 0.85, "Checking photo quality")
     quality = assess_quality(
         image,

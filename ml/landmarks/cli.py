@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ml.core.detection import DEFAULT_FACE_DETECTOR
+from ml.core.landmarks import DEFAULT_LANDMARK_MODEL
 from ml.core.quality import VIEW_EXPECTED_YAW
 from ml.model_names import DLIB_68
 
@@ -16,7 +18,11 @@ def _detect(args: argparse.Namespace) -> int:
 
     image = load_image(args.image)
     result = analyze_landmarks(
-        image, model=args.model, weights=args.weights, expected_yaw=view_expected_yaw(args.view)
+        image,
+        model=args.model,
+        weights=args.weights,
+        expected_yaw=view_expected_yaw(args.view),
+        face_detector=args.detector,
     )
     if args.json:
         print_json(result)
@@ -35,6 +41,124 @@ def _detect(args: argparse.Namespace) -> int:
     print("  quality: " + ("OK" if quality["ok"] else "not OK"))
     for reason in quality["reasons"]:
         print(f"    - {reason}")
+    return 0
+
+
+def _fit_mesh_geometry(args: argparse.Namespace) -> int:
+    import json
+    import shlex
+    import sys
+
+    from ml.config import data_dir
+    from ml.core.pose import FACE_MODEL_FILE
+    from ml.landmarks.mesh import (
+        GEOMETRY_FILE,
+        MAPPING_FILE,
+        MAPPING_NEIGHBOURS,
+        MAPPING_RIDGE,
+        fit_face_geometry,
+        fit_mesh_to_68,
+        mediapipe_weights_dir,
+        training_meshes,
+    )
+
+    def progress(done: int, total: int) -> None:
+        if done % 100 == 0 or done == total:
+            print(f"  {done}/{total} faces", flush=True)
+
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    meshes, truths, shapes = training_meshes(data_dir(), args.detector, progress=progress)
+    mapping = fit_mesh_to_68(meshes, truths, MAPPING_NEIGHBOURS, MAPPING_RIDGE)
+    mapping.source += f" of the landmarks300w train split ({args.detector} detections); {command}"
+    geometry, model, details = fit_face_geometry(meshes, truths, shapes, mapping)
+    geometry_document = {**geometry.as_dict(), "fit": details, "command": command}
+    model_document = {
+        "description": (
+            "Generic 3-D face, iBUG-68 order, centimetres, frontal (x right, y down, z away from camera): "
+            "the FaceMesh 468→68 mapping applied to the mean symmetric FaceMesh surface of the landmarks300w "
+            f"train faces, depth scaled by {details['model_depth_scale']} (least reprojection error of the "
+            "human labels)."
+        ),
+        "command": command,
+        "points": [[round(float(value), 4) for value in row] for row in model],
+    }
+    folder = mediapipe_weights_dir()
+    (folder / MAPPING_FILE).write_text(json.dumps(mapping.as_dict()) + "\n")
+    (folder / GEOMETRY_FILE).write_text(json.dumps(geometry_document) + "\n")
+    FACE_MODEL_FILE.write_text(json.dumps(model_document, indent=1) + "\n")
+    print(json.dumps(details, indent=1))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ml.cli import print_json
+    from ml.landmarks.evaluation import evaluate, plot_ced
+
+    def progress(done: int, total: int) -> None:
+        if not args.json and (done % 50 == 0 or done == total):
+            print(f"  {done}/{total} faces", flush=True)
+
+    evaluation = evaluate(args.model, Path(args.data), args.split, args.detector, args.limit, progress)
+    document = evaluation.as_dict()
+    if args.plot:
+        document["ced_plot"] = str(
+            plot_ced([evaluation], Path(args.plot), f"{Path(args.data).name} ({evaluation.split})")
+        )
+    if args.json:
+        print_json(document)
+    else:
+        print(
+            json.dumps(
+                {"model": args.model, "detector": evaluation.detector, **evaluation.summary()}, indent=1
+            )
+        )
+    return 0
+
+
+def _evaluate_pose(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ml.cli import print_json
+    from ml.landmarks.pose_evaluation import evaluate_pose
+
+    document = evaluate_pose(args.model, Path(args.data), args.detector, args.max_yaw)
+    if args.json:
+        print_json(document)
+        return 0
+    print(f"{document['model']} + {document['detector']}: {document['goal']}")
+    print(
+        f"  mean |yaw error| {document['mean_abs_yaw_error_le_45']}° "
+        f"(relative to each session's 0° photo {document['mean_abs_yaw_error_le_45_relative_to_own_0']}°)"
+    )
+    for row in document["per_angle"]:
+        print("  " + json.dumps(row))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from ml.config import data_dir
+    from ml.landmarks import reports
+    from ml.registry import registry
+
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    out = Path(args.out)
+    landmark_models = [name for name in registry.names("landmarks") if registry.spec(name).trained]
+    if args.what == "landmarks":
+        path = reports.landmarks_report(data_dir(), out, args.models or landmark_models, command, print)
+    elif args.what == "pose":
+        path = reports.pose_report(data_dir(), out, args.models or landmark_models, command, print)
+    else:
+        detectors = args.models or registry.names("face-detection")
+        path = reports.detectors_report(data_dir(), out, detectors, command, print)
+    print(path.read_text())
     return 0
 
 
@@ -67,6 +191,12 @@ def _print_progress(event: dict) -> None:
             f"iteration {event['iteration']}: start from {event['start']}, counts {event['counts']}",
             flush=True,
         )
+    elif event.get("phase") == "val_nme":
+        print(
+            f"  iter {event['iteration']} epoch {event['epoch']}: validation NME "
+            f"{event['nme_outer_eye_corners']} on {event['faces']} faces",
+            flush=True,
+        )
     elif event.get("phase") == "iteration_done":
         print(f"iteration {event['iteration']} done: {event['report']['metrics']}", flush=True)
 
@@ -94,6 +224,30 @@ def _campaign_mebeauty(args: argparse.Namespace) -> int:
     )
     command = "python -m ml " + shlex.join(sys.argv[1:])
     run_campaign(config, initial, progress=_print_progress, command=command)
+    print((config.root / "report.md").read_text())
+    return 0
+
+
+def _campaign_human_300w(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from ml.config import data_dir
+    from ml.landmarks.campaign import CROP_TRAIN_OVERRIDES, human_300w_dataset, run_campaign
+    from ml.landmarks.yolo_pose import CROP_SIZE, MODEL_YAML
+
+    config = _campaign_config(args)
+    config.model_yaml = str(MODEL_YAML)
+    config.imgsz = CROP_SIZE
+    config.train_overrides = dict(CROP_TRAIN_OVERRIDES)
+    config.nme_every = args.nme_every
+    initial = None
+    if not (args.resume and (config.root / "datasets").is_dir()):
+        initial = human_300w_dataset(
+            data_dir(), config.root / "crops", args.detector, with_pool=not args.no_pool, progress=print
+        )
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    run_campaign(config, initial, progress=_print_progress, command=command, resume=args.resume)
     print((config.root / "report.md").read_text())
     return 0
 
@@ -135,7 +289,7 @@ def _campaign_ship(args: argparse.Namespace) -> int:
     from ml.landmarks.yolo_pose import yolo_pose68_dir
 
     destination = Path(args.destination) if args.destination else yolo_pose68_dir()
-    metrics = ship_weights(Path(args.root), destination, args.iteration, data_dir_or_none())
+    metrics = ship_weights(Path(args.root), destination, args.iteration, data_dir_or_none(), args.second_pass)
     print(json.dumps(metrics, indent=2))
     return 0
 
@@ -168,8 +322,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect = actions.add_parser("detect", help="Detect faces, 68 landmarks, head pose and check quality.")
     detect.add_argument("image", help="Path of the photo (JPEG, PNG, TIFF, ...).")
     detect.add_argument("--json", action="store_true", help="Print the full result as JSON.")
-    detect.add_argument("--model", default=DLIB_68, help="Registered landmark model name.")
+    detect.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
     detect.add_argument("--weights", help="Another weights file of the model than the shipped one.")
+    detect.add_argument(
+        "--detector", help=f"Registered face detector (default: the model's, {DEFAULT_FACE_DETECTOR})."
+    )
     detect.add_argument(
         "--view",
         default="frontal",
@@ -177,6 +334,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Expected view of the photo; sets the expected yaw of the quality check.",
     )
     detect.set_defaults(handler=_detect)
+
+    evaluate = actions.add_parser(
+        "evaluate", help="NME, failure rate, misses and speed of a landmark model on human labels."
+    )
+    evaluate.add_argument(
+        "--data", required=True, help="Folder with images/ + landmarks.json, or the London set."
+    )
+    evaluate.add_argument(
+        "--split", choices=["train", "val", "test", "all"], help="Fixed landmarks300w split."
+    )
+    evaluate.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    evaluate.add_argument("--detector", help="Registered face detector (default: the model's).")
+    evaluate.add_argument("--limit", type=int, help="Only the first N faces (quick checks).")
+    evaluate.add_argument("--plot", help="Write the cumulative error distribution to this PNG.")
+    evaluate.add_argument("--json", action="store_true", help="Print the full result (every face) as JSON.")
+    evaluate.set_defaults(handler=_evaluate)
+
+    pose = actions.add_parser("evaluate-pose", help="Yaw error per angle on FASSEG multipose photos.")
+    pose.add_argument("--data", required=True, help="FASSEG multipose folder (holds <yaw>__….jpg).")
+    pose.add_argument("--model", default=DEFAULT_LANDMARK_MODEL, help="Registered landmark model name.")
+    pose.add_argument("--detector", help="Registered face detector (default: the model's).")
+    pose.add_argument("--max-yaw", type=float, default=90.0, help="Leave out photos turned further.")
+    pose.add_argument("--json", action="store_true", help="Print the full result (every photo) as JSON.")
+    pose.set_defaults(handler=_evaluate_pose)
+
+    report = actions.add_parser(
+        "report", help="Write an evaluation report (landmarks, pose or detectors) for every model."
+    )
+    report.add_argument("what", choices=["landmarks", "pose", "detectors"])
+    report.add_argument("--out", default="docs/reports", help="Folder of the Markdown and JSON reports.")
+    report.add_argument("--models", nargs="*", help="Only these registered models (default: all trained).")
+    report.set_defaults(handler=_report)
+
+    geometry = actions.add_parser(
+        "fit-mesh-geometry",
+        help="Fit the FaceMesh 468→68 mapping, mesh reference and 3-D face model on landmarks300w train.",
+    )
+    geometry.add_argument(
+        "--detector", default=DEFAULT_FACE_DETECTOR, help="Registered face detector for the meshes."
+    )
+    geometry.set_defaults(handler=_fit_mesh_geometry)
 
     campaign = actions.add_parser("campaign", help="Iterative YOLOv8-pose auto-labelling campaigns.")
     steps = campaign.add_subparsers(dest="campaign_command", required=True, metavar="STEP")
@@ -193,6 +391,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     mebeauty.add_argument("--teacher", default=DLIB_68, help="Registered landmark model used as teacher.")
     mebeauty.set_defaults(handler=_campaign_mebeauty)
+    human = steps.add_parser(
+        "human-300w",
+        help="Campaign on face crops from the human landmarks300w labels (the shipped yolo-pose68).",
+    )
+    _add_campaign_options(human)
+    human.add_argument(
+        "--detector", default=DEFAULT_FACE_DETECTOR, help="Registered face detector that makes the crops."
+    )
+    human.add_argument("--no-pool", action="store_true", help="No unlabelled photos (no pseudo-labels).")
+    human.add_argument("--resume", action="store_true", help="Continue the campaign in ROOT.")
+    human.add_argument(
+        "--nme-every", type=int, default=10, help="Print the validation NME every N epochs (0: never)."
+    )
+    human.set_defaults(handler=_campaign_human_300w)
     run = steps.add_parser("run", help="Campaign from a COCO-keypoints file (with facet_split per image).")
     _add_campaign_options(run)
     run.add_argument("--coco", required=True, help="COCO keypoints JSON of iteration 0.")
@@ -204,4 +416,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument("root", help="Campaign folder (holds report.json).")
     ship.add_argument("--iteration", type=int, help="Iteration to ship (default: lowest validation NME).")
     ship.add_argument("--destination", help="Weights folder (default: ml/weights/yolo-pose68).")
+    ship.add_argument(
+        "--second-pass",
+        action="store_true",
+        help="Allow run-time settings that run the network twice (refined crop, mirrored crop).",
+    )
     ship.set_defaults(handler=_campaign_ship)

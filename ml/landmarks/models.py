@@ -1,4 +1,10 @@
-"""Models of the landmarks pipeline, registered with :data:`ml.registry.registry` on discovery."""
+"""Models of the landmarks pipeline — face detectors and 68-point landmark models — registered with
+:data:`ml.registry.registry` on discovery.
+
+Every model is described by its model card (:mod:`ml.modelcard`): the card file beside shipped weights
+(``<weights stem>.card.json``), or a card written here for models whose files come from an installed
+package (dlib's predictor, dlib HOG, OpenCV's Haar cascade).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,31 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
+from ml.core.detection import (
+    DlibHogDetector,
+    DlibMmodDetector,
+    HaarCascadeDetector,
+    YuNetDetector,
+    dlib_mmod_weights,
+    yunet_weights,
+)
 from ml.core.landmarks import (
     SHAPE_PREDICTOR_68,
-    LandmarkDetector,
+    DlibLandmarker,
     ModelFileMissingError,
     face_recognition_models_file,
 )
-from ml.model_names import DLIB_68, YOLO_POSE68
+from ml.model_names import (
+    DLIB_68,
+    DLIB_HOG,
+    OPENCV_HAAR,
+    YOLO_POSE68,
+)
 from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
+
+FACE_DETECTION = "face-detection"
+LANDMARKS = "landmarks"
 
 
 def _dlib_version() -> str:
@@ -27,6 +49,12 @@ def _dlib_version() -> str:
             return "unknown"
 
 
+def _opencv_version() -> str:
+    import cv2
+
+    return cv2.__version__
+
+
 def _predictor_path() -> Path | None:
     try:
         return face_recognition_models_file(SHAPE_PREDICTOR_68)
@@ -34,47 +62,117 @@ def _predictor_path() -> Path | None:
         return None
 
 
-def _load_dlib(weights: Path | None) -> LandmarkDetector:
-    return LandmarkDetector(predictor_path=weights).load()
+def _from_card_file(weights: Path, loader: Any) -> ModelSpec:
+    return ModelSpec.from_card(read_card(card_path(weights)), loader, weights_path=weights)
+
+
+# ------------------------------------------------------------------------------------------ detectors
+
+registry.register(_from_card_file(yunet_weights(), lambda weights: YuNetDetector(weights=weights).load()))
+registry.register(
+    _from_card_file(dlib_mmod_weights(), lambda weights: DlibMmodDetector(weights=weights).load())
+)
+
+DLIB_HOG_CARD = ModelCard(
+    name=DLIB_HOG,
+    task=FACE_DETECTION,
+    version=f"dlib-{_dlib_version()}-hog",
+    description=(
+        "dlib's HOG + linear SVM frontal face detector (Dalal & Triggs 2005 features, max-margin object "
+        "detection, King 2015); built into dlib, no weights file."
+    ),
+    data="dlib's own training (frontal faces); not trained by Facet.",
+    command="pip install dlib-bin (no training by Facet)",
+    licence="dlib: Boost Software License 1.0.",
+    limitations=(
+        "Roughly frontal faces of at least ~80 px only: misses turned faces, tight crops and some archive "
+        "photos (docs/reports/face-detectors.md)."
+    ),
+)
+registry.register(ModelSpec.from_card(DLIB_HOG_CARD, lambda weights: DlibHogDetector().load(), trained=True))
+
+OPENCV_HAAR_CARD = ModelCard(
+    name=OPENCV_HAAR,
+    task=FACE_DETECTION,
+    version=f"opencv-{_opencv_version()}-haar-frontalface-default",
+    description="Viola–Jones Haar cascade (haarcascade_frontalface_default.xml, bundled with OpenCV).",
+    data="OpenCV's bundled cascade (frontal faces); not trained by Facet.",
+    command="pip install opencv-python-headless (no training by Facet)",
+    licence="OpenCV cascade: Intel License Agreement (BSD-style), bundled with OpenCV.",
+    limitations="A last-resort baseline: frontal faces only, frequent false detections, no eye points.",
+)
+registry.register(
+    ModelSpec.from_card(OPENCV_HAAR_CARD, lambda weights: HaarCascadeDetector().load(), trained=True)
+)
+
+
+def _load_blazeface(weights: Path | None) -> Any:
+    from ml.landmarks.mesh import BlazeFaceDetector
+
+    return BlazeFaceDetector(weights=weights).load()
+
+
+def _mediapipe_file(name: str) -> Path:
+    from ml.landmarks.mesh import mediapipe_weights_dir
+
+    return mediapipe_weights_dir() / name
+
+
+registry.register(_from_card_file(_mediapipe_file("blazeface.pth"), _load_blazeface))
+
+# ---------------------------------------------------------------------------------- landmark models
+
+
+def _with_mesh(model: Any) -> Any:
+    """A 68-point model whose faces also carry the FaceMesh surface (head pose, dense zones)."""
+    from ml.landmarks.mesh import WithFaceMesh
+
+    return WithFaceMesh(model).load()
+
+
+def _load_dlib(weights: Path | None) -> Any:
+    return _with_mesh(DlibLandmarker(predictor_path=weights))
 
 
 # The predictor file comes from the face-recognition-models package, so its card lives here.
 DLIB_68_CARD = ModelCard(
     name=DLIB_68,
-    task="landmarks",
+    task=LANDMARKS,
     version=f"dlib-{_dlib_version()}-sp68",
     description=(
-        "dlib HOG face detector (OpenCV Haar cascade fallback) + dlib 68-point ensemble-of-regression-trees "
-        "shape predictor (Kazemi & Sullivan, CVPR 2014), pretrained weights from face-recognition-models."
+        "dlib 68-point ensemble-of-regression-trees shape predictor (Kazemi & Sullivan, CVPR 2014) on the "
+        "study's face detector (default YuNet; its box calibrated to the predictor's HOG-style box, median "
+        "of a 3×3 box jitter), pretrained weights from face-recognition-models; every face also carries the "
+        "FaceMesh surface for head pose."
     ),
-    data="iBUG 300-W training images (dlib's own training; not trained by this project).",
+    data="iBUG 300-W training images (AFW, HELEN train, LFPW train, IBUG): dlib's own training; not trained "
+    "by this project.",
     command="pip install dlib-bin face-recognition-models (no training by Facet)",
     licence=(
         "dlib code: Boost Software License 1.0. Shape-predictor weights: trained on the iBUG 300-W "
         "dataset, whose licence excludes commercial use — research use only."
     ),
     limitations=(
-        "Trained on the 300-W training images, so figures on those images are in-sample; weak on turned "
-        "faces (breakingbad's face scores 0.24, below the 0.5 detection threshold, einstein is not found)."
+        "Trained on the 300-W training images, so its figures on landmarks300w (AFW, HELEN train) are "
+        "in-sample; weak on strongly turned faces (docs/reports/landmarks-evaluation.md)."
     ),
-    # Measured by tests/ml/test_landmarks_accuracy.py (pytest -s prints them); three faces are a
-    # regression check, not a statistic.
     metrics={
-        "nme_outer_eye_corners": {"takeo": 0.0361, "lenna": 0.0357, "breakingbad": 0.0460},
-        "evaluated_on": "landmarks68 (3 human-annotated faces)",
+        "note": (
+            "Figures on landmarks300w are in-sample (dlib trained on those images): "
+            "docs/reports/landmarks-evaluation.md."
+        ),
     },
 )
-
 registry.register(ModelSpec.from_card(DLIB_68_CARD, _load_dlib, weights_path=_predictor_path()))
 
 
-def _load_yolo_pose68(weights: Path | None) -> Any:
-    from ml.landmarks.yolo_pose import YoloPoseLandmarkDetector, yolo_pose68_weights
+def _load_facemesh(weights: Path | None) -> Any:
+    from ml.landmarks.mesh import FaceMeshLandmarker
 
-    shipped = weights is None or Path(weights) == yolo_pose68_weights()
-    # The shipped weights' input size is in their card; other weights carry their training size.
-    imgsz = _yolo_card().details.get("imgsz") if shipped else None
-    return YoloPoseLandmarkDetector(weights=weights, imgsz=imgsz)
+    return FaceMeshLandmarker(weights=weights).load()
+
+
+registry.register(_from_card_file(_mediapipe_file("blazeface_landmark.pth"), _load_facemesh))
 
 
 def _yolo_card() -> ModelCard:
@@ -85,27 +183,40 @@ def _yolo_card() -> ModelCard:
         return read_card(path)
     return ModelCard(
         name=YOLO_POSE68,
-        task="landmarks",
+        task=LANDMARKS,
         version="untrained",
         description="YOLOv8n-pose with 68 iBUG keypoints, trained by a landmark auto-labelling campaign.",
         data="none yet: no weights are installed",
-        command="python -m ml landmarks campaign mebeauty ..., then "
-        "python -m ml landmarks campaign ship ROOT",
+        command=(
+            "python -m ml landmarks campaign human-300w ..., then python -m ml landmarks campaign ship ROOT"
+        ),
         licence="Code: Facet (open source) and Ultralytics YOLOv8 (AGPL-3.0).",
         limitations="Not trained: no landmarks can be detected until weights are shipped or a version "
         "is activated.",
     )
 
 
+def _load_yolo_pose68(weights: Path | None) -> Any:
+    from ml.landmarks.yolo_pose import yolo_pose68_weights, yolo_pose_model
+
+    shipped = weights is None or Path(weights) == yolo_pose68_weights()
+    # The shipped weights' run-time settings are in their card; other weights are read from the checkpoint.
+    inference = _yolo_card().details.get("inference") if shipped else None
+    model = yolo_pose_model(weights or yolo_pose68_weights(), inference)
+    return _with_mesh(model) if hasattr(model, "fit") else model.load()
+
+
 def _yolo_pose68_spec() -> ModelSpec:
     from ml.landmarks.yolo_pose import yolo_pose68_weights
 
     card = _yolo_card()
+    notes = []
+    if card.metrics.get("goal", {}).get("met") is False:
+        notes.append(f"below its goal: {card.metrics['goal'].get('summary', 'see the model card')}")
     if card.metrics.get("acceptance", {}).get("passed") is False:
-        # The detect output must say so.
-        card = ModelCard(
-            **{**card.__dict__, "version": card.version + " (weak: fails NME ≤ 0.08 on landmarks68)"}
-        )
+        notes.append("weak: fails NME ≤ 0.08 on landmarks68")
+    if notes:  # the detect output must say so
+        card = ModelCard(**{**card.__dict__, "version": f"{card.version} ({'; '.join(notes)})"})
     return ModelSpec.from_card(card, _load_yolo_pose68, weights_path=yolo_pose68_weights())
 
 

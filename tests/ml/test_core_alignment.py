@@ -50,7 +50,7 @@ def test_similarity_transform_refuses_degenerate_input():
 
 
 def test_align_face_levels_the_eyes_and_normalises_their_distance(make_landmarks):
-    landmarks = make_landmarks(roll=12.0)
+    landmarks = make_landmarks(roll=12.0, eye_distance_px=88.0)  # eye centres ≈ 60 px apart: scale ≈ 1
     image = np.random.default_rng(5).integers(0, 255, (600, 600, 3), np.uint8)
     aligned, matrix = align_face(image, landmarks, output_size=200, inter_ocular=0.3, eye_height=0.4)
     assert aligned.shape == (200, 200, 3) and aligned.dtype == np.uint8

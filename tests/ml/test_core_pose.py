@@ -21,8 +21,8 @@ def test_pose_of_a_projected_model_is_recovered(yaw, pitch, roll):
 
 def test_sign_convention_matches_the_image():
     frontal = project_model(0, 0, 0, SHAPE)
-    eyes = slice(4, 8)  # eye corners in model order
-    nose = slice(8, 10)  # nostril corners
+    eyes = slice(36, 48)
+    nose = slice(31, 36)  # nostrils and the bottom of the nose
     turned_left = project_model(30, 0, 0, SHAPE)
     # Subject turned to their left: nose moves towards image right relative to the eyes.
     assert turned_left[nose, 0].mean() - turned_left[eyes, 0].mean() > 5
@@ -31,8 +31,20 @@ def test_sign_convention_matches_the_image():
     frontal_gap = frontal[nose, 1].mean() - frontal[eyes, 1].mean()
     assert chin_up[nose, 1].mean() - chin_up[eyes, 1].mean() < frontal_gap - 5
     clockwise = project_model(0, 0, 15, SHAPE)
-    # Clockwise roll: the image-right eye corner drops below the image-left one (y grows downwards).
-    assert clockwise[7, 1] - clockwise[4, 1] > 5
+    # Clockwise roll: the image-right eye corner (45) drops below the image-left one (36).
+    assert clockwise[45, 1] - clockwise[36, 1] > 5
+
+
+def test_the_generic_face_is_symmetric_and_anatomical():
+    from ml.core.pose import FACE_MODEL_68
+    from ml.landmarks.formats import IBUG68_FLIP_IDX
+
+    mirrored = FACE_MODEL_68[list(IBUG68_FLIP_IDX)] * np.array([-1.0, 1.0, 1.0])
+    np.testing.assert_allclose(mirrored, FACE_MODEL_68, atol=1e-3)
+    assert np.linalg.norm(FACE_MODEL_68[36] - FACE_MODEL_68[45]) == pytest.approx(9.0, abs=0.5)
+    # The nose tip (30) is nearer the camera than the eye corners, which are nearer than the jaw angles.
+    assert FACE_MODEL_68[30, 2] < FACE_MODEL_68[[36, 45], 2].mean() - 1.0
+    assert FACE_MODEL_68[[36, 45], 2].mean() < FACE_MODEL_68[[2, 14], 2].mean()
 
 
 def test_full_landmarks_give_the_same_pose(make_landmarks):

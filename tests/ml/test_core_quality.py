@@ -10,10 +10,10 @@ from ml.core.quality import QualityThresholds, assess_quality, view_expected_yaw
 SHAPE = (600, 600)
 
 
-def _face(landmarks: np.ndarray) -> FaceLandmarks:
+def _face(landmarks: np.ndarray, score: float = 1.0, detector: str = "synthetic") -> FaceLandmarks:
     x0, y0 = landmarks.min(axis=0)
     x1, y1 = landmarks.max(axis=0)
-    return FaceLandmarks(box=(x0, y0, x1, y1), score=1.0, landmarks=landmarks, detector="synthetic")
+    return FaceLandmarks(box=(x0, y0, x1, y1), score=score, landmarks=landmarks, detector=detector)
 
 
 def _textured_image(low: int = 60, high: int = 200) -> np.ndarray:
@@ -51,14 +51,14 @@ def test_pitch_and_roll_limits(make_landmarks):
 def test_no_face_and_several_faces(make_landmarks):
     assert assess_quality(_textured_image(), []).reasons == ["No face was found."]
     profile = assess_quality(_textured_image(), [], expected_yaw=90.0)
-    assert "frontal face detector" in profile.reasons[0] and "90°" in profile.reasons[0]
+    assert "Frontal face detectors" in profile.reasons[0] and "90° view" in profile.reasons[0]
     face = _face(make_landmarks())
     two = assess_quality(_textured_image(), [face, face])
     assert two.reasons == ["2 faces were found; a study photo must show exactly one."]
 
 
 def test_small_face_is_reported(make_landmarks):
-    report = assess_quality(_textured_image(), [_face(make_landmarks(distance=150.0))])
+    report = assess_quality(_textured_image(), [_face(make_landmarks(eye_distance_px=40.0))])
     assert any(
         reason.startswith("Face is too small") and "(minimum 60 px)" in reason for reason in report.reasons
     )
@@ -93,3 +93,28 @@ def test_thresholds_are_configurable(make_landmarks):
 def test_unknown_view_is_refused():
     with pytest.raises(ValueError, match="Unknown view 'side'"):
         view_expected_yaw("side")
+
+
+def test_low_detector_confidence_is_reported_with_the_detectors_own_limit(make_landmarks):
+    landmarks = make_landmarks()
+    doubtful = assess_quality(_textured_image(), [_face(landmarks, score=0.65, detector="yunet")])
+    assert doubtful.reasons == [
+        "The face was found with low confidence: yunet score 0.65 (minimum 0.75); "
+        "check that the photo shows one clear face."
+    ]
+    assert doubtful.measures["detector"] == "yunet" and doubtful.measures["detector_score"] == 0.65
+    # dlib HOG scores are SVM margins: 0.65 is confident there.
+    assert assess_quality(_textured_image(), [_face(landmarks, score=0.65, detector="dlib-hog")]).ok
+
+
+def test_profile_views_are_checked_by_direction(make_landmarks):
+    # Pose estimates saturate near 60° on real profiles, so a 90° view passes when the head is turned
+    # strongly the expected way and fails when it faces the camera or the other way.
+    turned = make_landmarks(yaw=-58.0)
+    assert assess_quality(_textured_image(), [_face(turned)], expected_yaw=-90.0).ok
+    wrong_side = assess_quality(_textured_image(), [_face(turned)], expected_yaw=90.0)
+    assert wrong_side.reasons == [
+        "Head is turned -58° but this 90° view expects a profile (at least 50° to the subject's left)."
+    ]
+    frontal = assess_quality(_textured_image(), [_face(make_landmarks())], expected_yaw=-90.0)
+    assert not frontal.ok and "at least 50° to the subject's right" in frontal.reasons[0]

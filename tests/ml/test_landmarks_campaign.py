@@ -211,3 +211,59 @@ def test_campaign_command_line_builds_its_config(tmp_path, extra, sigma) -> None
     config = _campaign_config(build_parser().parse_args(arguments))
     assert (config.name, config.iterations, config.epochs_first, config.imgsz) == ("c", 2, 3, 128)
     assert config.fine_tune is False and config.kpt_oks_sigma == sigma
+
+
+def test_an_interrupted_campaign_resumes_after_its_last_finished_iteration(tmp_path, monkeypatch):
+    """Training is replaced by a stand-in; the campaign's bookkeeping (versions, report, resume) is real."""
+    import ultralytics
+    from PIL import Image
+
+    import ml.landmarks.campaign as campaign
+
+    records = []
+    for index, split in enumerate(["train", "train", "train", "val"]):
+        path = tmp_path / "images" / f"{index}.png"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (64, 64)).save(path)
+        instances = (_instance((10.0, 10.0, 50.0, 50.0)),) if index != 2 else ()
+        records.append(ImageRecord(str(path), 64, 64, split, instances))
+    initial = KeypointDataset(tuple(records))
+    trained: list[int] = []
+
+    def fake_train(config, data_yaml, iteration, start, epochs, progress=None, cancel=None, validation=None):
+        if iteration == 1 and not trained.count(1):
+            trained.append(1)
+            raise KeyboardInterrupt  # the job was stopped during iteration 1
+        trained.append(iteration)
+        weights = tmp_path / f"iter{iteration}.pt"
+        weights.write_text("weights")
+        return weights, {}
+
+    def fake_predict(model, paths, version, imgsz, conf, device="cpu"):
+        return [[_predicted((12.0, 12.0, 48.0, 48.0), 0.9)] if "2.png" in str(p) else [] for p in paths]
+
+    monkeypatch.setattr(campaign, "train_iteration", fake_train)
+    monkeypatch.setattr(campaign, "predict_instances", fake_predict)
+    monkeypatch.setattr(ultralytics, "YOLO", lambda *args, **kwargs: object())
+    config = CampaignConfig(name="c", root=tmp_path / "campaign", iterations=3, epochs_first=1, epochs_next=1)
+    with pytest.raises(KeyboardInterrupt):
+        campaign.run_campaign(config, initial)
+    with pytest.raises(FileExistsError, match="resume"):
+        campaign.run_campaign(config, initial)
+    rows = campaign.run_campaign(config, None, resume=True)
+    assert [row.iteration for row in rows] == [0, 1, 2]
+    assert trained == [0, 1, 1, 2]  # iteration 0 was not trained again
+    assert rows[0].pseudo_labels_added == 1 and rows[1].counts["train_labelled_images"] == 3
+
+
+def test_an_unfinished_run_is_resumed_not_taken_as_trained(tmp_path):
+    import torch
+
+    from ml.landmarks.campaign import _training_finished
+
+    running, finished = tmp_path / "running.pt", tmp_path / "finished.pt"
+    # Ultralytics writes best.pt and last.pt every epoch with the optimizer; the end strips it, epoch −1.
+    torch.save({"epoch": 41, "optimizer": {"state": {}}, "model": None}, running)
+    torch.save({"epoch": -1, "optimizer": None, "model": None}, finished)
+    assert not _training_finished(running)
+    assert _training_finished(finished)
