@@ -132,7 +132,7 @@ def summarise(
 @dataclass
 class ArmComparison:
     """Mann–Whitney U test of the changes of two arms, with the rank-biserial effect size
-    (1 − 2U/(n₁n₂) with U of the first arm: positive = the first arm changed less)."""
+    2U/(n₁n₂) − 1, U of the first arm: positive = the first arm's changes tend to be larger."""
 
     first: str
     second: str
@@ -154,7 +154,7 @@ def between_arms(changes_by_arm: Mapping[str, Sequence[float]], method: str = "h
             comparisons.append(ArmComparison(first, second, len(a), len(b), None, None, None))
             continue
         test = stats.mannwhitneyu(a, b, alternative="two-sided")
-        effect = 1 - 2 * float(test.statistic) / (len(a) * len(b))
+        effect = 2 * float(test.statistic) / (len(a) * len(b)) - 1
         comparisons.append(
             ArmComparison(first, second, len(a), len(b), float(test.statistic), float(test.pvalue), effect)
         )
