@@ -31,6 +31,18 @@ from ml.measures.comparability import CHECKS, PhotoFigures, face_colour, pair_fi
 
 RC_FACTOR = 1.96 * math.sqrt(2)
 LIMIT_MARGIN = 1.2
+# The perturbations move the photo in its plane and scale its brightness only; real re-photographs
+# also differ in 3-D head pose, light colour and landmark placement. A limit is therefore never tighter
+# than what clinical photo standards tolerate between sessions (head rotation within ±5°, framing
+# within 10 %) or than a slightly larger registration residual than the perturbations produce.
+MINIMUM_LIMITS = {
+    "residual_ipd": 0.03,
+    "yaw_difference": 5.0,
+    "pitch_difference": 5.0,
+    "scale_change": 10.0,
+    "exposure_difference": 20.0,
+    "white_balance_difference": 1.5,
+}
 
 
 @dataclass(frozen=True)
@@ -141,7 +153,8 @@ def calibrate(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Comparability figures of re-photographed pairs and of pairs of different people, the limits set
-    just above the re-photographed pairs (× :data:`LIMIT_MARGIN`), and how many pairs of each kind warn."""
+    just above the re-photographed pairs (× :data:`LIMIT_MARGIN`, at least :data:`MINIMUM_LIMITS`), and
+    how many pairs of each kind warn."""
     originals: list[PhotoFigures] = []
     same: list[dict[str, float]] = []
     for index, path in enumerate(photos):
@@ -162,7 +175,7 @@ def calibrate(
     for check in CHECKS:
         values = [figures[check.key] for figures in same if check.key in figures]
         if values:
-            limits[check.key] = float(f"{max(values) * LIMIT_MARGIN:.3g}")
+            limits[check.key] = max(float(f"{max(values) * LIMIT_MARGIN:.3g}"), MINIMUM_LIMITS[check.key])
     same_warned = sum(bool(warnings_for(figures, limits)) for figures in same)
     different_warned = sum(bool(warnings_for(figures, limits)) for figures in different)
     flagged_by = {
@@ -187,6 +200,7 @@ def calibrate(
     return {
         "limits": limits,
         "margin": LIMIT_MARGIN,
+        "minimum_limits": MINIMUM_LIMITS,
         "rephotographed_pairs": {"pairs": len(same), "warned": same_warned, "figures": distribution(same)},
         "different_people_pairs": {
             "pairs": len(different),
