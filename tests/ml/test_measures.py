@@ -9,6 +9,7 @@ import numpy as np
 import pingouin as pg
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from ml.core.alignment import apply_transform
 from ml.measures.catalogue import definition, noise_floors, photo_measures
@@ -191,6 +192,12 @@ def test_holm_and_benjamini_hochberg_reference_values():
     # Benjamini–Hochberg: 0.01·3/1, 0.03·3/2, 0.04·3/3 with step-up minimum → 0.03, 0.04, 0.04.
     assert adjust([0.01, 0.04, 0.03], "fdr_bh") == pytest.approx([0.03, 0.04, 0.04])
     assert adjust([None, 0.02], "holm") == [None, pytest.approx(0.02)]
+    rng = np.random.default_rng(5)
+    for method in ("holm", "fdr_bh"):
+        p_values = rng.uniform(0, 0.2, size=17)
+        assert adjust(list(p_values), method) == pytest.approx(
+            list(multipletests(p_values, method=method)[1])
+        )
     with pytest.raises(ValueError, match="Unknown adjustment"):
         adjust([0.1], "bonferroni-ish")
 
