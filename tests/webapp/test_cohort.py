@@ -282,3 +282,38 @@ def test_api_cohort_statistics_with_the_page_permissions(cohort):
     assert api_client(cohort["clinician"]).get(url).status_code == 403
     assert api_client(cohort["outsider"]).get(url).status_code == 404
     assert AuditEvent.objects.filter(action=AuditAction.VIEW, via="api", study_id=cohort["study"].pk).exists()
+
+
+def test_coordinator_picks_the_photo_of_a_visit_with_several(cohort, make_photo):
+    comparison = cohort["comparisons"][0]
+    pair = ComparisonPair.objects.get(comparison=comparison)
+    first_pre = pair.pre_photo
+    second_pre = make_photo(cohort["study"], subject_code="S00", visit_label="baseline", role=VisitRole.PRE)
+    client = client_for(cohort["coordinator"])
+    page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
+    assert "Compare these photos" in page and "Comparable: registration residual" in page
+    response = client.post(
+        reverse("studies:pair_photos", args=[pair.pk]),
+        {"pre_photo": second_pre.pk, "post_photo": pair.post_photo_id},
+    )
+    assert response.status_code == 302
+    pair.refresh_from_db()
+    assert pair.pre_photo == second_pre and pair.assessed_at is None  # the new photo has no landmarks yet
+    event = AuditEvent.objects.filter(action=AuditAction.UPDATE, details__pair=pair.pk).latest("pk")
+    assert event.details["before"][0] == first_pre.pk and event.details["after"][0] == second_pre.pk
+    other = cohort["comparisons"][1].pairs.get().post_photo  # a photo of another subject
+    refused = client.post(
+        reverse("studies:pair_photos", args=[pair.pk]), {"pre_photo": other.pk, "post_photo": other.pk}
+    )
+    assert refused.status_code == 302
+    pair.refresh_from_db()
+    assert pair.pre_photo == second_pre
+    assert (
+        client_for(cohort["rater"])
+        .post(
+            reverse("studies:pair_photos", args=[pair.pk]),
+            {"pre_photo": first_pre.pk, "post_photo": pair.post_photo_id},
+        )
+        .status_code
+        == 403
+    )
