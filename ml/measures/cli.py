@@ -75,7 +75,6 @@ def _models(analyses: tuple[str, ...]) -> dict[str, Any]:
 
 def _noise_floor(args: argparse.Namespace) -> int:
     from ml.cli import CommandError
-    from ml.measures.catalogue import definition
     from ml.measures.noise import noise_floor
 
     analyses = tuple(analysis.strip() for analysis in args.analyses.split(",") if analysis.strip())
@@ -103,35 +102,48 @@ def _noise_floor(args: argparse.Namespace) -> int:
         **found,
     }
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
+    Path(args.report).write_text(noise_floor_report(document))
+    print(f"Wrote {args.out} and {args.report}")
+    return 0
+
+
+def noise_floor_report(document: dict[str, Any]) -> str:
+    """The Markdown report of a noise-floor document (``noise_floor.json``)."""
+    from ml.measures.catalogue import definition
+    from ml.measures.facial import IPD, IPD_SQUARED
+
     model_list = ", ".join(f"{model['name']} {model['version']}" for model in document["models"].values())
     lines = [
         "# Noise floors of the measures",
         "",
         document["what"],
         "",
-        f"Command: `{document['command']}` ({found['photos']} photos × {args.copies} copies, "
-        f"seed {args.seed}); models: {model_list}.",
+        f"Command: `{document['command']}` ({document['photos']} photos × "
+        f"{document['copies_per_photo']} copies, seed {document['seed']}); models: {model_list}.",
         "",
         "A pre→post change smaller than RC is within what re-photographing alone produces. Units: IPD "
-        "(inter-pupillary distance) for lengths, IPD² for areas; × 63 mm gives mm for a typical adult IPD.",
+        "(inter-pupillary distance) for lengths, IPD² for areas; × 63 mm gives mm for a typical adult IPD. "
+        "Wrinkle figures come from a wrinkle model trained on semi-synthetic data: their noise floor is that "
+        "model's repeatability, not a validated wrinkle measurement. Zones and wrinkles were measured on "
+        "every atlas zone; a study reads its zones of interest.",
         "",
         "| measure | unit | photos | mean | between-photo SD | S_w | RC | RC at IPD 63 mm |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for key, row in found["measures"].items():
+    for key, row in document["measures"].items():
         try:
             measure = definition(key)
         except KeyError:
             continue
-        in_mm = f"{measure.in_mm(row['repeatability_coefficient'], 63.0):.3g} {measure.unit_label(63.0)}"
+        in_mm = "—"
+        if measure.unit in (IPD, IPD_SQUARED):
+            in_mm = f"{measure.in_mm(row['repeatability_coefficient'], 63.0):.3g} {measure.unit_label(63.0)}"
         lines.append(
             f"| {measure.label} (`{key}`) | {measure.unit} | {row['photos']} | {row['mean']:.4g} | "
             f"{row['between_photo_sd']:.3g} | {row['within_sd']:.3g} | "
             f"{row['repeatability_coefficient']:.3g} | {in_mm} |"
         )
-    Path(args.report).write_text("\n".join(lines) + "\n")
-    print(f"Wrote {args.out} and {args.report}")
-    return 0
+    return "\n".join(lines) + "\n"
 
 
 def _calibrate(args: argparse.Namespace) -> int:

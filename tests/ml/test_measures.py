@@ -91,6 +91,8 @@ def test_mm_conversion_of_lengths_and_areas():
     assert definition("vermilion_area").in_mm(0.1, 60) == pytest.approx(360.0)
     assert definition("vermilion_area").unit_label(60) == "mm²"
     assert definition("zone_area:FFA").unit_label(60) == "ratio"
+    assert definition("wrinkle_area:FFA").unit_label(60) == "%"
+    assert definition("wrinkle_area:FFA").in_mm(2.5, 60) == 2.5
 
 
 def test_photo_measures_read_every_result_kind():

@@ -276,7 +276,12 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
     )
     assert '<tr data-zone="FFA">' in page and '<tr data-zone="LTA">' not in page  # LTA: not of interest
     assert "-20.00" in page  # FFA: 30 % → 10 % of the zone
-    assert "1.000" in page and "25.0 %" not in page and "<strong>Yes</strong>" in page and "higher S = more normal" in page
+    assert (
+        "1.000" in page
+        and "25.0 %" not in page
+        and "<strong>Yes</strong>" in page
+        and "higher S = more normal" in page
+    )
     assert page.count('class="heatmap"') == 2
 
 
