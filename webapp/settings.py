@@ -99,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.context_processors.facet",
+                "webapp.context_processors.worker_banner",
             ],
         },
     },

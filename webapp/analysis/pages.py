@@ -317,6 +317,11 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         "jobs": jobs,
         "broker_warning": broker_warning,
         "landmarks": landmarks,
+        "not_applicable": [
+            AnalysisKind(kind).label for kind in results.FACE_KINDS if kind in photo.study.analyses
+        ]
+        if results.no_face_found(found)
+        else [],
         "overlay": _overlay_data(photo, result),
         **_analysis_context(photo, found, view_grant),
     }

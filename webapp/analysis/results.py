@@ -26,8 +26,24 @@ def zone_colour(number: int) -> str:
 
 
 def photo_results(photo: Photo) -> dict[str, Result | None]:
-    """The latest succeeded result of each analysis kind for the photo (None where there is none)."""
-    return {kind: latest_result(photo.pk, kind) for kind in AnalysisKind.values}
+    """The latest succeeded result of each analysis kind for the photo (None where there is none).
+
+    When the landmark analysis found no face, the kinds that need a face have no result to show, even
+    one a model produced anyway (a zone model draws zones on any image): they do not apply."""
+    found = {kind: latest_result(photo.pk, kind) for kind in AnalysisKind.values}
+    if no_face_found(found):
+        found.update(dict.fromkeys(FACE_KINDS))
+    return found
+
+
+# Every kind but the landmark analysis, which looks for the face, measures something of a face.
+FACE_KINDS = tuple(kind for kind in AnalysisKind.values if kind != AnalysisKind.LANDMARKS)
+
+
+def no_face_found(found: dict[str, Result | None]) -> bool:
+    """Whether the photo's landmarks result exists and found no face."""
+    landmarks = found.get(AnalysisKind.LANDMARKS)
+    return landmarks is not None and not landmarks.data.get("faces")
 
 
 def zone_rows(
