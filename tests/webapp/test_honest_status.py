@@ -26,7 +26,13 @@ FACE = {
 
 def finished_job(photo, kind: str, data: dict | None, *, status: str = RunStatus.SUCCEEDED) -> AnalysisJob:
     job = AnalysisJob.objects.create(
-        kind=kind, photo=photo, queue=KIND_SPECS[kind].queue, model_name="m", status=status, progress=1.0
+        kind=kind,
+        photo=photo,
+        queue=KIND_SPECS[kind].queue,
+        model_name="m",
+        status=status,
+        progress=1.0,
+        finished_at=timezone.now(),
     )
     if data is not None:
         Result.objects.create(job=job, data=data, model_name="m", model_version="1", code_version="test")
@@ -170,3 +176,30 @@ def test_landmarks_run_on_the_quick_queue_apart_from_the_slow_kinds():
         KIND_SPECS[kind].queue for kind in (AnalysisKind.NORMALITY, AnalysisKind.WRINKLES, AnalysisKind.ZONES)
     }
     assert Queue.QUICK not in slow
+
+
+def test_the_photo_page_suggests_the_view_the_head_pose_measured(
+    client, make_photo, study_with_members, sent_runs
+):
+    study = study_with_members["study"]
+    photo = make_photo(study)  # recorded as frontal
+    turned = {**FACE, "pose": {"yaw": -43.0, "pitch": 1.0, "roll": 0.0}}
+    finished_job(
+        photo, "landmarks", landmarks_data(faces=[turned], ok=False, reasons=["Head is turned 43°."])
+    )
+    client.force_login(study_with_members["coordinator"])
+    response = client.get(reverse("studies:photo_detail", args=[photo.pk]))
+    assert response.context["suggested_view"] == {"view": "left45", "label": "Left 45°", "yaw": -43.0}
+    page = response.content.decode()
+    assert 'data-role="suggested-view"' in page and "Use Left 45°" in page
+    client.post(reverse("studies:photo_edit", args=[photo.pk]), {"view": "left45", "visit": photo.visit_id})
+    photo.refresh_from_db()
+    assert photo.view == "left45"
+    # A clinician without the right to correct records sees the suggestion but no button.
+    client.force_login(study_with_members["clinician"])
+    finished_job(photo, "landmarks", landmarks_data(faces=[{**turned, "pose": {"yaw": 3.0}}], ok=True))
+    assert client.get(reverse("studies:photo_detail", args=[photo.pk])).context["suggested_view"] == {
+        "view": "frontal",
+        "label": "Frontal",
+        "yaw": 3.0,
+    }

@@ -183,7 +183,7 @@ def photo_has_no_face(photo_id: int) -> bool:
     """Whether the photo's newest landmarks result found no face: analyses that need a face do not apply."""
     newest = (
         Result.objects.filter(job__photo_id=photo_id, job__kind=AnalysisKind.LANDMARKS)
-        .order_by("-created_at", "-pk")
+        .order_by(models.F("job__finished_at").desc(nulls_last=True), "-pk")
         .values_list("data__faces", flat=True)
         .first()
     )

@@ -272,6 +272,19 @@ def _landmark_view(result: Result | None) -> LandmarkView | None:
     )
 
 
+def _suggested_view(photo: Photo, landmarks: LandmarkView | None) -> dict | None:
+    """The view the measured head pose suggests, when it is not the photo's recorded view."""
+    from ml.core.quality import suggest_view
+
+    if landmarks is None or landmarks.face is None or "pose" not in landmarks.face:
+        return None
+    yaw = float(landmarks.face["pose"]["yaw"])
+    view = suggest_view(yaw)
+    if view == photo.view:
+        return None
+    return {"view": view, "label": PhotoView(view).label, "yaw": yaw}
+
+
 def _overlay_data(photo: Photo, result: Result | None) -> dict | None:
     """What overlay.js draws: the faces of the result, in the stored photo's pixel frame."""
     if result is None:
@@ -306,6 +319,7 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         )
     can = {capability.value: True for capability in capabilities(request.user, photo.study)}
     context = {
+        "suggested_view": _suggested_view(photo, landmarks),
         "view_grant": view_grant,
         "edit_form": PhotoEditForm(photo=photo) if can.get("manage_subjects") else None,
         "delete_form": DeleteForm(),
