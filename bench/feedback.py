@@ -94,6 +94,23 @@ def _wait_verdict(job_id: int, normality_seen: Callable[[], None]) -> Any:
         time.sleep(0.02)
 
 
+def _wait_normality_running(study) -> None:
+    """Measure only once the normality worker has started a job (its first one loads the models)."""
+    from django.db import close_old_connections
+
+    from webapp.analysis.models import AnalysisJob
+    from webapp.runs.models import RunStatus
+
+    deadline = time.monotonic() + VERDICT_TIMEOUT_SECONDS
+    while not AnalysisJob.objects.filter(
+        photo__study=study, kind="normality", status=RunStatus.RUNNING
+    ).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("No normality job started; see the worker logs.")
+        time.sleep(0.2)
+        close_old_connections()
+
+
 def _measure(study, user, faces: list[Path], log: Callable[[str], None]) -> dict[str, Any]:
     """Upload each face and wait for its verdict; the first upload warms the workers up and is not counted."""
     from django.utils import timezone
@@ -179,6 +196,7 @@ def _setup(name: str, queues: list[str], env: dict[str, str], temp: Path, user, 
         for index, queue in enumerate(queues)
     ]
     try:
+        _wait_normality_running(study)
         measured = _measure(study, user, faces, log)
     finally:
         for worker in workers:
