@@ -65,3 +65,23 @@ def test_the_page_shows_figures_beside_the_shipped_ones_and_refuses_a_zero_jsi_w
     client.post(url, {"model_version": useless.pk, "confirm_below_floor": "1"})
     assert ModelVersion.objects.get(pk=useless.pk).is_active
     assert not ModelVersion.objects.get(pk=good.pk).is_active
+
+
+def test_a_study_choosing_a_version_below_the_floor_sees_its_figure_and_a_warning(client, study_with_members):
+    study = study_with_members["study"]
+    useless = wrinkle_version("study-zero", 0.0)
+    ModelVersion.objects.filter(pk=useless.pk).update(weights_path="/nonexistent/but/named.pt")
+    client.force_login(study_with_members["coordinator"])
+    settings_page = client.get(reverse("studies:study_settings", args=[study.pk])).content.decode()
+    assert (
+        "study-zero · training study-zero · JSI on test images 0.0000 (below the floor ≥ 0.1)"
+        in settings_page
+    )
+    response = client.post(
+        reverse("studies:study_model_version", args=[study.pk]),
+        {"name": WRINKLES_UNET_WDS, "model_version": useless.pk},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "New wrinkles-unet-wds jobs of this study run version study-zero." in page
+    assert "JSI on test images 0.0000 is below the floor (≥ 0.1)" in page

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ml.core.alignment import apply_transform, similarity_transform
 from ml.core.subject import subject_face
-from webapp.analysis import results, services
+from webapp.analysis import model_figures, results, services
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis.forms import StudySettingsForm
 from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
@@ -91,7 +91,17 @@ def _model_choices(study) -> list[dict]:
     for name in sorted({version.name for version in versions}):
         of_name = [version for version in versions if version.name == name]
         site = next((version for version in of_name if version.is_active), None)
-        rows.append({"name": name, "versions": of_name, "site": site, "chosen": chosen.get(name)})
+        for version in of_name:
+            version.figure = model_figures.figure(name, version.metrics)
+        rows.append(
+            {
+                "name": name,
+                "versions": of_name,
+                "site": site,
+                "chosen": chosen.get(name),
+                "shipped_figure": model_figures.shipped_figure(name),
+            }
+        )
     return rows
 
 
@@ -120,6 +130,13 @@ def study_model_version(request: HttpRequest, study_id: int) -> HttpResponse:
     else:
         chosen = f"version {version.version}" if version else "the site's version"
         messages.success(request, f"New {name} jobs of this study run {chosen}.")
+        found = model_figures.figure(name, version.metrics) if version else None
+        if found is not None and found.below_floor:
+            messages.warning(
+                request,
+                f"Version {version.version}'s {found.text} is below the floor ({found.floor_text}): "
+                "check its results, or go back to the site's version.",
+            )
     return redirect("studies:study_settings", study_id=study.pk)
 
 
