@@ -203,3 +203,25 @@ def test_the_photo_page_suggests_the_view_the_head_pose_measured(
         "label": "Frontal",
         "yaw": 3.0,
     }
+
+
+def test_the_comparison_page_compares_no_result_of_a_photo_without_a_face(
+    client, make_photo, study_with_members
+):
+    from webapp.studies.services import comparison_create
+
+    study = study_with_members["study"]
+    pre = make_photo(study, subject_code="C-1", visit_label="baseline", role="pre")
+    post = make_photo(study, subject_code="C-1", visit_label="week 12", role="post")
+    finished_job(pre, "landmarks", landmarks_data(faces=[FACE], ok=True))
+    finished_job(post, "landmarks", landmarks_data(faces=[], ok=False, reasons=["No face was found."]))
+    for photo, score in ((pre, 0.4), (post, 0.9)):
+        finished_job(photo, "normality", {"score": score, "region": "face", "metric": {}})
+    comparison = comparison_create(
+        pre_visit=pre.visit, post_visit=post.visit, actor=study_with_members["coordinator"]
+    )
+    client.force_login(study_with_members["clinician"])
+    response = client.get(reverse("studies:comparison_detail", args=[comparison.pk]))
+    pair = response.context["pairs"][0]
+    assert pair.normality is None
+    assert "Not applicable: the landmark analysis found no face in the post photo." in pair.normality_notes

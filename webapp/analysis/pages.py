@@ -25,7 +25,7 @@ from webapp.analysis import model_figures, results, services
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis.forms import StudySettingsForm
 from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
-from webapp.analysis.models import AnalysisJob, Result
+from webapp.analysis.models import AnalysisJob, Result, photo_has_no_face
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_page_view, audit_record
@@ -475,9 +475,11 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
     for view, label in PhotoView.choices:
         if view in pre_photos and view in post_photos:
             pair = _register(pre_photos[view], post_photos[view], label)
+            # Results of a photo without a face are not applicable and not compared.
+            found = {"pre": results.photo_results(pair.pre), "post": results.photo_results(pair.post)}
             pair.results = {
-                (side, kind): latest_result(photo.pk, kind)
-                for side, photo in (("pre", pair.pre), ("post", pair.post))
+                (side, kind): found[side][kind]
+                for side in ("pre", "post")
                 for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
             }
             pairs.append(pair)
@@ -510,6 +512,8 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
 
 
 def _missing_result_note(photo: Photo, label: str, kind: str) -> str:
+    if photo_has_no_face(photo.pk):
+        return f"Not applicable: the landmark analysis found no face in the {label} photo."
     job = photo.jobs.filter(kind=kind).order_by("-created_at").first()
     if job is None:
         return f"No {kind} analysis has been run on the {label} photo."
