@@ -225,3 +225,29 @@ def test_the_comparison_page_compares_no_result_of_a_photo_without_a_face(
     pair = response.context["pairs"][0]
     assert pair.normality is None
     assert "Not applicable: the landmark analysis found no face in the post photo." in pair.normality_notes
+
+
+def test_make_run_and_docker_compose_give_the_quick_queue_a_worker_of_its_own():
+    """Quick checks never wait behind slow jobs: a worker consumes the quick queue and nothing else."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    queues_by_service = {
+        name: service["command"][service["command"].index("-Q") + 1]
+        for name, service in compose["services"].items()
+        if "worker" in service.get("command", [])
+    }
+    assert queues_by_service["worker-quick"] == "quick"
+    assert all("quick" not in queues for name, queues in queues_by_service.items() if name != "worker-quick")
+    script = (root / "scripts" / "run_local.sh").read_text().replace("\\\n", " ")
+    started = [
+        shlex.split(line)[shlex.split(line).index("-Q") + 1]
+        for line in script.splitlines()
+        if re.search(r"celery\"? -A workers worker", line)
+    ]
+    assert sorted(started) == ["cpu,gpu", "quick"]
