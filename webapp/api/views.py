@@ -227,7 +227,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 )
             chosen[name] = value
         filters = CohortFilters(arm=chosen["arm"], sex=chosen["sex"], age_band=chosen["age_band"])
-        rows = cohort_measure_rows(study, filters, group=chosen["group"], view=chosen["view"])
+        rows = cohort_measure_rows(
+            study, filters, group=chosen["group"], view=chosen["view"], with_sources=False
+        )
         statistics = cohort_statistics(
             rows, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
         )
