@@ -311,6 +311,13 @@ class CampaignConfig:
     # model trained from scratch gets almost no keypoint gradient. A wider σ keeps the gradient alive.
     kpt_oks_sigma: float | None = 0.05
     train_overrides: dict[str, Any] = field(default_factory=lambda: {"mosaic": 0.0, "warmup_epochs": 1.0})
+    # Time boxes (hours) of iteration 0 and of later iterations: Ultralytics re-plans the epochs (and the
+    # learning-rate schedule) after the first epoch so that training ends, cleanly, within the box.
+    hours_first: float | None = None
+    hours_next: float | None = None
+    # Weights whose layers of matching shape start iteration 0 (the backbone of an earlier yolo-pose68);
+    # the labels stay the campaign's own.
+    initial_weights: str | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -449,6 +456,8 @@ def train_iteration(
         return best, {str(key): float(value) for key, value in (trainer.metrics or {}).items()}
     model = YOLO(start_weights, task="pose")
     _add_callbacks(model, config, progress, cancel, iteration, validation)
+    hours = config.hours_first if iteration == 0 else config.hours_next
+    from_yaml = start_weights == config.model_yaml
     model.train(
         data=str(data_yaml),
         epochs=epochs,
@@ -466,6 +475,8 @@ def train_iteration(
         nbs=config.batch,
         val=config.validate_every_epoch,
         verbose=False,
+        **({"time": hours} if hours else {}),
+        **({"pretrained": config.initial_weights} if from_yaml and config.initial_weights else {}),
         **config.train_overrides,
     )
     trainer = model.trainer
