@@ -172,7 +172,8 @@ def evaluate(
         faces = faces[:limit]
     model = registry.load(model_name)
     face_detector = registry.load(detector_name) if detector_name else None
-    used_detector = face_detector or model.face_detector
+    # A whole-photo yolo-pose68 finds the faces itself and has no separate face detector.
+    used_detector = face_detector or getattr(model, "face_detector", None)
     # One warm-up call so lazy loading is not counted as the first face's time.
     if faces:
         from ml.core.imageio import load_image
@@ -181,7 +182,7 @@ def evaluate(
     evaluation = Evaluation(
         model=model_name,
         version=registry.spec(model_name).version,
-        detector=used_detector.name,
+        detector=used_detector.name if used_detector is not None else f"{model_name} (own boxes)",
         data=str(data),
         split=split or "all",
     )
