@@ -106,7 +106,8 @@ def markdown(document: dict) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {row['gain']:.2f} | {row['ols_slope']} | {row['orthogonal_slope']} | {row['mean_abs_difference']} |"
+        f"| {row['gain']:.2f} | {row['ols_slope']} | {row['orthogonal_slope']} | "
+        f"{row['mean_abs_difference']} |"
         for row in document["gains"]
     ]
     return "\n".join(lines) + "\n"
