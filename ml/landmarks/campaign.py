@@ -859,8 +859,13 @@ def ship_weights(
             task="landmarks",
             version=version,
             description=(
-                "YOLOv8n-pose with 68 iBUG keypoints (Ultralytics YOLOv8), trained from scratch by an "
-                "iterative auto-labelling campaign (Chen 2024)"
+                "YOLOv8n-pose with 68 iBUG keypoints (Ultralytics YOLOv8), trained "
+                + (
+                    f"from the matching layers of {Path(initial).name} (its backbone) "
+                    if (initial := report["config"].get("initial_weights"))
+                    else "from scratch "
+                )
+                + "by an iterative auto-labelling campaign (Chen 2024)"
                 + (
                     " on eye-aligned face crops from the face detector (yolo-pose68-crop.yaml: no stride-8 "
                     "level)."
