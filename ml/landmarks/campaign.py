@@ -51,6 +51,9 @@ ACCEPTANCE_MAX_NME = 0.08
 GOAL_MEAN_NME = 0.035
 GOAL_MS_PER_FACE = 20.0
 
+# Key of the epochs a time-boxed training actually ran, beside Ultralytics' final metrics.
+EPOCHS_RUN = "facet/epochs_run"
+
 ProgressCallback = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
 
@@ -482,6 +485,8 @@ def train_iteration(
     trainer = model.trainer
     best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
     metrics = {str(key): float(value) for key, value in (trainer.metrics or {}).items()}
+    if hours and hasattr(trainer, "epoch"):  # a time box re-plans the epochs: record those that ran
+        metrics[EPOCHS_RUN] = float(trainer.epoch + 1)
     return best, metrics
 
 
@@ -715,6 +720,7 @@ def run_campaign(
             0.25,
             config.device,
         )
+        epochs = int(ultralytics_metrics.pop(EPOCHS_RUN, epochs))
         metrics = {**_ultralytics_row(ultralytics_metrics), **keypoint_errors(validation, val_predictions)}
         row = IterationReport(
             iteration=iteration,

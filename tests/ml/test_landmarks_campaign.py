@@ -274,7 +274,7 @@ def test_time_boxes_and_initial_weights_reach_the_trainer(tmp_path, monkeypatch)
     initial weights (they would overwrite the previous iteration's) nor the first box."""
     import ultralytics
 
-    from ml.landmarks.campaign import train_iteration
+    from ml.landmarks.campaign import EPOCHS_RUN, train_iteration
 
     calls: list[dict] = []
 
@@ -287,13 +287,15 @@ def test_time_boxes_and_initial_weights_reach_the_trainer(tmp_path, monkeypatch)
 
         def train(self, **kwargs):
             calls.append({"start": self.weights, **kwargs})
-            self.trainer = type("Trainer", (), {"best": "none.pt", "last": "last.pt", "metrics": {}})()
+            trainer = {"best": "none.pt", "last": "last.pt", "metrics": {}, "epoch": 8}  # 9 epochs ran
+            self.trainer = type("Trainer", (), trainer)()
 
     monkeypatch.setattr(ultralytics, "YOLO", FakeYolo)
     config = CampaignConfig(
         name="c", root=tmp_path, hours_first=0.5, hours_next=0.2, initial_weights="earlier.pt"
     )
-    train_iteration(config, tmp_path / "data.yaml", 0, config.model_yaml, 5)
+    _, metrics = train_iteration(config, tmp_path / "data.yaml", 0, config.model_yaml, 60)
     train_iteration(config, tmp_path / "data.yaml", 1, "iter0-best.pt", 5)
+    assert metrics[EPOCHS_RUN] == 9  # the report records the epochs the time box allowed, not 60
     assert calls[0]["time"] == 0.5 and calls[0]["pretrained"] == "earlier.pt"
     assert calls[1]["time"] == 0.2 and "pretrained" not in calls[1]
