@@ -247,6 +247,99 @@ def _train_normalizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_inpainter(args: argparse.Namespace) -> int:
+    """Train (or resume) the inpainting normalizer; every checkpoint also writes fp16 weights and a card,
+    so a job stopped at any time leaves a usable, honestly described model."""
+    import torch
+
+    from ml.normality import inpainting, models
+    from ml.normality.autoencoder import aligned_faces_cached, training_image_paths
+
+    data = Path(args.data) if args.data else data_dir()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cache = Path(args.cache_dir)
+    train_paths, held_out_paths = training_image_paths(data)
+    _log(f"aligning {len(train_paths)} MEBeauty train + FASSEG and {len(held_out_paths)} held-out photos")
+    faces, landmarks, _ = aligned_faces_cached(
+        train_paths, args.size, cache / f"train-{args.size}.npz", progress=_log
+    )
+    held_faces, held_landmarks, _ = aligned_faces_cached(
+        held_out_paths, args.size, cache / f"held-out-{args.size}.npz", progress=_log
+    )
+    annotated = inpainting.annotated_faces(data, args.size)
+    faces = np.concatenate([faces, annotated[0]])
+    landmarks = np.concatenate([landmarks, annotated[1]])
+    _log(f"{len(faces)} training faces ({len(annotated[0])} from 300-W), {len(held_faces)} held out")
+    checkpoint = Path(args.checkpoint)
+    state = (
+        inpainting.load_checkpoint(checkpoint, args.learning_rate)
+        if checkpoint.is_file()
+        else inpainting.new_checkpoint(args.size, args.learning_rate)
+    )
+    _log(f"starting at step {state.step} ({state.seconds:.0f} s spent)")
+    out = Path(args.out) if args.out else models.inpainting_weights_path()
+    command = "python -m ml " + " ".join(sys.argv[1:])
+
+    def export(current: inpainting.InpaintingCheckpoint) -> None:
+        inpainting.save_checkpoint(current, checkpoint)
+        quality = inpainting.held_out_quality(current.model, held_faces, held_landmarks)
+        training = {
+            "steps": current.step,
+            "seconds": round(current.seconds, 1),
+            "max_minutes": args.max_minutes,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "final_loss": float(np.mean(current.losses[-50:])),
+            "threads": torch.get_num_threads(),
+        }
+        limitations = (
+            f"Research baseline: {current.step} optimiser steps on one CPU thread at 128 px, so the "
+            "reconstructed lip and nose are blurry and close to an average of the training faces. The "
+            "training faces are mostly adults (MEBeauty, 300-W); children are few and unlabelled. "
+            "Validity figures are in docs/reports/normality-evaluation.md. Research use only."
+        )
+        inpainting.save_inpainter(current.model, out, {"training": training, "held_out": quality})
+        write_card(
+            card_path(out),
+            ModelCard(
+                name=models.INPAINTING_MODEL,
+                task="normality",
+                version=f"{args.size}px-{current.step}steps-{file_sha256(out)[:8]}",
+                description="Inpainting normalizer (Hayajneh et al., IEEE JBHI 2025): a U-Net reconstructs "
+                "the hidden mouth-nose region of the aligned face from the rest of the face, so the rest "
+                "stays the person's own; the PSE score compares the photo with this personalized normal.",
+                data=f"{len(faces)} normal faces aligned at {args.size} px: MEBeauty train, FASSEG frontal "
+                f"and iBUG 300-W (AFW, HELEN train; {len(annotated[0])} faces of all ages, human "
+                f"landmarks); held out: {len(held_faces)} MEBeauty val faces.",
+                command=command,
+                licence="Weights trained on MEBeauty (non-commercial research only), FASSEG and 300-W "
+                "(non-commercial research only): research use only.",
+                limitations=limitations,
+                metrics={f"held_out_{key}": value for key, value in quality.items()},
+                weights=out.name,
+                weights_sha256=file_sha256(out),
+                details={"training": training, "hole_margin_iod": inpainting.DEFAULT_MARGIN},
+            ),
+        )
+        _log(f"checkpoint at step {current.step}: held-out hole L1 {quality['hole_l1_levels']:.2f} levels")
+
+    inpainting.train_inpainter(
+        faces,
+        landmarks,
+        state,
+        max_seconds=args.max_minutes * 60,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_minutes * 60,
+        on_checkpoint=export,
+        log=_log,
+    )
+    print_json({"weights": out.name, "steps": state.step, "seconds": round(state.seconds, 1)})
+    return 0
+
+
 def _extract_features(args: argparse.Namespace) -> int:
     from ml.normality.features import FEATURE_NAMES, candidate_features
 
@@ -683,6 +776,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--cache-dir", help="Keep the aligned faces here (.npz) and reuse them on the next run."
     )
     train.set_defaults(handler=_train_normalizer)
+
+    inpaint = actions.add_parser(
+        "train-inpainter", help="Train (or resume) the inpainting normalizer, with checkpoints."
+    )
+    inpaint.add_argument("--data", help="Data directory (mebeauty/, fasseg/, landmarks300w/).")
+    inpaint.add_argument("--out", help="Weights file (default <weights>/normality/inpainting-128.pt).")
+    inpaint.add_argument("--checkpoint", required=True, help="Training state file; resumed when present.")
+    inpaint.add_argument("--cache-dir", required=True, help="Aligned faces are kept here (.npz).")
+    inpaint.add_argument("--size", type=int, default=128)
+    inpaint.add_argument("--batch-size", type=int, default=16)
+    inpaint.add_argument("--learning-rate", type=float, default=1e-3)
+    inpaint.add_argument(
+        "--max-minutes", type=float, required=True, help="Training time budget, summed over restarts."
+    )
+    inpaint.add_argument("--checkpoint-minutes", type=float, default=4.0)
+    inpaint.add_argument("--threads", type=int, default=1, help="torch CPU threads (1).")
+    inpaint.add_argument("--seed", type=int, default=0)
+    inpaint.set_defaults(handler=_train_inpainter)
 
     extract = actions.add_parser(
         "extract-features", help="Boyaci features of MEBeauty faces for the regressors."
