@@ -16,7 +16,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml.model_names import DLIB_68, NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR, NORMALITY_STYLEGAN2
+from ml.model_names import (
+    DLIB_68,
+    NORMALITY_AUTOENCODER,
+    NORMALITY_INPAINTING,
+    NORMALITY_REGRESSOR,
+    NORMALITY_STYLEGAN2,
+)
 from ml.progress import ProgressCallback, report, scaled
 
 RATING_SCALE = "1-7 (7 = most normal)"
@@ -29,22 +35,28 @@ class NormalizerUnavailableError(RuntimeError):
 
 @dataclass
 class NormalityAnalysis:
-    """The aligned face, its normalized version, the heatmap with its scoring region (all in the aligned
-    face's frame), and ``data``, the JSON result."""
+    """The aligned face, its normalized version, the heatmap with its scoring region and the landmarks (all
+    in the aligned face's frame), and ``data``, the JSON result."""
 
     aligned: np.ndarray
     normalized: np.ndarray
     heatmap: np.ndarray
     region_mask: np.ndarray
+    landmarks: np.ndarray
     data: dict[str, Any]
 
 
-def _normalizer(
+def build_normalizer(
     name: str, weights: Path | str | None, projection_steps: int | None, adapt_steps: int | None
 ) -> Any:
+    """The normalizer ``name`` from ``weights`` (the shipped file when ``None``) with these step counts."""
     from ml.normality.projection import HAYAJNEH_ADAPT_STEPS, LatentNormalizer, ProjectionConfig
     from ml.registry import registry
 
+    if name == NORMALITY_INPAINTING:
+        from ml.normality.inpainting import InpaintingNormalizer
+
+        return InpaintingNormalizer(registry.load(name, weights))
     if name == NORMALITY_AUTOENCODER:
         from ml.normality.autoencoder import autoencoder_normalizer
 
@@ -133,8 +145,21 @@ def analyze_normality(
     regressor, regressor_description = None, None
     if rating:
         regressor_description = registry.describe(NORMALITY_REGRESSOR, regressor_weights)
-        if regressor_description["trained"]:
-            regressor = registry.load(NORMALITY_REGRESSOR, regressor_weights)
+        fitted = (
+            registry.load(NORMALITY_REGRESSOR, regressor_weights)
+            if regressor_description["trained"]
+            else None
+        )
+        # Regressors fitted before the inpainting normalizer existed record no normalizer: the autoencoder's.
+        fitted_on = (fitted or {}).get("normalizer", NORMALITY_AUTOENCODER)
+        if fitted is not None and fitted_on == normalizer:
+            regressor = fitted
+        elif fitted is not None:
+            notes.append(
+                f"The rating regressor was fitted on features of '{fitted_on}', not of '{normalizer}'; "
+                "the score S is given, the 1-7 rating is not."
+            )
+            regressor_description = None
         else:
             notes.append(
                 f"No fitted rating regressor ({regressor_description['command']}); the score S is given, "
@@ -144,9 +169,9 @@ def analyze_normality(
     settings = analysis_settings(regressor, projection_steps, adapt_steps)
     if normalizer == NORMALITY_STYLEGAN2:
         # The regressor's settings are the embedded normalizer's; StyleGAN2 keeps Boyaci's unless named.
-        model = _normalizer(normalizer, weights, projection_steps, adapt_steps)
+        model = build_normalizer(normalizer, weights, projection_steps, adapt_steps)
     else:
-        model = _normalizer(normalizer, weights, settings.projection_steps, settings.adapt_steps)
+        model = build_normalizer(normalizer, weights, settings.projection_steps, settings.adapt_steps)
     timings["load_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -156,13 +181,19 @@ def analyze_normality(
         from ml.core.subject import subject_landmarks
 
         landmarks = subject_landmarks(detect_faces_with_landmarks(image, model=landmark_model))
-    aligned = align_face(image, landmarks, model.decoder.size)
+    inpainting = normalizer == NORMALITY_INPAINTING
+    aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    w_raw, candidates = model.candidates(
-        aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
-    )
+    if inpainting:
+        w_raw, candidates = model.candidates(
+            aligned.image, settings.candidates, scaled(progress, 0.1, 0.9), landmarks=aligned.landmarks
+        )
+    else:
+        w_raw, candidates = model.candidates(
+            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
+        )
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -196,7 +227,7 @@ def analyze_normality(
             "heatmap": scored.metric,
             "perceptual": model.metric,
             "candidates": settings.candidates,
-            "projection_steps": model.config.steps,
+            "projection_steps": 0 if inpainting else model.config.steps,
             "adapt_steps": model.adapt_steps,
         },
         "model": description,
@@ -206,4 +237,4 @@ def analyze_normality(
         "notes": notes,
         "timings": {key: round(value, 3) for key, value in timings.items()},
     }
-    return NormalityAnalysis(aligned.image, normalized, scored.heatmap, scored.mask, data)
+    return NormalityAnalysis(aligned.image, normalized, scored.heatmap, scored.mask, aligned.landmarks, data)

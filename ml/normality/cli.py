@@ -15,14 +15,18 @@ import numpy as np
 
 from ml.cli import CommandError, print_json
 from ml.config import data_dir
-from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_STYLEGAN2
+from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
 
 MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
-NORMALIZERS = {"autoencoder": NORMALITY_AUTOENCODER, "stylegan2": NORMALITY_STYLEGAN2}
+NORMALIZERS = {
+    "inpainting": NORMALITY_INPAINTING,
+    "autoencoder": NORMALITY_AUTOENCODER,
+    "stylegan2": NORMALITY_STYLEGAN2,
+}
 
 
 def _log(message: str) -> None:
@@ -63,6 +67,12 @@ def _require_normalizer_weights(model: str) -> None:
             "Train the embedded normalizer with: python -m ml normality train-normalizer --data DIR "
             "(DIR holds mebeauty/ and fasseg/)."
         )
+    if model == "inpainting" and not models.inpainting_weights_path().is_file():
+        raise CommandError(
+            f"No trained inpainting normalizer: {models.inpainting_weights_path()} does not exist. "
+            "Train it with: python -m ml normality train-inpainter --data DIR --checkpoint FILE "
+            "--cache-dir DIR --max-minutes N."
+        )
     if model == "stylegan2" and not models.stylegan2_weights_path().is_file():
         raise CommandError(
             f"No StyleGAN2 weights: {models.stylegan2_weights_path()} does not exist. "
@@ -90,6 +100,180 @@ def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> 
     config = ProjectionConfig(steps=steps) if steps else ProjectionConfig()
     adapt = HAYAJNEH_ADAPT_STEPS if adapt_steps is None else adapt_steps
     return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Paired real clefts, simulated defects on held-out normal faces, clefts against normal faces."""
+    from ml.core.imageio import load_image
+    from ml.core.subject import NoFaceError
+    from ml.normality import validation
+    from ml.normality.analysis import analyze_normality, build_normalizer
+    from ml.normality.autoencoder import cached_faces_by_source
+    from ml.normality.scoring import region_mask
+
+    data = Path(args.data) if args.data else data_dir()
+    name = NORMALIZERS[args.model]
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    weights = Path(args.weights) if args.weights else None
+
+    def analyse(path: Path) -> Any:
+        return analyze_normality(load_image(path), normalizer=name, weights=weights, rating=False)
+
+    report: dict[str, Any] = {"model": name, "weights": str(weights) if weights else "shipped"}
+    pairs_dir = data / "cleft-pairs"
+    pairs = []
+    for cleft_path in sorted((pairs_dir / "cleft").glob("*.png"), key=lambda p: int(p.stem)):
+        cleft, twin = analyse(cleft_path), analyse(pairs_dir / "inpainted" / cleft_path.name)
+        zone = validation.lip_nose_zone(cleft.landmarks, cleft.aligned.shape)
+        face = region_mask(cleft.landmarks, cleft.aligned.shape, "face_no_eyes")
+        peak = validation.heatmap_peak(cleft.heatmap, face)
+        pairs.append(
+            {
+                "pair": cleft_path.stem,
+                "score_cleft": round(cleft.data["score"], 4),
+                "score_inpainted_twin": round(twin.data["score"], 4),
+                "cleft_lower": cleft.data["score"] < twin.data["score"],
+                "peak": peak,
+                "peak_in_lip_nose": bool(zone[peak]),
+            }
+        )
+        _log(f"pair {cleft_path.stem}: {pairs[-1]}")
+    report["paired_real"] = {
+        "data": "cleft-pairs development pairs: real cleft photo vs the same photo with the cleft inpainted "
+        "away by the source's authors (no age or identity confound)",
+        "pairs": pairs,
+        "cleft_lower": sum(p["cleft_lower"] for p in pairs),
+        "peak_in_lip_nose": sum(p["peak_in_lip_nose"] for p in pairs),
+        "count": len(pairs),
+    }
+
+    normal_scores = []
+    london = sorted((data / "london" / "neutral").glob("*.jpg"))[: args.normal_limit]
+    for path in london:
+        try:
+            normal_scores.append(analyse(path).data["score"])
+        except NoFaceError:
+            _log(f"no face in {path.name}")
+    cleft_scores = [p["score_cleft"] for p in pairs]
+    twin_scores = [p["score_inpainted_twin"] for p in pairs]
+    report["groups"] = {
+        "cleft": {
+            "count": len(cleft_scores),
+            "median_score": float(np.median(cleft_scores)),
+            "ages": "infants",
+        },
+        "london_adults": {
+            "count": len(normal_scores),
+            "median_score": float(np.median(normal_scores)),
+            "ages": "adults (London set, held out from training)",
+        },
+        "auroc_cleft_vs_london_adults": validation.auroc(cleft_scores, normal_scores),
+        "auroc_cleft_vs_inpainted_twins": validation.auroc(cleft_scores, twin_scores),
+        "confound": "No normal photos of infants exist in the data: the only same-age comparison is the "
+        "inpainted twins (the same children, synthetic normal lip). Against adults, age, framing and "
+        "photo source differ as well as the cleft.",
+    }
+    _log(f"groups: {report['groups']}")
+
+    if args.defect_limit:
+        from ml.normality.inpainting import InpaintingNormalizer
+
+        normalizer = build_normalizer(name, weights, None, None)
+        cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
+        held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]
+        if not held_out:
+            raise CommandError(
+                "--defect-limit needs --cache-dir with the held-out MEBeauty faces (train-inpainter)."
+            )
+        val = {
+            row["image"]
+            for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
+            if row["split"] == "val"
+        }
+        faces = [face for source, face in sorted(cache.items()) if source.split("/mebeauty/")[-1] in val]
+        faces = faces[args.defect_skip :][: args.defect_limit]
+        if isinstance(normalizer, InpaintingNormalizer):
+            normalize = normalizer.normalized_image
+        else:
+            normalize = lambda image, landmarks: normalizer.normalized_image(image)  # noqa: E731
+        results = validation.evaluate_simulated_defects(faces, normalize)
+        report["simulated_defects"] = {
+            "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
+            "results": [dataclasses.asdict(result) for result in results],
+        }
+        _log(f"defects: {report['simulated_defects']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print_json(report)
+    return 0
+
+
+def _framing(args: argparse.Namespace) -> int:
+    """S of the same faces re-framed (crops, scales, shifts, rotations, JPEG) and the noise floor."""
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import NoFaceError, subject_landmarks
+    from ml.normality import validation
+    from ml.normality.analysis import analyze_normality
+
+    data = Path(args.data) if args.data else data_dir()
+    name = NORMALIZERS[args.model]
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    weights = Path(args.weights) if args.weights else None
+
+    def score(image: np.ndarray) -> float:
+        return analyze_normality(image, normalizer=name, weights=weights, rating=False).data["score"]
+
+    differences: dict[str, list[float]] = {}
+    per_face = []
+    for path in sorted((data / "london" / "neutral").glob("*.jpg"))[args.skip :][: args.limit]:
+        image = load_image(path)
+        try:
+            landmarks = subject_landmarks(detect_faces_with_landmarks(image))
+        except NoFaceError:
+            continue
+        scores = {}
+        for variant, framed in validation.reframings(image, landmarks).items():
+            try:
+                scores[variant] = score(framed)
+            except NoFaceError:
+                _log(f"{path.name} {variant}: no face found")
+        for variant, value in scores.items():
+            if variant != "original" and "original" in scores:
+                differences.setdefault(variant, []).append(value - scores["original"])
+        per_face.append({"face": path.stem, "scores": {k: round(v, 4) for k, v in scores.items()}})
+        _log(f"{path.name}: {per_face[-1]['scores']}")
+    everything = [value for values in differences.values() for value in values]
+    floor = validation.noise_floor(everything)
+    crops = []
+    rows = [row for row in csv.DictReader((data / "mebeauty" / "images.csv").open()) if row["split"] == "val"]
+    for row in [row for row in rows if row["original"]][: args.crop_limit]:
+        try:
+            crops.append(
+                score(load_image(data / "mebeauty" / row["image"]))
+                - score(load_image(data / "mebeauty" / row["original"]))
+            )
+        except NoFaceError:
+            continue
+    report = {
+        "model": name,
+        "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
+        "noise_floor_95": floor,
+        "median_abs_difference": {k: float(np.median(np.abs(v))) for k, v in differences.items()},
+        "within_floor": {k: float(np.mean(np.abs(v) <= floor)) for k, v in differences.items()},
+        "mebeauty_crop_vs_original": {
+            "count": len(crops),
+            "median_abs_difference": float(np.median(np.abs(crops))) if crops else None,
+            "within_floor_fraction": float(np.mean(np.abs(crops) <= floor)) if crops else None,
+        },
+        "faces": per_face,
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print_json({k: v for k, v in report.items() if k != "faces"})
+    return 0
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -712,10 +896,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     normality = subparsers.add_parser("normality", help="Personalized facial normality (score, training).")
     actions = normality.add_subparsers(dest="normality_command", required=True, metavar="ACTION")
 
-    def normalizer_options(parser: argparse.ArgumentParser) -> None:
+    def normalizer_options(
+        parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("autoencoder", "stylegan2")
+    ) -> None:
         parser.add_argument(
             "--model",
-            choices=("autoencoder", "stylegan2"),
+            choices=choices,
             default="autoencoder",
             help="Normalizer: the embedded autoencoder (default) or operator-provided StyleGAN2.",
         )
@@ -745,7 +931,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--regressor", help="Rating regressor file from fit-regressor (default: the shipped one)."
     )
     score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
-    normalizer_options(score)
+    normalizer_options(score, tuple(NORMALIZERS))
     score.set_defaults(handler=_score)
 
     ceiling = actions.add_parser(
@@ -825,6 +1011,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
     normalizer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    validate = actions.add_parser(
+        "validate", help="Validity tests: real cleft pairs, simulated defects, clefts vs normal faces."
+    )
+    validate.add_argument("--data", help="Data directory (cleft-pairs/, london/, mebeauty/).")
+    validate.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
+    validate.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
+    validate.add_argument("--normal-limit", type=int, default=51, help="London normal faces to score (51).")
+    validate.add_argument(
+        "--defect-limit", type=int, default=100, help="Held-out faces for defects (0: skip)."
+    )
+    validate.add_argument("--defect-skip", type=int, default=0, help="Skip the first N held-out faces.")
+    validate.add_argument("--cache-dir", help="Aligned-face caches written by train-inpainter --cache-dir.")
+    validate.add_argument("--out", help="Write the JSON report here too.")
+    validate.set_defaults(handler=_validate)
+
+    framing = actions.add_parser(
+        "framing", help="Framing invariance of S and its noise floor (London photos)."
+    )
+    framing.add_argument("--data", help="Data directory (london/, mebeauty/).")
+    framing.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
+    framing.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
+    framing.add_argument("--limit", type=int, default=10, help="London faces (10).")
+    framing.add_argument("--skip", type=int, default=0)
+    framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
+    framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
+    framing.set_defaults(handler=_framing)
 
     fit = actions.add_parser(
         "fit-regressor", help="TPE-tune and cross-validate the regressors; save the best."
