@@ -78,7 +78,7 @@ def hole_mask(
 def _conv(in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation, dilation=dilation),
-        nn.GroupNorm(8, out_channels),
+        nn.GroupNorm(8 if out_channels % 8 == 0 else 1, out_channels),
         nn.LeakyReLU(0.2),
     )
 

@@ -72,6 +72,8 @@ def _gaussian_push(
 ) -> tuple[np.ndarray, np.ndarray]:
     ys, xs = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
     weight = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2 * sigma**2))
+    # Cut the tail (beyond ~2.5 σ) so the defect is local and its changed pixels are well defined.
+    weight[weight < 0.05] = 0.0
     return weight * vector[0], weight * vector[1]
 
 
