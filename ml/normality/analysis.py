@@ -8,6 +8,7 @@ caller names them.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,14 +117,16 @@ def analyze_normality(
     regressor_weights: Path | str | None = None,
     projection_steps: int | None = None,
     adapt_steps: int | None = None,
+    candidates: int | None = None,
     landmark_model: str = DLIB_68,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
     ``region`` and, with ``rating`` and a fitted regressor, its 1–7 rating.
 
-    ``normalizer`` is the embedded autoencoder or the operator-provided StyleGAN2, ``weights`` and
-    ``regressor_weights`` other files than the shipped ones. Raises :class:`NormalizerUnavailableError`
+    ``normalizer`` is the inpainting normalizer, the embedded autoencoder or the operator-provided
+    StyleGAN2, ``weights`` and ``regressor_weights`` other files than the shipped ones. ``candidates``
+    overrides K (default: the regressor's, or 1 without a rating). Raises :class:`NormalizerUnavailableError`
     without normalizer weights and :class:`ml.core.subject.NoFaceError` without a face.
     """
     from ml.normality.features import candidate_features, feature_vector
@@ -167,6 +170,8 @@ def analyze_normality(
             )
             regressor_description = None
     settings = analysis_settings(regressor, projection_steps, adapt_steps)
+    if candidates is not None:
+        settings = dataclasses.replace(settings, candidates=candidates)
     if normalizer == NORMALITY_STYLEGAN2:
         # The regressor's settings are the embedded normalizer's; StyleGAN2 keeps Boyaci's unless named.
         model = build_normalizer(normalizer, weights, projection_steps, adapt_steps)
@@ -187,21 +192,21 @@ def analyze_normality(
 
     mark = time.perf_counter()
     if inpainting:
-        w_raw, candidates = model.candidates(
+        w_raw, normalizations = model.candidates(
             aligned.image, settings.candidates, scaled(progress, 0.1, 0.9), landmarks=aligned.landmarks
         )
     else:
-        w_raw, candidates = model.candidates(
+        w_raw, normalizations = model.candidates(
             aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
         )
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     report(progress, 0.92, "Scoring")
-    normalized = candidates[0].image
+    normalized = normalizations[0].image
     scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric)
     features = candidate_features(
-        aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, model.perceptual
+        aligned.image, [(c.image, c.w_norm) for c in normalizations], w_raw, model.perceptual
     )
     rating_result = None
     if regressor is not None:
