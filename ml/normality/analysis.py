@@ -28,6 +28,16 @@ from ml.progress import ProgressCallback, report, scaled
 
 RATING_SCALE = "1-7 (7 = most normal)"
 DIRECTION = "higher S = more normal"
+# Plain-language names of the metrics and regions the result names by code, for the pages.
+METRIC_LABELS = {
+    "pse-ycbcr-eroded": "difference in brightness and colour between the face and its normalized version "
+    "(squared error in YCbCr; isolated specks removed)",
+    "ssim-y": "difference in local structure of brightness (1 - SSIM)",
+    "lpips-alex": "learned perceptual difference (LPIPS network)",
+    "lpips-alex-random-backbone": "LPIPS with an untrained network (for comparison only)",
+    "ssim-fallback": "structural similarity (SSIM), used because the LPIPS network is not installed",
+}
+REGION_LABELS = {"mouth_nose": "mouth and nose", "face_no_eyes": "whole face without the eyes"}
 
 
 class NormalizerUnavailableError(RuntimeError):
@@ -238,6 +248,13 @@ def analyze_normality(
         "model": description,
         "regressor": regressor_description,
         "zone_energy": energy,
+        "labels": {
+            "heatmap": METRIC_LABELS.get(scored.metric, scored.metric),
+            "perceptual": METRIC_LABELS.get(model.metric, model.metric),
+            "region": REGION_LABELS.get(scored.region, scored.region),
+        },
+        # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
+        "reference": dict(description.get("details") or {}).get("reference"),
         "crop_size": int(aligned.image.shape[0]),
         "notes": notes,
         "timings": {key: round(value, 3) for key, value in timings.items()},
