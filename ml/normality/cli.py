@@ -148,13 +148,18 @@ def _validate(args: argparse.Namespace) -> int:
         "count": len(pairs),
     }
 
-    normal_scores = []
+    normal_scores, ages = [], {}
+    with (data / "london" / "faces.csv").open(newline="") as handle:
+        ages = {row["face"]: row["age"] for row in csv.DictReader(handle)}
     london = sorted((data / "london" / "neutral").glob("*.jpg"))[: args.normal_limit]
+    by_band: dict[str, list[float]] = {}
     for path in london:
         try:
             normal_scores.append(analyse(path).data["score"])
         except NoFaceError:
             _log(f"no face in {path.name}")
+            continue
+        by_band.setdefault(validation.age_band(ages.get(path.stem)), []).append(normal_scores[-1])
     cleft_scores = [p["score_cleft"] for p in pairs]
     twin_scores = [p["score_inpainted_twin"] for p in pairs]
     report["groups"] = {
@@ -169,10 +174,18 @@ def _validate(args: argparse.Namespace) -> int:
             "ages": "adults (London set, held out from training)",
         },
         "auroc_cleft_vs_london_adults": validation.auroc(cleft_scores, normal_scores),
+        "auroc_cleft_vs_london_adults_18_24": (
+            validation.auroc(cleft_scores, by_band["18-24"]) if by_band.get("18-24") else None
+        ),
         "auroc_cleft_vs_inpainted_twins": validation.auroc(cleft_scores, twin_scores),
         "confound": "No normal photos of infants exist in the data: the only same-age comparison is the "
         "inpainted twins (the same children, synthetic normal lip). Against adults, age, framing and "
         "photo source differ as well as the cleft.",
+    }
+    report["reference"] = {
+        "data": "normal adult faces (London set, neutral studio photos, held out from training)",
+        **validation.reference_range(normal_scores),
+        "by_age_band": {band: validation.reference_range(values) for band, values in sorted(by_band.items())},
     }
     _log(f"groups: {report['groups']}")
 
@@ -273,6 +286,30 @@ def _framing(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print_json({k: v for k, v in report.items() if k != "faces"})
+    return 0
+
+
+def _write_reference(args: argparse.Namespace) -> int:
+    """Put the reference range (from ``validate``) and the noise floor (from ``framing``) into the
+    normalizer's model card, where the analysis reads them for the pages."""
+    from ml.modelcard import read_card
+    from ml.normality import models
+
+    weights = Path(args.weights) if args.weights else models.inpainting_weights_path()
+    card_file = card_path(weights)
+    if not card_file.is_file():
+        raise CommandError(f"No model card {card_file.name} beside {weights}.")
+    validated = json.loads(Path(args.validate).read_text())
+    framing = json.loads(Path(args.framing).read_text())
+    card = read_card(card_file)
+    reference = {
+        **validated["reference"],
+        "noise_floor": framing["noise_floor_95"],
+        "noise_floor_meaning": "95th percentile of |S(re-framed) - S(original)| over "
+        f"{framing['data']}: tight/loose crop, 0.5-2x scale, shifts, 5-degree rotations, JPEG 75/50",
+    }
+    write_card(card_file, dataclasses.replace(card, details={**card.details, "reference": reference}))
+    print_json(reference)
     return 0
 
 
@@ -1038,6 +1075,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
     framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
     framing.set_defaults(handler=_framing)
+
+    reference = actions.add_parser(
+        "write-reference", help="Put the reference range of S and the noise floor into the model card."
+    )
+    reference.add_argument("--validate", required=True, help="JSON written by validate --out.")
+    reference.add_argument("--framing", required=True, help="JSON written by framing --out.")
+    reference.add_argument("--weights", help="Normalizer weights whose card is updated (the shipped one).")
+    reference.set_defaults(handler=_write_reference)
 
     fit = actions.add_parser(
         "fit-regressor", help="TPE-tune and cross-validate the regressors; save the best."

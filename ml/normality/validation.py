@@ -174,6 +174,26 @@ def auroc(lower_is_positive: Sequence[float], negatives: Sequence[float]) -> flo
     )
 
 
+def age_band(age: str | int | None) -> str:
+    """The reference age band of an age in years (``unknown`` when not given)."""
+    try:
+        years = int(age)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "unknown"
+    if years < 18:
+        return "0-17"
+    return "18-24" if years < 25 else "25-29" if years < 30 else "30+"
+
+
+def reference_range(scores: Sequence[float]) -> dict[str, float | int | None]:
+    """Count, 5th percentile, median and 95th percentile of S on normal faces."""
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0:
+        return {"count": 0, "p5": None, "median": None, "p95": None}
+    p5, median, p95 = np.percentile(values, [5, 50, 95])
+    return {"count": int(values.size), "p5": float(p5), "median": float(median), "p95": float(p95)}
+
+
 # ---- framing invariance --------------------------------------------------------------------------
 
 

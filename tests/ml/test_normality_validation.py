@@ -66,3 +66,17 @@ def test_reframings_keep_the_face_and_noise_floor_is_a_quantile():
     assert validation.noise_floor([-1, 0.5, 0.2, 0.1] * 5, 0.5) == pytest.approx(0.35)
     with pytest.raises(ValueError, match="No score"):
         validation.noise_floor([])
+
+
+def test_age_bands_and_reference_range():
+    assert [validation.age_band(a) for a in ("12", 19, "27", 40, "NA", None)] == [
+        "0-17",
+        "18-24",
+        "25-29",
+        "30+",
+        "unknown",
+        "unknown",
+    ]
+    reference = validation.reference_range(list(range(101)))
+    assert reference == {"count": 101, "p5": 5.0, "median": 50.0, "p95": 95.0}
+    assert validation.reference_range([])["count"] == 0
