@@ -134,6 +134,7 @@ def _validate(args: argparse.Namespace) -> int:
                 "score_cleft": round(cleft.data["score"], 4),
                 "score_inpainted_twin": round(twin.data["score"], 4),
                 "cleft_lower": cleft.data["score"] < twin.data["score"],
+                "texture_cleft": round(validation.region_texture(cleft.aligned, cleft.region_mask), 2),
                 "peak": peak,
                 "peak_in_lip_nose": bool(zone[peak]),
             }
@@ -153,12 +154,15 @@ def _validate(args: argparse.Namespace) -> int:
         ages = {row["face"]: row["age"] for row in csv.DictReader(handle)}
     london = sorted((data / "london" / "neutral").glob("*.jpg"))[: args.normal_limit]
     by_band: dict[str, list[float]] = {}
+    textures = []
     for path in london:
         try:
-            normal_scores.append(analyse(path).data["score"])
+            result = analyse(path)
         except NoFaceError:
             _log(f"no face in {path.name}")
             continue
+        normal_scores.append(result.data["score"])
+        textures.append(validation.region_texture(result.aligned, result.region_mask))
         by_band.setdefault(validation.age_band(ages.get(path.stem)), []).append(normal_scores[-1])
     cleft_scores = [p["score_cleft"] for p in pairs]
     twin_scores = [p["score_inpainted_twin"] for p in pairs]
@@ -178,6 +182,14 @@ def _validate(args: argparse.Namespace) -> int:
             validation.auroc(cleft_scores, by_band["18-24"]) if by_band.get("18-24") else None
         ),
         "auroc_cleft_vs_inpainted_twins": validation.auroc(cleft_scores, twin_scores),
+        "texture": {
+            "what": "SD of luminance in the scoring region (8-bit levels): photo detail and contrast",
+            "median_cleft": float(np.median([p["texture_cleft"] for p in pairs])),
+            "median_london_adults": float(np.median(textures)) if textures else None,
+            "spearman_s_vs_texture_all_faces": _spearman(
+                [*cleft_scores, *normal_scores], [*(p["texture_cleft"] for p in pairs), *textures]
+            ),
+        },
         "confound": "No normal photos of infants exist in the data: the only same-age comparison is the "
         "inpainted twins (the same children, synthetic normal lip). Against adults, age, framing and "
         "photo source differ as well as the cleft.",
@@ -220,6 +232,12 @@ def _validate(args: argparse.Namespace) -> int:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print_json(report)
     return 0
+
+
+def _spearman(first: list[float], second: list[float]) -> float | None:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(first, second).statistic) if len(first) > 2 else None
 
 
 def _framing(args: argparse.Namespace) -> int:

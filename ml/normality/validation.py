@@ -174,6 +174,13 @@ def auroc(lower_is_positive: Sequence[float], negatives: Sequence[float]) -> flo
     )
 
 
+def region_texture(aligned: np.ndarray, mask: np.ndarray) -> float:
+    """Standard deviation of the luminance (8-bit levels) inside the scoring region: how much detail
+    and contrast the photo has there, which S should not depend on."""
+    grey = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    return float(grey[mask].std())
+
+
 def age_band(age: str | int | None) -> str:
     """The reference age band of an age in years (``unknown`` when not given)."""
     try:
