@@ -154,7 +154,8 @@ def _validate(args: argparse.Namespace) -> int:
         ages = {row["face"]: row["age"] for row in csv.DictReader(handle)}
     london = sorted((data / "london" / "neutral").glob("*.jpg"))[: args.normal_limit]
     by_band: dict[str, list[float]] = {}
-    textures = []
+    textures: list[float] = []
+    london_faces: list[dict[str, Any]] = []
     for path in london:
         try:
             result = analyse(path)
@@ -164,6 +165,14 @@ def _validate(args: argparse.Namespace) -> int:
         normal_scores.append(result.data["score"])
         textures.append(validation.region_texture(result.aligned, result.region_mask))
         by_band.setdefault(validation.age_band(ages.get(path.stem)), []).append(normal_scores[-1])
+        london_faces.append(
+            {
+                "face": path.stem,
+                "age": ages.get(path.stem),
+                "score": round(normal_scores[-1], 4),
+                "texture": round(textures[-1], 2),
+            }
+        )
     cleft_scores = [p["score_cleft"] for p in pairs]
     twin_scores = [p["score_inpainted_twin"] for p in pairs]
     report["groups"] = {
@@ -176,6 +185,7 @@ def _validate(args: argparse.Namespace) -> int:
             "count": len(normal_scores),
             "median_score": float(np.median(normal_scores)),
             "ages": "adults (London set, held out from training)",
+            "faces": london_faces,
         },
         "auroc_cleft_vs_london_adults": validation.auroc(cleft_scores, normal_scores),
         "auroc_cleft_vs_london_adults_18_24": (
