@@ -232,11 +232,19 @@ def _validate(args: argparse.Namespace) -> int:
             normalize = normalizer.normalized_image
         else:
             normalize = lambda image, landmarks: normalizer.normalized_image(image)  # noqa: E731
-        results = validation.evaluate_simulated_defects(faces, normalize)
+        mebeauty_scores, results = validation.evaluate_simulated_defects(faces, normalize)
         report["simulated_defects"] = {
             "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
             "results": [dataclasses.asdict(result) for result in results],
         }
+        report["groups"]["mebeauty_val_adults"] = {
+            "count": len(mebeauty_scores),
+            "median_score": float(np.median(mebeauty_scores)),
+            "ages": "adults (MEBeauty aligned 224-px crops, held out from training)",
+        }
+        report["groups"]["auroc_cleft_vs_mebeauty_val_adults"] = validation.auroc(
+            cleft_scores, mebeauty_scores
+        )
         _log(f"defects: {report['simulated_defects']}")
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

@@ -131,9 +131,10 @@ def evaluate_simulated_defects(
     defects: Sequence[str] = tuple(DEFECTS),
     region: str = "mouth_nose",
     peak_tolerance: int = 2,
-) -> list[DefectResult]:
+) -> tuple[list[float], list[DefectResult]]:
     """Each aligned ``(face, landmarks)`` and its altered copies, normalized by ``normalize(image,
-    landmarks)``; the same landmarks are used for the altered face (the defect is small)."""
+    landmarks)``; the same landmarks are used for the altered face (the defect is small). Returns the
+    unaltered faces' scores S (a normal group for other comparisons) and one result per defect."""
     if not faces:
         raise ValueError("No faces to evaluate.")
     kernel = np.ones((2 * peak_tolerance + 1, 2 * peak_tolerance + 1), np.uint8)
@@ -162,7 +163,7 @@ def evaluate_simulated_defects(
                 median_score_altered=float(np.median(altered_scores)) if altered_scores else float("nan"),
             )
         )
-    return results
+    return [score.score for score in normal_scores], results
 
 
 def auroc(lower_is_positive: Sequence[float], negatives: Sequence[float]) -> float:

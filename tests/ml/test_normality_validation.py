@@ -34,7 +34,8 @@ def test_ideal_normalizer_detects_every_simulated_defect():
     def ideal(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return min(clean.values(), key=lambda face: float(np.abs(face.astype(int) - image).sum()))
 
-    results = validation.evaluate_simulated_defects(faces, ideal)
+    normal_scores, results = validation.evaluate_simulated_defects(faces, ideal)
+    assert len(normal_scores) == 3 and all(score > 20 for score in normal_scores)  # identical: S = 27.6
     assert [r.defect for r in results] == list(validation.DEFECTS)
     for result in results:
         assert result.faces == 3 and result.score_worse_fraction == 1.0 and result.peak_inside_fraction == 1.0
