@@ -214,7 +214,10 @@ def _validate(args: argparse.Namespace) -> int:
     if args.defect_limit:
         from ml.normality.inpainting import InpaintingNormalizer
 
-        normalizer = build_normalizer(name, weights, None, None)
+        steps = (
+            (DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS) if args.model == "autoencoder" else (None, None)
+        )
+        normalizer = build_normalizer(name, weights, *steps)
         cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
         held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]
         if not held_out:
