@@ -14,7 +14,7 @@ from skimage.morphology import skeletonize
 
 from ml.model_names import DLIB_68, WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.progress import ProgressCallback, report
-from ml.wrinkles.crop import CROP_SIZE, forehead_eye_crop
+from ml.wrinkles.crop import CROP_SIZE, ForeheadEyeCrop, face_crop, forehead_eye_crop
 from ml.wrinkles.train import PROBABILITY_THRESHOLD, predict_probabilities, stack_input
 from ml.wrinkles.unet import WrinkleUNet
 
@@ -68,7 +68,7 @@ def _is_semi_synthetic(description: dict[str, Any], metadata: dict[str, Any]) ->
     return "semi-synthetic" in text or "semi_synthetic" in text
 
 
-def _resolve_model(
+def resolve_wrinkle_model(
     model: str, weights: Path | str | None, loaded: tuple[WrinkleUNet, dict] | None
 ) -> tuple[WrinkleUNet, dict, dict]:
     from ml.registry import registry
@@ -96,6 +96,42 @@ def _resolve_model(
     return network, metadata, description
 
 
+INPUT_REGIONS = ("forehead-eye", "face")
+
+
+@dataclass
+class WrinkleSegmentation:
+    """The model's square (``crop``), its ``crop_mask`` and ``valid`` pixels, and the photo-sized
+    ``mask`` (bool ``(H, W)``)."""
+
+    crop: ForeheadEyeCrop
+    crop_mask: np.ndarray
+    valid: np.ndarray
+    mask: np.ndarray
+
+
+def segment_wrinkles(
+    image: np.ndarray, landmarks: np.ndarray, network: WrinkleUNet, metadata: dict
+) -> WrinkleSegmentation:
+    """Segment the square the model was trained on (``metadata["input_region"]``: the forehead-and-eye
+    crop of Kim et al., the default, or the whole face) at the model's resolution and map it onto the
+    photo."""
+    region = metadata.get("input_region", "forehead-eye")
+    if region not in INPUT_REGIONS:
+        raise ValueError(
+            f"Unknown wrinkle model input region '{region}' (known: {', '.join(INPUT_REGIONS)})."
+        )
+    crop = (face_crop if region == "face" else forehead_eye_crop)(landmarks, size=CROP_SIZE)
+    size = int(metadata["size"])
+    crop_image = cv2.resize(crop.crop_image(image), (size, size), interpolation=cv2.INTER_AREA)
+    probability = predict_probabilities(network, [stack_input(crop_image)])[0]
+    probability = cv2.resize(probability, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
+    threshold = float(metadata.get("threshold", PROBABILITY_THRESHOLD))
+    valid = crop.valid_mask(image.shape)
+    crop_mask = (probability > threshold) & valid
+    return WrinkleSegmentation(crop, crop_mask, valid, crop.mask_to_photo(crop_mask, image.shape))
+
+
 def analyze_wrinkles(
     image: np.ndarray,
     *,
@@ -120,7 +156,7 @@ def analyze_wrinkles(
     from ml.zones.atlas import ZONES
 
     # The model check comes first: an untrained model fails at once, before any image work.
-    network, metadata, description = _resolve_model(model, weights, loaded)
+    network, metadata, description = resolve_wrinkle_model(model, weights, loaded)
     notes: list[str] = []
     if landmarks is None:
         from ml.core.landmarks import detect_faces_with_landmarks
@@ -132,14 +168,8 @@ def analyze_wrinkles(
             "No face was found in the photo, so there are no wrinkles to measure.",
         )
     report(progress, 0.3, "Segmenting wrinkles")
-    crop = forehead_eye_crop(landmarks, size=CROP_SIZE)
-    size = int(metadata["size"])
-    crop_image = cv2.resize(crop.crop_image(image), (size, size), interpolation=cv2.INTER_AREA)
-    probability = predict_probabilities(network, [stack_input(crop_image)])[0]
-    probability = cv2.resize(probability, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
-    threshold = float(metadata.get("threshold", PROBABILITY_THRESHOLD))
-    valid = crop.valid_mask(image.shape)
-    crop_mask = (probability > threshold) & valid
+    segmentation = segment_wrinkles(image, landmarks, network, metadata)
+    crop, crop_mask, valid = segmentation.crop, segmentation.crop_mask, segmentation.valid
     pixel_size = 1.0 / crop.scale
     brow_row = int(round(crop.to_crop(landmarks[17:27])[:, 1].min()))
     forehead = np.zeros_like(valid)
@@ -151,7 +181,7 @@ def analyze_wrinkles(
         "forehead": wrinkle_figures(crop_mask, valid & forehead, pixel_size),
         "glabella_and_periorbital": wrinkle_figures(crop_mask, valid & periorbital, pixel_size),
     }
-    mask = crop.mask_to_photo(crop_mask, image.shape)
+    mask = segmentation.mask
     report(progress, 0.7, "Measuring wrinkles per zone")
     zones_source = "given by the caller"
     if zone_masks is None:

@@ -1,4 +1,5 @@
-"""``python -m ml wrinkles {synthesize,label,train,evaluate,crossval,card,segment} ...``."""
+"""``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment}
+...``."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _label(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ml.wrinkles.train import LEARNING_RATE, train_model
+    from ml.wrinkles.train import LEARNING_RATE, data_set_description, train_model
 
     result = train_model(
         args.data,
@@ -62,10 +63,13 @@ def _train(args: argparse.Namespace) -> int:
         max_train_images=args.max_train_images,
         patch=args.patch,
         learning_rate=LEARNING_RATE if args.lr is None else args.lr,
+        init=args.init,
+        max_minutes=args.max_minutes,
     )
     print(
         f"saved {result.checkpoint} (best epoch {result.best_epoch + 1}, "
-        f"validation JSI {result.validation.get('jsi', float('nan')):.4f}, semi-synthetic)"
+        f"validation JSI {result.validation.get('jsi', float('nan')):.4f}, "
+        f"{data_set_description(args.data)['label']})"
     )
     return 0
 
@@ -104,6 +108,52 @@ def _card(args: argparse.Namespace) -> int:
 
     metrics = write_model_card(args.checkpoint, args.report, args.out, args.crossval)
     print(f"wrote {args.out}: JSI {metrics['jsi']:.4f} ({metrics['label']})")
+    return 0
+
+
+def _box_labels(args: argparse.Namespace) -> int:
+    from ml.wrinkles.realphoto import build_box_label_set
+
+    summary = build_box_label_set(
+        args.data, args.out, method=args.method, size=args.size, limit=args.limit, log=print
+    )
+    print(
+        f"{args.out}: {summary['written']} of {summary['photos']} photos labelled ({summary['method']}), "
+        f"{len(summary['skipped'])} without a face"
+    )
+    return 0 if summary["written"] else 1
+
+
+def _evaluate_boxes(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.boxes import evaluate_boxes, iter_split_counts, markdown_report
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.realphoto import photo_segmenter
+
+    segment, description = photo_segmenter(args.checkpoint)
+    splits = [None if split == "all" else split for split in args.split]
+    counts = dict(iter_split_counts(args.data))
+    reports = []
+    for split in splits:
+        report = evaluate_boxes(
+            args.data, segment, split=split, limit=args.limit, log=lambda line: print(line, file=sys.stderr)
+        )
+        reports.append({**report, "model": description, "split_sizes": counts})
+    if args.out:
+        write_report(
+            {"reports": reports},
+            args.out,
+            "python -m ml " + shlex.join(sys.argv[1:]),
+            render=lambda combined, command: markdown_report(combined["reports"], command),
+        )
+    if args.json:
+        print_json(reports[0] if len(reports) == 1 else {"reports": reports})
+    else:
+        for report in reports:
+            print(
+                f"{report['split']}: box recall {report['box_recall']:.3f}, pixel precision "
+                f"{report['pixel_precision'] or 0:.3f}, analysed {report['share_analysed']:.1%}"
+            )
     return 0
 
 
@@ -184,7 +234,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--patch", type=int, default=None, help="Train on random windows of this side (multiple of 16)."
     )
     train.add_argument("--lr", type=float, default=None, help="Initial Adam learning rate (default 0.01).")
+    train.add_argument("--init", type=Path, default=None, help="Start from this checkpoint (fine-tuning).")
+    train.add_argument(
+        "--max-minutes", type=float, default=None, help="Time box: start no epoch after this many minutes."
+    )
     train.set_defaults(handler=_train)
+
+    box_labels = actions.add_parser(
+        "box-labels",
+        help="Real-photo training set: semi-automatic labels inside the human boxes (wrinkle-boxes).",
+    )
+    box_labels.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    box_labels.add_argument("--out", type=Path, required=True, help="Output folder (outside the repository).")
+    box_labels.add_argument("--method", choices=THRESHOLD_METHODS, default="bradley-roth")
+    box_labels.add_argument("--size", type=int, default=512, help="Side of the whole-face squares.")
+    box_labels.add_argument("--limit", type=int, default=None, help="At most this many photos.")
+    box_labels.set_defaults(handler=_box_labels)
 
     evaluate = actions.add_parser(
         "evaluate", help="Comparison table on the checkpoints' held-out test split."
@@ -212,6 +277,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     card.add_argument("--out", type=Path, required=True, help="Model card (.md).")
     card.add_argument("--crossval", type=Path, default=None, help="JSON written by `crossval --out`.")
     card.set_defaults(handler=_card)
+
+    boxes = actions.add_parser(
+        "evaluate-boxes",
+        help="Box recall and pixel precision on real photos with human wrinkle boxes (wrinkle-boxes format).",
+    )
+    boxes.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    boxes.add_argument(
+        "--split",
+        nargs="+",
+        choices=("train", "val", "test", "all"),
+        default=["test"],
+        help="Photo-grouped split(s) (default: test, the source's validation photos).",
+    )
+    boxes.add_argument(
+        "--checkpoint", type=Path, default=None, help="Another weights file than the shipped model's."
+    )
+    boxes.add_argument("--limit", type=int, default=None, help="At most this many photos a split.")
+    boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    boxes.add_argument("--json", action="store_true")
+    boxes.set_defaults(handler=_evaluate_boxes)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)
