@@ -131,7 +131,7 @@ def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None
         evaluate_methods(synthetic_set, [checkpoint], ["unet"], log=lambda _: None)
     analysis = analyze_wrinkles(_skin(0), landmarks=_face_landmarks(), loaded=(model, metadata))
     assert analysis.mask.shape == (360, 320)
-    assert set(analysis.data["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
+    assert set(analysis.data["regions"]) == {"forehead", "below_brows"}
     assert 0.0 <= analysis.data["regions"]["forehead"]["area_fraction"] <= 1.0
     assert len(analysis.data["zones"]) == 33
 

@@ -70,7 +70,19 @@ def test_cli_segments_a_data_face(
     out = tmp_path / "mask.png"
     assert main(["wrinkles", "segment", str(face_photo_path), "--out", str(out), "--json"]) in (0, None)
     summary = json.loads(capsys.readouterr().out)
-    assert set(summary["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
+    assert set(summary["regions"]) == {"forehead", "below_brows"}
+    overall, regions = summary["overall"], summary["regions"]
+    assert overall["area_px"] == summary["wrinkle_area_px"] > 0
+    assert regions["forehead"]["area_px"] + regions["below_brows"]["area_px"] == overall["area_px"]
+    assert (
+        regions["forehead"]["total_length_px"] + regions["below_brows"]["total_length_px"]
+        == overall["total_length_px"]
+    )
+    for figures in [*regions.values(), *summary["zones"]]:
+        for key in ("area_px", "total_length_px", "count"):
+            assert figures[key] <= overall[key], (figures.get("abbreviation"), key)
+        if figures["total_length_px"]:
+            assert figures["mean_width_px"] == figures["area_px"] / figures["total_length_px"]
     assert summary["model"]["name"] == DEFAULT_WRINKLE_MODEL
     mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     assert mask.shape == _photo_shape(face_photo_path)

@@ -117,7 +117,8 @@ def zones_of_interest_wrinkle_percent(data: dict | None, zones: list[str]) -> fl
     if not data:
         return None
     chosen = [zone for zone in data.get("zones", []) if zone["abbreviation"] in set(zones)]
-    area = sum(zone.get("zone_area_px", 0) for zone in chosen)
+    # Results since the skin mask measure each zone's analysed skin (region_px); older ones the zone.
+    area = sum(zone.get("region_px", zone.get("zone_area_px", 0)) for zone in chosen)
     if not area:
         return None
     return 100.0 * sum(zone.get("wrinkle_area_px", 0) for zone in chosen) / area
