@@ -157,6 +157,39 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _noise_floor(args: argparse.Namespace) -> int:
+    import json
+
+    from ml.wrinkles.analysis import analyze_wrinkles
+    from ml.wrinkles.boxes import read_photos
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.models import WEIGHTS_FILE
+    from ml.wrinkles.repeatability import floor_path, markdown_report, measure_noise_floor, weights_sha256
+
+    weights = args.checkpoint or WEIGHTS_FILE
+    photos = [photo.image_path for photo in read_photos(args.data, args.split)][: args.limit]
+    report = measure_noise_floor(
+        photos,
+        lambda image: analyze_wrinkles(image, weights=weights).data,
+        seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    report = {
+        **report,
+        "model": str(weights.name),
+        "weights_sha256": weights_sha256(weights),
+        "data": str(args.data),
+        "split": args.split,
+    }
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    if args.out:
+        write_report(report, args.out, command, render=markdown_report)
+    if args.install:
+        floor_path(weights).write_text(json.dumps({**report, "command": command}, indent=2) + "\n")
+    print(json.dumps(report["floor"]["overall"]))
+    return 0
+
+
 def _segment(args: argparse.Namespace) -> int:
     import cv2
 
@@ -297,6 +330,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")
     boxes.set_defaults(handler=_evaluate_boxes)
+
+    noise = actions.add_parser(
+        "noise-floor", help="Repeatability of every wrinkle figure under re-photography-like changes."
+    )
+    noise.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder (real photos).")
+    noise.add_argument("--split", choices=("train", "val", "test"), default="test")
+    noise.add_argument("--limit", type=int, default=40, help="At most this many photos.")
+    noise.add_argument("--checkpoint", type=Path, default=None, help="Weights (default: the shipped ones).")
+    noise.add_argument("--seed", type=int, default=0)
+    noise.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    noise.add_argument(
+        "--install",
+        action="store_true",
+        help="Write noise_floor.json beside the weights (the comparison page reads the shipped model's).",
+    )
+    noise.set_defaults(handler=_noise_floor)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)

@@ -82,11 +82,25 @@ def _percent_change(before: float, after: float) -> float | None:
     return 100.0 * (after - before) / abs(before) if before else None
 
 
-def wrinkle_zone_changes(pre_data: dict | None, post_data: dict | None, zones: list[str]) -> list[dict]:
+def wrinkle_noise_floor(pre: Result, post: Result) -> dict | None:
+    """The noise floor of the wrinkle figures when both results come from the model version it was
+    measured for (same weights), else None."""
+    from ml.wrinkles.repeatability import load_noise_floor
+
+    if not pre.weights_sha256 or pre.weights_sha256 != post.weights_sha256:
+        return None
+    return load_noise_floor(pre.weights_sha256)
+
+
+def wrinkle_zone_changes(
+    pre_data: dict | None, post_data: dict | None, zones: list[str], noise_floor: dict | None = None
+) -> list[dict]:
     """Per zone of `zones`: wrinkle area (% of the zone and pixels) before and after, and the change.
 
-    Area fractions are compared, not pixels: the two photos need not have the same scale.
+    Area fractions are compared, not pixels: the two photos need not have the same scale. With a
+    `noise_floor`, a change no larger than the zone's floor is marked as no measurable change.
     """
+    zone_floors = (noise_floor or {}).get("floor", {})
     if not pre_data or not post_data:
         return []
     pre = {zone["abbreviation"]: zone for zone in pre_data.get("zones", [])}
@@ -96,13 +110,17 @@ def wrinkle_zone_changes(pre_data: dict | None, post_data: dict | None, zones: l
         if abbreviation not in pre or abbreviation not in post:
             continue
         before, after = pre[abbreviation], post[abbreviation]
+        change = 100 * (after["area_fraction"] - before["area_fraction"])
+        floor = zone_floors.get(f"zone:{abbreviation}", {}).get("area_percent_points")
         rows.append(
             {
                 "abbreviation": abbreviation,
                 "name": before["name"],
                 "pre_percent": 100 * before["area_fraction"],
                 "post_percent": 100 * after["area_fraction"],
-                "change_points": 100 * (after["area_fraction"] - before["area_fraction"]),
+                "change_points": change,
+                "floor_points": floor,
+                "no_measurable_change": floor is not None and abs(change) <= floor,
                 "pre_px": before.get("wrinkle_area_px"),
                 "post_px": after.get("wrinkle_area_px"),
                 "pre_length_px": before.get("total_length_px"),
