@@ -116,17 +116,26 @@ def read_photos(data_dir: Path, split: str | None = None) -> list[BoxPhoto]:
 
 
 def read_yolo_boxes(path: Path, width: int, height: int) -> list[Box]:
-    """YOLO ``class cx cy w h`` lines (normalised) as pixel boxes; a missing file means no boxes."""
+    """The boxes of a YOLO label file (see :func:`parse_yolo_boxes`); a missing file means no boxes."""
     path = Path(path)
     if not path.is_file():
         return []
+    try:
+        return parse_yolo_boxes(path.read_text(), width, height)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+
+
+def parse_yolo_boxes(text: str, width: int, height: int) -> list[Box]:
+    """YOLO ``class cx cy w h`` lines (normalised) as pixel boxes of a ``width × height`` photo; empty
+    boxes are dropped."""
     boxes = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != 5:
-            raise ValueError(f"{path}:{number}: expected 'class cx cy w h', got {line!r}.")
+            raise ValueError(f"line {number}: expected 'class cx cy w h', got {line!r}.")
         label = int(fields[0])
         cx, cy, w, h = (float(value) for value in fields[1:])
         box = Box(
