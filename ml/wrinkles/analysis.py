@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
-from ml.model_names import DLIB_68, WRINKLES_UNET_WDS, ZONES_LANDMARK
+from ml.model_names import DLIB_68, WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.progress import ProgressCallback, report
 from ml.wrinkles.crop import CROP_SIZE, ForeheadEyeCrop, face_crop, forehead_eye_crop
 from ml.wrinkles.train import PROBABILITY_THRESHOLD, predict_probabilities, stack_input
@@ -168,6 +168,25 @@ def segment_wrinkles(
     return WrinkleSegmentation(crop, crop_mask, valid, crop.mask_to_photo(crop_mask, image.shape))
 
 
+def detect_wrinkle_types(image: np.ndarray) -> dict[str, Any] | None:
+    """The wrinkle types found on the photo by the registry's type detector (``{"model", "found"}``,
+    boxes in photo pixels), or ``None`` when no trained detector is installed."""
+    from ml.registry import registry
+
+    description = registry.describe(WRINKLE_TYPES_YOLO)
+    if not description["trained"]:
+        return None
+    detector = registry.load(WRINKLE_TYPES_YOLO)
+    return {
+        "model": {
+            "name": description["name"],
+            "version": description["version"],
+            "map50_val": (description.get("metrics") or {}).get("map50"),
+        },
+        "found": detector.detect(image),
+    }
+
+
 def analyze_wrinkles(
     image: np.ndarray,
     *,
@@ -242,6 +261,10 @@ def analyze_wrinkles(
         }
         for index, zone in enumerate(ZONES)
     ]
+    report(progress, 0.85, "Finding wrinkle types")
+    types = detect_wrinkle_types(image)
+    if types is None:
+        notes.append("No trained wrinkle-type detector is installed, so no wrinkle types are reported.")
     semi_synthetic = _is_semi_synthetic(description, metadata)
     if semi_synthetic:
         notes.insert(0, SEMI_SYNTHETIC_NOTE)
@@ -261,6 +284,7 @@ def analyze_wrinkles(
         "wrinkle_area_px": int(mask.sum()),
         "overall": wrinkle_figures(lines, whole),
         "regions": regions,
+        "types": types,
         "zones": per_zone,
         "zones_source": zones_source,
     }

@@ -190,6 +190,43 @@ def _noise_floor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_types(args: argparse.Namespace) -> int:
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.types import markdown_report, train_type_detector
+
+    report = train_type_detector(
+        args.data,
+        args.out,
+        args.work,
+        epochs=args.epochs,
+        hours=args.hours,
+        image_size=args.imgsz,
+        batch=args.batch,
+        seed=args.seed,
+    )
+    if args.report:
+        write_report(report, args.report, "python -m ml " + shlex.join(sys.argv[1:]), render=markdown_report)
+    print(f"{args.out}: mAP50 {report['map50']:.3f} on {report['split']} ({report['photos']} photos)")
+    return 0
+
+
+def _evaluate_types(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.types import evaluate_type_detector, markdown_report
+
+    report = evaluate_type_detector(
+        args.weights, args.data, args.work, split=args.split, image_size=args.imgsz
+    )
+    if args.out:
+        write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]), render=markdown_report)
+    if args.json:
+        print_json(report)
+    else:
+        print(markdown_report(report, "python -m ml " + shlex.join(sys.argv[1:])))
+    return 0
+
+
 def _segment(args: argparse.Namespace) -> int:
     import cv2
 
@@ -346,6 +383,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Write noise_floor.json beside the weights (the comparison page reads the shipped model's).",
     )
     noise.set_defaults(handler=_noise_floor)
+
+    train_types = actions.add_parser(
+        "train-types", help="Train the YOLOv8n wrinkle-type detector (9 classes) on a wrinkle-boxes folder."
+    )
+    train_types.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    train_types.add_argument("--out", type=Path, required=True, help="Weights file (.pt) of the best epoch.")
+    train_types.add_argument(
+        "--work", type=Path, required=True, help="Working folder (split lists, Ultralytics run; resumable)."
+    )
+    train_types.add_argument("--epochs", type=int, default=100)
+    train_types.add_argument(
+        "--hours", type=float, default=None, help="Time box in hours (overrides epochs)."
+    )
+    train_types.add_argument("--imgsz", type=int, default=416)
+    train_types.add_argument("--batch", type=int, default=16)
+    train_types.add_argument("--seed", type=int, default=0)
+    train_types.add_argument("--report", type=Path, default=None, help="mAP50 report (.md; .json beside it).")
+    train_types.set_defaults(handler=_train_types)
+
+    evaluate_types = actions.add_parser("evaluate-types", help="mAP50 per wrinkle type on one split.")
+    evaluate_types.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    evaluate_types.add_argument("--weights", type=Path, required=True)
+    evaluate_types.add_argument("--work", type=Path, required=True, help="Folder for the split lists.")
+    evaluate_types.add_argument("--split", choices=("train", "val", "test"), default="val")
+    evaluate_types.add_argument("--imgsz", type=int, default=416)
+    evaluate_types.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    evaluate_types.add_argument("--json", action="store_true")
+    evaluate_types.set_defaults(handler=_evaluate_types)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)

@@ -354,6 +354,7 @@ def _analysis_context(photo: Photo, found: dict[str, Result | None], view_grant:
         ]
         if wrinkles
         else [],
+        "wrinkle_types": results.wrinkle_type_boxes(wrinkles.data) if wrinkles else [],
         "normality": normality,
         "normality_images": _normality_images(_artifact_urls(normality, view_grant)),
     }

@@ -78,6 +78,24 @@ def zones_overlay_data(zones_data: dict, zones_of_interest: list[str]) -> dict:
     }
 
 
+def wrinkle_type_boxes(wrinkles_data: dict) -> list[dict]:
+    """The wrinkle types a result found, best first, as boxes to draw in the photo's pixel frame."""
+    found = (wrinkles_data.get("types") or {}).get("found") or []
+    return [
+        {
+            "type": item["class"],
+            "name": item["class"].replace("_", " "),
+            "score": item["score"],
+            "x": item["box"][0],
+            "y": item["box"][1],
+            "width": item["box"][2] - item["box"][0],
+            "height": item["box"][3] - item["box"][1],
+            "colour": zone_colour(index * 3 + 1),
+        }
+        for index, item in enumerate(found)
+    ]
+
+
 def _percent_change(before: float, after: float) -> float | None:
     return 100.0 * (after - before) / abs(before) if before else None
 
