@@ -137,13 +137,14 @@ INPUT_REGIONS = ("forehead-eye", "face")
 
 @dataclass
 class WrinkleSegmentation:
-    """The model's square (``crop``), its ``crop_mask`` and ``valid`` pixels, and the photo-sized
-    ``mask`` (bool ``(H, W)``)."""
+    """The model's square (``crop``), its ``crop_mask`` and ``valid`` pixels, the photo-sized ``mask``
+    (bool ``(H, W)``) and ``probability`` (float ``(H, W)``, 0 outside the square)."""
 
     crop: ForeheadEyeCrop
     crop_mask: np.ndarray
     valid: np.ndarray
     mask: np.ndarray
+    probability: np.ndarray
 
 
 def segment_wrinkles(
@@ -165,7 +166,29 @@ def segment_wrinkles(
     threshold = float(metadata.get("threshold", PROBABILITY_THRESHOLD))
     valid = crop.valid_mask(image.shape)
     crop_mask = (probability > threshold) & valid
-    return WrinkleSegmentation(crop, crop_mask, valid, crop.mask_to_photo(crop_mask, image.shape))
+    return WrinkleSegmentation(
+        crop,
+        crop_mask,
+        valid,
+        crop.mask_to_photo(crop_mask, image.shape),
+        crop.mask_to_photo(np.where(valid, probability, 0.0).astype(np.float32), image.shape),
+    )
+
+
+def analysed_skin(
+    segmentation: WrinkleSegmentation,
+    landmarks: np.ndarray,
+    image_shape: tuple[int, ...],
+    face_parts: np.ndarray | None = None,
+) -> np.ndarray:
+    """The whole every figure is measured in: the skin (:func:`skin_mask` of ``face_parts``, the
+    landmark baseline's parts when not given) inside the square the model segmented. Hair, brows, eyes,
+    lips and the background are removed from the mask before any figure is computed."""
+    if face_parts is None:
+        from ml.zones.landmark_model import render_face_parts
+
+        face_parts = render_face_parts(landmarks, image_shape)
+    return skin_mask(face_parts) & segmentation.crop.mask_to_photo(segmentation.valid, image_shape)
 
 
 def detect_wrinkle_types(image: np.ndarray) -> dict[str, Any] | None:
@@ -234,13 +257,7 @@ def analyze_wrinkles(
         zones = analyze_zones(image, landmarks=landmarks)
         zone_masks, face_parts = zones.masks, zones.parts
         zones_source = f"{ZONES_LANDMARK} (landmark baseline), drawn for this analysis"
-    if face_parts is None:
-        from ml.zones.landmark_model import render_face_parts
-
-        face_parts = render_face_parts(landmarks, image.shape)
-    # Figures cover the skin the model saw: hair, brows, eyes, lips and the background are removed from
-    # the mask before any figure is computed, and every region is cut to the same whole.
-    whole = skin_mask(face_parts) & segmentation.crop.mask_to_photo(segmentation.valid, image.shape)
+    whole = analysed_skin(segmentation, landmarks, image.shape, face_parts)
     mask = segmentation.mask & whole
     lines = WrinkleLines.of(mask)
     brow_row = int(np.floor(landmarks[17:27, 1].min()))

@@ -28,7 +28,7 @@ import csv
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,71 +211,98 @@ def _ratio(numerator: int, denominator: int) -> float | None:
     return numerator / denominator if denominator else None
 
 
+class _Tally:
+    """Box and pixel counts of one prediction rule over the photos of a split."""
+
+    def __init__(self, classes: dict[int, str]) -> None:
+        self.classes = classes
+        self.found = dict.fromkeys(classes, 0)
+        self.total = dict.fromkeys(classes, 0)
+        self.found_analysed = dict.fromkeys(classes, 0)
+        self.total_analysed = dict.fromkeys(classes, 0)
+        self.inside = dict.fromkeys(classes, 0)
+        self.counted = dict.fromkeys(classes, 0)
+        self.predicted_pixels = 0
+        self.inside_any = 0
+
+    def add_boxes(self, boxes: list[Box]) -> None:
+        for box in boxes:
+            self.total[box.label] = self.total.get(box.label, 0) + 1
+
+    def add_score(self, score: PhotoScore) -> None:
+        for label in score.boxes:
+            self.found[label] = self.found.get(label, 0) + score.found[label]
+            self.found_analysed[label] = self.found_analysed.get(label, 0) + score.found[label]
+            self.total_analysed[label] = self.total_analysed.get(label, 0) + score.boxes[label]
+        for label in score.counted:
+            self.inside[label] += score.inside[label]
+            self.counted[label] += score.counted[label]
+        self.predicted_pixels += score.predicted_pixels
+        self.inside_any += score.inside_any
+
+    def summary(self) -> dict:
+        return {
+            "boxes": sum(self.total.values()),
+            "box_recall": _ratio(sum(self.found.values()), sum(self.total.values())),
+            "box_recall_analysed": _ratio(
+                sum(self.found_analysed.values()), sum(self.total_analysed.values())
+            ),
+            "pixel_precision": _ratio(self.inside_any, self.predicted_pixels),
+            "predicted_pixels": self.predicted_pixels,
+            "per_class": [
+                {
+                    "class": self.classes[label],
+                    "boxes": self.total[label],
+                    "box_recall": _ratio(self.found[label], self.total[label]),
+                    "box_recall_analysed": _ratio(self.found_analysed[label], self.total_analysed[label]),
+                    "pixel_precision": _ratio(self.inside[label], self.counted[label]),
+                    "predicted_pixels": self.counted[label],
+                }
+                for label in sorted(self.classes)
+            ],
+        }
+
+
 def evaluate_boxes(
     data_dir: Path,
     segment: Callable[[np.ndarray], np.ndarray],
     split: str | None = "test",
     limit: int | None = None,
     log: Callable[[str], None] = print,
-    keep_masks: Callable[[BoxPhoto, np.ndarray], None] | None = None,
+    thresholds: Sequence[float] | None = None,
 ) -> dict:
     """Box recall, pixel precision (per class and overall) and the share of photos analysed.
 
     ``segment`` maps an RGB photo to its bool wrinkle mask and raises ``ValueError`` (for example
     :class:`ml.core.subject.NoFaceError`) when it cannot analyse it; such photos count as analysed = no
-    and their boxes as not found."""
+    and their boxes as not found. With ``thresholds``, ``segment`` returns a probability map instead and
+    the report holds one evaluation per threshold under ``"sweep"`` (the first is the main one)."""
     from ml.core.imageio import load_image
 
     classes = read_classes(data_dir)
     photos = read_photos(data_dir, split)[:limit] if limit else read_photos(data_dir, split)
     if not photos:
         raise ValueError(f"No photos in split '{split}' of {data_dir}.")
-    found = dict.fromkeys(classes, 0)
-    total = dict.fromkeys(classes, 0)
-    found_analysed = dict.fromkeys(classes, 0)
-    total_analysed = dict.fromkeys(classes, 0)
-    inside = dict.fromkeys(classes, 0)
-    counted = dict.fromkeys(classes, 0)
-    predicted_pixels = inside_any = 0
+    rules = list(thresholds) if thresholds else [None]
+    tallies = [_Tally(classes) for _ in rules]
     failures: list[dict[str, str]] = []
     started = time.monotonic()
     for number, photo in enumerate(photos, start=1):
         image = load_image(photo.image_path)
         boxes = photo.boxes(image.shape[1], image.shape[0])
-        for box in boxes:
-            total[box.label] = total.get(box.label, 0) + 1
+        for tally in tallies:
+            tally.add_boxes(boxes)
         try:
-            mask = segment(image)
+            prediction = segment(image)
         except ValueError as error:
             failures.append({"photo": photo.name, "reason": str(error)})
             continue
-        if keep_masks is not None:
-            keep_masks(photo, mask)
-        score = score_photo(mask, boxes)
-        for label in score.boxes:
-            found[label] = found.get(label, 0) + score.found[label]
-            found_analysed[label] = found_analysed.get(label, 0) + score.found[label]
-            total_analysed[label] = total_analysed.get(label, 0) + score.boxes[label]
-        for label in score.counted:
-            inside[label] += score.inside[label]
-            counted[label] += score.counted[label]
-        predicted_pixels += score.predicted_pixels
-        inside_any += score.inside_any
+        for rule, tally in zip(rules, tallies, strict=True):
+            tally.add_score(score_photo(prediction if rule is None else prediction > rule, boxes))
         if number % 25 == 0:
             log(f"{number}/{len(photos)} photos, {time.monotonic() - started:.0f} s")
-    per_class = [
-        {
-            "class": classes[label],
-            "boxes": total[label],
-            "box_recall": _ratio(found[label], total[label]),
-            "box_recall_analysed": _ratio(found_analysed[label], total_analysed[label]),
-            "pixel_precision": _ratio(inside[label], counted[label]),
-            "predicted_pixels": counted[label],
-        }
-        for label in sorted(classes)
-    ]
     analysed = len(photos) - len(failures)
-    return {
+    report = {
         "label": LABEL,
         "data": str(data_dir),
         "split": split or "all",
@@ -283,12 +310,7 @@ def evaluate_boxes(
         "photos_analysed": analysed,
         "share_analysed": analysed / len(photos),
         "not_analysed": failures,
-        "boxes": sum(total.values()),
-        "box_recall": _ratio(sum(found.values()), sum(total.values())),
-        "box_recall_analysed": _ratio(sum(found_analysed.values()), sum(total_analysed.values())),
-        "pixel_precision": _ratio(inside_any, predicted_pixels),
-        "predicted_pixels": predicted_pixels,
-        "per_class": per_class,
+        **tallies[0].summary(),
         "definitions": {
             "found": f"predicted wrinkle pixels cover >= {FOUND_COVERAGE:.0%} of the human box",
             "pixel_precision": f"predicted pixels inside any human box enlarged by "
@@ -298,6 +320,13 @@ def evaluate_boxes(
         },
         "seconds": time.monotonic() - started,
     }
+    if thresholds:
+        report["threshold"] = rules[0]
+        report["sweep"] = [
+            {"threshold": rule, **{key: tally.summary()[key] for key in ("box_recall", "pixel_precision")}}
+            for rule, tally in zip(rules, tallies, strict=True)
+        ]
+    return report
 
 
 def iter_split_counts(data_dir: Path) -> Iterator[tuple[str, int]]:
@@ -343,4 +372,16 @@ def markdown_report(reports: list[dict], command: str) -> str:
                 f"| {_format(row['pixel_precision'])} | {row['predicted_pixels']} |"
             )
         lines.append("")
+        if "sweep" in report:
+            lines += [
+                f"Threshold sweep (the table above is at {report['threshold']:g}):",
+                "",
+                "| threshold | box recall | pixel precision |",
+                "|---|---|---|",
+            ]
+            lines += [
+                f"| {row['threshold']:g} | {_format(row['box_recall'])} | {_format(row['pixel_precision'])} |"
+                for row in report["sweep"]
+            ]
+            lines.append("")
     return "\n".join(lines)

@@ -130,13 +130,19 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
     from ml.wrinkles.evaluate import write_report
     from ml.wrinkles.realphoto import photo_segmenter
 
-    segment, description = photo_segmenter(args.checkpoint)
+    sweep = [float(value) for value in args.sweep.split(",")] if args.sweep else None
+    segment, description = photo_segmenter(args.checkpoint, args.threshold, probabilities=bool(sweep))
     splits = [None if split == "all" else split for split in args.split]
     counts = dict(iter_split_counts(args.data))
     reports = []
     for split in splits:
         report = evaluate_boxes(
-            args.data, segment, split=split, limit=args.limit, log=lambda line: print(line, file=sys.stderr)
+            args.data,
+            segment,
+            split=split,
+            limit=args.limit,
+            log=lambda line: print(line, file=sys.stderr),
+            thresholds=sweep,
         )
         reports.append({**report, "model": description, "split_sizes": counts})
     if args.out:
@@ -150,10 +156,12 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
         print_json(reports[0] if len(reports) == 1 else {"reports": reports})
     else:
         for report in reports:
-            print(
-                f"{report['split']}: box recall {report['box_recall']:.3f}, pixel precision "
-                f"{report['pixel_precision'] or 0:.3f}, analysed {report['share_analysed']:.1%}"
-            )
+            for row in report.get("sweep", [report]):
+                print(
+                    f"{report['split']} (threshold {row.get('threshold', description['threshold'])}): "
+                    f"box recall {row['box_recall']:.3f}, pixel precision {row['pixel_precision'] or 0:.3f}, "
+                    f"analysed {report['share_analysed']:.1%}"
+                )
     return 0
 
 
@@ -364,6 +372,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--checkpoint", type=Path, default=None, help="Another weights file than the shipped model's."
     )
     boxes.add_argument("--limit", type=int, default=None, help="At most this many photos a split.")
+    boxes.add_argument(
+        "--threshold", type=float, default=None, help="Probability threshold (default: the model's)."
+    )
+    boxes.add_argument(
+        "--sweep", default=None, help="Comma-separated probability thresholds, evaluated in one pass."
+    )
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")
     boxes.set_defaults(handler=_evaluate_boxes)

@@ -41,26 +41,37 @@ def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
 
 
 def photo_segmenter(
-    checkpoint: Path | None = None,
+    checkpoint: Path | None = None, threshold: float | None = None, probabilities: bool = False
 ) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
-    """A function photo → bool wrinkle mask of the photo's size (landmarks, then the model's square),
-    and the model's description. ``checkpoint``: a training checkpoint instead of the shipped model."""
-    from ml.wrinkles.analysis import resolve_wrinkle_model, segment_wrinkles
+    """A function photo → bool wrinkle mask of the photo's size as the analysis reports it (landmarks,
+    the model's square, then the analysed skin: hair, brows, eyes and lips removed), and the model's
+    description. ``checkpoint``: a training checkpoint instead of the shipped model; ``threshold``: another
+    probability threshold than the model's; ``probabilities``: return the probability map (0 outside the
+    analysed skin) instead of the mask, for a threshold sweep."""
+    from ml.wrinkles.analysis import analysed_skin, resolve_wrinkle_model, segment_wrinkles
     from ml.wrinkles.models import DEFAULT_WRINKLE_MODEL
     from ml.wrinkles.train import load_checkpoint
 
     loaded = load_checkpoint(checkpoint) if checkpoint is not None else None
     network, metadata, description = resolve_wrinkle_model(DEFAULT_WRINKLE_MODEL, None, loaded)
+    if threshold is not None:
+        metadata = {**metadata, "threshold": threshold}
     description = {
         "name": description.get("name"),
         "version": description.get("version", "checkpoint"),
         "input_region": metadata.get("input_region", "forehead-eye"),
         "size": int(metadata["size"]),
+        "threshold": float(metadata.get("threshold", 0.5)),
         **({"checkpoint": str(checkpoint)} if checkpoint is not None else {}),
     }
 
     def segment(image: np.ndarray) -> np.ndarray:
-        return segment_wrinkles(image, subject_landmarks_of(image), network, metadata).mask
+        landmarks = subject_landmarks_of(image)
+        segmentation = segment_wrinkles(image, landmarks, network, metadata)
+        skin = analysed_skin(segmentation, landmarks, image.shape)
+        if probabilities:
+            return np.where(skin, segmentation.probability, 0.0)
+        return segmentation.mask & skin
 
     return segment, description
 

@@ -93,3 +93,20 @@ def test_evaluation_counts_photos_that_cannot_be_analysed(tmp_path: Path) -> Non
     assert per_class["chin"]["box_recall"] == 0.0
     assert report["box_recall"] == pytest.approx(2 / 6)
     assert report["pixel_precision"] == 1.0
+
+
+def test_a_threshold_sweep_scores_each_threshold_in_one_pass(tmp_path: Path) -> None:
+    data = _boxes_folder(tmp_path / "boxes")
+
+    def probabilities(image: np.ndarray) -> np.ndarray:
+        probability = np.zeros(image.shape[:2], dtype=np.float32)
+        probability[10:14, 15:20] = 0.9  # inside the forehead box
+        probability[40:44, 0:5] = 0.6  # outside both boxes
+        return probability
+
+    report = evaluate_boxes(data, probabilities, split="test", thresholds=[0.5, 0.8], log=lambda line: None)
+    low, high = report["sweep"]
+    assert report["threshold"] == 0.5 and report["pixel_precision"] == low["pixel_precision"]
+    assert low["pixel_precision"] == pytest.approx(20 / 40)
+    assert high["pixel_precision"] == 1.0
+    assert low["box_recall"] == high["box_recall"] == 0.5
