@@ -60,9 +60,12 @@ def _load_types(weights: Path | None) -> Any:
             f"No trained wrinkle-type weights ({path.name}); "
             "train them with `python -m ml wrinkles train-types`."
         )
-    from ml.wrinkles.types import load_type_detector
+    from ml.wrinkles.types import DEFAULT_IMAGE_SIZE, load_type_detector
 
-    return load_type_detector(path)
+    # The detector runs at the resolution it was trained at (its card says which).
+    card = card_path(path)
+    image_size = read_card(card).details.get("image_size") if card.is_file() else None
+    return load_type_detector(path, image_size=int(image_size or DEFAULT_IMAGE_SIZE))
 
 
 def _types_card() -> ModelCard:

@@ -207,3 +207,63 @@ def load_type_detector(weights: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> W
 
     model = YOLO(str(weights), task="detect")
     return WrinkleTypeDetector(model, {int(key): value for key, value in model.names.items()}, image_size)
+
+
+def write_type_card(weights: Path, report_path: Path, version: str) -> Path:
+    """The registry card (JSON) and ``MODEL_CARD.md`` beside the detector's weights, from the mAP50 report
+    (JSON of ``train-types --report`` or ``evaluate-types --out``)."""
+    from ml.model_names import WRINKLE_TYPES_YOLO
+    from ml.modelcard import ModelCard, card_path, write_card
+    from ml.registry import file_sha256
+
+    weights = Path(weights)
+    report = json.loads(Path(report_path).read_text())
+    digest = file_sha256(weights)
+    training = report.get("training", {})
+    weak = report["map50"] < 0.5
+    (weights.parent / "MODEL_CARD.md").write_text(
+        f"# Wrinkle-type detector card: YOLOv8n, 9 classes (version {version})\n\n"
+        f"* Weights: `{weights.name}`, {weights.stat().st_size / 2**20:.2f} MiB, SHA-256 `{digest}`\n"
+        "* Method: Ultralytics YOLOv8n built from `yolov8n.yaml`, no pretrained weights (offline).\n"
+        f"* Training: {training.get('epochs_run', '?')} epochs in a time box of {training.get('hours')} h "
+        f"on a shared CPU, {training.get('image_size', report['image_size'])} px; best val epoch kept.\n"
+        f"* Command: `{report.get('command', 'not recorded')}`\n\n"
+        + markdown_report(report, report.get("command", "not recorded")).split("\n", 2)[2]
+        + (
+            "\n**Weak**: trained from scratch for minutes on a CPU; its types are indicative only.\n"
+            if weak
+            else "\n"
+        )
+        + "\nLicence: AGPL-3.0 (Ultralytics); research use only (wrinkle-boxes photos of undocumented "
+        "provenance).\n"
+    )
+    return write_card(
+        card_path(weights),
+        ModelCard(
+            name=WRINKLE_TYPES_YOLO,
+            task="wrinkle-type-detection",
+            version=version,
+            description="YOLOv8n (Ultralytics, from yolov8n.yaml, no pretrained weights) detecting 9 "
+            "clinical wrinkle types: bunny lines, chin, crow's feet, forehead, frown lines, gummy smile, "
+            "masseter, sad smile, smoker's lines.",
+            data=f"wrinkle-boxes: real face photos with human boxes; fixed photo-grouped split, "
+            f"{report['photos']} val photos measured.",
+            command=report.get("command", "python -m ml wrinkles train-types ..."),
+            licence="AGPL-3.0 (Ultralytics); research use only (wrinkle-boxes photos of undocumented "
+            "provenance).",
+            limitations=(
+                f"Weak: mAP50 {report['map50']:.3f} on the val split; types are indicative only."
+                if weak
+                else f"mAP50 {report['map50']:.3f} on the val split."
+            ),
+            metrics={
+                "label": "real photographs with human wrinkle boxes (val split)",
+                "map50": report["map50"],
+                "map50_95": report["map50_95"],
+                "map50_per_class": {row["class"]: row["map50"] for row in report["per_class"]},
+            },
+            weights=weights.name,
+            weights_sha256=digest,
+            details={"image_size": report["image_size"], "markdown": "MODEL_CARD.md"},
+        ),
+    )
