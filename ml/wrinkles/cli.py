@@ -235,6 +235,23 @@ def _evaluate_types(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ship_real(args: argparse.Namespace) -> int:
+    import torch
+
+    from ml.wrinkles.modelcard import write_real_photo_card
+    from ml.wrinkles.train import save_checkpoint
+
+    payload = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    metadata = {**payload["metadata"], "threshold": args.threshold}
+    weights = args.out_dir / "unet_wds.pt"
+    save_checkpoint(weights, payload["state_dict"], metadata)
+    metrics = write_real_photo_card(
+        weights, args.report_new, args.report_previous, args.out_dir / "MODEL_CARD.md", args.version
+    )
+    print(f"wrote {weights} and its card: {metrics}")
+    return 0
+
+
 def _segment(args: argparse.Namespace) -> int:
     import cv2
 
@@ -425,6 +442,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate_types.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     evaluate_types.add_argument("--json", action="store_true")
     evaluate_types.set_defaults(handler=_evaluate_types)
+
+    ship = actions.add_parser(
+        "ship-real", help="Install a real-photo checkpoint as the shipped model, with its threshold and card."
+    )
+    ship.add_argument("--checkpoint", type=Path, required=True)
+    ship.add_argument("--threshold", type=float, required=True, help="Chosen on the val split.")
+    ship.add_argument("--report-new", type=Path, required=True, help="evaluate-boxes JSON of the checkpoint.")
+    ship.add_argument(
+        "--report-previous", type=Path, required=True, help="evaluate-boxes JSON, previous model."
+    )
+    ship.add_argument("--out-dir", type=Path, required=True, help="Weights folder (ml/weights/wrinkles).")
+    ship.add_argument("--version", required=True)
+    ship.set_defaults(handler=_ship_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)

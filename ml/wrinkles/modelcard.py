@@ -159,13 +159,28 @@ def write_model_card(
     return metrics
 
 
-def _box_row(report: dict) -> str:
-    recall, precision = report["box_recall"], report["pixel_precision"] or 0.0
+def at_threshold(report: dict, threshold: float | None) -> dict:
+    """Box recall and pixel precision of an ``evaluate-boxes`` report at ``threshold`` (a row of its
+    sweep), or at the model's own threshold when ``threshold`` is None."""
+    if threshold is None or "sweep" not in report:
+        return {
+            "threshold": report["model"].get("threshold"),
+            "box_recall": report["box_recall"],
+            "pixel_precision": report["pixel_precision"],
+        }
+    rows = [row for row in report["sweep"] if abs(row["threshold"] - threshold) < 1e-9]
+    if not rows:
+        raise ValueError(f"The {report['split']} report has no sweep row at threshold {threshold}.")
+    return rows[0]
+
+
+def _box_row(report: dict, threshold: float | None) -> str:
+    scores = at_threshold(report, threshold)
     return (
         f"| {report['model'].get('name')} {report['model'].get('version', '')} "
         f"({report['model'].get('input_region')}, {report['model'].get('size')} px, threshold "
-        f"{report['model'].get('threshold')}) | {report['split']} | {report['photos']} | "
-        f"{report['share_analysed']:.1%} | {recall:.3f} | {precision:.3f} |"
+        f"{scores['threshold']}) | {report['split']} | {report['photos']} | "
+        f"{report['share_analysed']:.1%} | {scores['box_recall']:.3f} | {scores['pixel_precision'] or 0:.3f} |"
     )
 
 
@@ -191,14 +206,16 @@ def write_real_photo_card(
         f"{metadata.get('init')} --variant {metadata['variant']} --size {metadata['size']} --patch "
         f"{metadata['patch']} --lr {metadata['learning_rate']} --epochs {len(training['history'])}"
     )
+    threshold = metadata.get("threshold")
     metrics = {
         "label": "real photographs with human wrinkle boxes",
         **{
-            f"{split}_{key}": new[split][key]
+            f"{split}_{key}": at_threshold(new[split], threshold)[key]
             for split in new
-            for key in ("box_recall", "pixel_precision", "share_analysed")
+            for key in ("box_recall", "pixel_precision")
         },
-        "threshold": metadata.get("threshold"),
+        **{f"{split}_share_analysed": new[split]["share_analysed"] for split in new},
+        "threshold": threshold,
         "validation_jsi_on_box_labels": training["validation"].get("jsi"),
     }
     lines = [
@@ -227,9 +244,10 @@ def write_real_photo_card(
         "|---|---|---|---|---|---|",
     ]
     for split in ("val", "test"):
-        for table in (previous, new):
-            if split in table:
-                lines.append(_box_row(table[split]))
+        if split in previous:
+            lines.append(_box_row(previous[split], None))
+        if split in new:
+            lines.append(_box_row(new[split], threshold))
     lines += [
         "",
         "## Limits",
