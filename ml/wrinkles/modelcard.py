@@ -180,7 +180,8 @@ def _box_row(report: dict, threshold: float | None) -> str:
         f"| {report['model'].get('name')} {report['model'].get('version', '')} "
         f"({report['model'].get('input_region')}, {report['model'].get('size')} px, threshold "
         f"{scores['threshold']}) | {report['split']} | {report['photos']} | "
-        f"{report['share_analysed']:.1%} | {scores['box_recall']:.3f} | {scores['pixel_precision'] or 0:.3f} |"
+        f"{report['share_analysed']:.1%} | {scores['box_recall']:.3f} | "
+        f"{scores['pixel_precision'] or 0:.3f} |"
     )
 
 
