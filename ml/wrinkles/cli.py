@@ -236,11 +236,16 @@ def _evaluate_types(args: argparse.Namespace) -> int:
 
 
 def _ship_real(args: argparse.Namespace) -> int:
+    import json
+
     import torch
 
-    from ml.wrinkles.modelcard import write_real_photo_card
+    from ml.wrinkles.modelcard import at_threshold, write_real_photo_card
     from ml.wrinkles.train import save_checkpoint
 
+    # Every report must have a row at the threshold before anything is written over the shipped weights.
+    for report in json.loads(args.report_new.read_text())["reports"]:
+        at_threshold(report, args.threshold)
     payload = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     metadata = {**payload["metadata"], "threshold": args.threshold}
     weights = args.out_dir / "unet_wds.pt"
