@@ -27,9 +27,10 @@ def test_shipped_weights_are_small_fp16_registered_and_documented() -> None:
     assert payload["metadata"]["variant"] == "unet-wds"
     description = registry.describe(DEFAULT_WRINKLE_MODEL)
     assert description["trained"] is True
-    assert description["metrics"]["label"] == "semi-synthetic"
+    assert description["metrics"]["label"] == "real photographs with human wrinkle boxes"
+    assert payload["metadata"]["input_region"] == "face"
     card = (WEIGHTS_FILE.parent / "MODEL_CARD.md").read_text()
-    assert f"{description['metrics']['jsi']:.4f}" in card and "non-commercial research" in card
+    assert f"{description['metrics']['test_box_recall']:.3f}" in card and "non-commercial research" in card
 
 
 def test_shipped_model_finds_a_crease_rendered_on_a_data_face(data_dir: Path, face_photo_path: Path) -> None:
