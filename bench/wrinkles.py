@@ -33,6 +33,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--checkpoint", type=Path, help="another segmentation checkpoint, timed side by side")
     parser.add_argument(
+        "--types-weights", type=Path, help="a wrinkle-type detector to time when none is installed"
+    )
+    parser.add_argument("--types-imgsz", type=int, default=224, help="input size of --types-weights")
+    parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="report folder (default bench/reports/)"
     )
     args = parser.parse_args(argv)
@@ -129,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             f"`{args.checkpoint.name}` ({candidate_metadata.get('input_region', 'forehead-eye')}, "
             f"{candidate_metadata['size']} px)"
         )
-    if registry.describe(WRINKLE_TYPES_YOLO)["trained"]:
+    if args.types_weights:
+        from ml.wrinkles.types import load_type_detector
+
+        detector = load_type_detector(args.types_weights, image_size=args.types_imgsz)
+        timings["types"] = time_model(detector.detect, images)
+        extra["types_weights"] = args.types_weights.name
+    elif registry.describe(WRINKLE_TYPES_YOLO)["trained"]:
         detector = registry.load(WRINKLE_TYPES_YOLO)
         timings["types"] = time_model(detector.detect, images)
     timings["landmarks"] = time_model(detect_faces_with_landmarks, images)
