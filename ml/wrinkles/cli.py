@@ -251,7 +251,12 @@ def _ship_real(args: argparse.Namespace) -> int:
     weights = args.out_dir / "unet_wds.pt"
     save_checkpoint(weights, payload["state_dict"], metadata)
     metrics = write_real_photo_card(
-        weights, args.report_new, args.report_previous, args.out_dir / "MODEL_CARD.md", args.version
+        weights,
+        args.report_new,
+        args.report_previous,
+        args.out_dir / "MODEL_CARD.md",
+        args.version,
+        args.label_report,
     )
     print(f"wrote {weights} and its card: {metrics}")
     return 0
@@ -459,6 +464,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ship.add_argument("--out-dir", type=Path, required=True, help="Weights folder (ml/weights/wrinkles).")
     ship.add_argument("--version", required=True)
+    ship.add_argument(
+        "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
+    )
     ship.set_defaults(handler=_ship_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")

@@ -209,11 +209,18 @@ def goals_sentence(test_report: dict | None, threshold: float | None) -> str:
 
 
 def write_real_photo_card(
-    checkpoint: Path, new_report_path: Path, previous_report_path: Path, out_path: Path, version: str
+    checkpoint: Path,
+    new_report_path: Path,
+    previous_report_path: Path,
+    out_path: Path,
+    version: str,
+    label_report_path: Path | None = None,
 ) -> dict:
     """Card of a wrinkle model fine-tuned on real-photo labels from boxes: the box evaluation of the new
     and of the previous model on the held-out splits (JSON of ``evaluate-boxes --out``), Markdown at
-    ``out_path`` and the registry card beside the checkpoint. Returns the registry metrics."""
+    ``out_path`` and the registry card beside the checkpoint; with ``label_report_path`` (JSON of
+    ``evaluate --out`` on the box-label folder) also the JSI against the test split's box labels, the
+    figure the platform compares model versions by. Returns the registry metrics."""
     checkpoint = Path(checkpoint)
     size_bytes = checkpoint.stat().st_size
     if size_bytes > MAX_WEIGHTS_BYTES:
@@ -242,6 +249,16 @@ def write_real_photo_card(
         "threshold": threshold,
         "validation_jsi_on_box_labels": training["validation"].get("jsi"),
     }
+    jsi_line = []
+    if label_report_path is not None:
+        label_report = json.loads(Path(label_report_path).read_text())
+        row = next(item for item in label_report["results"] if item["method"] == metadata["variant"])
+        metrics["jsi"] = row["jsi"]
+        metrics["jsi_data"] = f"{label_report['test_images']} test photos against their box labels"
+        jsi_line = [
+            f"* JSI against the semi-automatic box labels of the {label_report['test_images']} test photos: "
+            f"{row['jsi']:.4f} (`{label_report.get('command', 'not recorded')}`)",
+        ]
     lines = [
         f"# Wrinkle model card: {metadata['variant']} fine-tuned on real photographs (version {version})",
         "",
@@ -263,6 +280,7 @@ def write_real_photo_card(
         f"{next(iter(previous.values()))['model'].get('name')} "
         f"{next(iter(previous.values()))['model'].get('version')})",
         f"* Evaluation command: `{json.loads(Path(new_report_path).read_text()).get('command')}`",
+        *jsi_line,
         "",
         "## Box evaluation on real photographs (docs/wrinkles.md, *Box evaluation*)",
         "",
