@@ -6,6 +6,7 @@ pages; no figure in this file is a measurement.
 
 import csv
 import io
+import json
 
 import pytest
 from django.test import Client
@@ -33,7 +34,7 @@ def client_for(user) -> Client:
     return client
 
 
-def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = ()):
+def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = (), weights_sha256: str = ""):
     """A succeeded job with a made-up result (test data only)."""
     job = AnalysisJob.objects.create(
         kind=kind, photo=photo, queue=KIND_SPECS[kind].queue, model_name=f"test-{kind}-model"
@@ -42,7 +43,7 @@ def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = 
         job_id=job.pk,
         attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data=data,
-        model={"name": f"test-{kind}-model", "version": "test"},
+        model={"name": f"test-{kind}-model", "version": "test", "weights_sha256": weights_sha256},
         parameters={},
         code_version="test",
         artifacts=[analysis_services.Artifact(name, TINY_PNG, "png", "image/png") for name in artifacts],
@@ -258,6 +259,53 @@ def test_photo_page_with_a_rating_says_it_comes_from_attractiveness_ratings(stud
     assert "5.20" in page.content.decode() and "attractiveness" in page.content.decode()
 
 
+def with_reference(data: dict) -> dict:
+    """Result data as the inpainting normalizer writes it: plain-language labels and the reference range."""
+    return {
+        **data,
+        "labels": {
+            "heatmap": "difference in brightness and colour (TEST label)",
+            "perceptual": "structural similarity (TEST label)",
+            "region": "mouth and nose",
+        },
+        "reference": {
+            "data": "normal adult faces (TEST)",
+            "count": 51,
+            "p5": -2.5,
+            "median": -1.5,
+            "p95": -0.75,
+            "noise_floor": 0.4,
+        },
+    }
+
+
+def test_photo_page_names_metrics_in_plain_words_and_gives_the_reference_range(
+    study_with_members, make_photo
+):
+    photo = make_photo(study_with_members["study"])
+    fabricate_result(photo, "normality", with_reference(normality_data(-1.2)), NORMALITY_ARTIFACTS)
+    page = client_for(study_with_members["rater"]).get(reverse("studies:photo_detail", args=[photo.pk]))
+    text = page.content.decode()
+    assert (
+        "difference in brightness and colour (TEST label)" in text and "<code>pse-ycbcr-eroded</code>" in text
+    )
+    assert "“mouth and nose”" in text
+    assert "51 normal adult faces (TEST)" in text and "between -2.50 and -0.75" in text and "0.40" in text
+
+
+def test_comparison_calls_a_change_within_the_noise_floor_no_measurable_change(study_with_members, pre_post):
+    pre, post, comparison = pre_post
+    fabricate_result(pre, "normality", with_reference(normality_data(-1.5)), NORMALITY_ARTIFACTS)
+    fabricate_result(post, "normality", with_reference(normality_data(-1.3)), NORMALITY_ARTIFACTS)
+    page = (
+        client_for(study_with_members["clinician"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
+    assert "<strong>No measurable change</strong>" in page and "within the noise floor" in page
+    assert "difference in brightness and colour (TEST label)" in page
+
+
 # Comparison and cohort ----------------------------------------------------------------------------------
 
 
@@ -283,6 +331,29 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
         and "higher S = more normal" in page
     )
     assert page.count('class="heatmap"') == 2
+
+
+def test_comparison_marks_a_wrinkle_change_inside_the_noise_floor(
+    study_with_members, pre_post, tmp_path, monkeypatch
+):
+    import ml.wrinkles.models
+
+    monkeypatch.setattr(ml.wrinkles.models, "WEIGHTS_FILE", tmp_path / "unet_wds.pt")
+    floor = {"weights_sha256": "a" * 64, "floor": {"zone:FFA": {"area_percent_points": 25.0}}}
+    (tmp_path / "noise_floor.json").write_text(json.dumps(floor))
+    pre, post, comparison = pre_post
+    url = reverse("studies:comparison_detail", args=[comparison.pk])
+    client = client_for(study_with_members["clinician"])
+    fabricate_result(pre, "wrinkles", wrinkles_data(0.30), weights_sha256="a" * 64)
+    fabricate_result(post, "wrinkles", wrinkles_data(0.10), weights_sha256="a" * 64)
+    page = client.get(url).content.decode()
+    assert "no measurable change" in page and "±25.00 points" in page  # −20 points, floor 25
+    fabricate_result(post, "wrinkles", wrinkles_data(0.01), weights_sha256="a" * 64)
+    page = client.get(url).content.decode()
+    assert "no measurable change" not in page and "-29.00" in page  # beyond the floor
+    fabricate_result(post, "wrinkles", wrinkles_data(0.10), weights_sha256="b" * 64)
+    page = client.get(url).content.decode()
+    assert "no measurable change" not in page and "No noise floor is measured" in page  # other model
 
 
 def test_comparison_says_why_results_are_missing(study_with_members, pre_post):
