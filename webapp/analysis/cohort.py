@@ -1,0 +1,286 @@
+"""Reads for the cohort: the measures table (one row per comparison pair and measure) that the cohort
+page, its statistics, charts, the API and the exports all read, in a bounded number of queries."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from ml.measures.catalogue import definition, noise_floors
+from ml.measures.statistics import ArmComparison, ChangeSummary, between_arms, summarise
+from webapp.analysis.models import ComparisonPair
+from webapp.studies.models import Study
+
+
+@dataclass(frozen=True)
+class CohortFilters:
+    """Which subjects the cohort covers: by arm, sex and age band (empty = all)."""
+
+    arm: str = ""
+    sex: str = ""
+    age_band: str = ""
+
+    def apply(self, pairs: QuerySet[ComparisonPair]) -> QuerySet[ComparisonPair]:
+        for name in ("arm", "sex", "age_band"):
+            value = getattr(self, name)
+            if value:
+                pairs = pairs.filter(**{f"comparison__subject__{name}": value})
+        return pairs
+
+
+@dataclass
+class MeasureRow:
+    """One measure of one comparison pair (one subject, two visits, one view). Values are in the
+    measure's unit: IPD/IPD² for landmark measures, mm/mm² when the study sets its IPD in mm."""
+
+    subject_id: int
+    subject_code: str
+    arm: str
+    sex: str
+    age_band: str
+    comparison_id: int
+    pair_id: int
+    pre_visit: str
+    pre_visit_date: datetime.date | None
+    post_visit: str
+    post_visit_date: datetime.date | None
+    view: str
+    pre_photo_id: int
+    post_photo_id: int
+    measure: str
+    label: str
+    group: str
+    unit: str
+    pre: float
+    post: float
+    noise_floor: float | None
+    comparable: bool
+    accepted: bool
+    included: bool
+    warnings: list[str] = field(default_factory=list)
+    # Per side and analysis kind: {"result", "model", "version", "weights_sha256"} of the result read.
+    sources: dict = field(default_factory=dict)
+
+    @property
+    def change(self) -> float:
+        return self.post - self.pre
+
+    @property
+    def beyond_noise(self) -> bool | None:
+        """Whether the change exceeds the measure's repeatability coefficient (None without one)."""
+        return None if self.noise_floor is None else abs(self.change) > self.noise_floor
+
+
+def study_pairs(study: Study, filters: CohortFilters | None = None) -> QuerySet[ComparisonPair]:
+    """The study's alive comparison pairs with their subject and visits, in subject order."""
+    pairs = (
+        ComparisonPair.objects.alive()
+        .filter(comparison__subject__study=study)
+        .select_related("comparison__subject", "comparison__pre_visit", "comparison__post_visit")
+        .order_by("comparison__subject__code", "comparison__created_at", "view")
+    )
+    return (filters or CohortFilters()).apply(pairs)
+
+
+PAIR_FIELDS = (
+    "pk",
+    "view",
+    "pre_photo_id",
+    "post_photo_id",
+    "measures",
+    "sources",
+    "warnings",
+    "assessed_at",
+    "accepted_at",
+    "comparison_id",
+    "comparison__subject_id",
+    "comparison__subject__code",
+    "comparison__subject__arm",
+    "comparison__subject__sex",
+    "comparison__subject__age_band",
+    "comparison__pre_visit__label",
+    "comparison__pre_visit__date",
+    "comparison__post_visit__label",
+    "comparison__post_visit__date",
+)
+
+
+def cohort_measure_rows(
+    study: Study,
+    filters: CohortFilters | None = None,
+    *,
+    included_only: bool = False,
+    group: str | None = None,
+    view: str | None = None,
+    with_sources: bool = True,
+) -> list[MeasureRow]:
+    """The measures table of the study: one row per alive comparison pair and measure measured on both
+    photos, in subject, comparison, view and measure order; only the measures of ``group`` and the
+    pairs of ``view`` when given; ``with_sources=False`` leaves out the results' provenance (the pages
+    do not show it). One query, read as plain values (no model instances: the table may hold tens of
+    thousands of rows)."""
+    floors = noise_floors()
+    ipd_mm = study.ipd_mm
+    rows = []
+    pairs = study_pairs(study, filters)
+    if view is not None:
+        pairs = pairs.filter(view=view)
+    fields = PAIR_FIELDS if with_sources else tuple(name for name in PAIR_FIELDS if name != "sources")
+    for values in pairs.values(*fields):
+        warnings = values["warnings"]
+        assessed = values["assessed_at"] is not None
+        accepted = values["accepted_at"] is not None
+        included = assessed and (not warnings or accepted)
+        if included_only and not included:
+            continue
+        for key in sorted(values["measures"]):
+            try:
+                measure = definition(key)
+            except KeyError:
+                continue  # a measure of an older code version; not part of the catalogue any more
+            if group is not None and measure.group != group:
+                continue
+            pre, post = values["measures"][key]
+            floor = floors.get(key)
+            if ipd_mm is not None:
+                pre, post = measure.in_mm(pre, ipd_mm), measure.in_mm(post, ipd_mm)
+                floor = None if floor is None else measure.in_mm(floor, ipd_mm)
+            rows.append(
+                MeasureRow(
+                    subject_id=values["comparison__subject_id"],
+                    subject_code=values["comparison__subject__code"],
+                    arm=values["comparison__subject__arm"],
+                    sex=values["comparison__subject__sex"],
+                    age_band=values["comparison__subject__age_band"],
+                    comparison_id=values["comparison_id"],
+                    pair_id=values["pk"],
+                    pre_visit=values["comparison__pre_visit__label"],
+                    pre_visit_date=values["comparison__pre_visit__date"],
+                    post_visit=values["comparison__post_visit__label"],
+                    post_visit_date=values["comparison__post_visit__date"],
+                    view=values["view"],
+                    pre_photo_id=values["pre_photo_id"],
+                    post_photo_id=values["post_photo_id"],
+                    measure=key,
+                    label=measure.label,
+                    group=measure.group,
+                    unit=measure.unit_label(ipd_mm),
+                    pre=pre,
+                    post=post,
+                    noise_floor=floor,
+                    comparable=assessed and not warnings,
+                    accepted=accepted,
+                    included=included,
+                    warnings=list(warnings),
+                    sources=values.get("sources", {}),
+                )
+            )
+    return rows
+
+
+# Groups of measures, in the order the cohort page offers them; one group is one family of tests.
+MEASURE_GROUPS = {
+    "lips": "Lips",
+    "commissures": "Commissures",
+    "brows": "Brows",
+    "eyes": "Eyes (palpebral fissures)",
+    "symmetry": "Symmetry",
+    "normality": "Normality",
+    "wrinkles": "Wrinkles per zone",
+    "zones": "Zone areas",
+}
+STATISTICS_CACHE_SECONDS = 3600
+
+
+def one_row_per_subject(rows: list[MeasureRow], view: str) -> dict[str, list[MeasureRow]]:
+    """The rows the statistics use, by measure: included pairs of ``view``, and of each subject only its
+    latest comparison (subjects are the independent units)."""
+    latest: dict[tuple[int, str], MeasureRow] = {}
+    for row in rows:
+        if row.view != view or not row.included:
+            continue
+        key = (row.subject_id, row.measure)
+        if key not in latest or row.comparison_id > latest[key].comparison_id:
+            latest[key] = row
+    by_measure: dict[str, list[MeasureRow]] = defaultdict(list)
+    for row in latest.values():
+        by_measure[row.measure].append(row)
+    return by_measure
+
+
+@dataclass
+class MeasureStatistics:
+    """The cohort's change of one measure, with the tests between arms."""
+
+    measure: str
+    label: str
+    group: str
+    unit: str
+    noise_floor: float | None
+    summary: ChangeSummary
+    beyond_noise: int
+    arms: list[ArmComparison]
+    changes_by_arm: dict[str, list[float]]
+
+
+def cohort_statistics(
+    rows: list[MeasureRow], *, group: str, view: str = "frontal", method: str = "holm"
+) -> list[MeasureStatistics]:
+    """Statistics of every measure of ``group`` (one family: p-values adjusted across its measures by
+    ``method``, Holm or ``fdr_bh``), computed from ``rows`` (:func:`cohort_measure_rows`) and cached
+    by their content."""
+    chosen = {
+        measure: members
+        for measure, members in one_row_per_subject(rows, view).items()
+        if members[0].group == group
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [group, view, method]
+            + [
+                [row.measure, row.subject_id, row.arm, row.pre, row.post, row.noise_floor]
+                for members in chosen.values()
+                for row in sorted(members, key=lambda r: r.subject_id)
+            ],
+            default=str,
+        ).encode()
+    ).hexdigest()
+    cache_key = f"cohort-statistics:{fingerprint}"
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached
+    summaries = summarise(
+        {
+            measure: ([row.pre for row in members], [row.post for row in members])
+            for measure, members in sorted(chosen.items())
+        },
+        method,
+    )
+    found = []
+    for measure, summary in summaries.items():
+        members = chosen[measure]
+        changes_by_arm: dict[str, list[float]] = defaultdict(list)
+        for row in members:
+            changes_by_arm[row.arm].append(row.change)
+        first = members[0]
+        found.append(
+            MeasureStatistics(
+                measure=measure,
+                label=first.label,
+                group=group,
+                unit=first.unit,
+                noise_floor=first.noise_floor,
+                summary=summary,
+                beyond_noise=sum(1 for row in members if row.beyond_noise),
+                arms=between_arms(changes_by_arm, method) if len(changes_by_arm) > 1 else [],
+                changes_by_arm=dict(sorted(changes_by_arm.items())),
+            )
+        )
+    cache.set(cache_key, found, STATISTICS_CACHE_SECONDS)
+    return found
