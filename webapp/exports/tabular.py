@@ -1,0 +1,293 @@
+"""Tabular exports of the study's measures: CSV, an XLSX workbook, and a REDCap import with its data
+dictionary. Every text cell passes through `webapp.spreadsheets.neutralise_cell`, so a label typed by
+one user never runs as a formula on the machine of the one who opens the export (openpyxl, like a
+spreadsheet, would store a string starting with "=" as a formula).
+"""
+
+import datetime
+import hashlib
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+from webapp.exports.tables import MEASURE_COLUMNS, PairRow, measure_records, models_used
+from webapp.spreadsheets import SafeCsvWriter, neutralise_cell
+from webapp.studies.models import Study
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def csv_value(value: object) -> object:
+    """Numbers with up to 10 significant digits, ISO dates, yes/no for booleans, empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def measures_csv(rows: list[PairRow]) -> str:
+    """The long measures table (MEASURE_COLUMNS) as CSV text."""
+    buffer = io.StringIO()
+    writer = SafeCsvWriter(buffer)
+    writer.writerow(MEASURE_COLUMNS)
+    for record in measure_records(rows):
+        writer.writerow([csv_value(value) for value in record])
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """Who exported what and when, for the workbook's About sheet."""
+
+    study: Study
+    exported_by: str
+    exported_at: datetime.datetime
+    options: dict
+
+
+def _xlsx_value(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None)
+    return neutralise_cell(value)
+
+
+def measures_xlsx(rows: list[PairRow], context: ExportContext) -> bytes:
+    """A workbook with the sheets Measures (the long table), Pairs (one row per comparison and view),
+    Models (every model version and weights SHA-256 behind a figure) and About."""
+    workbook = Workbook(write_only=True)
+    bold = Font(bold=True)
+
+    def sheet(title: str, header: list[str], records: Iterable[list]) -> None:
+        worksheet = workbook.create_sheet(title)
+        worksheet.freeze_panes = "A2"
+        cells = []
+        for name in header:
+            cell = WriteOnlyCell(worksheet, value=name)
+            cell.font = bold
+            cells.append(cell)
+        worksheet.append(cells)
+        for record in records:
+            worksheet.append([_xlsx_value(value) for value in record])
+
+    sheet("Measures", MEASURE_COLUMNS, measure_records(rows))
+    sheet(
+        "Pairs",
+        [
+            "subject_id",
+            "subject_code",
+            "comparison_id",
+            "view",
+            "pre_visit_label",
+            "pre_visit_date",
+            "post_visit_label",
+            "post_visit_date",
+            "pre_photo_id",
+            "post_photo_id",
+            "measures",
+        ],
+        (
+            [
+                row.subject_id,
+                row.subject_code,
+                row.comparison_id,
+                row.view,
+                row.pre.visit_label,
+                row.pre.visit_date,
+                row.post.visit_label,
+                row.post.visit_date,
+                row.pre.photo_id,
+                row.post.photo_id,
+                len(row.measures),
+            ]
+            for row in rows
+        ),
+    )
+    sheet(
+        "Models",
+        ["model_name", "model_version", "weights_sha256"],
+        ([source.model_name, source.model_version, source.weights_sha256] for source in models_used(rows)),
+    )
+    sheet(
+        "About",
+        ["field", "value"],
+        [
+            ["study", context.study.name],
+            ["study_id", context.study.pk],
+            ["exported_by", context.exported_by],
+            ["exported_at_utc", context.exported_at],
+            ["options", ", ".join(f"{key}={value}" for key, value in sorted(context.options.items()))],
+            ["zones_of_interest", " ".join(context.study.zones_of_interest)],
+            ["change", "post − pre, in the measure's unit (percentage points for % measures)"],
+            ["noise_floor", "the smallest change the measure resolves; empty where not measured"],
+        ],
+    )
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --- REDCap -----------------------------------------------------------------------------------------
+
+REDCAP_FORM = "facet_measures"
+REDCAP_DICTIONARY_COLUMNS = [
+    "Variable / Field Name",
+    "Form Name",
+    "Section Header",
+    "Field Type",
+    "Field Label",
+    "Choices, Calculations, OR Slider Labels",
+    "Field Note",
+    "Text Validation Type OR Show Slider Number",
+    "Text Validation Min",
+    "Text Validation Max",
+    "Identifier?",
+    "Branching Logic (Show field only if...)",
+    "Required Field?",
+    "Custom Alignment",
+    "Question Number (surveys only)",
+    "Matrix Group Name",
+    "Matrix Ranking?",
+    "Field Annotation",
+]
+# REDCap accepts lower-case letters, digits and underscores, starting with a letter; it advises at
+# most 26 characters so that names survive exports to SAS and Stata.
+REDCAP_NAME_LENGTH = 26
+_REDCAP_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SUFFIXES = {"pre": "_pre", "post": "_post", "change": "_chg"}
+
+
+@dataclass(frozen=True)
+class RedcapField:
+    name: str
+    field_type: str
+    label: str
+    validation: str = ""
+    identifier: bool = False
+    note: str = ""
+
+
+def redcap_name(key: str, suffix: str = "") -> str:
+    """A valid REDCap variable name for `key` + `suffix`, at most REDCAP_NAME_LENGTH characters; a name
+    that would be longer keeps its start and a short hash of the whole, so it stays unique."""
+    base = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+    if not base or not base[0].isalpha():
+        base = "m_" + base
+    room = REDCAP_NAME_LENGTH - len(suffix)
+    if len(base) > room:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:5]
+        base = base[: room - 6].rstrip("_") + "_" + digest
+    return base + suffix
+
+
+def redcap_name_is_valid(name: str) -> bool:
+    return bool(_REDCAP_NAME.match(name)) and len(name) <= REDCAP_NAME_LENGTH and not name.endswith("_")
+
+
+_FIXED_FIELDS = [
+    RedcapField("record_id", "text", "Record (subject code, comparison and view)"),
+    RedcapField("subject_code", "text", "Subject code (pseudonymous)"),
+    RedcapField("comparison_id", "text", "Facet comparison id", validation="integer"),
+    RedcapField("view", "text", "Photo view"),
+    RedcapField("pre_visit_label", "text", "Pre visit"),
+    RedcapField("pre_visit_date", "text", "Pre visit date", validation="date_ymd", identifier=True),
+    RedcapField("post_visit_label", "text", "Post visit"),
+    RedcapField("post_visit_date", "text", "Post visit date", validation="date_ymd", identifier=True),
+    RedcapField("pre_photo_id", "text", "Facet photo id, pre", validation="integer"),
+    RedcapField("post_photo_id", "text", "Facet photo id, post", validation="integer"),
+]
+
+
+def redcap_fields(rows: list[PairRow]) -> list[RedcapField]:
+    """Every field of the REDCap form, in column order: the fixed ones, then pre, post and change of
+    each measure, then the model name, version and weights SHA-256 of each analysis kind."""
+    fields = list(_FIXED_FIELDS)
+    measures: dict[str, tuple[str, str]] = {}
+    kinds: list[str] = []
+    for row in rows:
+        for measure in row.measures:
+            measures.setdefault(measure.key, (measure.label, measure.unit))
+            if measure.kind not in kinds:
+                kinds.append(measure.kind)
+    for key, (label, unit) in measures.items():
+        for side, suffix in _SUFFIXES.items():
+            fields.append(
+                RedcapField(
+                    redcap_name(key, suffix), "text", f"{label}, {side}", validation="number", note=unit
+                )
+            )
+    for kind in kinds:
+        fields += [
+            RedcapField(redcap_name(kind, "_model"), "text", f"{kind} model name (post photo)"),
+            RedcapField(redcap_name(kind, "_version"), "text", f"{kind} model version (post photo)"),
+            RedcapField(redcap_name(kind, "_sha256"), "text", f"{kind} weights SHA-256 (post photo)"),
+        ]
+    names = [field.name for field in fields]
+    if len(set(names)) != len(names):
+        raise ValueError("Two REDCap variable names collide; rename a measure key.")
+    return fields
+
+
+def redcap_dictionary_csv(fields: list[RedcapField]) -> str:
+    buffer = io.StringIO()
+    writer = SafeCsvWriter(buffer)
+    writer.writerow(REDCAP_DICTIONARY_COLUMNS)
+    for field in fields:
+        row = dict.fromkeys(REDCAP_DICTIONARY_COLUMNS, "")
+        row["Variable / Field Name"] = field.name
+        row["Form Name"] = REDCAP_FORM
+        row["Field Type"] = field.field_type
+        row["Field Label"] = field.label
+        row["Field Note"] = field.note
+        row["Text Validation Type OR Show Slider Number"] = field.validation
+        row["Identifier?"] = "y" if field.identifier else ""
+        writer.writerow(row.values())
+    return buffer.getvalue()
+
+
+def _redcap_number(value: float | None) -> str:
+    return "" if value is None else f"{value:.10g}"
+
+
+def redcap_records_csv(rows: list[PairRow], fields: list[RedcapField]) -> str:
+    """One record per comparison and view (record_id `CODE-c<comparison>-<view>`), in the columns of
+    `fields`; dates as YYYY-MM-DD, numbers with a full stop, empty where there is no value."""
+    buffer = io.StringIO()
+    writer = SafeCsvWriter(buffer)
+    names = [field.name for field in fields]
+    writer.writerow(names)
+    for row in rows:
+        values = {
+            "record_id": f"{row.subject_code}-c{row.comparison_id}-{row.view}",
+            "subject_code": row.subject_code,
+            "comparison_id": row.comparison_id,
+            "view": row.view,
+            "pre_visit_label": row.pre.visit_label,
+            "pre_visit_date": row.pre.visit_date.isoformat() if row.pre.visit_date else "",
+            "post_visit_label": row.post.visit_label,
+            "post_visit_date": row.post.visit_date.isoformat() if row.post.visit_date else "",
+            "pre_photo_id": row.pre.photo_id,
+            "post_photo_id": row.post.photo_id,
+        }
+        for measure in row.measures:
+            for side, suffix in _SUFFIXES.items():
+                values[redcap_name(measure.key, suffix)] = _redcap_number(getattr(measure, side))
+            source = measure.post_source or measure.pre_source
+            if source is not None:
+                values[redcap_name(measure.kind, "_model")] = source.model_name
+                values[redcap_name(measure.kind, "_version")] = source.model_version
+                values[redcap_name(measure.kind, "_sha256")] = source.weights_sha256
+        writer.writerow([values.get(name, "") for name in names])
+    return buffer.getvalue()
