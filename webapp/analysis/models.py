@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from webapp.runs import task_names
 from webapp.runs.models import ACTIVE_STATUSES, Run, RunStateError
-from webapp.studies.models import AnalysisKind, Photo, Study
+from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Study
 
 
 class AnalysisJob(Run):
@@ -156,3 +156,56 @@ class StudyModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study}: {self.model_version}"
+
+
+class ComparisonPairQuerySet(models.QuerySet):
+    def alive(self) -> "ComparisonPairQuerySet":
+        """Pairs whose comparison (subject, both visits) and both photos are not deleted."""
+        return self.filter(
+            comparison__subject__deleted_at__isnull=True,
+            comparison__pre_visit__deleted_at__isnull=True,
+            comparison__post_visit__deleted_at__isnull=True,
+            pre_photo__deleted_at__isnull=True,
+            post_photo__deleted_at__isnull=True,
+        )
+
+
+class ComparisonPair(models.Model):
+    """The pre and post photo of one view that a comparison compares (the coordinator picks them when a
+    visit holds several), with the comparability figures of the pair (``ml.measures.comparability``).
+
+    A pair beyond a comparability limit is left out of the cohort statistics unless a coordinator
+    accepts it (audited)."""
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="pairs")
+    view = models.CharField(max_length=10, choices=PhotoView.choices)
+    pre_photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="+")
+    post_photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="+")
+    figures = models.JSONField(default=dict, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    # Each measure's [pre, post] value (``ml.measures.catalogue``) and the result ids they were read from,
+    # refreshed whenever a result of either photo arrives, so the cohort reads one row per pair.
+    measures = models.JSONField(default=dict, blank=True)
+    sources = models.JSONField(default=dict, blank=True)
+    assessed_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    acceptance_note = models.CharField(max_length=300, blank=True)
+
+    objects = ComparisonPairQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "view"], name="one_pair_per_comparison_view")
+        ]
+        ordering = ["comparison", "view"]
+
+    def __str__(self) -> str:
+        return f"{self.comparison} · {self.get_view_display()}"
+
+    @property
+    def included(self) -> bool:
+        """In the cohort statistics: assessed, and comparable or accepted by a coordinator."""
+        return self.assessed_at is not None and (not self.warnings or self.accepted_at is not None)

@@ -153,6 +153,15 @@ class Study(models.Model):
         default=LandmarkDetector.DLIB_68,
         help_text="The landmark model of the study's landmark analyses.",
     )
+    arms = models.JSONField(
+        default=list, blank=True, help_text="The study's treatment arms; each subject is in one of them."
+    )
+    ipd_mm = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Scale: the inter-pupillary distance in mm assumed for every subject (e.g. 63). When "
+        "set, landmark measures are shown in mm instead of IPD units.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -179,6 +188,12 @@ class Study(models.Model):
             raise ValidationError(
                 {"zones_of_interest": f"Unknown zones: {', '.join(sorted(unknown_zones))}."}
             )
+        if not isinstance(self.arms, list) or not all(isinstance(arm, str) and arm for arm in self.arms):
+            raise ValidationError({"arms": "List the arms as names."})
+        if len(set(self.arms)) != len(self.arms):
+            raise ValidationError({"arms": "Each arm needs its own name."})
+        if self.ipd_mm is not None and not 40 <= self.ipd_mm <= 80:
+            raise ValidationError({"ipd_mm": "An adult or child IPD lies between 40 and 80 mm."})
 
 
 class StudyMembership(models.Model):
@@ -204,11 +219,26 @@ subject_code_validator = RegexValidator(
 )
 
 
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+
+
+AGE_BANDS = ("0-17", "18-29", "30-39", "40-49", "50-59", "60-69", "70+")
+
+
 class Subject(SoftDeletable):
-    """A study participant, known only by a pseudonymous code: Facet stores no names."""
+    """A study participant, known only by a pseudonymous code: Facet stores no names. Its attributes
+    (arm, sex, age band) filter and group the cohort's statistics."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="subjects")
     code = models.CharField(max_length=40, validators=[subject_code_validator])
+    arm = models.CharField(max_length=60, blank=True, help_text="One of the study's arms.")
+    sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
+    age_band = models.CharField(
+        max_length=10, choices=[(band, band) for band in AGE_BANDS], blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SubjectQuerySet.as_manager()
@@ -219,6 +249,10 @@ class Subject(SoftDeletable):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self) -> None:
+        if self.arm and self.arm not in (self.study.arms or []):
+            raise ValidationError({"arm": f"{self.arm!r} is not one of the study's arms."})
 
 
 class VisitRole(models.TextChoices):

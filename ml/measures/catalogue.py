@@ -1,0 +1,141 @@
+"""Every measure of a photo, read from its analysis results, with its definition and noise floor.
+
+Keys: the landmark measures of :mod:`ml.measures.facial`; ``normality_score`` and ``normality_rating``;
+per atlas zone ``zone_area:<ABBR>`` (share of the face), ``wrinkle_area:<ABBR>`` (wrinkle pixels as a
+percentage of the zone) and ``wrinkle_length:<ABBR>`` (total wrinkle length in IPD); and
+``wrinkle_area:interest`` over the study's zones of interest together.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml.core.subject import subject_face
+from ml.measures.facial import IPD, LANDMARK_MEASURES, RATIO, MeasureDefinition, face_frame, facial_measures
+from ml.zones.atlas import ZONES
+
+NOISE_FLOOR_FILE = Path(__file__).with_name("noise_floor.json")
+PERCENT = "%"
+SCORE = "score"
+
+_FIXED = {
+    "normality_score": MeasureDefinition(
+        "normality_score",
+        "Normality score S",
+        SCORE,
+        "normality",
+        "The normality pipeline's score S of the study's region (higher = more normal; docs/normality.md).",
+    ),
+    "normality_rating": MeasureDefinition(
+        "normality_rating",
+        "Normality rating (1–7)",
+        SCORE,
+        "normality",
+        "The rating regressor's 1–7 rating; the study's calibrated regressor when one is active.",
+    ),
+    "wrinkle_area:interest": MeasureDefinition(
+        "wrinkle_area:interest",
+        "Wrinkle area, zones of interest",
+        PERCENT,
+        "wrinkles",
+        "Wrinkle pixels in the study's zones of interest as a percentage of those zones' pixels.",
+    ),
+}
+
+
+@cache
+def definition(key: str) -> MeasureDefinition:
+    """The definition of a measure key (KeyError for an unknown key)."""
+    if key in LANDMARK_MEASURES:
+        return LANDMARK_MEASURES[key]
+    if key in _FIXED:
+        return _FIXED[key]
+    family, _, abbreviation = key.partition(":")
+    zone = next((zone for zone in ZONES if zone.abbreviation == abbreviation), None)
+    if zone is None:
+        raise KeyError(key)
+    if family == "zone_area":
+        return MeasureDefinition(
+            key,
+            f"{zone.name} area",
+            RATIO,
+            "zones",
+            f"Pixels of zone {abbreviation} as a share of the face's pixels.",
+        )
+    if family == "wrinkle_area":
+        return MeasureDefinition(
+            key,
+            f"{zone.name} wrinkle area",
+            PERCENT,
+            "wrinkles",
+            f"Wrinkle pixels in zone {abbreviation} as a percentage of the zone's pixels.",
+        )
+    if family == "wrinkle_length":
+        return MeasureDefinition(
+            key,
+            f"{zone.name} wrinkle length",
+            IPD,
+            "wrinkles",
+            f"Total skeleton length of the wrinkles in zone {abbreviation}, in IPD.",
+        )
+    raise KeyError(key)
+
+
+@cache
+def noise_floors() -> dict[str, float]:
+    """Each measure's repeatability coefficient (``python -m ml measures noise-floor``), by key."""
+    if not NOISE_FLOOR_FILE.exists():
+        return {}
+    return {
+        key: row["repeatability_coefficient"]
+        for key, row in json.loads(NOISE_FLOOR_FILE.read_text())["measures"].items()
+    }
+
+
+def _subject_landmarks(landmarks_data: dict[str, Any] | None) -> np.ndarray | None:
+    face = subject_face((landmarks_data or {}).get("faces") or [])
+    return None if face is None else np.asarray(face["landmarks"], dtype=np.float64)
+
+
+def photo_measures(
+    *,
+    landmarks: dict[str, Any] | None = None,
+    zones: dict[str, Any] | None = None,
+    wrinkles: dict[str, Any] | None = None,
+    normality: dict[str, Any] | None = None,
+    zones_of_interest: list[str] = (),
+) -> dict[str, float]:
+    """Every measure the given results (each a job's JSON, or None) allow, by key."""
+    measures: dict[str, float] = {}
+    points = _subject_landmarks(landmarks)
+    ipd_px = None
+    if points is not None:
+        measures.update(facial_measures(points))
+        ipd_px = face_frame(points)[1]
+    if normality:
+        measures["normality_score"] = float(normality["score"])
+        rating = (normality.get("rating") or {}).get("value")
+        if rating is not None:
+            measures["normality_rating"] = float(rating)
+    interest = set(zones_of_interest)
+    for zone in (zones or {}).get("zones", []):
+        if zone["abbreviation"] in interest and "face_fraction" in zone:
+            measures[f"zone_area:{zone['abbreviation']}"] = float(zone["face_fraction"])
+    chosen_area = chosen_wrinkles = 0
+    for zone in (wrinkles or {}).get("zones", []):
+        abbreviation = zone["abbreviation"]
+        if abbreviation not in interest:
+            continue
+        measures[f"wrinkle_area:{abbreviation}"] = 100 * float(zone["area_fraction"])
+        if ipd_px:
+            measures[f"wrinkle_length:{abbreviation}"] = float(zone["total_length_px"]) / ipd_px
+        chosen_area += zone.get("zone_area_px", 0)
+        chosen_wrinkles += zone.get("wrinkle_area_px", 0)
+    if chosen_area:
+        measures["wrinkle_area:interest"] = 100 * chosen_wrinkles / chosen_area
+    return measures

@@ -1,0 +1,138 @@
+"""Reads for the cohort: the measures table (one row per comparison pair and measure) that the cohort
+page, its statistics, charts, the API and the exports all read, in a bounded number of queries."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+
+from ml.measures.catalogue import definition, noise_floors
+from webapp.analysis.models import ComparisonPair
+from webapp.studies.models import Study
+
+
+@dataclass(frozen=True)
+class CohortFilters:
+    """Which subjects the cohort covers: by arm, sex and age band (empty = all)."""
+
+    arm: str = ""
+    sex: str = ""
+    age_band: str = ""
+
+    def apply(self, pairs: QuerySet[ComparisonPair]) -> QuerySet[ComparisonPair]:
+        for name in ("arm", "sex", "age_band"):
+            value = getattr(self, name)
+            if value:
+                pairs = pairs.filter(**{f"comparison__subject__{name}": value})
+        return pairs
+
+
+@dataclass
+class MeasureRow:
+    """One measure of one comparison pair (one subject, two visits, one view). Values are in the
+    measure's unit: IPD/IPD² for landmark measures, mm/mm² when the study sets its IPD in mm."""
+
+    subject_id: int
+    subject_code: str
+    arm: str
+    sex: str
+    age_band: str
+    comparison_id: int
+    pair_id: int
+    pre_visit: str
+    pre_visit_date: datetime.date | None
+    post_visit: str
+    post_visit_date: datetime.date | None
+    view: str
+    pre_photo_id: int
+    post_photo_id: int
+    measure: str
+    label: str
+    group: str
+    unit: str
+    pre: float
+    post: float
+    noise_floor: float | None
+    comparable: bool
+    accepted: bool
+    included: bool
+    warnings: list[str] = field(default_factory=list)
+    # Per side and analysis kind: {"result", "model", "version", "weights_sha256"} of the result read.
+    sources: dict = field(default_factory=dict)
+
+    @property
+    def change(self) -> float:
+        return self.post - self.pre
+
+    @property
+    def beyond_noise(self) -> bool | None:
+        """Whether the change exceeds the measure's repeatability coefficient (None without one)."""
+        return None if self.noise_floor is None else abs(self.change) > self.noise_floor
+
+
+def study_pairs(study: Study, filters: CohortFilters | None = None) -> QuerySet[ComparisonPair]:
+    """The study's alive comparison pairs with their subject and visits, in subject order."""
+    pairs = (
+        ComparisonPair.objects.alive()
+        .filter(comparison__subject__study=study)
+        .select_related("comparison__subject", "comparison__pre_visit", "comparison__post_visit")
+        .order_by("comparison__subject__code", "comparison__created_at", "view")
+    )
+    return (filters or CohortFilters()).apply(pairs)
+
+
+def cohort_measure_rows(
+    study: Study, filters: CohortFilters | None = None, *, included_only: bool = False
+) -> list[MeasureRow]:
+    """The measures table of the study: one row per alive comparison pair and measure measured on both
+    photos, in subject, comparison, view and measure order. One query."""
+    floors = noise_floors()
+    ipd_mm = study.ipd_mm
+    rows = []
+    for pair in study_pairs(study, filters):
+        if included_only and not pair.included:
+            continue
+        comparison, subject = pair.comparison, pair.comparison.subject
+        for key in sorted(pair.measures):
+            try:
+                measure = definition(key)
+            except KeyError:
+                continue  # a measure of an older code version; not part of the catalogue any more
+            pre, post = pair.measures[key]
+            floor = floors.get(key)
+            if ipd_mm is not None:
+                pre, post = measure.in_mm(pre, ipd_mm), measure.in_mm(post, ipd_mm)
+                floor = None if floor is None else measure.in_mm(floor, ipd_mm)
+            rows.append(
+                MeasureRow(
+                    subject_id=subject.pk,
+                    subject_code=subject.code,
+                    arm=subject.arm,
+                    sex=subject.sex,
+                    age_band=subject.age_band,
+                    comparison_id=comparison.pk,
+                    pair_id=pair.pk,
+                    pre_visit=comparison.pre_visit.label,
+                    pre_visit_date=comparison.pre_visit.date,
+                    post_visit=comparison.post_visit.label,
+                    post_visit_date=comparison.post_visit.date,
+                    view=pair.view,
+                    pre_photo_id=pair.pre_photo_id,
+                    post_photo_id=pair.post_photo_id,
+                    measure=key,
+                    label=measure.label,
+                    group=measure.group,
+                    unit=measure.unit_label(ipd_mm),
+                    pre=pre,
+                    post=post,
+                    noise_floor=floor,
+                    comparable=not pair.warnings and pair.assessed_at is not None,
+                    accepted=pair.accepted_at is not None,
+                    included=pair.included,
+                    warnings=list(pair.warnings),
+                    sources=pair.sources,
+                )
+            )
+    return rows
