@@ -15,7 +15,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from webapp.exports.tables import MEASURE_COLUMNS, PairRow, measure_records, models_used
+from webapp.analysis.cohort import MeasureRow
+from webapp.exports.tables import MEASURE_COLUMNS, measure_kind, measure_records, models_used, source
 from webapp.spreadsheets import SafeCsvWriter, neutralise_cell
 from webapp.studies.models import Study
 
@@ -36,14 +37,22 @@ def csv_value(value: object) -> object:
     return value
 
 
-def measures_csv(rows: list[PairRow]) -> str:
+def measures_csv(study: Study, rows: list[MeasureRow]) -> str:
     """The long measures table (MEASURE_COLUMNS) as CSV text."""
     buffer = io.StringIO()
     writer = SafeCsvWriter(buffer)
     writer.writerow(MEASURE_COLUMNS)
-    for record in measure_records(rows):
+    for record in measure_records(study, rows):
         writer.writerow([csv_value(value) for value in record])
     return buffer.getvalue()
+
+
+def by_pair(rows: list[MeasureRow]) -> list[list[MeasureRow]]:
+    """The rows grouped per comparison pair, in table order."""
+    pairs: dict[int, list[MeasureRow]] = {}
+    for row in rows:
+        pairs.setdefault(row.pair_id, []).append(row)
+    return list(pairs.values())
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,7 @@ def _xlsx_value(value: object) -> object:
     return neutralise_cell(value)
 
 
-def measures_xlsx(rows: list[PairRow], context: ExportContext) -> bytes:
+def measures_xlsx(rows: list[MeasureRow], context: ExportContext) -> bytes:
     """A workbook with the sheets Measures (the long table), Pairs (one row per comparison and view),
     Models (every model version and weights SHA-256 behind a figure) and About."""
     workbook = Workbook(write_only=True)
@@ -82,37 +91,45 @@ def measures_xlsx(rows: list[PairRow], context: ExportContext) -> bytes:
         for record in records:
             worksheet.append([_xlsx_value(value) for value in record])
 
-    sheet("Measures", MEASURE_COLUMNS, measure_records(rows))
+    sheet("Measures", MEASURE_COLUMNS, measure_records(context.study, rows))
     sheet(
         "Pairs",
         [
             "subject_id",
             "subject_code",
+            "arm",
             "comparison_id",
+            "pair_id",
             "view",
-            "pre_visit_label",
+            "pre_visit",
             "pre_visit_date",
-            "post_visit_label",
+            "post_visit",
             "post_visit_date",
             "pre_photo_id",
             "post_photo_id",
+            "included_in_statistics",
+            "comparability_warnings",
             "measures",
         ],
         (
             [
-                row.subject_id,
-                row.subject_code,
-                row.comparison_id,
-                row.view,
-                row.pre.visit_label,
-                row.pre.visit_date,
-                row.post.visit_label,
-                row.post.visit_date,
-                row.pre.photo_id,
-                row.post.photo_id,
-                len(row.measures),
+                first.subject_id,
+                first.subject_code,
+                first.arm,
+                first.comparison_id,
+                first.pair_id,
+                first.view,
+                first.pre_visit,
+                first.pre_visit_date,
+                first.post_visit,
+                first.post_visit_date,
+                first.pre_photo_id,
+                first.post_photo_id,
+                first.included,
+                " | ".join(first.warnings),
+                len(pair),
             ]
-            for row in rows
+            for first, pair in ((pair[0], pair) for pair in by_pair(rows))
         ),
     )
     sheet(
@@ -199,28 +216,34 @@ def redcap_name_is_valid(name: str) -> bool:
 _FIXED_FIELDS = [
     RedcapField("record_id", "text", "Record (subject code, comparison and view)"),
     RedcapField("subject_code", "text", "Subject code (pseudonymous)"),
+    RedcapField("arm", "text", "Treatment arm"),
+    RedcapField("sex", "text", "Sex"),
+    RedcapField("age_band", "text", "Age band"),
     RedcapField("comparison_id", "text", "Facet comparison id", validation="integer"),
     RedcapField("view", "text", "Photo view"),
-    RedcapField("pre_visit_label", "text", "Pre visit"),
+    RedcapField("pre_visit", "text", "Pre visit"),
     RedcapField("pre_visit_date", "text", "Pre visit date", validation="date_ymd", identifier=True),
-    RedcapField("post_visit_label", "text", "Post visit"),
+    RedcapField("post_visit", "text", "Post visit"),
     RedcapField("post_visit_date", "text", "Post visit date", validation="date_ymd", identifier=True),
     RedcapField("pre_photo_id", "text", "Facet photo id, pre", validation="integer"),
     RedcapField("post_photo_id", "text", "Facet photo id, post", validation="integer"),
+    RedcapField(
+        "included", "yesno", "Included in the cohort statistics (comparable, or accepted by a coordinator)"
+    ),
 ]
 
 
-def redcap_fields(rows: list[PairRow]) -> list[RedcapField]:
+def redcap_fields(rows: list[MeasureRow]) -> list[RedcapField]:
     """Every field of the REDCap form, in column order: the fixed ones, then pre, post and change of
-    each measure, then the model name, version and weights SHA-256 of each analysis kind."""
+    each measure, then the model name, version and weights SHA-256 of each analysis (post photo)."""
     fields = list(_FIXED_FIELDS)
     measures: dict[str, tuple[str, str]] = {}
     kinds: list[str] = []
     for row in rows:
-        for measure in row.measures:
-            measures.setdefault(measure.key, (measure.label, measure.unit))
-            if measure.kind not in kinds:
-                kinds.append(measure.kind)
+        measures.setdefault(row.measure, (row.label, row.unit))
+        kind = measure_kind(row.measure)
+        if kind not in kinds:
+            kinds.append(kind)
     for key, (label, unit) in measures.items():
         for side, suffix in _SUFFIXES.items():
             fields.append(
@@ -261,33 +284,39 @@ def _redcap_number(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
 
 
-def redcap_records_csv(rows: list[PairRow], fields: list[RedcapField]) -> str:
-    """One record per comparison and view (record_id `CODE-c<comparison>-<view>`), in the columns of
-    `fields`; dates as YYYY-MM-DD, numbers with a full stop, empty where there is no value."""
+def redcap_records_csv(rows: list[MeasureRow], fields: list[RedcapField]) -> str:
+    """One record per comparison pair (record_id `CODE-c<comparison>-<view>`), in the columns of
+    `fields`; dates as YYYY-MM-DD, numbers with a full stop, yes/no as 1/0, empty where there is no value."""
     buffer = io.StringIO()
     writer = SafeCsvWriter(buffer)
     names = [field.name for field in fields]
     writer.writerow(names)
-    for row in rows:
+    for pair in by_pair(rows):
+        first = pair[0]
         values = {
-            "record_id": f"{row.subject_code}-c{row.comparison_id}-{row.view}",
-            "subject_code": row.subject_code,
-            "comparison_id": row.comparison_id,
-            "view": row.view,
-            "pre_visit_label": row.pre.visit_label,
-            "pre_visit_date": row.pre.visit_date.isoformat() if row.pre.visit_date else "",
-            "post_visit_label": row.post.visit_label,
-            "post_visit_date": row.post.visit_date.isoformat() if row.post.visit_date else "",
-            "pre_photo_id": row.pre.photo_id,
-            "post_photo_id": row.post.photo_id,
+            "record_id": f"{first.subject_code}-c{first.comparison_id}-{first.view}",
+            "subject_code": first.subject_code,
+            "arm": first.arm,
+            "sex": first.sex,
+            "age_band": first.age_band,
+            "comparison_id": first.comparison_id,
+            "view": first.view,
+            "pre_visit": first.pre_visit,
+            "pre_visit_date": first.pre_visit_date.isoformat() if first.pre_visit_date else "",
+            "post_visit": first.post_visit,
+            "post_visit_date": first.post_visit_date.isoformat() if first.post_visit_date else "",
+            "pre_photo_id": first.pre_photo_id,
+            "post_photo_id": first.post_photo_id,
+            "included": "1" if first.included else "0",
         }
-        for measure in row.measures:
+        for row in pair:
             for side, suffix in _SUFFIXES.items():
-                values[redcap_name(measure.key, suffix)] = _redcap_number(getattr(measure, side))
-            source = measure.post_source or measure.pre_source
-            if source is not None:
-                values[redcap_name(measure.kind, "_model")] = source.model_name
-                values[redcap_name(measure.kind, "_version")] = source.model_version
-                values[redcap_name(measure.kind, "_sha256")] = source.weights_sha256
+                values[redcap_name(row.measure, suffix)] = _redcap_number(getattr(row, side))
+            found = source(row, "post") or source(row, "pre")
+            if found is not None:
+                kind = measure_kind(row.measure)
+                values[redcap_name(kind, "_model")] = found.model_name
+                values[redcap_name(kind, "_version")] = found.model_version
+                values[redcap_name(kind, "_sha256")] = found.weights_sha256
         writer.writerow([values.get(name, "") for name in names])
     return buffer.getvalue()

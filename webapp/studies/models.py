@@ -236,9 +236,7 @@ class Subject(SoftDeletable):
     code = models.CharField(max_length=40, validators=[subject_code_validator])
     arm = models.CharField(max_length=60, blank=True, help_text="One of the study's arms.")
     sex = models.CharField(max_length=10, choices=Sex.choices, blank=True)
-    age_band = models.CharField(
-        max_length=10, choices=[(band, band) for band in AGE_BANDS], blank=True
-    )
+    age_band = models.CharField(max_length=10, choices=[(band, band) for band in AGE_BANDS], blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = SubjectQuerySet.as_manager()
