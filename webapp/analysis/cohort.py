@@ -4,11 +4,16 @@ page, its statistics, charts, the API and the exports all read, in a bounded num
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from ml.measures.catalogue import definition, noise_floors
+from ml.measures.statistics import ArmComparison, ChangeSummary, between_arms, summarise
 from webapp.analysis.models import ComparisonPair
 from webapp.studies.models import Study
 
@@ -136,3 +141,105 @@ def cohort_measure_rows(
                 )
             )
     return rows
+
+
+# Groups of measures, in the order the cohort page offers them; one group is one family of tests.
+MEASURE_GROUPS = {
+    "lips": "Lips",
+    "commissures": "Commissures",
+    "brows": "Brows",
+    "eyes": "Eyes (palpebral fissures)",
+    "symmetry": "Symmetry",
+    "normality": "Normality",
+    "wrinkles": "Wrinkles per zone",
+    "zones": "Zone areas",
+}
+STATISTICS_CACHE_SECONDS = 3600
+
+
+def one_row_per_subject(rows: list[MeasureRow], view: str) -> dict[str, list[MeasureRow]]:
+    """The rows the statistics use, by measure: included pairs of ``view``, and of each subject only its
+    latest comparison (subjects are the independent units)."""
+    latest: dict[tuple[int, str], MeasureRow] = {}
+    for row in rows:
+        if row.view != view or not row.included:
+            continue
+        key = (row.subject_id, row.measure)
+        if key not in latest or row.comparison_id > latest[key].comparison_id:
+            latest[key] = row
+    by_measure: dict[str, list[MeasureRow]] = defaultdict(list)
+    for row in latest.values():
+        by_measure[row.measure].append(row)
+    return by_measure
+
+
+@dataclass
+class MeasureStatistics:
+    """The cohort's change of one measure, with the tests between arms."""
+
+    measure: str
+    label: str
+    group: str
+    unit: str
+    noise_floor: float | None
+    summary: ChangeSummary
+    beyond_noise: int
+    arms: list[ArmComparison]
+    changes_by_arm: dict[str, list[float]]
+
+
+def cohort_statistics(
+    rows: list[MeasureRow], *, group: str, view: str = "frontal", method: str = "holm"
+) -> list[MeasureStatistics]:
+    """Statistics of every measure of ``group`` (one family: p-values adjusted across its measures by
+    ``method``, Holm or ``fdr_bh``), computed from ``rows`` (:func:`cohort_measure_rows`) and cached
+    by their content."""
+    chosen = {
+        measure: members
+        for measure, members in one_row_per_subject(rows, view).items()
+        if members[0].group == group
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            [group, view, method]
+            + [
+                [row.measure, row.subject_id, row.arm, row.pre, row.post, row.noise_floor]
+                for members in chosen.values()
+                for row in sorted(members, key=lambda r: r.subject_id)
+            ],
+            default=str,
+        ).encode()
+    ).hexdigest()
+    cache_key = f"cohort-statistics:{fingerprint}"
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached
+    summaries = summarise(
+        {
+            measure: ([row.pre for row in members], [row.post for row in members])
+            for measure, members in sorted(chosen.items())
+        },
+        method,
+    )
+    found = []
+    for measure, summary in summaries.items():
+        members = chosen[measure]
+        changes_by_arm: dict[str, list[float]] = defaultdict(list)
+        for row in members:
+            changes_by_arm[row.arm].append(row.change)
+        first = members[0]
+        found.append(
+            MeasureStatistics(
+                measure=measure,
+                label=first.label,
+                group=group,
+                unit=first.unit,
+                noise_floor=first.noise_floor,
+                summary=summary,
+                beyond_noise=sum(1 for row in members if row.beyond_noise),
+                arms=between_arms(changes_by_arm, method) if len(changes_by_arm) > 1 else [],
+                changes_by_arm=dict(sorted(changes_by_arm.items())),
+            )
+        )
+    cache.set(cache_key, found, STATISTICS_CACHE_SECONDS)
+    return found

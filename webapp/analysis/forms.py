@@ -45,10 +45,34 @@ class StudySettingsForm(forms.Form):
         "is trained (keeps a study's zone definitions constant).",
     )
 
+    arms = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The study's treatment arms, one per line (e.g. filler, control). Subjects are assigned "
+        "to arms on the cohort's subject page; the cohort compares arms.",
+    )
+    ipd_mm = forms.FloatField(
+        required=False,
+        min_value=40,
+        max_value=80,
+        label="Scale: inter-pupillary distance (mm)",
+        help_text="When set (e.g. 63), landmark measures are shown in mm instead of IPD units.",
+    )
+
+    def clean_arms(self) -> list[str]:
+        arms = [line.strip() for line in self.cleaned_data["arms"].splitlines() if line.strip()]
+        if len(set(arms)) != len(arms):
+            raise forms.ValidationError("Each arm needs its own name.")
+        if any(len(arm) > 60 for arm in arms):
+            raise forms.ValidationError("An arm's name has at most 60 characters.")
+        return arms
+
     def __init__(self, *args, study: Study, **kwargs) -> None:
         kwargs.setdefault(
             "initial",
             {
+                "arms": "\n".join(study.arms),
+                "ipd_mm": study.ipd_mm,
                 "analyses": study.analyses,
                 "zones_of_interest": study.zones_of_interest,
                 "normality_region": study.normality_region,

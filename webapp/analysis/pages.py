@@ -525,23 +525,6 @@ COHORT_CSV_COLUMNS = [
 ]
 
 
-@login_required
-@require_GET
-def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
-    """Per-subject pre→post change of the normality score and of wrinkle area in the zones of interest."""
-    study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
-    rows = results.cohort_rows(study)
-    audit_record(
-        action=AuditAction.VIEW,
-        summary=f"Viewed cohort changes of {study.name!r}",
-        actor=request.user,
-        target=study,
-        request=request,
-        details={"rows": len(rows)},
-    )
-    return render(request, "studies/study_cohort.html", {"study": study, "rows": rows})
-
-
 def _csv_number(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 

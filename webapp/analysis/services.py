@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from webapp.analysis.kinds import KIND_SPECS, model_is_usable
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, StudyModelVersion
+from webapp.analysis.pairs import pairs_assess_for_photo
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.runs import dispatch
@@ -132,7 +133,11 @@ def job_succeed(
         recorded.append(result)
 
     run_succeed(AnalysisJob, run_id=job_id, attempt=attempt, record=record)
-    return recorded[0] if recorded else None
+    if not recorded:
+        return None
+    # The comparisons of the photo read their measures and comparability from its latest results.
+    pairs_assess_for_photo(recorded[0].job.photo_id)
+    return recorded[0]
 
 
 # Analysis settings of a study ---------------------------------------------------------------------------

@@ -3,12 +3,16 @@
 import contextlib
 
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from webapp.analysis.models import AnalysisJob
+from webapp.analysis.pairs import comparison_pairs_ensure
 from webapp.analysis.services import jobs_enqueue_for_photo
 from webapp.runs.models import ACTIVE_STATUSES, RunStateError, RunStatus
 from webapp.runs.services import run_cancel
+from webapp.studies.models import Comparison, Photo
 from webapp.studies.signals import photo_view_changed, photos_withdrawn
 
 
@@ -30,3 +34,22 @@ def rerun_after_view_change(sender, photo, old_view, actor, request=None, **kwar
             with contextlib.suppress(RunStateError):  # it finished meanwhile
                 run_cancel(job, actor=actor, request=request)
         jobs_enqueue_for_photo(photo=photo, requested_by=actor)
+
+
+@receiver(post_save, sender=Comparison, dispatch_uid="analysis-pairs-of-new-comparison")
+def pairs_of_new_comparison(sender, instance: Comparison, created: bool, **kwargs) -> None:
+    """A new comparison compares the latest photo of each view photographed at both visits."""
+    if created:
+        comparison_pairs_ensure(instance)
+
+
+@receiver(post_save, sender=Photo, dispatch_uid="analysis-pairs-of-new-photo")
+def pairs_of_new_photo(sender, instance: Photo, created: bool, **kwargs) -> None:
+    """A photo of a view a comparison had no pair for yet completes that pair."""
+    if not created:
+        return
+    comparisons = Comparison.objects.alive().filter(
+        Q(pre_visit_id=instance.visit_id) | Q(post_visit_id=instance.visit_id)
+    )
+    for comparison in comparisons.select_related("subject__study", "pre_visit", "post_visit"):
+        comparison_pairs_ensure(comparison)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webapp.analysis import pages, views
+from webapp.analysis import cohort_pages, pages, views
 
 app_name = "analysis"
 urlpatterns = [
@@ -13,7 +13,14 @@ urlpatterns = [
 # "studies" namespace beside webapp.studies.urls, so their URL names stay "studies:photo_detail" ...
 study_pages = [
     path("studies/<int:study_id>/settings/", pages.study_settings, name="study_settings"),
-    path("studies/<int:study_id>/cohort/", pages.study_cohort, name="study_cohort"),
+    path("studies/<int:study_id>/cohort/", cohort_pages.study_cohort, name="study_cohort"),
+    path("studies/<int:study_id>/cohort/subjects/", cohort_pages.cohort_subjects, name="cohort_subjects"),
+    path(
+        "studies/<int:study_id>/cohort/comparisons/",
+        cohort_pages.cohort_comparisons_create,
+        name="cohort_comparisons_create",
+    ),
+    path("comparison-pairs/<int:pair_id>/accept/", cohort_pages.pair_accept, name="pair_accept"),
     path("studies/<int:study_id>/cohort.csv", pages.study_cohort_csv, name="study_cohort_csv"),
     path("subjects/<int:subject_id>/", pages.subject_detail, name="subject_detail"),
     path("visits/<int:visit_id>/photos/", pages.photo_upload, name="photo_upload"),

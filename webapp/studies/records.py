@@ -73,6 +73,25 @@ def subject_update(
     )
 
 
+def subject_attributes_set(
+    *,
+    subject: Subject,
+    arm: str,
+    sex: str,
+    age_band: str,
+    actor: AbstractBaseUser,
+    request: HttpRequest | None = None,
+) -> dict[str, dict]:
+    """Set the subject's arm (one of the study's), sex and age band; audited with old and new values."""
+    return _update(
+        subject,
+        {"arm": arm, "sex": sex, "age_band": age_band},
+        actor=actor,
+        request=request,
+        summary=f"Changed the attributes of subject {subject.code}",
+    )
+
+
 @transaction.atomic
 def visit_update(
     *,

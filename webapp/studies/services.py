@@ -55,6 +55,8 @@ def study_update(
         "zones_of_interest",
         "normality_region",
         "force_zone_baseline",
+        "arms",
+        "ipd_mm",
     }
     unknown = set(fields) - allowed
     if unknown:
