@@ -393,3 +393,26 @@ def test_subject_report_needs_the_compare_capability(scene):
         .status_code
         == 404
     )
+
+
+def test_cohort_report_pdf_has_the_statistics_and_charts(scene):
+    study = scene["study"]
+    make_subject(study, "S-003", scene["coordinator"], seed=5)
+    client = client_for(scene["coordinator"])
+    response = client.get(reverse("exports:study_cohort_report", args=[study.pk]), {"method": "fdr_bh"})
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    reader = PdfReader(io.BytesIO(response.content))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert "Cohort report" in text and "3 subjects" in text and "Benjamini" in text
+    assert "Normality score S" in text and "Wilcoxon p" in text and "Lower vermilion height" in text
+    assert "pre → post per subject" in text and "Dots: each subject's change" in text
+    images = sum(len(page.images) for page in reader.pages)
+    assert images >= 2  # at least one group's distribution and slope charts
+    event = AuditEvent.objects.get(action=AuditAction.EXPORT, details__format="pdf", study_id=study.pk)
+    assert event.details["method"] == "fdr_bh" and event.details["measures"] > 0
+    assert (
+        client_for(scene["clinician"])
+        .get(reverse("exports:study_cohort_report", args=[study.pk]))
+        .status_code
+        == 403
+    )

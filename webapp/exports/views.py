@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from ml.measures.statistics import ADJUSTMENTS
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.exports import reports, services, tabular
@@ -56,6 +57,24 @@ class DicomExportForm(forms.Form):
         ]
 
 
+class CohortReportForm(forms.Form):
+    view = forms.ChoiceField(choices=PhotoView.choices, initial=PhotoView.FRONTAL, required=False)
+    method = forms.ChoiceField(
+        choices=list(ADJUSTMENTS.items()),
+        initial="holm",
+        required=False,
+        label="Adjustment across a group's measures",
+    )
+
+    def options(self) -> dict[str, str]:
+        """The chosen view and adjustment, the frontal view and Holm where none (or an unknown) is given."""
+        chosen = self.cleaned_data if self.is_valid() else {}
+        return {
+            "view": chosen.get("view") or PhotoView.FRONTAL.value,
+            "method": chosen.get("method") or "holm",
+        }
+
+
 class DicomImportForm(forms.Form):
     view = forms.ChoiceField(choices=PhotoView.choices, initial=PhotoView.FRONTAL)
     file = forms.FileField(label="DICOM file (VL Photographic Image)")
@@ -87,6 +106,7 @@ def study_exports(request: HttpRequest, study_id: int) -> HttpResponse:
         "study": study,
         "measures_form": MeasuresExportForm(),
         "dicom_form": DicomExportForm(study=study),
+        "report_form": CohortReportForm(),
     }
     return render(request, "exports/study_exports.html", context)
 
@@ -221,4 +241,22 @@ def _audit_report(request: HttpRequest, comparison, report: "reports.SubjectRepo
             ],
             "measures": sum(len(pair.rows) for pair in report.pairs),
         },
+    )
+
+
+@login_required
+@require_GET
+def study_cohort_report_pdf(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The cohort report: the statistics of every measure group and their charts, as a PDF."""
+    study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
+    options = CohortReportForm(request.GET).options()
+    report = reports.cohort_report(study, **options)
+    _audit_export(
+        request,
+        study,
+        "the cohort report as PDF",
+        {"format": "pdf", **options, "measures": len(report.statistics), "pairs": report.counts["pairs"]},
+    )
+    return _attachment(
+        reports.cohort_report_pdf(report), "application/pdf", f"study-{study.pk}-cohort-report.pdf"
     )
