@@ -78,21 +78,26 @@ def test_csv_export_carries_ids_dates_measures_and_provenance(scene):
     assert event.details["format"] == "csv" and event.details["rows"] == len(rows)
 
 
-def test_xlsx_export_has_the_measures_pairs_and_models(scene):
+def test_xlsx_export_has_the_pairs_measures_and_provenance(scene):
     response = measures_export(scene, "xlsx")
     assert response.status_code == 200 and response["Content-Disposition"].endswith('.xlsx"')
     workbook = load_workbook(io.BytesIO(response.content), read_only=True)
-    assert workbook.sheetnames == ["Measures", "Pairs", "Models", "About"]
-    measures = list(workbook["Measures"].iter_rows(values_only=True))
-    header = measures[0]
-    score = next(
-        dict(zip(header, row, strict=True))
-        for row in measures[1:]
-        if row[header.index("measure")] == "normality_score" and row[header.index("subject_code")] == "S-002"
-    )
-    assert score["post"] == pytest.approx(-0.8) and score["pre_visit_date"].year == 2026
+    assert workbook.sheetnames == ["Pairs", "Measures", "Provenance", "Models", "About"]
     pairs = list(workbook["Pairs"].iter_rows(values_only=True))
+    header = pairs[0]
     assert len(pairs) == 1 + 2
+    second = dict(zip(header, next(row for row in pairs[1:] if row[1] == "S-002"), strict=True))
+    assert second["normality_score post"] == pytest.approx(-0.8)
+    assert second["normality_score change"] == pytest.approx(0.4)
+    assert second["wrinkle_area:FFA change"] == pytest.approx(-20.0)
+    assert second["pre_visit_date"].year == 2026 and second["post_photo_id"] == scene["second"]["post"].pk
+    measures = {row[0]: row for row in workbook["Measures"].iter_rows(min_row=2, values_only=True)}
+    assert measures["normality_score"][1] == "Normality score S"
+    provenance = list(workbook["Provenance"].iter_rows(min_row=2, values_only=True))
+    assert (second["pair_id"], "S-002", "post", scene["second"]["post"].pk, "wrinkles") in {
+        row[:5] for row in provenance
+    }
+    assert all(row[8] == WEIGHTS_SHA[row[4]] for row in provenance)
     models = {row[0]: row for row in workbook["Models"].iter_rows(min_row=2, values_only=True)}
     assert models["test-wrinkles-model"][2] == WEIGHTS_SHA["wrinkles"]
     assert AuditEvent.objects.filter(action=AuditAction.EXPORT, details__format="xlsx").count() == 1
@@ -103,7 +108,7 @@ def test_xlsx_writes_a_hostile_visit_label_as_text(scene):
     visit.label = '=HYPERLINK("http://evil")'
     visit.save()
     workbook = load_workbook(io.BytesIO(measures_export(scene, "xlsx").content))
-    labels = [row[9] for row in workbook["Measures"].iter_rows(min_row=2, values_only=True)]
+    labels = [row[8] for row in workbook["Pairs"].iter_rows(min_row=2, values_only=True)]
     assert '\'=HYPERLINK("http://evil")' in labels
 
 

@@ -73,9 +73,71 @@ def _xlsx_value(value: object) -> object:
     return neutralise_cell(value)
 
 
+PAIR_COLUMNS = [
+    "subject_id",
+    "subject_code",
+    "arm",
+    "sex",
+    "age_band",
+    "comparison_id",
+    "pair_id",
+    "view",
+    "pre_visit",
+    "pre_visit_date",
+    "post_visit",
+    "post_visit_date",
+    "pre_photo_id",
+    "post_photo_id",
+    "comparable",
+    "accepted_by_coordinator",
+    "included_in_statistics",
+    "comparability_warnings",
+]
+PROVENANCE_COLUMNS = [
+    "pair_id",
+    "subject_code",
+    "side",
+    "photo_id",
+    "analysis",
+    "result_id",
+    "model_name",
+    "model_version",
+    "weights_sha256",
+]
+
+
+def _pair_fixed(first: MeasureRow) -> list:
+    return [
+        first.subject_id,
+        first.subject_code,
+        first.arm,
+        first.sex,
+        first.age_band,
+        first.comparison_id,
+        first.pair_id,
+        first.view,
+        first.pre_visit,
+        first.pre_visit_date,
+        first.post_visit,
+        first.post_visit_date,
+        first.pre_photo_id,
+        first.post_photo_id,
+        first.comparable,
+        first.accepted,
+        first.included,
+        " | ".join(first.warnings),
+    ]
+
+
 def measures_xlsx(rows: list[MeasureRow], context: ExportContext) -> bytes:
-    """A workbook with the sheets Measures (the long table), Pairs (one row per comparison and view),
-    Models (every model version and weights SHA-256 behind a figure) and About."""
+    """A workbook for analysis in a spreadsheet, wide where the CSV is long (a third of the cells):
+
+    * Pairs: one row per comparison pair (subject, comparison, view) with its ids, visit dates and
+      comparability, then the pre, post and change of every measure;
+    * Measures: each measure's key, label, group, unit and noise floor;
+    * Provenance: per pair, side and analysis the result id, model name, version and weights SHA-256;
+    * Models: every distinct model version and weights file behind a figure; About: who, when, options.
+    """
     workbook = Workbook(write_only=True)
     bold = Font(bold=True)
 
@@ -91,47 +153,45 @@ def measures_xlsx(rows: list[MeasureRow], context: ExportContext) -> bytes:
         for record in records:
             worksheet.append([_xlsx_value(value) for value in record])
 
-    sheet("Measures", MEASURE_COLUMNS, measure_records(context.study, rows))
+    measures: dict[str, MeasureRow] = {}
+    for row in rows:
+        measures.setdefault(row.measure, row)
+    keys = list(measures)
+    pairs = by_pair(rows)
+
+    def pair_record(pair: list[MeasureRow]) -> list:
+        values = {row.measure: row for row in pair}
+        record = _pair_fixed(pair[0])
+        for key in keys:
+            row = values.get(key)
+            record += [row.pre, row.post, row.change] if row is not None else [None, None, None]
+        return record
+
+    header = PAIR_COLUMNS + [f"{key} {part}" for key in keys for part in ("pre", "post", "change")]
+    sheet("Pairs", header, (pair_record(pair) for pair in pairs))
     sheet(
-        "Pairs",
-        [
-            "subject_id",
-            "subject_code",
-            "arm",
-            "comparison_id",
-            "pair_id",
-            "view",
-            "pre_visit",
-            "pre_visit_date",
-            "post_visit",
-            "post_visit_date",
-            "pre_photo_id",
-            "post_photo_id",
-            "included_in_statistics",
-            "comparability_warnings",
-            "measures",
-        ],
-        (
-            [
-                first.subject_id,
-                first.subject_code,
-                first.arm,
-                first.comparison_id,
-                first.pair_id,
-                first.view,
-                first.pre_visit,
-                first.pre_visit_date,
-                first.post_visit,
-                first.post_visit_date,
-                first.pre_photo_id,
-                first.post_photo_id,
-                first.included,
-                " | ".join(first.warnings),
-                len(pair),
-            ]
-            for first, pair in ((pair[0], pair) for pair in by_pair(rows))
-        ),
+        "Measures",
+        ["measure", "label", "group", "unit", "noise_floor"],
+        ([key, row.label, row.group, row.unit, row.noise_floor] for key, row in measures.items()),
     )
+
+    def provenance(pair: list[MeasureRow]) -> Iterable[list]:
+        first = pair[0]
+        for side, photo_id in (("pre", first.pre_photo_id), ("post", first.post_photo_id)):
+            for kind, found in sorted((first.sources.get(side) or {}).items()):
+                yield [
+                    first.pair_id,
+                    first.subject_code,
+                    side,
+                    photo_id,
+                    kind,
+                    found.get("result"),
+                    found.get("model"),
+                    found.get("version"),
+                    found.get("weights_sha256"),
+                ]
+
+    sheet("Provenance", PROVENANCE_COLUMNS, (record for pair in pairs for record in provenance(pair)))
     sheet(
         "Models",
         ["model_name", "model_version", "weights_sha256"],
@@ -148,7 +208,7 @@ def measures_xlsx(rows: list[MeasureRow], context: ExportContext) -> bytes:
             ["options", ", ".join(f"{key}={value}" for key, value in sorted(context.options.items()))],
             ["zones_of_interest", " ".join(context.study.zones_of_interest)],
             ["change", "post − pre, in the measure's unit (percentage points for % measures)"],
-            ["noise_floor", "the smallest change the measure resolves; empty where not measured"],
+            ["noise_floor", "the measure's repeatability coefficient; empty where not measured"],
         ],
     )
     buffer = io.BytesIO()
