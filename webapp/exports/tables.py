@@ -142,7 +142,11 @@ def measure_records(study: Study, rows: list[MeasureRow]) -> Iterator[list]:
 def models_used(rows: list[MeasureRow]) -> list[Provenance]:
     """Each distinct model name, version and weights file behind the rows' figures."""
     seen: dict[tuple[str, str, str], Provenance] = {}
+    pairs: set[int] = set()
     for row in rows:
+        if row.pair_id in pairs:
+            continue  # every row of a pair carries the pair's sources
+        pairs.add(row.pair_id)
         for side in ("pre", "post"):
             for found in (row.sources.get(side) or {}).values():
                 key = (found.get("model", ""), found.get("version", ""), found.get("weights_sha256", ""))
