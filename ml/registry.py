@@ -21,7 +21,7 @@ from typing import Any
 
 from ml.modelcard import ModelCard
 
-PIPELINES: tuple[str, ...] = ("landmarks", "zones", "wrinkles", "normality", "ratings")
+PIPELINES: tuple[str, ...] = ("landmarks", "zones", "wrinkles", "normality", "ratings", "measures")
 
 
 class UnknownModelError(KeyError):

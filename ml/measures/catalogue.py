@@ -1,8 +1,8 @@
 """Every measure of a photo, read from its analysis results, with its definition and noise floor.
 
 Keys: the landmark measures of :mod:`ml.measures.facial`; ``normality_score`` and ``normality_rating``;
-per atlas zone ``zone_area:<ABBR>`` (share of the face), ``wrinkle_area:<ABBR>`` (wrinkle pixels as a
-percentage of the zone) and ``wrinkle_length:<ABBR>`` (total wrinkle length in IPD); and
+per atlas zone ``zone_area:<ZONE>`` (share of the face), ``wrinkle_area:<ABBR>`` (wrinkle pixels as a
+percentage of the zone) and ``wrinkle_length:<ZONE>`` (total wrinkle length in IPD); and
 ``wrinkle_area:interest`` over the study's zones of interest together.
 """
 
@@ -62,7 +62,7 @@ def definition(key: str) -> MeasureDefinition:
     if family == "zone_area":
         return MeasureDefinition(
             key,
-            f"{zone.name} area",
+            f"{zone.name}: share of the face",
             RATIO,
             "zones",
             f"Pixels of zone {abbreviation} as a share of the face's pixels.",
@@ -70,7 +70,7 @@ def definition(key: str) -> MeasureDefinition:
     if family == "wrinkle_area":
         return MeasureDefinition(
             key,
-            f"{zone.name} wrinkle area",
+            f"{zone.name}: wrinkle area",
             PERCENT,
             "wrinkles",
             f"Wrinkle pixels in zone {abbreviation} as a percentage of the zone's pixels.",
@@ -78,7 +78,7 @@ def definition(key: str) -> MeasureDefinition:
     if family == "wrinkle_length":
         return MeasureDefinition(
             key,
-            f"{zone.name} wrinkle length",
+            f"{zone.name}: wrinkle length",
             IPD,
             "wrinkles",
             f"Total skeleton length of the wrinkles in zone {abbreviation}, in IPD.",

@@ -40,9 +40,10 @@ class MeasureDefinition:
         return value
 
     def unit_label(self, ipd_mm: float | None) -> str:
-        if ipd_mm is None or self.unit == RATIO:
+        """The unit values are shown in: mm or mm² for lengths and areas when the study sets an IPD."""
+        if ipd_mm is None:
             return self.unit
-        return "mm" if self.unit == IPD else "mm²"
+        return {IPD: "mm", IPD_SQUARED: "mm²"}.get(self.unit, self.unit)
 
 
 # iBUG-68 indices (0-based).

@@ -276,7 +276,12 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
     )
     assert '<tr data-zone="FFA">' in page and '<tr data-zone="LTA">' not in page  # LTA: not of interest
     assert "-20.00" in page  # FFA: 30 % → 10 % of the zone
-    assert "25.0 %" in page and "<strong>Yes</strong>" in page and "higher S = more normal" in page
+    assert (
+        "1.000" in page
+        and "25.0 %" not in page
+        and "<strong>Yes</strong>" in page
+        and "higher S = more normal" in page
+    )
     assert page.count('class="heatmap"') == 2
 
 
@@ -312,9 +317,12 @@ def test_cohort_page_and_csv_export_are_audited(study_with_members, pre_post):
     assert row["subject"] == "S-7" and row["view"] == "frontal"
     assert float(row["normality_S_change"]) == pytest.approx(-1.0)
     assert row["normality_improved_higher_S_is_more_normal"] == "no"
-    # FFA is one of the 17 default zones of interest, each of 1000 px: 300 px → 100 px of 17000 px.
-    assert float(row["wrinkle_percent_zones_of_interest_pre"]) == pytest.approx(100 * 300 / 17000, rel=1e-4)
-    assert float(row["wrinkle_percent_points_change"]) == pytest.approx(-100 * 200 / 17000, rel=1e-4)
+    # FFA is one of the default zones of interest, each of 1000 px: 300 px → 100 px of them all.
+    interest_px = 1000 * len(DEFAULT_ZONES_OF_INTEREST)
+    assert float(row["wrinkle_percent_zones_of_interest_pre"]) == pytest.approx(
+        100 * 300 / interest_px, rel=1e-4
+    )
+    assert float(row["wrinkle_percent_points_change"]) == pytest.approx(-100 * 200 / interest_px, rel=1e-4)
     export = AuditEvent.objects.get(action=AuditAction.EXPORT, study_id=study.pk)
     assert export.details["rows"] == 1
 

@@ -89,14 +89,23 @@ def study_pairs(study: Study, filters: CohortFilters | None = None) -> QuerySet[
 
 
 def cohort_measure_rows(
-    study: Study, filters: CohortFilters | None = None, *, included_only: bool = False
+    study: Study,
+    filters: CohortFilters | None = None,
+    *,
+    included_only: bool = False,
+    group: str | None = None,
+    view: str | None = None,
 ) -> list[MeasureRow]:
     """The measures table of the study: one row per alive comparison pair and measure measured on both
-    photos, in subject, comparison, view and measure order. One query."""
+    photos, in subject, comparison, view and measure order; only the measures of ``group`` and the
+    pairs of ``view`` when given. One query."""
     floors = noise_floors()
     ipd_mm = study.ipd_mm
     rows = []
-    for pair in study_pairs(study, filters):
+    pairs = study_pairs(study, filters)
+    if view is not None:
+        pairs = pairs.filter(view=view)
+    for pair in pairs:
         if included_only and not pair.included:
             continue
         comparison, subject = pair.comparison, pair.comparison.subject
@@ -105,6 +114,8 @@ def cohort_measure_rows(
                 measure = definition(key)
             except KeyError:
                 continue  # a measure of an older code version; not part of the catalogue any more
+            if group is not None and measure.group != group:
+                continue
             pre, post = pair.measures[key]
             floor = floors.get(key)
             if ipd_mm is not None:

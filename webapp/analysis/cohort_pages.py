@@ -51,13 +51,14 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
     group = _choice(request, "group", MEASURE_GROUPS, "lips")
     method = _choice(request, "adjust", ADJUSTMENTS, "holm")
-    rows = cohort_measure_rows(study, filters)
+    rows = cohort_measure_rows(study, filters, group=group, view=view)
     statistics = cohort_statistics(rows, group=group, view=view, method=method)
     measure = _choice(request, "measure", [entry.measure for entry in statistics])
     shown = next(
         (entry for entry in statistics if entry.measure == measure), statistics[0] if statistics else None
     )
-    pair_list = list(study_pairs(study, filters))
+    pair_list = list(study_pairs(study, filters).defer("measures", "sources"))
+    show_all = request.GET.get("pairs") == "all"
     audit_record(
         action=AuditAction.VIEW,
         summary=f"Viewed cohort statistics of {study.name!r}",
@@ -80,8 +81,12 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
         "age_bands": AGE_BANDS,
         "statistics": statistics,
         "shown": shown,
-        "charts": _charts(study, rows, shown, group, view) if shown else {},
-        "pairs": pair_list,
+        "charts": _charts(rows, shown, group, view, method) if shown else {},
+        # Comparable pairs are listed on request; those needing a decision (warnings, waiting) always.
+        "pairs": pair_list
+        if show_all
+        else [pair for pair in pair_list if pair.warnings or pair.assessed_at is None],
+        "show_all_pairs": show_all,
         "counts": _counts(pair_list),
         "can_accept": Capability.MANAGE_STUDY in capabilities(request.user, study),
     }
@@ -99,7 +104,7 @@ def _counts(pair_list: list[ComparisonPair]) -> dict[str, int]:
     }
 
 
-def _charts(study, rows, shown, group: str, view: str) -> dict:
+def _charts(rows, shown, group: str, view: str, method: str) -> dict:
     subjects = [
         (row.subject_code, row.arm, row.pre, row.post)
         for row in rows
@@ -113,7 +118,7 @@ def _charts(study, rows, shown, group: str, view: str) -> dict:
     }
     prefix = ZONE_GROUPS.get(group)
     if prefix:
-        statistics = cohort_statistics(rows, group=group, view=view)
+        statistics = cohort_statistics(rows, group=group, view=view, method=method)
         by_zone = {
             entry.measure.removeprefix(prefix): entry.summary.mean_change
             for entry in statistics

@@ -21,11 +21,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ml.core.alignment import apply_transform, similarity_transform
 from ml.core.subject import subject_face
+from webapp.analysis import pairs as pair_services
 from webapp.analysis import results, services
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis.forms import StudySettingsForm
 from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
-from webapp.analysis.models import AnalysisJob, Result
+from webapp.analysis.models import AnalysisJob, ComparisonPair, Result
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_page_view, audit_record
@@ -384,6 +385,8 @@ class RegisteredPair:
     heatmaps: tuple[dict[str, str], dict[str, str]] | None = None
     normality_notes: list[str] = field(default_factory=list)
     results: dict[tuple[str, str], Result | None] = field(default_factory=dict)
+    stored: ComparisonPair | None = None
+    choices: tuple[list[Photo], list[Photo]] = ((), ())
 
 
 def _landmark_problem(photo: Photo, label: str) -> tuple[np.ndarray | None, str]:
@@ -431,14 +434,21 @@ def _register(pre: Photo, post: Photo, view_label: str) -> RegisteredPair:
 @require_GET
 def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
     comparison: Comparison = study_selectors.get_comparison(request.user, comparison_id)
-    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.alive().order_by("uploaded_at")}
-    post_photos = {
-        photo.view: photo for photo in comparison.post_visit.photos.alive().order_by("uploaded_at")
-    }
+    photos_by_side: dict[str, dict[str, list[Photo]]] = {"pre": {}, "post": {}}
+    for side, visit in (("pre", comparison.pre_visit), ("post", comparison.post_visit)):
+        for photo in visit.photos.alive().order_by("uploaded_at"):
+            photos_by_side[side].setdefault(photo.view, []).append(photo)
+    pre_photos, post_photos = photos_by_side["pre"], photos_by_side["post"]
+    stored = {pair.view: pair for pair in comparison.pairs.alive().select_related("pre_photo", "post_photo")}
+    if any(view in pre_photos and view in post_photos and view not in stored for view in PhotoView.values):
+        # A comparison made before photo pairs existed: its pairs are created (and assessed) now.
+        stored = {pair.view: pair for pair in pair_services.comparison_pairs_ensure(comparison)}
     pairs = []
     for view, label in PhotoView.choices:
-        if view in pre_photos and view in post_photos:
-            pair = _register(pre_photos[view], post_photos[view], label)
+        if view in stored:
+            pair = _register(stored[view].pre_photo, stored[view].post_photo, label)
+            pair.stored = stored[view]
+            pair.choices = (pre_photos.get(view, []), post_photos.get(view, []))
             pair.results = {
                 (side, kind): latest_result(photo.pk, kind)
                 for side, photo in (("pre", pair.pre), ("post", pair.post))
@@ -461,6 +471,7 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
         _compare_results(pair, comparison, view_grant)
     unpaired = [label for view, label in PhotoView.choices if (view in pre_photos) != (view in post_photos)]
     context = {
+        "can_choose": Capability.COMPARE in capabilities(request.user, comparison.subject.study),
         "study": comparison.subject.study,
         "subject": comparison.subject,
         "comparison": comparison,
@@ -570,3 +581,36 @@ def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
             ]
         )
     return response
+
+
+@login_required
+@require_POST
+def pair_photos(request: HttpRequest, pair_id: int) -> HttpResponse:
+    """Choose which photo of each visit a comparison pair compares (a visit may hold several)."""
+    pair = (
+        ComparisonPair.objects.alive()
+        .select_related("comparison__subject__study", "comparison__pre_visit", "comparison__post_visit")
+        .filter(pk=pair_id, comparison__subject__study__in=study_selectors.study_ids_for_user(request.user))
+        .first()
+    )
+    if pair is None:
+        raise Http404("No such comparison pair.")
+    study_selectors.get_study(request.user, pair.comparison.subject.study_id, Capability.COMPARE)
+    chosen = {}
+    for side in ("pre", "post"):
+        value = request.POST.get(f"{side}_photo", "")
+        photo = Photo.objects.alive().filter(pk=int(value) if value.isdigit() else 0).first()
+        if photo is None:
+            raise Http404("No such photo.")
+        chosen[side] = photo
+    try:
+        pair_services.pair_photos_choose(
+            pair=pair, pre_photo=chosen["pre"], post_photo=chosen["post"], actor=request.user, request=request
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request, f"{pair.get_view_display()}: photos {chosen['pre'].pk} and {chosen['post'].pk} compared."
+        )
+    return redirect("studies:comparison_detail", comparison_id=pair.comparison_id)

@@ -21,6 +21,7 @@ study_pages = [
         name="cohort_comparisons_create",
     ),
     path("comparison-pairs/<int:pair_id>/accept/", cohort_pages.pair_accept, name="pair_accept"),
+    path("comparison-pairs/<int:pair_id>/photos/", pages.pair_photos, name="pair_photos"),
     path("studies/<int:study_id>/cohort.csv", pages.study_cohort_csv, name="study_cohort_csv"),
     path("subjects/<int:subject_id>/", pages.subject_detail, name="subject_detail"),
     path("visits/<int:visit_id>/photos/", pages.photo_upload, name="photo_upload"),

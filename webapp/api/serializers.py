@@ -7,7 +7,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from webapp.analysis.models import AnalysisJob
+from ml.measures.catalogue import definition, noise_floors
+from webapp.analysis.models import AnalysisJob, ComparisonPair
 from webapp.api.fields import ScopedRelatedField
 from webapp.studies import selectors
 from webapp.studies.access import Capability
@@ -234,6 +235,59 @@ class ResultSerializer(serializers.Serializer):
     artifacts = ArtifactSerializer(many=True, read_only=True)
 
 
+class ComparisonPairSerializer(serializers.ModelSerializer):
+    """One photo pair of a comparison (read-only)."""
+
+    registration = serializers.JSONField(source="figures", read_only=True)
+    accepted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    included = serializers.BooleanField(read_only=True)
+    measures = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ComparisonPair
+        fields = [
+            "id",
+            "view",
+            "pre_photo",
+            "post_photo",
+            "registration",
+            "warnings",
+            "assessed_at",
+            "accepted_by",
+            "accepted_at",
+            "acceptance_note",
+            "included",
+            "sources",
+            "measures",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.DictField()))
+    def get_measures(self, pair: ComparisonPair) -> dict[str, dict[str, Any]]:
+        """{key: {"label", "unit", "pre", "post", "change", "noise_floor"}}; mm when the study sets an IPD."""
+        ipd_mm = self.context.get("ipd_mm")
+        floors = noise_floors()
+        found = {}
+        for key, (pre, post) in sorted(pair.measures.items()):
+            try:
+                measure = definition(key)
+            except KeyError:
+                continue
+            floor = floors.get(key)
+            if ipd_mm is not None:
+                pre, post = measure.in_mm(pre, ipd_mm), measure.in_mm(post, ipd_mm)
+                floor = None if floor is None else measure.in_mm(floor, ipd_mm)
+            found[key] = {
+                "label": measure.label,
+                "unit": measure.unit_label(ipd_mm),
+                "pre": pre,
+                "post": post,
+                "change": post - pre,
+                "noise_floor": floor,
+            }
+        return found
+
+
 class ComparisonSerializer(serializers.ModelSerializer):
     pre_visit = ScopedRelatedField(
         getter=selectors.get_visit,
@@ -251,12 +305,23 @@ class ComparisonSerializer(serializers.ModelSerializer):
     )
     study = serializers.IntegerField(source="subject.study_id", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    pairs = serializers.SerializerMethodField(
+        help_text="Per view: the photos compared, the registration and comparability figures, warnings, a "
+        "coordinator's acceptance and every measure before and after (docs/measures.md)."
+    )
 
     class Meta:
         model = Comparison
-        fields = ["id", "study", "subject", "pre_visit", "post_visit", "created_by", "created_at"]
-        read_only_fields = ["id", "study", "subject", "created_by", "created_at"]
+        fields = ["id", "study", "subject", "pre_visit", "post_visit", "created_by", "created_at", "pairs"]
+        read_only_fields = ["id", "study", "subject", "created_by", "created_at", "pairs"]
         validators: list = []
+
+    @extend_schema_field(ComparisonPairSerializer(many=True))
+    def get_pairs(self, comparison: Comparison) -> list[dict[str, Any]]:
+        pairs = comparison.pairs.all()  # the viewset prefetches the pairs of alive photos
+        return ComparisonPairSerializer(
+            pairs, many=True, context={"ipd_mm": comparison.subject.study.ipd_mm}
+        ).data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         pre, post = attrs["pre_visit"], attrs["post_visit"]
@@ -265,3 +330,45 @@ class ComparisonSerializer(serializers.ModelSerializer):
         if pre.subject_id != post.subject_id:
             raise serializers.ValidationError({"post_visit": "Both visits must belong to the same subject."})
         return attrs
+
+
+class ChangeSummarySerializer(serializers.Serializer):
+    n = serializers.IntegerField()
+    mean_pre = serializers.FloatField(allow_null=True)
+    mean_post = serializers.FloatField(allow_null=True)
+    mean_change = serializers.FloatField(allow_null=True)
+    mean_change_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    median_change = serializers.FloatField(allow_null=True)
+    median_change_ci = serializers.ListField(child=serializers.FloatField(), allow_null=True)
+    wilcoxon_p = serializers.FloatField(allow_null=True)
+    adjusted_p = serializers.FloatField(allow_null=True, help_text="Wilcoxon p adjusted across the group.")
+    t_test_p = serializers.FloatField(allow_null=True)
+    cohen_dz = serializers.FloatField(allow_null=True)
+    rank_biserial = serializers.FloatField(allow_null=True)
+
+
+class ArmComparisonSerializer(serializers.Serializer):
+    first = serializers.CharField()
+    second = serializers.CharField()
+    n_first = serializers.IntegerField()
+    n_second = serializers.IntegerField()
+    u = serializers.FloatField(allow_null=True)
+    p = serializers.FloatField(allow_null=True)
+    adjusted_p = serializers.FloatField(allow_null=True)
+    rank_biserial = serializers.FloatField(
+        allow_null=True, help_text="2U/(n1·n2) − 1: positive = first arm larger."
+    )
+
+
+class MeasureStatisticsSerializer(serializers.Serializer):
+    """The cohort's change of one measure (webapp.analysis.cohort.MeasureStatistics)."""
+
+    measure = serializers.CharField()
+    label = serializers.CharField()
+    group = serializers.CharField()
+    unit = serializers.CharField()
+    noise_floor = serializers.FloatField(allow_null=True)
+    beyond_noise = serializers.IntegerField(help_text="Subjects whose change exceeds the noise floor.")
+    summary = ChangeSummarySerializer()
+    arms = ArmComparisonSerializer(many=True)
+    changes_by_arm = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()))

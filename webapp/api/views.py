@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -24,12 +24,14 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from ml.measures.statistics import ADJUSTMENTS
 from webapp.accounts.services import api_token_expires_at, api_token_issue, api_tokens_revoke
 from webapp.accounts.throttle import login_refusal
 from webapp.accounts.two_factor import has_two_factor, verify_code
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
-from webapp.analysis.models import AnalysisJob, Result
+from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.models import AnalysisJob, ComparisonPair, Result
 from webapp.api import serializers as api
 from webapp.api.fields import parse_id
 from webapp.api.parsers import BoundedJSONParser
@@ -40,7 +42,7 @@ from webapp.runs.models import RunStateError, RunStatus
 from webapp.studies import selectors, services
 from webapp.studies.access import Capability
 from webapp.studies.ingest import IngestError, refuse_several_files
-from webapp.studies.models import Comparison, Photo, Study, Subject, Visit
+from webapp.studies.models import AGE_BANDS, Comparison, Photo, PhotoView, Sex, Study, Subject, Visit
 
 # Ids in URLs: digits only and within bigint range, so a malformed id is a plain 404.
 ID_REGEX = r"[0-9]{1,18}"
@@ -175,6 +177,55 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 study=study, actor=request.user, request=request, **serializer.validated_data
             )
         return Response(self.get_serializer(study).data)
+
+    @extend_schema(
+        summary="Cohort statistics of one group of measures (coordinators)",
+        parameters=[
+            OpenApiParameter("group", str, enum=list(MEASURE_GROUPS), description="Default: lips."),
+            OpenApiParameter("view", str, enum=PhotoView.values, description="Default: frontal."),
+            OpenApiParameter("adjust", str, enum=list(ADJUSTMENTS), description="Default: holm."),
+            OpenApiParameter("arm", str, description="Only subjects of this arm."),
+            OpenApiParameter("sex", str, enum=Sex.values),
+            OpenApiParameter("age_band", str, enum=list(AGE_BANDS)),
+        ],
+        responses=api.MeasureStatisticsSerializer(many=True),
+    )
+    @action(
+        detail=True, methods=["get"], serializer_class=api.MeasureStatisticsSerializer, pagination_class=None
+    )
+    def cohort(self, request: Request, pk: str) -> Response:
+        study = selectors.get_study(request.user, self.object_id(), Capability.EXPORT)
+        choices = {
+            "group": (list(MEASURE_GROUPS), "lips"),
+            "view": (PhotoView.values, PhotoView.FRONTAL.value),
+            "adjust": (list(ADJUSTMENTS), "holm"),
+            "arm": (study.arms, ""),
+            "sex": (Sex.values, ""),
+            "age_band": (list(AGE_BANDS), ""),
+        }
+        chosen = {}
+        for name, (allowed, default) in choices.items():
+            value = request.query_params.get(name, default)
+            if value not in allowed and value != default:
+                raise serializers.ValidationError(
+                    {name: f"Choose one of: {', '.join(allowed) or 'none defined'}."}
+                )
+            chosen[name] = value
+        filters = CohortFilters(arm=chosen["arm"], sex=chosen["sex"], age_band=chosen["age_band"])
+        rows = cohort_measure_rows(study, filters, group=chosen["group"], view=chosen["view"])
+        statistics = cohort_statistics(
+            rows, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
+        )
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Read cohort statistics of {study.name!r}",
+            actor=request.user,
+            target=study,
+            request=request,
+            via="api",
+            details=chosen,
+        )
+        return Response(self.get_serializer(statistics, many=True).data)
 
     @extend_schema(
         methods=["GET"], summary="Members of a study", responses=api.MembershipSerializer(many=True)
@@ -495,7 +546,10 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
     def get_queryset(self) -> QuerySet[Comparison]:
         comparisons = (
             selectors.comparisons_for_user(self.request.user)
-            .select_related("created_by")
+            .select_related("created_by", "subject__study")
+            .prefetch_related(
+                Prefetch("pairs", queryset=ComparisonPair.objects.alive().select_related("accepted_by"))
+            )
             .order_by("-created_at", "-pk")
         )
         if self.action == "list":
@@ -506,7 +560,12 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
         return comparisons
 
     def get_object(self) -> Comparison:
-        return selectors.get_comparison(self.request.user, self.object_id())
+        comparison = selectors.get_comparison(self.request.user, self.object_id())
+        prefetch_related_objects(
+            [comparison],
+            Prefetch("pairs", queryset=ComparisonPair.objects.alive().select_related("accepted_by")),
+        )
+        return comparison
 
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)

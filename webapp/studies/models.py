@@ -48,7 +48,7 @@ def default_analyses() -> list[str]:
 
 
 # Zones most aesthetic treatments target (fillers, toxins): forehead, glabella, periorbital,
-# midface, nasolabial and perioral areas, by their atlas abbreviations (docs/zones.md).
+# midface, nasolabial, perioral areas and the lips, by their atlas abbreviations (docs/zones.md).
 DEFAULT_ZONES_OF_INTEREST = (
     "FFA",
     "CGA",
@@ -66,6 +66,8 @@ DEFAULT_ZONES_OF_INTEREST = (
     "ROC",
     "UPA",
     "FPA",
+    "FUL",
+    "FLW",
     "LMS",
 )
 

@@ -1,0 +1,319 @@
+"""The cohort: comparison pairs with measures and comparability, the measures table, statistics,
+charts, subject attributes and a coordinator's acceptance of a pair.
+
+Results here are fabricated TEST DATA: landmark results hold the atlas's mean shape, edited where a
+test needs a change; no figure in this file is a measurement.
+"""
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from ml.measures.facial import face_frame
+from ml.zones.render import mean_shape
+from webapp.analysis import services as analysis_services
+from webapp.analysis.cohort import CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.kinds import KIND_SPECS
+from webapp.analysis.models import AnalysisJob, ComparisonPair
+from webapp.analysis.pairs import comparisons_create_for_study
+from webapp.audit.models import AuditAction, AuditEvent
+from webapp.runs.services import run_claim
+from webapp.studies.models import VisitRole
+from webapp.studies.records import subject_attributes_set
+from webapp.studies.services import comparison_create, study_update
+
+pytestmark = pytest.mark.django_db
+BASE = mean_shape() * 0.5  # the mean face fits the 256-px test photos
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def landmarks_result(photo, points: np.ndarray, yaw: float = 0.0):
+    """A succeeded landmark job holding made-up landmarks (TEST DATA)."""
+    job = AnalysisJob.objects.create(
+        kind="landmarks", photo=photo, queue=KIND_SPECS["landmarks"].queue, model_name="test-landmarks"
+    )
+    face = {
+        "box": [0, 0, 200, 240],
+        "score": 0.99,
+        "landmarks": points.tolist(),
+        "pose": {"yaw": yaw, "pitch": 0.0, "roll": 0.0},
+    }
+    return analysis_services.job_succeed(
+        job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
+        data={"faces": [face], "subject": 0},
+        model={"name": "test-landmarks", "version": "test", "weights_sha256": "ab" * 32},
+        parameters={},
+        code_version="test",
+    )
+
+
+def fuller_lip(points: np.ndarray, amount: float) -> np.ndarray:
+    """SYNTHETIC edit: the upper lip's outline moved up by ``amount`` IPD."""
+    edited = points.copy()
+    edited[49:54, 1] -= amount * face_frame(points)[1]
+    return edited
+
+
+@pytest.fixture
+def cohort(study_with_members, make_photo):
+    """Six subjects in two arms, each with a pre and a post photo and landmarks; the post upper lip is
+    fuller by 0.01–0.06 IPD (filler arm) or unchanged ± 0.002 (control arm)."""
+    study = study_with_members["study"]
+    coordinator = study_with_members["coordinator"]
+    study_update(study=study, actor=coordinator, arms=["filler", "control"])
+    comparisons = []
+    for index in range(6):
+        code = f"S{index:02d}"
+        pre = make_photo(study, subject_code=code, visit_label="baseline", role=VisitRole.PRE)
+        post = make_photo(study, subject_code=code, visit_label="week 12", role=VisitRole.POST)
+        arm = "filler" if index < 3 else "control"
+        subject_attributes_set(
+            subject=pre.visit.subject, arm=arm, sex="female", age_band="30-39", actor=coordinator
+        )
+        landmarks_result(pre, BASE)
+        change = 0.01 * (index + 1) * 2 if arm == "filler" else 0.002 * (index - 4)
+        landmarks_result(post, fuller_lip(BASE, change))
+        comparisons.append(comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=coordinator))
+    return {"study": study, "comparisons": comparisons, **study_with_members}
+
+
+def test_a_comparison_gets_one_assessed_pair_per_view_with_its_measures(cohort):
+    pair = ComparisonPair.objects.get(comparison=cohort["comparisons"][0])
+    assert pair.view == "frontal" and pair.assessed_at is not None and pair.warnings == []
+    pre, post = pair.measures["upper_vermilion_height"]
+    assert post - pre == pytest.approx(0.02, abs=1e-6)
+    assert pair.sources["pre"]["landmarks"]["model"] == "test-landmarks"
+
+
+def test_measures_table_one_query_and_rows_for_the_exports(cohort, django_assert_max_num_queries):
+    with django_assert_max_num_queries(1):
+        rows = cohort_measure_rows(cohort["study"])
+    lips = [row for row in rows if row.measure == "upper_vermilion_height"]
+    assert [row.subject_code for row in lips] == [f"S{index:02d}" for index in range(6)]
+    first = lips[0]
+    assert first.arm == "filler" and first.unit == "IPD" and first.included and first.pre_visit == "baseline"
+    assert first.change == pytest.approx(0.02, abs=1e-6)
+    assert first.sources["post"]["landmarks"]["weights_sha256"] == "ab" * 32
+    assert first.noise_floor is None or first.beyond_noise == (abs(first.change) > first.noise_floor)
+
+
+def test_the_study_scale_gives_millimetres(cohort):
+    study_update(study=cohort["study"], actor=cohort["coordinator"], ipd_mm=60.0)
+    rows = [row for row in cohort_measure_rows(cohort["study"]) if row.measure == "upper_vermilion_height"]
+    assert rows[0].unit == "mm" and rows[0].change == pytest.approx(1.2, abs=1e-4)
+    area = next(row for row in cohort_measure_rows(cohort["study"]) if row.measure == "vermilion_area")
+    assert area.unit == "mm²"
+
+
+def test_statistics_of_the_lip_change_and_between_arms(cohort):
+    rows = cohort_measure_rows(cohort["study"])
+    statistics = {entry.measure: entry for entry in cohort_statistics(rows, group="lips")}
+    upper = statistics["upper_vermilion_height"]
+    changes = [0.02, 0.04, 0.06, -0.002, 0.0, 0.002]
+    assert upper.summary.n == 6 and upper.summary.mean_change == pytest.approx(np.mean(changes), abs=1e-6)
+    assert upper.changes_by_arm["filler"] == pytest.approx([0.02, 0.04, 0.06], abs=1e-6)
+    [arms] = upper.arms
+    assert (arms.first, arms.second) == ("control", "filler") and arms.rank_biserial == pytest.approx(-1.0)
+    assert upper.summary.adjusted_p >= upper.summary.wilcoxon_p  # Holm across the lip measures
+    filler_only = cohort_measure_rows(cohort["study"], CohortFilters(arm="filler"))
+    assert {row.arm for row in filler_only} == {"filler"}
+
+
+def test_a_pair_of_different_people_is_left_out_until_a_coordinator_accepts_it(cohort, make_photo, data_dir):
+    import json
+
+    faces = json.loads((data_dir / "landmarks68" / "landmarks.json").read_text())["faces"]
+    first, second = (np.asarray(points) for points in list(faces.values())[:2])
+    study = cohort["study"]
+    pre = make_photo(study, subject_code="X1", visit_label="baseline", role=VisitRole.PRE)
+    post = make_photo(study, subject_code="X1", visit_label="week 12", role=VisitRole.POST)
+    landmarks_result(pre, first)
+    landmarks_result(post, second)
+    comparison = comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=cohort["coordinator"])
+    pair = ComparisonPair.objects.get(comparison=comparison)
+    assert any("Registration residual" in warning for warning in pair.warnings) and not pair.included
+    client = client_for(cohort["coordinator"])
+    page = client.get(reverse("studies:study_cohort", args=[study.pk])).content.decode()
+    assert "left out" in page and "1 left out by a comparability warning" in page
+    refused = client.post(reverse("studies:pair_accept", args=[pair.pk]), {"accepted": "1", "note": " "})
+    assert refused.status_code == 302 and not ComparisonPair.objects.get(pk=pair.pk).included
+    client.post(
+        reverse("studies:pair_accept", args=[pair.pk]), {"accepted": "1", "note": "twin photos checked"}
+    )
+    pair.refresh_from_db()
+    assert pair.included and pair.accepted_by == cohort["coordinator"]
+    event = AuditEvent.objects.filter(action=AuditAction.STATE).latest("pk")
+    assert event.details["note"] == "twin photos checked" and event.details["warnings"] == pair.warnings
+    # A clinician may not accept.
+    denied = client_for(cohort["clinician"]).post(
+        reverse("studies:pair_accept", args=[pair.pk]), {"accepted": "0"}
+    )
+    assert denied.status_code == 403
+
+
+def test_soft_deleted_subjects_and_photos_leave_the_cohort(cohort):
+    study = cohort["study"]
+    subject = cohort["comparisons"][0].subject
+    subject.deleted_at = timezone.now()
+    subject.save()
+    pair = ComparisonPair.objects.get(comparison=cohort["comparisons"][1])
+    pair.post_photo.deleted_at = timezone.now()
+    pair.post_photo.save()
+    codes = {row.subject_code for row in cohort_measure_rows(study)}
+    assert codes == {"S02", "S03", "S04", "S05"}
+
+
+def test_cohort_page_shows_statistics_charts_and_filters(cohort):
+    client = client_for(cohort["coordinator"])
+    url = reverse("studies:study_cohort", args=[cohort["study"].pk])
+    page = client.get(url, {"group": "lips", "measure": "upper_vermilion_height"}).content.decode()
+    assert 'id="statistics-table"' in page and 'data-measure="upper_vermilion_height"' in page
+    assert page.count('role="img"') >= 2 and "<desc" in page and "ΔS %" not in page
+    assert "control vs filler" in page
+    filtered = client.get(url, {"arm": "control"}).content.decode()
+    assert "S00" not in filtered and "S03" in filtered
+    event = AuditEvent.objects.filter(action=AuditAction.VIEW, study_id=cohort["study"].pk).latest("pk")
+    assert event.details["filters"]["arm"] == "control"
+
+
+def test_cohort_page_runs_a_bounded_number_of_queries(cohort, make_photo):
+    client = client_for(cohort["coordinator"])
+    url = reverse("studies:study_cohort", args=[cohort["study"].pk])
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for index in range(6, 12):  # six more subjects
+        code = f"S{index:02d}"
+        pre = make_photo(cohort["study"], subject_code=code, visit_label="baseline", role=VisitRole.PRE)
+        post = make_photo(cohort["study"], subject_code=code, visit_label="week 12", role=VisitRole.POST)
+        landmarks_result(pre, BASE)
+        landmarks_result(post, BASE)
+        comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=cohort["coordinator"])
+    with CaptureQueriesContext(connection) as more:
+        client.get(url)
+    assert len(more) == len(few)
+
+
+def test_comparisons_for_every_subject_at_once(study_with_members, make_photo):
+    study = study_with_members["study"]
+    for code in ("A1", "A2"):
+        make_photo(study, subject_code=code, visit_label="baseline", role=VisitRole.PRE)
+        make_photo(study, subject_code=code, visit_label="month 3", role=VisitRole.POST)
+    make_photo(study, subject_code="A3", visit_label="baseline", role=VisitRole.PRE)  # no post visit
+    response = client_for(study_with_members["coordinator"]).post(
+        reverse("studies:cohort_comparisons_create", args=[study.pk])
+    )
+    assert response.status_code == 302
+    pairs = ComparisonPair.objects.filter(comparison__subject__study=study)
+    assert sorted(pair.comparison.subject.code for pair in pairs) == ["A1", "A2"]
+    assert all(pair.assessed_at is None for pair in pairs)  # no landmarks yet: waiting
+    again = comparisons_create_for_study(study=study, actor=study_with_members["coordinator"])
+    assert len(again) == 2 and pairs.count() == 2
+
+
+def test_subject_attributes_page_sets_arms_and_refuses_an_unknown_arm(cohort):
+    subject = cohort["comparisons"][0].subject
+    client = client_for(cohort["coordinator"])
+    url = reverse("studies:cohort_subjects", args=[cohort["study"].pk])
+    others = {
+        f"{name}-{comparison.subject.pk}": getattr(comparison.subject, name)
+        for comparison in cohort["comparisons"][1:]
+        for name in ("arm", "sex", "age_band")
+    }
+    ok = client.post(
+        url,
+        {
+            **others,
+            f"arm-{subject.pk}": "control",
+            f"sex-{subject.pk}": "male",
+            f"age_band-{subject.pk}": "40-49",
+        },
+    )
+    assert ok.status_code == 302
+    subject.refresh_from_db()
+    assert (subject.arm, subject.sex, subject.age_band) == ("control", "male", "40-49")
+    refused = client.post(url, {**others, f"arm-{subject.pk}": "placebo"})
+    assert refused.status_code == 200 and "not one of the study" in refused.content.decode()
+    subject.refresh_from_db()
+    assert subject.arm == "control"
+    assert client_for(cohort["rater"]).get(url).status_code == 403
+
+
+# REST API -------------------------------------------------------------------------------------------------
+
+
+def api_client(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_api_comparison_carries_its_pairs_registration_and_measures(cohort):
+    comparison = cohort["comparisons"][1]
+    response = api_client(cohort["clinician"]).get(f"/api/comparisons/{comparison.pk}/")
+    assert response.status_code == 200
+    [pair] = response.json()["pairs"]
+    assert pair["view"] == "frontal" and pair["included"] and "residual_ipd" in pair["registration"]
+    lip = pair["measures"]["upper_vermilion_height"]
+    assert lip["unit"] == "IPD" and lip["change"] == pytest.approx(0.04, abs=1e-6)
+    listed = api_client(cohort["clinician"]).get("/api/comparisons/", {"study": cohort["study"].pk}).json()
+    assert all(len(entry["pairs"]) == 1 for entry in listed["results"])
+
+
+def test_api_cohort_statistics_with_the_page_permissions(cohort):
+    url = f"/api/studies/{cohort['study'].pk}/cohort/"
+    response = api_client(cohort["coordinator"]).get(url, {"group": "lips", "adjust": "fdr_bh"})
+    assert response.status_code == 200
+    upper = next(entry for entry in response.json() if entry["measure"] == "upper_vermilion_height")
+    assert upper["summary"]["n"] == 6 and upper["arms"][0]["first"] == "control"
+    assert api_client(cohort["coordinator"]).get(url, {"group": "nonsense"}).status_code == 400
+    assert api_client(cohort["clinician"]).get(url).status_code == 403
+    assert api_client(cohort["outsider"]).get(url).status_code == 404
+    assert AuditEvent.objects.filter(action=AuditAction.VIEW, via="api", study_id=cohort["study"].pk).exists()
+
+
+def test_coordinator_picks_the_photo_of_a_visit_with_several(cohort, make_photo):
+    comparison = cohort["comparisons"][0]
+    pair = ComparisonPair.objects.get(comparison=comparison)
+    first_pre = pair.pre_photo
+    second_pre = make_photo(cohort["study"], subject_code="S00", visit_label="baseline", role=VisitRole.PRE)
+    client = client_for(cohort["coordinator"])
+    page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
+    assert "Compare these photos" in page and "Comparable: registration residual" in page
+    response = client.post(
+        reverse("studies:pair_photos", args=[pair.pk]),
+        {"pre_photo": second_pre.pk, "post_photo": pair.post_photo_id},
+    )
+    assert response.status_code == 302
+    pair.refresh_from_db()
+    assert pair.pre_photo == second_pre and pair.assessed_at is None  # the new photo has no landmarks yet
+    event = AuditEvent.objects.filter(action=AuditAction.UPDATE, details__pair=pair.pk).latest("pk")
+    assert event.details["before"][0] == first_pre.pk and event.details["after"][0] == second_pre.pk
+    other = cohort["comparisons"][1].pairs.get().post_photo  # a photo of another subject
+    refused = client.post(
+        reverse("studies:pair_photos", args=[pair.pk]), {"pre_photo": other.pk, "post_photo": other.pk}
+    )
+    assert refused.status_code == 302
+    pair.refresh_from_db()
+    assert pair.pre_photo == second_pre
+    assert (
+        client_for(cohort["rater"])
+        .post(
+            reverse("studies:pair_photos", args=[pair.pk]),
+            {"pre_photo": first_pre.pk, "post_photo": pair.post_photo_id},
+        )
+        .status_code
+        == 403
+    )
