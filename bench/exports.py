@@ -1,14 +1,14 @@
 """`python -m bench.exports [--subjects 250] [--repeats 5]`: the study exports at scale.
 
 Seeds a throwaway PostgreSQL database (`facet_bench_exports` on DATABASE_URL's server, dropped and
-recreated) with the issue's scale: 250 subjects, each with a pre and a post visit holding a frontal and
-a left-45° photo (1,000 photos), four succeeded analyses per photo (landmarks, zones, wrinkles,
-normality: 4,000 results; made-up figures, not measurements), one comparison per subject and its two
-photo pairs, whose measures and sources are those `webapp.analysis.pairs.pair_assess` stores
-(`ml.measures.catalogue.photo_measures` of the results; the colour figures, which need the photo files,
-are left out). Then it downloads each export through the real view (Django's test client, logged in
-as the coordinator: permission check, query, writing, audit event) `--repeats` times and reports the
-wall time and the number of SQL queries of each, side by side: XLSX, CSV, REDCap.
+recreated) with the cohort benchmark's study (`bench.cohort.seed`, the same data as `bench.cohort`):
+250 subjects in two arms, each with a pre and a post visit holding a frontal and a left-45° photo
+(1,000 photos), four succeeded analyses per photo (landmarks, zones, wrinkles, normality: 4,000
+results; SYNTHETIC figures, not measurements) and the 500 assessed comparison pairs that
+`comparisons_create_for_study` makes. Then it downloads each export through the real view (Django's
+test client, logged in as the coordinator: permission check, query, writing, audit event) `--repeats`
+times and reports the wall and CPU time and the number of SQL queries of each, side by side: XLSX,
+CSV, REDCap.
 
 Goal (issue 15): the XLSX export ≤ 5 s. The machine's load average is reported with the figures.
 """
@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -42,201 +44,23 @@ def _recreate_database(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{BENCH_DATABASE}"))
 
 
-def _face(rng) -> list[list[float]]:
-    """A plausible iBUG-68 frontal face in a 1,000-pixel photo, varied per photo (made-up)."""
-    import numpy as np
-
-    points = np.zeros((68, 2))
-    jaw = np.linspace(0, np.pi, 17)
-    points[0:17] = np.c_[500 - 300 * np.cos(jaw), 560 + 360 * np.sin(jaw)]
-    points[17:22] = np.c_[np.linspace(290, 460, 5), [430, 412, 405, 412, 425]]
-    points[22:27] = np.c_[np.linspace(540, 710, 5), [425, 412, 405, 412, 430]]
-    points[27:31] = np.c_[[500] * 4, np.linspace(500, 650, 4)]
-    points[31:36] = np.c_[np.linspace(445, 555, 5), [665, 675, 680, 675, 665]]
-    ring = np.linspace(0, 2 * np.pi, 7)[:-1]
-    points[36:42] = np.c_[370 - 50 * np.cos(ring), 510 - 18 * np.sin(ring)]
-    points[42:48] = np.c_[630 - 50 * np.cos(ring), 510 - 18 * np.sin(ring)]
-    outer = np.linspace(0, 2 * np.pi, 13)[:-1]
-    points[48:60] = np.c_[500 - 105 * np.cos(outer), 790 - 38 * np.sin(outer)]
-    inner = np.linspace(0, 2 * np.pi, 9)[:-1]
-    points[60:68] = np.c_[500 - 75 * np.cos(inner), 790 - 12 * np.sin(inner)]
-    return (points + rng.normal(0, 3.0, points.shape)).tolist()
-
-
 def _seed(subjects: int) -> dict:
-    """Bulk-create the study; returns the study id, the coordinator's id and the row counts."""
-    import datetime
+    """The cohort benchmark's study (`bench.cohort.seed`), with its row counts."""
+    from bench.cohort import seed
+    from webapp.analysis.models import ComparisonPair, Result
+    from webapp.studies.models import Comparison, Photo, Visit
 
-    import numpy as np
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-
-    from ml.measures.catalogue import photo_measures
-    from ml.zones.atlas import ZONES
-    from webapp.analysis.models import AnalysisJob, ComparisonPair, Result
-    from webapp.runs.models import RunStatus
-    from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Subject, Visit, VisitRole
-    from webapp.studies.services import study_create
-
-    rng = np.random.default_rng(15)
-    user = get_user_model().objects.create_user("bench-coordinator", password="bench-password-0")
-    study = study_create(name="Export benchmark", creator=user)
-    study.arms = ["filler", "control"]
-    study.save(update_fields=["arms"])
-    people = Subject.objects.bulk_create(
-        Subject(study=study, code=f"B-{index:04d}", arm=study.arms[index % 2]) for index in range(subjects)
-    )
-    visits = Visit.objects.bulk_create(
-        Visit(
-            subject=subject,
-            label=label,
-            role=role,
-            date=datetime.date(2026, 1, 5) + datetime.timedelta(days=84 * offset),
-        )
-        for subject in people
-        for offset, (label, role) in enumerate((("baseline", VisitRole.PRE), ("week 12", VisitRole.POST)))
-    )
-    views = (PhotoView.FRONTAL, PhotoView.LEFT_45)
-    photos = Photo.objects.bulk_create(
-        Photo(
-            study=study,
-            visit=visit,
-            view=view,
-            image=f"photos/bench/{visit.pk}-{view}.png",
-            thumbnail=f"thumbnails/bench/{visit.pk}-{view}.jpg",
-            content_hash=f"{visit.pk:032d}{index:032d}",
-            image_hash=f"{visit.pk:032d}{index:032d}",
-            source_format="JPEG",
-            width=1000,
-            height=1200,
-        )
-        for visit in visits
-        for index, view in enumerate(views)
-    )
-    now = timezone.now()
-    kinds = (AnalysisKind.LANDMARKS, AnalysisKind.ZONES, AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
-    jobs = AnalysisJob.objects.bulk_create(
-        AnalysisJob(
-            kind=kind,
-            photo=photo,
-            model_name=f"bench-{kind}",
-            model_version="bench",
-            status=RunStatus.SUCCEEDED,
-            progress=1.0,
-            attempts=1,
-            started_at=now,
-            finished_at=now,
-        )
-        for photo in photos
-        for kind in kinds
-    )
-    data_by_job = {}
-    for job in jobs:
-        if job.kind == AnalysisKind.LANDMARKS:
-            data = {"faces": [{"box": [200, 300, 800, 950], "score": 0.99, "landmarks": _face(rng)}]}
-        elif job.kind == AnalysisKind.ZONES:
-            fractions = rng.dirichlet(np.ones(len(ZONES)))
-            data = {
-                "zones": [
-                    {
-                        "number": zone.number,
-                        "abbreviation": zone.abbreviation,
-                        "name": zone.name,
-                        "area_px": int(fraction * 400_000),
-                        "face_fraction": float(fraction),
-                        "outlines": [[10, 10, 40, 10, 40, 40, 10, 40]],
-                    }
-                    for zone, fraction in zip(ZONES, fractions, strict=True)
-                ]
-            }
-        elif job.kind == AnalysisKind.WRINKLES:
-            data = {
-                "zones": [
-                    {
-                        "number": zone.number,
-                        "abbreviation": zone.abbreviation,
-                        "name": zone.name,
-                        "zone_area_px": 10_000,
-                        "wrinkle_area_px": int(area * 10_000),
-                        "area_fraction": float(area),
-                        "total_length_px": float(area * 3_000),
-                        "count": 3,
-                    }
-                    for zone, area in zip(ZONES, rng.uniform(0, 0.2, len(ZONES)), strict=True)
-                ]
-            }
-        else:
-            data = {"score": float(rng.normal(-1.0, 0.4)), "rating": {"value": float(rng.uniform(2, 6))}}
-        data_by_job[job.pk] = data
-    results = Result.objects.bulk_create(
-        Result(
-            job=job,
-            data=data_by_job[job.pk],
-            model_name=job.model_name,
-            model_version="bench",
-            weights_sha256=f"{job.kind:0>64}"[-64:],
-            code_version="bench",
-        )
-        for job in jobs
-    )
-    by_photo: dict[int, dict[str, Result]] = {}
-    for job, result in zip(jobs, results, strict=True):
-        by_photo.setdefault(job.photo_id, {})[job.kind] = result
-    comparisons = Comparison.objects.bulk_create(
-        Comparison(
-            subject=subject, pre_visit=visits[2 * index], post_visit=visits[2 * index + 1], created_by=user
-        )
-        for index, subject in enumerate(people)
-    )
-    photo_of = {(photo.visit_id, photo.view): photo for photo in photos}
-    pairs = []
-    for comparison in comparisons:
-        for view in views:
-            sides = {
-                "pre": photo_of[(comparison.pre_visit_id, view)],
-                "post": photo_of[(comparison.post_visit_id, view)],
-            }
-            measures, sources = {}, {}
-            for side, photo in sides.items():
-                found = by_photo[photo.pk]
-                measures[side] = photo_measures(
-                    **{kind: result.data for kind, result in found.items()},
-                    zones_of_interest=study.zones_of_interest,
-                )
-                sources[side] = {
-                    kind: {
-                        "result": result.pk,
-                        "model": result.model_name,
-                        "version": result.model_version,
-                        "weights_sha256": result.weights_sha256,
-                    }
-                    for kind, result in found.items()
-                }
-            pairs.append(
-                ComparisonPair(
-                    comparison=comparison,
-                    view=view,
-                    pre_photo=sides["pre"],
-                    post_photo=sides["post"],
-                    measures={
-                        key: [measures["pre"][key], measures["post"][key]]
-                        for key in measures["pre"]
-                        if key in measures["post"]
-                    },
-                    sources=sources,
-                    assessed_at=now,
-                )
-            )
-    ComparisonPair.objects.bulk_create(pairs)
+    seeded = seed(subjects)
+    study = seeded["study"]
     return {
         "study_id": study.pk,
-        "user_id": user.pk,
-        "subjects": len(people),
-        "visits": len(visits),
-        "photos": len(photos),
-        "results": len(results),
-        "comparisons": len(comparisons),
-        "pairs": len(pairs),
+        "user_id": seeded["coordinator"].pk,
+        "subjects": study.subjects.count(),
+        "visits": Visit.objects.filter(subject__study=study).count(),
+        "photos": Photo.objects.filter(study=study).count(),
+        "results": Result.objects.filter(job__photo__study=study).count(),
+        "comparisons": Comparison.objects.filter(subject__study=study).count(),
+        "pairs": ComparisonPair.objects.filter(comparison__subject__study=study).count(),
     }
 
 
@@ -290,7 +114,8 @@ def _markdown(report: dict) -> str:
         "",
         f"Seeded: {seeded['subjects']} subjects, {seeded['visits']} visits, {seeded['photos']} photos, "
         f"{seeded['results']} results, {seeded['comparisons']} comparisons, {seeded['pairs']} photo pairs "
-        f"({report['rows']} measure rows). Figures are made up; the timings are real.",
+        f"({report['rows']} measure rows), seeded by `bench.cohort.seed`. Figures are synthetic; the "
+        "timings are real.",
         "",
         "Each export is downloaded through its view (permission check, reads, writing, audit event).",
         "",
@@ -324,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         print("bench.exports needs DATABASE_URL pointing at a PostgreSQL server.", file=sys.stderr)
         return 2
     os.environ["DATABASE_URL"] = _recreate_database(base)
+    os.environ["FACET_MEDIA_ROOT"] = tempfile.mkdtemp(prefix="facet-bench-exports-")
+    os.environ["FACET_HTTPS"] = "0"  # the test client speaks plain HTTP
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
     import django
 
@@ -332,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     from django.core.management import call_command
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    settings.SECURE_SSL_REDIRECT = False
     call_command("migrate", verbosity=0)
     load = os.getloadavg()
     seeded = _seed(args.subjects)
@@ -351,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_report(args.out, "exports", report, _markdown(report))
     print(_markdown(report))
+    shutil.rmtree(os.environ["FACET_MEDIA_ROOT"], ignore_errors=True)
     return 0
 
 
