@@ -421,3 +421,14 @@ def test_cohort_report_pdf_has_the_statistics_and_charts(scene):
         .status_code
         == 403
     )
+
+
+def test_stable_uids_are_valid_dicom_uids_and_differ_per_object():
+    import re
+
+    uids = {dicom.stable_uid("seed", kind, 7) for kind in ("subject", "visit", "photo")}
+    assert len(uids) == 3 and dicom.stable_uid("seed", "photo", 7) in uids
+    assert dicom.stable_uid("other seed", "photo", 7) not in uids
+    for uid in uids:
+        assert len(uid) <= 64 and uid.startswith("2.25.")
+        assert re.fullmatch(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*", uid)
