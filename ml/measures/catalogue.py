@@ -115,8 +115,11 @@ def photo_measures(
     points = _subject_landmarks(landmarks)
     ipd_px = None
     if points is not None:
-        measures.update(facial_measures(points))
-        ipd_px = face_frame(points)[1]
+        try:
+            measures.update(facial_measures(points))
+            ipd_px = face_frame(points)[1]
+        except ValueError:
+            pass  # degenerate landmarks (not 68 points, eyes on one spot): no landmark measures
     if normality:
         measures["normality_score"] = float(normality["score"])
         rating = (normality.get("rating") or {}).get("value")

@@ -24,11 +24,12 @@ COLOUR_WORKING_IPD_PX = 48.0
 
 @dataclass(frozen=True)
 class PhotoFigures:
-    """What comparability needs from one photo: the subject's 68 landmarks, head pose in degrees and
-    the face's colour (:func:`face_colour`, None when the photo was not read)."""
+    """What comparability needs from one photo: the subject's 68 landmarks, head pose in degrees (yaw,
+    pitch; None or missing angles skip those checks) and the face's colour (:func:`face_colour`, None
+    when the photo was not read)."""
 
     landmarks: np.ndarray
-    pose: dict[str, float]
+    pose: dict[str, float] | None
     colour: dict[str, float] | None = None
 
 
@@ -89,12 +90,13 @@ def pair_figures(pre: PhotoFigures, post: PhotoFigures) -> dict[str, float]:
     residual = np.linalg.norm(apply_transform(matrix, post_points) - pre_points, axis=1).mean()
     figures = {
         "residual_ipd": float(residual / pre_ipd),
-        "yaw_difference": abs(float(post.pose["yaw"]) - float(pre.pose["yaw"])),
-        "pitch_difference": abs(float(post.pose["pitch"]) - float(pre.pose["pitch"])),
         "scale_change": 100 * abs(post_ipd / pre_ipd - 1),
         "registration_scale": float(np.hypot(matrix[0, 0], matrix[1, 0])),
         "registration_rotation_degrees": float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0]))),
     }
+    for angle in ("yaw", "pitch"):
+        if angle in (pre.pose or {}) and angle in (post.pose or {}):
+            figures[f"{angle}_difference"] = abs(float(post.pose[angle]) - float(pre.pose[angle]))
     if pre.colour and post.colour:
         figures["exposure_difference"] = abs(post.colour["luminance"] - pre.colour["luminance"])
         figures["white_balance_difference"] = float(

@@ -84,6 +84,10 @@ def test_fuller_upper_lip_raises_its_height_and_area():
 def test_measures_need_68_finite_points():
     with pytest.raises(ValueError, match="68 finite"):
         facial_measures(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="coincide"):
+        facial_measures(np.zeros((68, 2)))
+    degenerate = {"faces": [{"box": [0, 0, 1, 1], "score": 1.0, "landmarks": np.zeros((68, 2)).tolist()}]}
+    assert photo_measures(landmarks=degenerate, normality={"score": 1.0}) == {"normality_score": 1.0}
 
 
 def test_mm_conversion_of_lengths_and_areas():

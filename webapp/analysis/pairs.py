@@ -48,6 +48,8 @@ def _photo_figures(photo: Photo, landmarks: Result | None) -> PhotoFigures | Non
     if face is None:
         return None
     points = np.asarray(face["landmarks"], dtype=np.float64)
+    if points.shape != (68, 2) or not np.isfinite(points).all():
+        return None
     colour = None
     try:
         with photo.image.open("rb") as stored:
@@ -55,7 +57,7 @@ def _photo_figures(photo: Photo, landmarks: Result | None) -> PhotoFigures | Non
     except (OSError, ImageLoadError, ValueError) as error:
         # Without the colour figures the geometric checks still stand; say why in the log.
         logger.warning("Colour figures of photo %s unavailable: %s", photo.pk, error)
-    return PhotoFigures(landmarks=points, pose=face.get("pose") or {"yaw": 0.0, "pitch": 0.0}, colour=colour)
+    return PhotoFigures(landmarks=points, pose=face.get("pose"), colour=colour)
 
 
 def pair_assess(pair: ComparisonPair, results: dict[tuple[int, str], Result] | None = None) -> ComparisonPair:
