@@ -3,7 +3,7 @@
 The benchmark never touches the site's data: by default it uses a throwaway SQLite database,
 filesystem broker and media folder in a temporary directory. When DATABASE_URL is set it uses (and
 drops and recreates) a database named `facet_bench` on that server; when REDIS_URL is set it uses
-that Redis and purges its cpu and gpu queues, so point REDIS_URL at a Redis database nothing else uses.
+that Redis and purges its quick, cpu and gpu queues, so point REDIS_URL at a Redis database nothing else uses.
 """
 
 import argparse
@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace, faces: list[Path], temp: Path) -> dict:
         "setup": {
             "database": connection.vendor,
             "broker": "redis" if settings.REDIS_URL else "filesystem (kombu, polls every 1 s)",
-            "worker": "celery prefork, concurrency 1, queues cpu and gpu",
+            "worker": "celery prefork, concurrency 1, queues quick, cpu and gpu",
             "photos": args.photos,
         },
         "landmark_jobs": latency,

@@ -2,7 +2,7 @@
 
 Used by the benchmarks and by the integration tests' fixtures (tests/integration/conftest.py), so
 both run jobs exactly as production does: a separate `celery worker` process, prefork pool,
-concurrency 1, consuming the cpu and gpu queues.
+concurrency 1, consuming the quick, cpu and gpu queues (or the queues given).
 """
 
 import os
@@ -89,7 +89,7 @@ def worker_environment(
 
 
 def purge_broker() -> int:
-    """Drop every message waiting in the cpu and gpu queues, and on Redis the unacknowledged ones too.
+    """Drop every message waiting in the quick, cpu and gpu queues, and on Redis the unacknowledged ones too.
 
     Messages left by earlier runs name jobs of another database state; a fresh test database reuses
     their ids. Returns the number of waiting messages purged.
@@ -113,8 +113,15 @@ def _worker_ready(hostname: str) -> bool:
     return WorkerHeartbeat.objects.filter(hostname=hostname).exists()
 
 
-def start_worker(env: Mapping[str, str], log_path: Path, *, name_prefix: str = "worker") -> RunningWorker:
-    """Start `celery -A workers worker` and wait until its heartbeat row appears in the database."""
+def start_worker(
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    name_prefix: str = "worker",
+    queues: str = "quick,cpu,gpu",
+) -> RunningWorker:
+    """Start `celery -A workers worker` on ``queues`` and wait until its heartbeat row appears in the
+    database."""
     celery = Path(sys.executable).parent / "celery"
     node = f"{name_prefix}-{uuid.uuid4().hex[:12]}"
     hostname = f"{node}@{socket.gethostname()}"
@@ -124,7 +131,7 @@ def start_worker(env: Mapping[str, str], log_path: Path, *, name_prefix: str = "
         "workers",
         "worker",
         "-Q",
-        "cpu,gpu",
+        queues,
         "--concurrency",
         "1",
         "--pool",

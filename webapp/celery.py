@@ -8,11 +8,11 @@ here too (``workers/celery.py``), so the two can never disagree on the broker or
 from celery import Celery
 from kombu import Exchange, Queue
 
-QUEUE_NAMES = ("cpu", "gpu")
+QUEUE_NAMES = ("quick", "cpu", "gpu")
 
 
 def celery_app(main: str) -> Celery:
-    """A Celery app configured from Django's settings (``CELERY_*``) with the cpu and gpu queues."""
+    """A Celery app configured from Django's settings (``CELERY_*``) with the quick, cpu and gpu queues."""
     app = Celery(main)
     app.config_from_object("django.conf:settings", namespace="CELERY")
     app.conf.task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUE_NAMES)

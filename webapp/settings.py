@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "webapp.context_processors.facet",
+                "webapp.context_processors.worker_banner",
             ],
         },
     },
@@ -267,6 +268,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A new pool process loads the warm models (FACET_WARM_MODELS) before it reports up. Celery's default
+# 4 s is too short on a busy machine: a child killed mid-job (out of memory, say) was replaced by
+# children the pool killed in turn, for ever, and the job never ran again.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("FACET_WORKER_PROC_ALIVE_TIMEOUT", "120"))
 # The broker's visibility timeout (4 h) is far longer than any task's hard limit, so a long job
 # is never re-delivered to a second worker while the first is still running it.
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("FACET_TASK_SOFT_TIME_LIMIT", "1500"))

@@ -172,8 +172,12 @@ def _zones(job: AnalysisJob, model_name: str, image: np.ndarray, progress: Progr
     """The ml zones analysis with ``model_name`` and the weights the study runs, and its landmark source."""
     from ml.zones.analysis import analyze_zones
 
+    # Raises NoFaceError when the photo's landmark analysis found no face: zones do not apply then, even
+    # for a zone model that would draw them on any image.
+    landmarks, source = stored_landmarks(job)
+    if model_name != ZONES_LANDMARK:
+        landmarks, source = None, ""
     weights = model_weights(model_name, job)
-    landmarks, source = (None, "") if model_name != ZONES_LANDMARK else stored_landmarks(job)
     analysis = analyze_zones(
         image, model=model_name, weights=weights.path, landmarks=landmarks, progress=progress
     )

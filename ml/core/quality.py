@@ -79,6 +79,17 @@ def view_expected_yaw(view: str) -> float:
         raise ValueError(f"Unknown view '{view}'; choose one of {', '.join(VIEW_EXPECTED_YAW)}.") from None
 
 
+def suggest_view(yaw: float) -> str:
+    """The standard view whose expected yaw a measured head yaw (degrees) matches best. A yaw beyond
+    :data:`POSE_RELIABLE_MAX_YAW` is a profile: the estimate saturates there, so only its side counts."""
+    side = "left" if yaw < 0 else "right"
+    if abs(yaw) > POSE_RELIABLE_MAX_YAW:
+        return f"{side}90"
+    if abs(yaw) >= 22.5:  # half-way between frontal (0°) and a 45° view
+        return f"{side}45"
+    return "frontal"
+
+
 def _face_mask(shape: tuple[int, int], landmarks: np.ndarray) -> np.ndarray:
     """Boolean mask of the convex hull of the landmarks (jaw line to brows)."""
     import cv2

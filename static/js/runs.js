@@ -27,7 +27,7 @@ function show(element, visible) {
 function render(item, run) {
   item.dataset.status = run.status;
   const badge = item.querySelector("[data-role=status]");
-  badge.className = `badge badge-${run.status}`;
+  badge.className = `badge badge-${run.badge || run.status}`;
   badge.textContent = run.status_label;
   item.querySelector("[data-role=progress]").value = run.progress;
   item.querySelector("[data-role=message]").textContent = run.message || "";

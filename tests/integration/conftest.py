@@ -1,6 +1,6 @@
 """Fixtures that run jobs on a real Celery worker process against the test database.
 
-`celery_worker` starts `celery -A workers worker` (prefork, concurrency 1, queues cpu and gpu) with
+`celery_worker` starts `celery -A workers worker` (prefork, concurrency 1, queues quick, cpu and gpu) with
 DATABASE_URL pointing at pytest-django's test database, this test's media folder and the test
 process's broker. Use it with `transactional_db` (which `live_server` implies): the worker is
 another process and only sees committed rows.

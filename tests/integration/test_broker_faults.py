@@ -4,6 +4,8 @@ own, on a free port, that the test stops and starts (never the machine's Redis).
 * D1: an upload while the broker is down keeps the photo, and the job runs once when the broker is back.
 * D2: jobs queued when Redis loses its data (restarted without persistence) all run once.
 * D3: a worker killed in the middle of a job: another worker takes the job over and it runs once.
+* Issue 16 item 8: a worker's pool child killed in the middle of a job (the OOM killer's way): the
+  worker stays up, forks a new child, and the job completes exactly once.
 
 The workers run with short timings (heartbeat 1 s, sweep 1 s, stale after 6 s, re-send after 3 s) so
 that the tests are quick; production's are in webapp/settings.py and docs/architecture.md.
@@ -256,6 +258,65 @@ def test_d3_the_job_of_a_killed_worker_is_taken_over_and_runs_once(
     assert job.attempts == 2 and job.worker == second.hostname
     assert AuditEvent.objects.filter(summary__contains="taken back from").exists()
     print(f"D3: taken over {taken_over_after:.1f} s after the kill (stale after 6 s, sweep every 1 s)")
+
+
+def pool_children(main_pid: int) -> list[int]:
+    """The processes whose parent is ``main_pid`` (a prefork worker's pool children)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Field 4 (after the parenthesised command name) is the parent pid.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == main_pid:
+            children.append(int(entry.name))
+    return children
+
+
+def test_a_killed_pool_child_restarts_and_its_job_completes_exactly_once(
+    own_redis, workers, visit, study_with_members, face_jpeg_bytes, tmp_path
+):
+    from webapp.analysis.services import model_version_register, study_model_version_set
+    from webapp.studies.models import Study
+
+    study = Study.objects.get(pk=study_with_members["study"].pk)
+    study.analyses = ["normality"]
+    study.save()
+    version = model_version_register(
+        name="normality-rating-regressor",
+        task="normality",
+        version="child-kill",
+        source="test",
+        weights_path=str(_slow_enough_regressor(tmp_path)),
+    )
+    study_model_version_set(
+        study=study,
+        name="normality-rating-regressor",
+        model_version=version,
+        actor=study_with_members["coordinator"],
+    )
+    worker = workers()
+    response = upload(clinician(study_with_members), visit, face_jpeg_bytes)
+    assert response.status_code == 201, response.content
+    job = AnalysisJob.objects.get(photo_id=response.json()["id"])
+    wait_until(
+        lambda: AnalysisJob.objects.filter(pk=job.pk, status=RunStatus.RUNNING, progress__gt=0.1).exists(),
+        "the job to be running",
+    )
+    children = pool_children(worker.process.pid)
+    assert len(children) == 1, children  # concurrency 1
+    os.kill(children[0], signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_until(lambda: finished([job.pk]), "the job of the killed child to finish")
+    recovered_after = time.monotonic() - killed_at
+    assert worker.is_alive()  # the worker itself stayed up and forked a new child
+    assert_ran_once([job.pk])
+    job.refresh_from_db()
+    assert job.attempts == 2 and job.worker == worker.hostname
+    print(f"pool child killed: the job finished once, {recovered_after:.1f} s after the kill")
 
 
 def _slow_enough_regressor(folder: Path) -> Path:

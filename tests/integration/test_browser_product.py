@@ -233,3 +233,73 @@ def test_a_coordinator_corrects_a_photos_view_and_sees_the_verdict_recomputed(
     expect(section).not_to_contain_text("this view expects", timeout=180_000)
     expect(section).to_contain_text("Expected yaw for a Frontal photo: 0°")
     page.screenshot(path="/tmp/facet-browser-view-corrected.png", full_page=True)
+
+
+def test_a_photo_without_a_face_shows_no_zone_result_and_no_green_badge(
+    live_server, browser_page, log_in, transactional_db, make_user, make_photo
+):
+    """The landmark analysis found no face; a zone model drew zones anyway. The page shows neither zones
+    nor per-zone figures, says the face analyses do not apply, and no badge on it or on the subject
+    page is green."""
+    from playwright.sync_api import expect
+
+    from webapp.analysis import services
+    from webapp.analysis.models import AnalysisJob
+    from webapp.runs.services import run_claim
+    from webapp.studies.services import study_create
+
+    coordinator = make_user("dr.noface", password=PASSWORD)
+    study = study_create(name="No face study", creator=coordinator)
+    study.analyses = ["landmarks", "zones"]
+    study.save()
+    photo = make_photo(study, subject_code="NF-001")
+    zone = {"abbreviation": "Fh", "name": "Forehead", "number": 1, "area_px": 900, "outlines": []}
+    for kind, data in (
+        ("landmarks", {"faces": [], "quality": {"ok": False, "reasons": ["No face was found."]}}),
+        ("zones", {"zones": [zone], "notes": [], "image": {"width": 256, "height": 256}}),
+    ):
+        job = AnalysisJob.objects.create(photo=photo, kind=kind, queue="cpu", model_name="m")
+        services.job_succeed(
+            job_id=job.pk,
+            attempt=run_claim(AnalysisJob, run_id=job.pk, worker="browser-test").attempt,
+            data=data,
+            model={"name": "m", "version": "test"},
+            parameters={},
+            code_version="test",
+        )
+    page = browser_page
+    log_in("dr.noface", PASSWORD)
+    page.goto(f"{live_server.url}/photos/{photo.pk}/")
+    expect(page.locator("#no-face-card")).to_contain_text("Not applicable without a face: Facial zones")
+    expect(page.locator(".job [data-role=status]").first).to_be_visible()
+    assert page.locator("#zones-card, #zone-stats, #zone-overlay path, #zone-overlay polygon").count() == 0
+    badges = page.locator(".badge")
+    labels = badges.all_inner_texts()
+    assert "No face found" in labels and "Not applicable: no face" in labels
+    assert page.locator(".badge-ok, .badge-succeeded").count() == 0, labels
+    page.goto(f"{live_server.url}/subjects/{photo.visit.subject_id}/")
+    expect(page.locator(".thumb .badge")).to_have_text("No face found")
+    assert page.locator(".badge-ok, .badge-succeeded").count() == 0
+
+
+def test_the_no_worker_banner_appears_on_the_photo_page(
+    live_server, browser_page, log_in, transactional_db, make_user, make_photo
+):
+    """A landmark job waits on the quick queue and no worker has a fresh heartbeat: the photo page says
+    so at its top instead of a bare "Queued"."""
+    from playwright.sync_api import expect
+
+    from webapp.analysis.models import AnalysisJob
+    from webapp.studies.services import study_create
+
+    coordinator = make_user("dr.banner", password=PASSWORD)
+    study = study_create(name="Banner study", creator=coordinator)
+    photo = make_photo(study, subject_code="BN-001")
+    AnalysisJob.objects.create(photo=photo, kind="landmarks", queue="quick", model_name="dlib-68")
+    page = browser_page
+    log_in("dr.banner", PASSWORD)
+    page.goto(f"{live_server.url}/photos/{photo.pk}/")
+    banner = page.locator("[data-role=worker-banner]")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("No worker is running for the “quick” queue")
+    expect(banner).to_contain_text("celery -A workers worker -Q quick")

@@ -155,7 +155,7 @@ def test_redelivered_task_neither_runs_again_nor_duplicates_the_result(
     job = wait_for_job(landmarks_job_id(photo))
     result = Result.objects.get(job=job)
 
-    run_analysis_job.apply_async(args=[job.pk], queue="cpu")
+    run_analysis_job.apply_async(args=[job.pk], queue="quick")
     wait_for_log(celery_worker, f"Not running AnalysisJob {job.pk}: it is succeeded")
 
     again = AnalysisJob.objects.get(pk=job.pk)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ml.core.landmarks import FaceLandmarks
-from ml.core.quality import QualityThresholds, assess_quality, view_expected_yaw
+from ml.core.quality import QualityThresholds, assess_quality, suggest_view, view_expected_yaw
 
 SHAPE = (600, 600)
 
@@ -118,3 +118,20 @@ def test_profile_views_are_checked_by_direction(make_landmarks):
     ]
     frontal = assess_quality(_textured_image(), [_face(make_landmarks())], expected_yaw=-90.0)
     assert not frontal.ok and "at least 50° to the subject's right" in frontal.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("yaw", "view"),
+    [
+        (0.0, "frontal"),
+        (-12.0, "frontal"),
+        (-44.0, "left45"),
+        (30.0, "right45"),
+        (-61.0, "left90"),
+        (58.0, "right90"),
+    ],
+)
+def test_suggest_view_matches_the_measured_yaw_to_a_standard_view(yaw, view):
+    assert suggest_view(yaw) == view
+    if abs(yaw) <= 45:
+        assert abs(view_expected_yaw(view) - yaw) <= 22.5

@@ -183,7 +183,8 @@ def test_site_admin_activates_a_version_on_the_model_versions_page(labeled_study
     page = admin.get(url)
     assert page.status_code == 200 and b"pooled JSI 0.1000" in page.content
     assert admin.post(url, {"model_version": first.pk}).status_code == 302
-    assert admin.post(url, {"model_version": second.pk}).status_code == 302
+    # Version b reports no figure, so activating it needs the below-the-floor confirmation.
+    assert admin.post(url, {"model_version": second.pk, "confirm_below_floor": "1"}).status_code == 302
     first.refresh_from_db()
     second.refresh_from_db()
     assert second.is_active and not first.is_active

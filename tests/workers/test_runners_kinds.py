@@ -137,6 +137,20 @@ def test_zones_fail_clearly_when_the_landmarks_result_found_no_face(face_photo):
         runners.run_zones(job, lambda *_: None)
 
 
+def test_no_zone_model_runs_on_a_photo_whose_landmarks_result_found_no_face(face_photo):
+    """The HRNet zone model would draw zones on any image: it is not run without a face."""
+    landmark_job = face_photo.jobs.get(kind=AnalysisKind.LANDMARKS)
+    record(
+        landmark_job,
+        runners.RunOutcome(data={"faces": []}, model={"name": "dlib-68", "version": "t"}, parameters={}),
+    )
+    job = make_job(face_photo, AnalysisKind.ZONES, ZONES_HRNET)
+    from ml.core.subject import NoFaceError
+
+    with pytest.raises(NoFaceError, match="found no face"):
+        runners.run_zones(job, lambda *_: None)
+
+
 def test_zone_model_choice_follows_training_state_and_the_study_setting(study_with_members):
     spec = KIND_SPECS[AnalysisKind.ZONES]
     study = study_with_members["study"]

@@ -97,7 +97,7 @@ class KindSpec:
 
 KIND_SPECS: dict[str, KindSpec] = {
     AnalysisKind.LANDMARKS: KindSpec(
-        queue=Queue.CPU, preferred_model=DLIB_68, chosen_by_study=study_landmark_detector
+        queue=Queue.QUICK, preferred_model=DLIB_68, chosen_by_study=study_landmark_detector
     ),
     AnalysisKind.ZONES: KindSpec(queue=Queue.CPU, preferred_model=ZONES_HRNET, baseline_model=ZONES_LANDMARK),
     AnalysisKind.WRINKLES: KindSpec(queue=Queue.GPU, preferred_model=WRINKLES_UNET_WDS),

@@ -5,7 +5,7 @@ from django.db import models
 from django.urls import reverse
 
 from webapp.runs import task_names
-from webapp.runs.models import ACTIVE_STATUSES, Run, RunStateError
+from webapp.runs.models import ACTIVE_STATUSES, Run, RunBadge, RunStateError, RunStatus
 from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Study
 
 
@@ -58,6 +58,18 @@ class AnalysisJob(Run):
         )
         if same.exclude(pk=self.pk).exists():
             raise RunStateError("The same analysis of this photo is already queued or running.")
+
+    def badge(self) -> RunBadge:
+        """The verdict of a finished job: a landmarks job says whether the photo passes its quality
+        check or has no face; another kind on a photo without a face is "not applicable"."""
+        if self.kind == AnalysisKind.LANDMARKS and self.status == RunStatus.SUCCEEDED:
+            result = Result.objects.filter(job=self).only("data").first()
+            if result is not None:
+                return landmark_badge(result.data)
+        finished = self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+        if self.kind != AnalysisKind.LANDMARKS and finished and photo_has_no_face(self.photo_id):
+            return RunBadge(label="Not applicable: no face", tone="na")
+        return super().badge()
 
     def status_extra(self) -> dict[str, object]:
         result = Result.objects.filter(job=self).only("pk").first()
@@ -209,3 +221,23 @@ class ComparisonPair(models.Model):
     def included(self) -> bool:
         """In the cohort statistics: assessed, and comparable or accepted by a coordinator."""
         return self.assessed_at is not None and (not self.warnings or self.accepted_at is not None)
+
+
+def landmark_badge(data: dict) -> RunBadge:
+    """The badge of a landmarks result: no face, the quality check passes, or the photo needs a look."""
+    if not data.get("faces"):
+        return RunBadge(label="No face found", tone="bad")
+    if (data.get("quality") or {}).get("ok"):
+        return RunBadge(label="Quality passes", tone="ok")
+    return RunBadge(label="Quality: check", tone="warn")
+
+
+def photo_has_no_face(photo_id: int) -> bool:
+    """Whether the photo's newest landmarks result found no face: analyses that need a face do not apply."""
+    newest = (
+        Result.objects.filter(job__photo_id=photo_id, job__kind=AnalysisKind.LANDMARKS)
+        .order_by(models.F("job__finished_at").desc(nulls_last=True), "-pk")
+        .values_list("data__faces", flat=True)
+        .first()
+    )
+    return newest is not None and not newest

@@ -21,12 +21,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ml.core.alignment import apply_transform, similarity_transform
 from ml.core.subject import subject_face
+from webapp.analysis import model_figures, results, services
 from webapp.analysis import pairs as pair_services
-from webapp.analysis import results, services
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis.forms import StudySettingsForm
 from webapp.analysis.kinds import KIND_SPECS, untrained_kinds
-from webapp.analysis.models import AnalysisJob, ComparisonPair, Result
+from webapp.analysis.models import AnalysisJob, ComparisonPair, Result, photo_has_no_face
 from webapp.analysis.selectors import latest_result
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_page_view, audit_record
@@ -92,7 +92,17 @@ def _model_choices(study) -> list[dict]:
     for name in sorted({version.name for version in versions}):
         of_name = [version for version in versions if version.name == name]
         site = next((version for version in of_name if version.is_active), None)
-        rows.append({"name": name, "versions": of_name, "site": site, "chosen": chosen.get(name)})
+        for version in of_name:
+            version.figure = model_figures.figure(name, version.metrics)
+        rows.append(
+            {
+                "name": name,
+                "versions": of_name,
+                "site": site,
+                "chosen": chosen.get(name),
+                "shipped_figure": model_figures.shipped_figure(name),
+            }
+        )
     return rows
 
 
@@ -121,6 +131,13 @@ def study_model_version(request: HttpRequest, study_id: int) -> HttpResponse:
     else:
         chosen = f"version {version.version}" if version else "the site's version"
         messages.success(request, f"New {name} jobs of this study run {chosen}.")
+        found = model_figures.figure(name, version.metrics) if version else None
+        if found is not None and found.below_floor:
+            messages.warning(
+                request,
+                f"Version {version.version}'s {found.text} is below the floor ({found.floor_text}): "
+                "check its results, or go back to the site's version.",
+            )
     return redirect("studies:study_settings", study_id=study.pk)
 
 
@@ -273,6 +290,19 @@ def _landmark_view(result: Result | None) -> LandmarkView | None:
     )
 
 
+def _suggested_view(photo: Photo, landmarks: LandmarkView | None) -> dict | None:
+    """The view the measured head pose suggests, when it is not the photo's recorded view."""
+    from ml.core.quality import suggest_view
+
+    if landmarks is None or landmarks.face is None or "pose" not in landmarks.face:
+        return None
+    yaw = float(landmarks.face["pose"]["yaw"])
+    view = suggest_view(yaw)
+    if view == photo.view:
+        return None
+    return {"view": view, "label": PhotoView(view).label, "yaw": yaw}
+
+
 def _overlay_data(photo: Photo, result: Result | None) -> dict | None:
     """What overlay.js draws: the faces of the result, in the stored photo's pixel frame."""
     if result is None:
@@ -307,6 +337,7 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         )
     can = {capability.value: True for capability in capabilities(request.user, photo.study)}
     context = {
+        "suggested_view": _suggested_view(photo, landmarks),
         "view_grant": view_grant,
         "edit_form": PhotoEditForm(photo=photo) if can.get("manage_subjects") else None,
         "delete_form": DeleteForm(),
@@ -318,6 +349,11 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         "jobs": jobs,
         "broker_warning": broker_warning,
         "landmarks": landmarks,
+        "not_applicable": [
+            AnalysisKind(kind).label for kind in results.FACE_KINDS if kind in photo.study.analyses
+        ]
+        if results.no_face_found(found)
+        else [],
         "overlay": _overlay_data(photo, result),
         **_analysis_context(photo, found, view_grant),
     }
@@ -449,9 +485,11 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
             pair = _register(stored[view].pre_photo, stored[view].post_photo, label)
             pair.stored = stored[view]
             pair.choices = (pre_photos.get(view, []), post_photos.get(view, []))
+            # Results of a photo without a face are not applicable and not compared.
+            found = {"pre": results.photo_results(pair.pre), "post": results.photo_results(pair.post)}
             pair.results = {
-                (side, kind): latest_result(photo.pk, kind)
-                for side, photo in (("pre", pair.pre), ("post", pair.post))
+                (side, kind): found[side][kind]
+                for side in ("pre", "post")
                 for kind in (AnalysisKind.WRINKLES, AnalysisKind.NORMALITY)
             }
             pairs.append(pair)
@@ -485,6 +523,8 @@ def comparison_detail(request: HttpRequest, comparison_id: int) -> HttpResponse:
 
 
 def _missing_result_note(photo: Photo, label: str, kind: str) -> str:
+    if photo_has_no_face(photo.pk):
+        return f"Not applicable: the landmark analysis found no face in the {label} photo."
     job = photo.jobs.filter(kind=kind).order_by("-created_at").first()
     if job is None:
         return f"No {kind} analysis has been run on the {label} photo."

@@ -26,8 +26,24 @@ def zone_colour(number: int) -> str:
 
 
 def photo_results(photo: Photo) -> dict[str, Result | None]:
-    """The latest succeeded result of each analysis kind for the photo (None where there is none)."""
-    return {kind: latest_result(photo.pk, kind) for kind in AnalysisKind.values}
+    """The latest succeeded result of each analysis kind for the photo (None where there is none).
+
+    When the landmark analysis found no face, the kinds that need a face have no result to show, even
+    one a model produced anyway (a zone model draws zones on any image): they do not apply."""
+    found = {kind: latest_result(photo.pk, kind) for kind in AnalysisKind.values}
+    if no_face_found(found):
+        found.update(dict.fromkeys(FACE_KINDS))
+    return found
+
+
+# Every kind but the landmark analysis, which looks for the face, measures something of a face.
+FACE_KINDS = tuple(kind for kind in AnalysisKind.values if kind != AnalysisKind.LANDMARKS)
+
+
+def no_face_found(found: dict[str, Result | None]) -> bool:
+    """Whether the photo's landmarks result exists and found no face."""
+    landmarks = found.get(AnalysisKind.LANDMARKS)
+    return landmarks is not None and not landmarks.data.get("faces")
 
 
 def zone_rows(
@@ -217,3 +233,48 @@ def cohort_rows(study: Study) -> list[CohortRow]:
                 )
             )
     return rows
+
+
+def comparison_changes(comparison: Comparison) -> list[dict]:
+    """Per view photographed at both visits of a comparison: the two photos, the normality change and
+    the wrinkle change in each zone of interest, and what is missing (a result not there yet, or not
+    applicable to a photo without a face)."""
+    zones = comparison.subject.study.zones_of_interest
+    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.alive().order_by("uploaded_at")}
+    post_photos = {
+        photo.view: photo for photo in comparison.post_visit.photos.alive().order_by("uploaded_at")
+    }
+    changes = []
+    for view, _ in PhotoView.choices:
+        if view not in pre_photos or view not in post_photos:
+            continue
+        pre, post = pre_photos[view], post_photos[view]
+        found = {"pre": photo_results(pre), "post": photo_results(post)}
+        missing = [
+            f"{side} photo {photo.pk}: "
+            + ("no face found" if no_face_found(found[side]) else f"no {kind} result yet")
+            for side, photo in (("pre", pre), ("post", post))
+            for kind in (AnalysisKind.NORMALITY, AnalysisKind.WRINKLES)
+            if found[side][kind] is None
+        ]
+
+        def data(side: str, kind: str, found: dict = found) -> dict | None:
+            result = found[side][kind]
+            return result.data if result is not None else None
+
+        changes.append(
+            {
+                "view": view,
+                "pre_photo": pre.pk,
+                "post_photo": post.pk,
+                "normality": normality_change(
+                    data("pre", AnalysisKind.NORMALITY), data("post", AnalysisKind.NORMALITY)
+                ),
+                "wrinkles": wrinkle_zone_changes(
+                    data("pre", AnalysisKind.WRINKLES), data("post", AnalysisKind.WRINKLES), zones
+                ),
+                "missing": missing,
+                "results": [result.pk for side in found.values() for result in side.values() if result],
+            }
+        )
+    return changes

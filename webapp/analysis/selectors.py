@@ -30,6 +30,13 @@ def get_job(user: User, job_id: int, capability: Capability = Capability.VIEW) -
     return job
 
 
+def results_for_user(user: User) -> QuerySet[Result]:
+    """Results of the live photos of the user's studies."""
+    return Result.objects.filter(
+        job__photo__study_id__in=study_ids_for_user(user), job__photo__in=Photo.objects.alive()
+    ).select_related("job__photo")
+
+
 def get_result(user: User, result_id: int) -> Result:
     result = (
         Result.objects.select_related("job__photo__study")

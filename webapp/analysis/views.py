@@ -2,6 +2,8 @@
 
 The jobs themselves (status, cancel, retry, the queue page) are served by ``webapp.runs.views``."""
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
@@ -10,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from webapp.analysis import selectors, services
+from webapp.analysis import model_figures, selectors, services
 from webapp.analysis.models import ModelVersion
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record, covered_by_page_view
@@ -91,13 +93,46 @@ def model_versions(request: HttpRequest) -> HttpResponse:
                 f"{version.name} runs its shipped weights again, except in studies that chose a version.",
             )
         else:
+            found = model_figures.figure(version.name, version.metrics)
+            if found is not None and found.below_floor and not request.POST.get("confirm_below_floor"):
+                messages.error(
+                    request,
+                    f"{version.name} {version.version} was not activated: its {found.text} is below the "
+                    f"floor ({found.floor_text}). Tick the box beside it to activate it anyway.",
+                )
+                return redirect("analysis:model_versions")
             services.model_version_activate(model_version=version, actor=request.user, request=request)
             messages.success(request, f"{version.name} {version.version} is now active for the site.")
         return redirect("analysis:model_versions")
     versions = list(selectors.model_versions())
     names = sorted({version.name for version in versions})
     return render(
-        request,
-        "analysis/model_versions.html",
-        {"groups": [(name, [v for v in versions if v.name == name]) for name in names]},
+        request, "analysis/model_versions.html", {"groups": [_group(name, versions) for name in names]}
     )
+
+
+@dataclass
+class VersionRow:
+    version: ModelVersion
+    figure: model_figures.Figure | None
+
+
+@dataclass
+class ModelGroup:
+    """One model's versions, each with its figure, beside the figure of what runs now (the active
+    version, else the shipped weights)."""
+
+    name: str
+    rows: list[VersionRow]
+    shipped: model_figures.Figure | None
+    current_label: str
+    current: model_figures.Figure | None
+
+
+def _group(name: str, versions: list[ModelVersion]) -> ModelGroup:
+    rows = [VersionRow(v, model_figures.figure(name, v.metrics)) for v in versions if v.name == name]
+    shipped = model_figures.shipped_figure(name)
+    active = next((row for row in rows if row.version.is_active), None)
+    if active is not None:
+        return ModelGroup(name, rows, shipped, f"active version {active.version.version}", active.figure)
+    return ModelGroup(name, rows, shipped, "shipped weights", shipped)

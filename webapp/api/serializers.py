@@ -372,3 +372,47 @@ class MeasureStatisticsSerializer(serializers.Serializer):
     summary = ChangeSummarySerializer()
     arms = ArmComparisonSerializer(many=True)
     changes_by_arm = serializers.DictField(child=serializers.ListField(child=serializers.FloatField()))
+
+
+class NormalityChangeSerializer(serializers.Serializer):
+    pre = serializers.FloatField(help_text="Normality score S before (higher S = more normal).")
+    post = serializers.FloatField()
+    change = serializers.FloatField()
+    percent = serializers.FloatField(allow_null=True)
+    improved = serializers.BooleanField()
+    pre_rating = serializers.FloatField(allow_null=True, help_text="1–7 rating, where a regressor gave one.")
+    post_rating = serializers.FloatField(allow_null=True)
+    rating_change = serializers.FloatField(allow_null=True)
+    same_region = serializers.BooleanField()
+    region = serializers.CharField(allow_null=True)
+
+
+class WrinkleZoneChangeSerializer(serializers.Serializer):
+    abbreviation = serializers.CharField()
+    name = serializers.CharField()
+    pre_percent = serializers.FloatField(help_text="Wrinkle area as % of the zone before.")
+    post_percent = serializers.FloatField()
+    change_points = serializers.FloatField(help_text="Change in percentage points.")
+
+
+class ComparisonChangeSerializer(serializers.Serializer):
+    view = serializers.CharField()
+    pre_photo = serializers.IntegerField()
+    post_photo = serializers.IntegerField()
+    normality = NormalityChangeSerializer(allow_null=True)
+    wrinkles = WrinkleZoneChangeSerializer(many=True, help_text="The study's zones of interest.")
+    missing = serializers.ListField(child=serializers.CharField(), help_text="Results not there (and why).")
+
+
+class CohortRowSerializer(serializers.Serializer):
+    subject = serializers.CharField(source="subject.code")
+    comparison = serializers.IntegerField(source="comparison.pk")
+    pre_visit = serializers.CharField(source="comparison.pre_visit.label")
+    post_visit = serializers.CharField(source="comparison.post_visit.label")
+    view = serializers.CharField()
+    normality = NormalityChangeSerializer(allow_null=True)
+    wrinkles_pre = serializers.FloatField(
+        allow_null=True, help_text="Wrinkle % of the zones of interest before."
+    )
+    wrinkles_post = serializers.FloatField(allow_null=True)
+    wrinkles_change = serializers.FloatField(allow_null=True, help_text="Change in percentage points.")

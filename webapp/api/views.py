@@ -28,6 +28,7 @@ from ml.measures.statistics import ADJUSTMENTS
 from webapp.accounts.services import api_token_expires_at, api_token_issue, api_tokens_revoke
 from webapp.accounts.throttle import login_refusal
 from webapp.accounts.two_factor import has_two_factor, verify_code
+from webapp.analysis import results as analysis_results
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
 from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
@@ -42,7 +43,17 @@ from webapp.runs.models import RunStateError, RunStatus
 from webapp.studies import selectors, services
 from webapp.studies.access import Capability
 from webapp.studies.ingest import IngestError, refuse_several_files
-from webapp.studies.models import AGE_BANDS, Comparison, Photo, PhotoView, Sex, Study, Subject, Visit
+from webapp.studies.models import (
+    AGE_BANDS,
+    AnalysisKind,
+    Comparison,
+    Photo,
+    PhotoView,
+    Sex,
+    Study,
+    Subject,
+    Visit,
+)
 
 # Ids in URLs: digits only and within bigint range, so a malformed id is a plain 404.
 ID_REGEX = r"[0-9]{1,18}"
@@ -255,6 +266,25 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 request=request,
             )
         return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="The cohort's pre→post changes, one row per comparison and view (export right; audited)",
+        responses=api.CohortRowSerializer(many=True),
+    )
+    # `cohort/` serves the cohort statistics (issue 15); the rows of issue 16 live beside them.
+    @action(detail=True, methods=["get"], pagination_class=None, url_path="cohort-changes")
+    def cohort_changes(self, request: Request, pk: str) -> Response:
+        study = selectors.get_study(request.user, self.object_id(), Capability.EXPORT)
+        rows = analysis_results.cohort_rows(study)
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed cohort changes of {study.name!r}",
+            actor=request.user,
+            target=study,
+            request=request,
+            details={"rows": len(rows)},
+        )
+        return Response(api.CohortRowSerializer(rows, many=True).data)
 
 
 @extend_schema_view(list=extend_schema(parameters=[id_filter("study", "Only subjects of this study.")]))
@@ -490,12 +520,56 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
         return self._control(request, run_services.run_retry)
 
 
-class ResultViewSet(mixins.RetrieveModelMixin, ScopedViewSet):
+@extend_schema_view(
+    list=extend_schema(
+        summary="Results of the photos of your studies, newest first (audited)",
+        parameters=[
+            id_filter("photo", "Only results of this photo."),
+            id_filter("study", "Only results of this study."),
+            OpenApiParameter(
+                "kind", OpenApiTypes.STR, OpenApiParameter.QUERY, description="Only this analysis kind."
+            ),
+        ],
+    )
+)
+class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     serializer_class = api.ResultSerializer
     queryset = Result.objects.none()
 
+    def get_queryset(self) -> QuerySet[Result]:
+        found = (
+            analysis_selectors.results_for_user(self.request.user)
+            .select_related("job__photo")
+            .prefetch_related("artifacts")
+            .order_by("-created_at", "-pk")
+        )
+        if (photo_id := query_id(self.request, "photo")) is not None:
+            found = found.filter(job__photo_id=photo_id)
+        if (study_id := query_id(self.request, "study")) is not None:
+            found = found.filter(job__photo__study_id=study_id)
+        if kind := self.request.query_params.get("kind"):
+            if kind not in AnalysisKind.values:
+                raise serializers.ValidationError(
+                    {"kind": f"Unknown kind {kind!r}; use one of {', '.join(AnalysisKind.values)}."}
+                )
+            found = found.filter(job__kind=kind)
+        return found
+
     def get_object(self) -> Result:
         return analysis_selectors.get_result(self.request.user, self.object_id())
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # One event for the page of results the answer holds.
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Listed {len(page)} result(s)",
+            actor=request.user,
+            object_type="analysis.result",
+            request=request,
+            details={"results": [result.pk for result in page]},
+        )
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(summary="A result's data, provenance and artifacts (audited)")
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -566,6 +640,24 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
             Prefetch("pairs", queryset=ComparisonPair.objects.alive().select_related("accepted_by")),
         )
         return comparison
+
+    @extend_schema(
+        summary="A comparison's pre→post changes per view: normality score and wrinkles per zone (audited)",
+        responses=api.ComparisonChangeSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def changes(self, request: Request, pk: str) -> Response:
+        comparison = self.get_object()
+        changes = analysis_results.comparison_changes(comparison)
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed the changes of comparison {comparison.pk}",
+            actor=request.user,
+            target=comparison,
+            request=request,
+            details={"results": [pk for change in changes for pk in change["results"]]},
+        )
+        return Response(api.ComparisonChangeSerializer(changes, many=True).data)
 
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)

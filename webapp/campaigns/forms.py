@@ -89,7 +89,8 @@ class CampaignForm(forms.Form):
         min_value=0.01, max_value=1.0, initial=0.7, label="Pseudo-label confidence ≥"
     )
     max_iou = forms.FloatField(min_value=0.0, max_value=1.0, initial=0.3, label="Add when box IoU ≤")
-    queue = forms.ChoiceField(choices=Queue.choices, initial=Queue.GPU)
+    # A campaign runs for hours: never on the quick queue, whose worker keeps upload checks fast.
+    queue = forms.ChoiceField(choices=[(q.value, q.label) for q in (Queue.CPU, Queue.GPU)], initial=Queue.GPU)
 
     def __init__(self, *args: Any, study=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,6 +12,7 @@ attempt number is the fencing token: a worker may only write progress or a resul
 claimed.
 """
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from django.conf import settings
@@ -35,6 +36,9 @@ FINISHED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
 class Queue(models.TextChoices):
+    # Quick checks (landmarks and the quality verdict, well under a second) have a queue and a worker
+    # process of their own, so that they never wait behind minute-long normality or wrinkle jobs.
+    QUICK = "quick", "Quick (landmarks, quality)"
     CPU = "cpu", "CPU"
     GPU = "gpu", "GPU"
 
@@ -113,6 +117,21 @@ class Run(models.Model):
     def status_extra(self) -> dict[str, object]:
         """Kind-specific fields of the status JSON (e.g. where an analysis job's result is)."""
         return {}
+
+    def badge(self) -> "RunBadge":
+        """What the run's status badge says. A kind whose finished run has a verdict (a quality check
+        that passes or fails, an analysis that does not apply) says the verdict, never a bare
+        "Succeeded" that would read as a clean result."""
+        return RunBadge(label=self.get_status_display(), tone=self.status)
+
+
+@dataclass(frozen=True)
+class RunBadge:
+    """A status badge: its words and its tone, one of the run statuses or ``ok``, ``warn``, ``bad``, ``na``
+    (the CSS classes ``badge-<tone>``)."""
+
+    label: str
+    tone: str
 
 
 class WorkerHeartbeat(models.Model):

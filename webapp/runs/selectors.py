@@ -184,3 +184,39 @@ def queue_overview(now: datetime.datetime | None = None) -> QueueOverview:
             f"{settings.FACET_RUN_STALE_SECONDS} s; they are handed to another worker automatically."
         )
     return QueueOverview(counts=status_counts(), workers=workers, oldest_queued_at=oldest, warnings=warnings)
+
+
+def served_queues(now: datetime.datetime | None = None) -> set[str]:
+    """The queues at least one healthy worker (heartbeat within three beats) consumes."""
+    seen_after = (now or timezone.now()) - datetime.timedelta(
+        seconds=3 * settings.FACET_WORKER_HEARTBEAT_SECONDS
+    )
+    healthy = WorkerHeartbeat.objects.filter(last_seen__gte=seen_after)
+    return {queue for queues in healthy.values_list("queues", flat=True) for queue in queues}
+
+
+def unserved_queue_banner(user: User) -> str:
+    """A sentence for the top of every page when runs of the user's studies wait on a queue that no
+    healthy worker consumes (they would otherwise only look "queued" for ever); empty otherwise."""
+    from webapp.studies.selectors import study_ids_for_user
+
+    if not user.is_authenticated:
+        return ""
+    study_ids = study_ids_for_user(user)
+    waiting: dict[str, int] = {}
+    for model in run_models():
+        queued = model.objects.filter(status=RunStatus.QUEUED, **{f"{model.study_lookup}__in": study_ids})
+        for queue, n in queued.values_list("queue").annotate(n=Count("id")).order_by():
+            waiting[queue] = waiting.get(queue, 0) + n
+    if not waiting:
+        return ""
+    unserved = sorted(queue for queue in waiting if queue not in served_queues())
+    if not unserved:
+        return ""
+    jobs = sum(waiting[queue] for queue in unserved)
+    names = " and ".join(f"“{queue}”" for queue in unserved)
+    return (
+        f"No worker is running for the {names} queue{'s' if len(unserved) > 1 else ''}: {jobs} job(s) of "
+        "your studies wait and will not start until a site administrator starts one "
+        f"(celery -A workers worker -Q {','.join(unserved)}). Nothing is lost meanwhile."
+    )

@@ -42,13 +42,15 @@ def run_warning(run: Run) -> str:
 
 def run_payload(run: Run, user=None) -> dict:
     control = user is not None and can(user, run.run_study(), selectors.control_capability(run))
+    badge = run.badge()
     return {
         "id": run.pk,
         "run_kind": run.run_kind,
         "label": run.run_label,
         "title": run.run_title(),
         "status": run.status,
-        "status_label": run.get_status_display(),
+        "status_label": badge.label,
+        "badge": badge.tone,
         "progress": run.progress,
         "message": run.progress_message,
         "error": run.error,
