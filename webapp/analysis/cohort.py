@@ -88,6 +88,29 @@ def study_pairs(study: Study, filters: CohortFilters | None = None) -> QuerySet[
     return (filters or CohortFilters()).apply(pairs)
 
 
+PAIR_FIELDS = (
+    "pk",
+    "view",
+    "pre_photo_id",
+    "post_photo_id",
+    "measures",
+    "sources",
+    "warnings",
+    "assessed_at",
+    "accepted_at",
+    "comparison_id",
+    "comparison__subject_id",
+    "comparison__subject__code",
+    "comparison__subject__arm",
+    "comparison__subject__sex",
+    "comparison__subject__age_band",
+    "comparison__pre_visit__label",
+    "comparison__pre_visit__date",
+    "comparison__post_visit__label",
+    "comparison__post_visit__date",
+)
+
+
 def cohort_measure_rows(
     study: Study,
     filters: CohortFilters | None = None,
@@ -98,45 +121,49 @@ def cohort_measure_rows(
 ) -> list[MeasureRow]:
     """The measures table of the study: one row per alive comparison pair and measure measured on both
     photos, in subject, comparison, view and measure order; only the measures of ``group`` and the
-    pairs of ``view`` when given. One query."""
+    pairs of ``view`` when given. One query, read as plain values (no model instances: the table may
+    hold tens of thousands of rows)."""
     floors = noise_floors()
     ipd_mm = study.ipd_mm
     rows = []
     pairs = study_pairs(study, filters)
     if view is not None:
         pairs = pairs.filter(view=view)
-    for pair in pairs:
-        if included_only and not pair.included:
+    for values in pairs.values(*PAIR_FIELDS):
+        warnings = values["warnings"]
+        assessed = values["assessed_at"] is not None
+        accepted = values["accepted_at"] is not None
+        included = assessed and (not warnings or accepted)
+        if included_only and not included:
             continue
-        comparison, subject = pair.comparison, pair.comparison.subject
-        for key in sorted(pair.measures):
+        for key in sorted(values["measures"]):
             try:
                 measure = definition(key)
             except KeyError:
                 continue  # a measure of an older code version; not part of the catalogue any more
             if group is not None and measure.group != group:
                 continue
-            pre, post = pair.measures[key]
+            pre, post = values["measures"][key]
             floor = floors.get(key)
             if ipd_mm is not None:
                 pre, post = measure.in_mm(pre, ipd_mm), measure.in_mm(post, ipd_mm)
                 floor = None if floor is None else measure.in_mm(floor, ipd_mm)
             rows.append(
                 MeasureRow(
-                    subject_id=subject.pk,
-                    subject_code=subject.code,
-                    arm=subject.arm,
-                    sex=subject.sex,
-                    age_band=subject.age_band,
-                    comparison_id=comparison.pk,
-                    pair_id=pair.pk,
-                    pre_visit=comparison.pre_visit.label,
-                    pre_visit_date=comparison.pre_visit.date,
-                    post_visit=comparison.post_visit.label,
-                    post_visit_date=comparison.post_visit.date,
-                    view=pair.view,
-                    pre_photo_id=pair.pre_photo_id,
-                    post_photo_id=pair.post_photo_id,
+                    subject_id=values["comparison__subject_id"],
+                    subject_code=values["comparison__subject__code"],
+                    arm=values["comparison__subject__arm"],
+                    sex=values["comparison__subject__sex"],
+                    age_band=values["comparison__subject__age_band"],
+                    comparison_id=values["comparison_id"],
+                    pair_id=values["pk"],
+                    pre_visit=values["comparison__pre_visit__label"],
+                    pre_visit_date=values["comparison__pre_visit__date"],
+                    post_visit=values["comparison__post_visit__label"],
+                    post_visit_date=values["comparison__post_visit__date"],
+                    view=values["view"],
+                    pre_photo_id=values["pre_photo_id"],
+                    post_photo_id=values["post_photo_id"],
                     measure=key,
                     label=measure.label,
                     group=measure.group,
@@ -144,11 +171,11 @@ def cohort_measure_rows(
                     pre=pre,
                     post=post,
                     noise_floor=floor,
-                    comparable=not pair.warnings and pair.assessed_at is not None,
-                    accepted=pair.accepted_at is not None,
-                    included=pair.included,
-                    warnings=list(pair.warnings),
-                    sources=pair.sources,
+                    comparable=assessed and not warnings,
+                    accepted=accepted,
+                    included=included,
+                    warnings=list(warnings),
+                    sources=values["sources"],
                 )
             )
     return rows

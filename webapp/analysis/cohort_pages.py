@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -57,15 +58,18 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     shown = next(
         (entry for entry in statistics if entry.measure == measure), statistics[0] if statistics else None
     )
-    pair_list = list(study_pairs(study, filters).defer("measures", "sources"))
+    pairs = study_pairs(study, filters)
+    counts = _counts(pairs)
     show_all = request.GET.get("pairs") == "all"
+    # Comparable pairs are listed on request; those needing a decision (warnings, waiting) always.
+    listed = pairs if show_all else pairs.filter(Q(assessed_at__isnull=True) | ~Q(warnings=[]))
     audit_record(
         action=AuditAction.VIEW,
         summary=f"Viewed cohort statistics of {study.name!r}",
         actor=request.user,
         target=study,
         request=request,
-        details={"filters": vars(filters), "view": view, "group": group, "pairs": len(pair_list)},
+        details={"filters": vars(filters), "view": view, "group": group, "pairs": counts["pairs"]},
     )
     context = {
         "study": study,
@@ -82,26 +86,28 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
         "statistics": statistics,
         "shown": shown,
         "charts": _charts(rows, shown, group, view, method) if shown else {},
-        # Comparable pairs are listed on request; those needing a decision (warnings, waiting) always.
-        "pairs": pair_list
-        if show_all
-        else [pair for pair in pair_list if pair.warnings or pair.assessed_at is None],
+        "pairs": list(listed.defer("measures", "sources")),
         "show_all_pairs": show_all,
-        "counts": _counts(pair_list),
+        "counts": counts,
         "can_accept": Capability.MANAGE_STUDY in capabilities(request.user, study),
     }
     return render(request, "studies/study_cohort.html", context)
 
 
-def _counts(pair_list: list[ComparisonPair]) -> dict[str, int]:
-    return {
-        "subjects": len({pair.comparison.subject_id for pair in pair_list}),
-        "pairs": len(pair_list),
-        "included": sum(pair.included for pair in pair_list),
-        "warned": sum(bool(pair.warnings) and pair.accepted_at is None for pair in pair_list),
-        "accepted": sum(bool(pair.warnings) and pair.accepted_at is not None for pair in pair_list),
-        "pending": sum(pair.assessed_at is None for pair in pair_list),
-    }
+def _counts(pairs: QuerySet[ComparisonPair]) -> dict[str, int]:
+    """How many subjects and pairs, and how many pairs are in the statistics, left out, accepted, waiting."""
+    found = {"pairs": 0, "included": 0, "warned": 0, "accepted": 0, "pending": 0}
+    subjects = set()
+    for subject_id, warnings, assessed_at, accepted_at in pairs.values_list(
+        "comparison__subject_id", "warnings", "assessed_at", "accepted_at"
+    ):
+        subjects.add(subject_id)
+        found["pairs"] += 1
+        found["pending"] += assessed_at is None
+        found["warned"] += bool(warnings) and accepted_at is None
+        found["accepted"] += bool(warnings) and accepted_at is not None
+        found["included"] += assessed_at is not None and (not warnings or accepted_at is not None)
+    return {"subjects": len(subjects), **found}
 
 
 def _charts(rows, shown, group: str, view: str, method: str) -> dict:
