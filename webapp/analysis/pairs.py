@@ -93,10 +93,17 @@ def pair_assess(pair: ComparisonPair, results: dict[tuple[int, str], Result] | N
     figures = [
         _photo_figures(photo, results.get((photo.pk, AnalysisKind.LANDMARKS))) for photo in photos.values()
     ]
-    if None in figures:
+    assessment = None
+    if None not in figures:
+        try:
+            assessment = assess_pair(*figures)
+        except ValueError as error:
+            # Degenerate landmarks (eye centres that coincide) give no comparability figures: the pair
+            # stays unassessed, like a pair whose landmarks are missing, instead of failing the caller.
+            logger.warning("Comparison pair %s not assessed: %s", pair.pk, error)
+    if assessment is None:
         pair.figures, pair.warnings, pair.assessed_at = {}, [], None
     else:
-        assessment = assess_pair(*figures)
         pair.figures, pair.warnings, pair.assessed_at = (
             assessment["figures"],
             assessment["warnings"],
