@@ -122,7 +122,7 @@ def test_comparison_changes_leave_out_results_of_a_photo_without_a_face(study_wi
 
 def test_cohort_is_for_members_who_may_export(study_with_members, pair):
     study = study_with_members["study"]
-    url = f"/api/studies/{study.pk}/cohort-changes/"
+    url = f"/api/studies/{study.pk}/cohort/"
     rows = client_for(study_with_members["coordinator"]).get(url).json()
     assert len(rows) == 1
     row = rows[0]

@@ -273,7 +273,7 @@ def test_api_comparison_carries_its_pairs_registration_and_measures(cohort):
 
 
 def test_api_cohort_statistics_with_the_page_permissions(cohort):
-    url = f"/api/studies/{cohort['study'].pk}/cohort/"
+    url = f"/api/studies/{cohort['study'].pk}/cohort-statistics/"
     response = api_client(cohort["coordinator"]).get(url, {"group": "lips", "adjust": "fdr_bh"})
     assert response.status_code == 200
     upper = next(entry for entry in response.json() if entry["measure"] == "upper_vermilion_height")

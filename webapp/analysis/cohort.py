@@ -118,18 +118,21 @@ def cohort_measure_rows(
     included_only: bool = False,
     group: str | None = None,
     view: str | None = None,
+    with_sources: bool = True,
 ) -> list[MeasureRow]:
     """The measures table of the study: one row per alive comparison pair and measure measured on both
     photos, in subject, comparison, view and measure order; only the measures of ``group`` and the
-    pairs of ``view`` when given. One query, read as plain values (no model instances: the table may
-    hold tens of thousands of rows)."""
+    pairs of ``view`` when given; ``with_sources=False`` leaves out the results' provenance (the pages
+    do not show it). One query, read as plain values (no model instances: the table may hold tens of
+    thousands of rows)."""
     floors = noise_floors()
     ipd_mm = study.ipd_mm
     rows = []
     pairs = study_pairs(study, filters)
     if view is not None:
         pairs = pairs.filter(view=view)
-    for values in pairs.values(*PAIR_FIELDS):
+    fields = PAIR_FIELDS if with_sources else tuple(name for name in PAIR_FIELDS if name != "sources")
+    for values in pairs.values(*fields):
         warnings = values["warnings"]
         assessed = values["assessed_at"] is not None
         accepted = values["accepted_at"] is not None
@@ -175,7 +178,7 @@ def cohort_measure_rows(
                     accepted=accepted,
                     included=included,
                     warnings=list(warnings),
-                    sources=values["sources"],
+                    sources=values.get("sources", {}),
                 )
             )
     return rows

@@ -52,7 +52,7 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
     group = _choice(request, "group", MEASURE_GROUPS, "lips")
     method = _choice(request, "adjust", ADJUSTMENTS, "holm")
-    rows = cohort_measure_rows(study, filters, group=group, view=view)
+    rows = cohort_measure_rows(study, filters, group=group, view=view, with_sources=False)
     statistics = cohort_statistics(rows, group=group, view=view, method=method)
     measure = _choice(request, "measure", [entry.measure for entry in statistics])
     shown = next(

@@ -170,6 +170,26 @@ class StudyModelVersion(models.Model):
         return f"{self.study}: {self.model_version}"
 
 
+def landmark_badge(data: dict) -> RunBadge:
+    """The badge of a landmarks result: no face, the quality check passes, or the photo needs a look."""
+    if not data.get("faces"):
+        return RunBadge(label="No face found", tone="bad")
+    if (data.get("quality") or {}).get("ok"):
+        return RunBadge(label="Quality passes", tone="ok")
+    return RunBadge(label="Quality: check", tone="warn")
+
+
+def photo_has_no_face(photo_id: int) -> bool:
+    """Whether the photo's newest landmarks result found no face: analyses that need a face do not apply."""
+    newest = (
+        Result.objects.filter(job__photo_id=photo_id, job__kind=AnalysisKind.LANDMARKS)
+        .order_by(models.F("job__finished_at").desc(nulls_last=True), "-pk")
+        .values_list("data__faces", flat=True)
+        .first()
+    )
+    return newest is not None and not newest
+
+
 class ComparisonPairQuerySet(models.QuerySet):
     def alive(self) -> "ComparisonPairQuerySet":
         """Pairs whose comparison (subject, both visits) and both photos are not deleted."""
@@ -221,23 +241,3 @@ class ComparisonPair(models.Model):
     def included(self) -> bool:
         """In the cohort statistics: assessed, and comparable or accepted by a coordinator."""
         return self.assessed_at is not None and (not self.warnings or self.accepted_at is not None)
-
-
-def landmark_badge(data: dict) -> RunBadge:
-    """The badge of a landmarks result: no face, the quality check passes, or the photo needs a look."""
-    if not data.get("faces"):
-        return RunBadge(label="No face found", tone="bad")
-    if (data.get("quality") or {}).get("ok"):
-        return RunBadge(label="Quality passes", tone="ok")
-    return RunBadge(label="Quality: check", tone="warn")
-
-
-def photo_has_no_face(photo_id: int) -> bool:
-    """Whether the photo's newest landmarks result found no face: analyses that need a face do not apply."""
-    newest = (
-        Result.objects.filter(job__photo_id=photo_id, job__kind=AnalysisKind.LANDMARKS)
-        .order_by(models.F("job__finished_at").desc(nulls_last=True), "-pk")
-        .values_list("data__faces", flat=True)
-        .first()
-    )
-    return newest is not None and not newest

@@ -19,6 +19,7 @@ from ml.core.imageio import ImageLoadError, load_image
 from ml.core.subject import subject_face
 from ml.measures.catalogue import photo_measures
 from ml.measures.comparability import PhotoFigures, assess_pair, face_colour
+from ml.measures.facial import face_frame
 from webapp.analysis.models import ComparisonPair, Result
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
@@ -48,8 +49,10 @@ def _photo_figures(photo: Photo, landmarks: Result | None) -> PhotoFigures | Non
     if face is None:
         return None
     points = np.asarray(face["landmarks"], dtype=np.float64)
-    if points.shape != (68, 2) or not np.isfinite(points).all():
-        return None
+    try:
+        face_frame(points)
+    except ValueError:
+        return None  # degenerate landmarks: nothing to register
     colour = None
     try:
         with photo.image.open("rb") as stored:
@@ -93,17 +96,10 @@ def pair_assess(pair: ComparisonPair, results: dict[tuple[int, str], Result] | N
     figures = [
         _photo_figures(photo, results.get((photo.pk, AnalysisKind.LANDMARKS))) for photo in photos.values()
     ]
-    assessment = None
-    if None not in figures:
-        try:
-            assessment = assess_pair(*figures)
-        except ValueError as error:
-            # Degenerate landmarks (eye centres that coincide) give no comparability figures: the pair
-            # stays unassessed, like a pair whose landmarks are missing, instead of failing the caller.
-            logger.warning("Comparison pair %s not assessed: %s", pair.pk, error)
-    if assessment is None:
+    if None in figures:
         pair.figures, pair.warnings, pair.assessed_at = {}, [], None
     else:
+        assessment = assess_pair(*figures)
         pair.figures, pair.warnings, pair.assessed_at = (
             assessment["figures"],
             assessment["warnings"],

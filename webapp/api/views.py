@@ -202,9 +202,13 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         responses=api.MeasureStatisticsSerializer(many=True),
     )
     @action(
-        detail=True, methods=["get"], serializer_class=api.MeasureStatisticsSerializer, pagination_class=None
+        detail=True,
+        methods=["get"],
+        url_path="cohort-statistics",
+        serializer_class=api.MeasureStatisticsSerializer,
+        pagination_class=None,
     )
-    def cohort(self, request: Request, pk: str) -> Response:
+    def cohort_statistics(self, request: Request, pk: str) -> Response:
         study = selectors.get_study(request.user, self.object_id(), Capability.EXPORT)
         choices = {
             "group": (list(MEASURE_GROUPS), "lips"),
@@ -223,7 +227,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 )
             chosen[name] = value
         filters = CohortFilters(arm=chosen["arm"], sex=chosen["sex"], age_band=chosen["age_band"])
-        rows = cohort_measure_rows(study, filters, group=chosen["group"], view=chosen["view"])
+        rows = cohort_measure_rows(
+            study, filters, group=chosen["group"], view=chosen["view"], with_sources=False
+        )
         statistics = cohort_statistics(
             rows, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
         )
@@ -271,9 +277,8 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
         summary="The cohort's pre→post changes, one row per comparison and view (export right; audited)",
         responses=api.CohortRowSerializer(many=True),
     )
-    # `cohort/` serves the cohort statistics (issue 15); the rows of issue 16 live beside them.
-    @action(detail=True, methods=["get"], pagination_class=None, url_path="cohort-changes")
-    def cohort_changes(self, request: Request, pk: str) -> Response:
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def cohort(self, request: Request, pk: str) -> Response:
         study = selectors.get_study(request.user, self.object_id(), Capability.EXPORT)
         rows = analysis_results.cohort_rows(study)
         audit_record(

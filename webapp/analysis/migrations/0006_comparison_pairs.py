@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analysis', '0004_run_lifecycle_and_study_model_versions'),
+        ('analysis', '0005_quick_queue'),
         ('studies', '0006_cohort_attributes_and_scale'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
