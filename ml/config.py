@@ -66,9 +66,10 @@ def code_version() -> str:
 TORCH_THREADS_ENV = "FACET_TORCH_THREADS"
 
 
-def apply_torch_threads() -> None:
-    """Honour ``$FACET_TORCH_THREADS`` (set by the shared-CPU ``heavy`` wrapper) in torch, if set."""
-    configured = os.environ.get(TORCH_THREADS_ENV)
+def apply_torch_threads(default: int | None = None) -> None:
+    """Honour ``$FACET_TORCH_THREADS`` (set by the shared-CPU ``heavy`` wrapper) in torch, else use
+    ``default`` when given (worker processes: 1, so jobs side by side do not oversubscribe the cores)."""
+    configured = os.environ.get(TORCH_THREADS_ENV) or (str(default) if default else None)
     if not configured:
         return
     import torch

@@ -100,10 +100,15 @@ app.steps["worker"].add(RunSweeperStep)
 
 @worker_process_init.connect
 def warm_up_models(**kwargs) -> None:
-    """Load the configured models in each new pool process, so the first job does not pay for it."""
+    """One torch thread per pool process, then load the configured models, so the first job does not
+    pay for it. Several pool processes each running torch's default (one thread per core) contend for
+    the same cores and slow every job several-fold (issue 13: 50-58 s instead of 5.6 s per photo)."""
     from django.conf import settings
 
+    from ml.config import apply_torch_threads
     from ml.registry import registry
+
+    apply_torch_threads(default=1)
 
     for name in settings.FACET_WARM_MODELS:
         try:

@@ -8,6 +8,7 @@ caller names them.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,27 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml.model_names import DLIB_68, NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR, NORMALITY_STYLEGAN2
+from ml.model_names import (
+    DLIB_68,
+    NORMALITY_AUTOENCODER,
+    NORMALITY_INPAINTING,
+    NORMALITY_REGRESSOR,
+    NORMALITY_STYLEGAN2,
+)
 from ml.progress import ProgressCallback, report, scaled
 
 RATING_SCALE = "1-7 (7 = most normal)"
 DIRECTION = "higher S = more normal"
+# Plain-language names of the metrics and regions the result names by code, for the pages.
+METRIC_LABELS = {
+    "pse-ycbcr-eroded": "difference in brightness and colour between the face and its normalized version "
+    "(squared error in YCbCr; isolated specks removed)",
+    "ssim-y": "difference in local structure of brightness (1 - SSIM)",
+    "lpips-alex": "learned perceptual difference (LPIPS network)",
+    "lpips-alex-random-backbone": "LPIPS with an untrained network (for comparison only)",
+    "ssim-fallback": "structural similarity (SSIM), used because the LPIPS network is not installed",
+}
+REGION_LABELS = {"mouth_nose": "mouth and nose", "face_no_eyes": "whole face without the eyes"}
 
 
 class NormalizerUnavailableError(RuntimeError):
@@ -29,22 +46,28 @@ class NormalizerUnavailableError(RuntimeError):
 
 @dataclass
 class NormalityAnalysis:
-    """The aligned face, its normalized version, the heatmap with its scoring region (all in the aligned
-    face's frame), and ``data``, the JSON result."""
+    """The aligned face, its normalized version, the heatmap with its scoring region and the landmarks (all
+    in the aligned face's frame), and ``data``, the JSON result."""
 
     aligned: np.ndarray
     normalized: np.ndarray
     heatmap: np.ndarray
     region_mask: np.ndarray
+    landmarks: np.ndarray
     data: dict[str, Any]
 
 
-def _normalizer(
+def build_normalizer(
     name: str, weights: Path | str | None, projection_steps: int | None, adapt_steps: int | None
 ) -> Any:
+    """The normalizer ``name`` from ``weights`` (the shipped file when ``None``) with these step counts."""
     from ml.normality.projection import HAYAJNEH_ADAPT_STEPS, LatentNormalizer, ProjectionConfig
     from ml.registry import registry
 
+    if name == NORMALITY_INPAINTING:
+        from ml.normality.inpainting import InpaintingNormalizer
+
+        return InpaintingNormalizer(registry.load(name, weights))
     if name == NORMALITY_AUTOENCODER:
         from ml.normality.autoencoder import autoencoder_normalizer
 
@@ -104,14 +127,16 @@ def analyze_normality(
     regressor_weights: Path | str | None = None,
     projection_steps: int | None = None,
     adapt_steps: int | None = None,
+    candidates: int | None = None,
     landmark_model: str = DLIB_68,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
     ``region`` and, with ``rating`` and a fitted regressor, its 1–7 rating.
 
-    ``normalizer`` is the embedded autoencoder or the operator-provided StyleGAN2, ``weights`` and
-    ``regressor_weights`` other files than the shipped ones. Raises :class:`NormalizerUnavailableError`
+    ``normalizer`` is the inpainting normalizer, the embedded autoencoder or the operator-provided
+    StyleGAN2, ``weights`` and ``regressor_weights`` other files than the shipped ones. ``candidates``
+    overrides K (default: the regressor's, or 1 without a rating). Raises :class:`NormalizerUnavailableError`
     without normalizer weights and :class:`ml.core.subject.NoFaceError` without a face.
     """
     from ml.normality.features import candidate_features, feature_vector
@@ -133,8 +158,21 @@ def analyze_normality(
     regressor, regressor_description = None, None
     if rating:
         regressor_description = registry.describe(NORMALITY_REGRESSOR, regressor_weights)
-        if regressor_description["trained"]:
-            regressor = registry.load(NORMALITY_REGRESSOR, regressor_weights)
+        fitted = (
+            registry.load(NORMALITY_REGRESSOR, regressor_weights)
+            if regressor_description["trained"]
+            else None
+        )
+        # Regressors fitted before the inpainting normalizer existed record no normalizer: the autoencoder's.
+        fitted_on = (fitted or {}).get("normalizer", NORMALITY_AUTOENCODER)
+        if fitted is not None and fitted_on == normalizer:
+            regressor = fitted
+        elif fitted is not None:
+            notes.append(
+                f"The rating regressor was fitted on features of '{fitted_on}', not of '{normalizer}'; "
+                "the score S is given, the 1-7 rating is not."
+            )
+            regressor_description = None
         else:
             notes.append(
                 f"No fitted rating regressor ({regressor_description['command']}); the score S is given, "
@@ -142,11 +180,13 @@ def analyze_normality(
             )
             regressor_description = None
     settings = analysis_settings(regressor, projection_steps, adapt_steps)
+    if candidates is not None:
+        settings = dataclasses.replace(settings, candidates=candidates)
     if normalizer == NORMALITY_STYLEGAN2:
         # The regressor's settings are the embedded normalizer's; StyleGAN2 keeps Boyaci's unless named.
-        model = _normalizer(normalizer, weights, projection_steps, adapt_steps)
+        model = build_normalizer(normalizer, weights, projection_steps, adapt_steps)
     else:
-        model = _normalizer(normalizer, weights, settings.projection_steps, settings.adapt_steps)
+        model = build_normalizer(normalizer, weights, settings.projection_steps, settings.adapt_steps)
     timings["load_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -156,21 +196,27 @@ def analyze_normality(
         from ml.core.subject import subject_landmarks
 
         landmarks = subject_landmarks(detect_faces_with_landmarks(image, model=landmark_model))
-    aligned = align_face(image, landmarks, model.decoder.size)
+    inpainting = normalizer == NORMALITY_INPAINTING
+    aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    w_raw, candidates = model.candidates(
-        aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
-    )
+    if inpainting:
+        w_raw, normalizations = model.candidates(
+            aligned.image, settings.candidates, scaled(progress, 0.1, 0.9), landmarks=aligned.landmarks
+        )
+    else:
+        w_raw, normalizations = model.candidates(
+            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
+        )
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     report(progress, 0.92, "Scoring")
-    normalized = candidates[0].image
+    normalized = normalizations[0].image
     scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric)
     features = candidate_features(
-        aligned.image, [(c.image, c.w_norm) for c in candidates], w_raw, model.perceptual
+        aligned.image, [(c.image, c.w_norm) for c in normalizations], w_raw, model.perceptual
     )
     rating_result = None
     if regressor is not None:
@@ -196,14 +242,21 @@ def analyze_normality(
             "heatmap": scored.metric,
             "perceptual": model.metric,
             "candidates": settings.candidates,
-            "projection_steps": model.config.steps,
+            "projection_steps": 0 if inpainting else model.config.steps,
             "adapt_steps": model.adapt_steps,
         },
         "model": description,
         "regressor": regressor_description,
         "zone_energy": energy,
+        "labels": {
+            "heatmap": METRIC_LABELS.get(scored.metric, scored.metric),
+            "perceptual": METRIC_LABELS.get(model.metric, model.metric),
+            "region": REGION_LABELS.get(scored.region, scored.region),
+        },
+        # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
+        "reference": dict(description.get("details") or {}).get("reference"),
         "crop_size": int(aligned.image.shape[0]),
         "notes": notes,
         "timings": {key: round(value, 3) for key, value in timings.items()},
     }
-    return NormalityAnalysis(aligned.image, normalized, scored.heatmap, scored.mask, data)
+    return NormalityAnalysis(aligned.image, normalized, scored.heatmap, scored.mask, aligned.landmarks, data)

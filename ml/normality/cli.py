@@ -15,14 +15,18 @@ import numpy as np
 
 from ml.cli import CommandError, print_json
 from ml.config import data_dir
-from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_STYLEGAN2
+from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
 
 MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
-NORMALIZERS = {"autoencoder": NORMALITY_AUTOENCODER, "stylegan2": NORMALITY_STYLEGAN2}
+NORMALIZERS = {
+    "inpainting": NORMALITY_INPAINTING,
+    "autoencoder": NORMALITY_AUTOENCODER,
+    "stylegan2": NORMALITY_STYLEGAN2,
+}
 
 
 def _log(message: str) -> None:
@@ -63,6 +67,12 @@ def _require_normalizer_weights(model: str) -> None:
             "Train the embedded normalizer with: python -m ml normality train-normalizer --data DIR "
             "(DIR holds mebeauty/ and fasseg/)."
         )
+    if model == "inpainting" and not models.inpainting_weights_path().is_file():
+        raise CommandError(
+            f"No trained inpainting normalizer: {models.inpainting_weights_path()} does not exist. "
+            "Train it with: python -m ml normality train-inpainter --data DIR --checkpoint FILE "
+            "--cache-dir DIR --max-minutes N."
+        )
     if model == "stylegan2" and not models.stylegan2_weights_path().is_file():
         raise CommandError(
             f"No StyleGAN2 weights: {models.stylegan2_weights_path()} does not exist. "
@@ -90,6 +100,256 @@ def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> 
     config = ProjectionConfig(steps=steps) if steps else ProjectionConfig()
     adapt = HAYAJNEH_ADAPT_STEPS if adapt_steps is None else adapt_steps
     return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Paired real clefts, simulated defects on held-out normal faces, clefts against normal faces."""
+    from ml.core.imageio import load_image
+    from ml.core.subject import NoFaceError
+    from ml.normality import validation
+    from ml.normality.analysis import analyze_normality, build_normalizer
+    from ml.normality.autoencoder import cached_faces_by_source
+    from ml.normality.scoring import region_mask
+
+    data = Path(args.data) if args.data else data_dir()
+    name = NORMALIZERS[args.model]
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    weights = Path(args.weights) if args.weights else None
+
+    def analyse(path: Path) -> Any:
+        return analyze_normality(load_image(path), normalizer=name, weights=weights, rating=False)
+
+    report: dict[str, Any] = {"model": name, "weights": str(weights) if weights else "shipped"}
+    pairs_dir = data / "cleft-pairs"
+    pairs = []
+    for cleft_path in sorted((pairs_dir / "cleft").glob("*.png"), key=lambda p: int(p.stem)):
+        cleft, twin = analyse(cleft_path), analyse(pairs_dir / "inpainted" / cleft_path.name)
+        zone = validation.lip_nose_zone(cleft.landmarks, cleft.aligned.shape)
+        face = region_mask(cleft.landmarks, cleft.aligned.shape, "face_no_eyes")
+        peak = validation.heatmap_peak(cleft.heatmap, face)
+        pairs.append(
+            {
+                "pair": cleft_path.stem,
+                "score_cleft": round(cleft.data["score"], 4),
+                "score_inpainted_twin": round(twin.data["score"], 4),
+                "cleft_lower": cleft.data["score"] < twin.data["score"],
+                "texture_cleft": round(validation.region_texture(cleft.aligned, cleft.region_mask), 2),
+                "peak": peak,
+                "peak_in_lip_nose": bool(zone[peak]),
+            }
+        )
+        _log(f"pair {cleft_path.stem}: {pairs[-1]}")
+    report["paired_real"] = {
+        "data": "cleft-pairs development pairs: real cleft photo vs the same photo with the cleft inpainted "
+        "away by the source's authors (no age or identity confound)",
+        "pairs": pairs,
+        "cleft_lower": sum(p["cleft_lower"] for p in pairs),
+        "peak_in_lip_nose": sum(p["peak_in_lip_nose"] for p in pairs),
+        "count": len(pairs),
+    }
+
+    normal_scores, ages = [], {}
+    with (data / "london" / "faces.csv").open(newline="") as handle:
+        ages = {row["face"]: row["age"] for row in csv.DictReader(handle)}
+    london = sorted((data / "london" / "neutral").glob("*.jpg"))[: args.normal_limit]
+    by_band: dict[str, list[float]] = {}
+    textures: list[float] = []
+    london_faces: list[dict[str, Any]] = []
+    for path in london:
+        try:
+            result = analyse(path)
+        except NoFaceError:
+            _log(f"no face in {path.name}")
+            continue
+        normal_scores.append(result.data["score"])
+        textures.append(validation.region_texture(result.aligned, result.region_mask))
+        by_band.setdefault(validation.age_band(ages.get(path.stem)), []).append(normal_scores[-1])
+        london_faces.append(
+            {
+                "face": path.stem,
+                "age": ages.get(path.stem),
+                "score": round(normal_scores[-1], 4),
+                "texture": round(textures[-1], 2),
+            }
+        )
+    cleft_scores = [p["score_cleft"] for p in pairs]
+    twin_scores = [p["score_inpainted_twin"] for p in pairs]
+    report["groups"] = {
+        "cleft": {
+            "count": len(cleft_scores),
+            "median_score": float(np.median(cleft_scores)),
+            "ages": "infants",
+        },
+        "london_adults": {
+            "count": len(normal_scores),
+            "median_score": float(np.median(normal_scores)),
+            "ages": "adults (London set, held out from training)",
+            "faces": london_faces,
+        },
+        "auroc_cleft_vs_london_adults": validation.auroc(cleft_scores, normal_scores),
+        "auroc_cleft_vs_london_adults_18_24": (
+            validation.auroc(cleft_scores, by_band["18-24"]) if by_band.get("18-24") else None
+        ),
+        "auroc_cleft_vs_inpainted_twins": validation.auroc(cleft_scores, twin_scores),
+        "texture": {
+            "what": "SD of luminance in the scoring region (8-bit levels): photo detail and contrast",
+            "median_cleft": float(np.median([p["texture_cleft"] for p in pairs])),
+            "median_london_adults": float(np.median(textures)) if textures else None,
+            "spearman_s_vs_texture_all_faces": _spearman(
+                [*cleft_scores, *normal_scores], [*(p["texture_cleft"] for p in pairs), *textures]
+            ),
+        },
+        "confound": "No normal photos of infants exist in the data: the only same-age comparison is the "
+        "inpainted twins (the same children, synthetic normal lip). Against adults, age, framing and "
+        "photo source differ as well as the cleft.",
+    }
+    report["reference"] = {
+        "data": "normal adult faces (London set, neutral studio photos, held out from training)",
+        **validation.reference_range(normal_scores),
+        "by_age_band": {band: validation.reference_range(values) for band, values in sorted(by_band.items())},
+    }
+    _log(f"groups: {report['groups']}")
+
+    if args.defect_limit:
+        from ml.normality.inpainting import InpaintingNormalizer
+
+        steps = (
+            (DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS) if args.model == "autoencoder" else (None, None)
+        )
+        normalizer = build_normalizer(name, weights, *steps)
+        cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
+        held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]
+        if not held_out:
+            raise CommandError(
+                "--defect-limit needs --cache-dir with the held-out MEBeauty faces (train-inpainter)."
+            )
+        val = {
+            row["image"]
+            for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
+            if row["split"] == "val"
+        }
+        faces = [face for source, face in sorted(cache.items()) if source.split("/mebeauty/")[-1] in val]
+        faces = faces[args.defect_skip :][: args.defect_limit]
+        if isinstance(normalizer, InpaintingNormalizer):
+            normalize = normalizer.normalized_image
+        else:
+            normalize = lambda image, landmarks: normalizer.normalized_image(image)  # noqa: E731
+        mebeauty_scores, results = validation.evaluate_simulated_defects(faces, normalize)
+        report["simulated_defects"] = {
+            "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
+            "results": [dataclasses.asdict(result) for result in results],
+        }
+        report["groups"]["mebeauty_val_adults"] = {
+            "count": len(mebeauty_scores),
+            "median_score": float(np.median(mebeauty_scores)),
+            "ages": "adults (MEBeauty aligned 224-px crops, held out from training)",
+        }
+        report["groups"]["auroc_cleft_vs_mebeauty_val_adults"] = validation.auroc(
+            cleft_scores, mebeauty_scores
+        )
+        _log(f"defects: {report['simulated_defects']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print_json(report)
+    return 0
+
+
+def _spearman(first: list[float], second: list[float]) -> float | None:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(first, second).statistic) if len(first) > 2 else None
+
+
+def _framing(args: argparse.Namespace) -> int:
+    """S of the same faces re-framed (crops, scales, shifts, rotations, JPEG) and the noise floor."""
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import NoFaceError, subject_landmarks
+    from ml.normality import validation
+    from ml.normality.analysis import analyze_normality
+
+    data = Path(args.data) if args.data else data_dir()
+    name = NORMALIZERS[args.model]
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    weights = Path(args.weights) if args.weights else None
+
+    def score(image: np.ndarray) -> float:
+        return analyze_normality(image, normalizer=name, weights=weights, rating=False).data["score"]
+
+    differences: dict[str, list[float]] = {}
+    per_face = []
+    for path in sorted((data / "london" / "neutral").glob("*.jpg"))[args.skip :][: args.limit]:
+        image = load_image(path)
+        try:
+            landmarks = subject_landmarks(detect_faces_with_landmarks(image))
+        except NoFaceError:
+            continue
+        scores = {}
+        for variant, framed in validation.reframings(image, landmarks).items():
+            try:
+                scores[variant] = score(framed)
+            except NoFaceError:
+                _log(f"{path.name} {variant}: no face found")
+        for variant, value in scores.items():
+            if variant != "original" and "original" in scores:
+                differences.setdefault(variant, []).append(value - scores["original"])
+        per_face.append({"face": path.stem, "scores": {k: round(v, 4) for k, v in scores.items()}})
+        _log(f"{path.name}: {per_face[-1]['scores']}")
+    everything = [value for values in differences.values() for value in values]
+    floor = validation.noise_floor(everything)
+    crops = []
+    rows = [row for row in csv.DictReader((data / "mebeauty" / "images.csv").open()) if row["split"] == "val"]
+    for row in [row for row in rows if row["original"]][: args.crop_limit]:
+        try:
+            crops.append(
+                score(load_image(data / "mebeauty" / row["image"]))
+                - score(load_image(data / "mebeauty" / row["original"]))
+            )
+        except NoFaceError:
+            continue
+    report = {
+        "model": name,
+        "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
+        "noise_floor_95": floor,
+        "median_abs_difference": {k: float(np.median(np.abs(v))) for k, v in differences.items()},
+        "within_floor": {k: float(np.mean(np.abs(v) <= floor)) for k, v in differences.items()},
+        "mebeauty_crop_vs_original": {
+            "count": len(crops),
+            "median_abs_difference": float(np.median(np.abs(crops))) if crops else None,
+            "within_floor_fraction": float(np.mean(np.abs(crops) <= floor)) if crops else None,
+        },
+        "faces": per_face,
+    }
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    print_json({k: v for k, v in report.items() if k != "faces"})
+    return 0
+
+
+def _write_reference(args: argparse.Namespace) -> int:
+    """Put the reference range (from ``validate``) and the noise floor (from ``framing``) into the
+    normalizer's model card, where the analysis reads them for the pages."""
+    from ml.modelcard import read_card
+    from ml.normality import models
+
+    weights = Path(args.weights) if args.weights else models.inpainting_weights_path()
+    card_file = card_path(weights)
+    if not card_file.is_file():
+        raise CommandError(f"No model card {card_file.name} beside {weights}.")
+    validated = json.loads(Path(args.validate).read_text())
+    framing = json.loads(Path(args.framing).read_text())
+    card = read_card(card_file)
+    reference = {
+        **validated["reference"],
+        "noise_floor": framing["noise_floor_95"],
+        "noise_floor_meaning": "95th percentile of |S(re-framed) - S(original)| over "
+        f"{framing['data']}: tight/loose crop, 0.5-2x scale, shifts, 5-degree rotations, JPEG 75/50",
+    }
+    write_card(card_file, dataclasses.replace(card, details={**card.details, "reference": reference}))
+    print_json(reference)
+    return 0
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -244,6 +504,99 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         ),
     )
     print_json({"weights": out.name, **card})
+    return 0
+
+
+def _train_inpainter(args: argparse.Namespace) -> int:
+    """Train (or resume) the inpainting normalizer; every checkpoint also writes fp16 weights and a card,
+    so a job stopped at any time leaves a usable, honestly described model."""
+    import torch
+
+    from ml.normality import inpainting, models
+    from ml.normality.autoencoder import aligned_faces_cached, training_image_paths
+
+    data = Path(args.data) if args.data else data_dir()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cache = Path(args.cache_dir)
+    train_paths, held_out_paths = training_image_paths(data)
+    _log(f"aligning {len(train_paths)} MEBeauty train + FASSEG and {len(held_out_paths)} held-out photos")
+    faces, landmarks, _ = aligned_faces_cached(
+        train_paths, args.size, cache / f"train-{args.size}.npz", progress=_log
+    )
+    held_faces, held_landmarks, _ = aligned_faces_cached(
+        held_out_paths, args.size, cache / f"held-out-{args.size}.npz", progress=_log
+    )
+    annotated = inpainting.annotated_faces(data, args.size)
+    faces = np.concatenate([faces, annotated[0]])
+    landmarks = np.concatenate([landmarks, annotated[1]])
+    _log(f"{len(faces)} training faces ({len(annotated[0])} from 300-W), {len(held_faces)} held out")
+    checkpoint = Path(args.checkpoint)
+    state = (
+        inpainting.load_checkpoint(checkpoint, args.learning_rate)
+        if checkpoint.is_file()
+        else inpainting.new_checkpoint(args.size, args.learning_rate)
+    )
+    _log(f"starting at step {state.step} ({state.seconds:.0f} s spent)")
+    out = Path(args.out) if args.out else models.inpainting_weights_path()
+    command = "python -m ml " + " ".join(sys.argv[1:])
+
+    def export(current: inpainting.InpaintingCheckpoint) -> None:
+        inpainting.save_checkpoint(current, checkpoint)
+        quality = inpainting.held_out_quality(current.model, held_faces, held_landmarks)
+        training = {
+            "steps": current.step,
+            "seconds": round(current.seconds, 1),
+            "max_minutes": args.max_minutes,
+            "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate,
+            "final_loss": float(np.mean(current.losses[-50:])),
+            "threads": torch.get_num_threads(),
+        }
+        limitations = (
+            f"Research baseline: {current.step} optimiser steps on one CPU thread at 128 px, so the "
+            "reconstructed lip and nose are blurry and close to an average of the training faces. The "
+            "training faces are mostly adults (MEBeauty, 300-W); children are few and unlabelled. "
+            "Validity figures are in docs/reports/normality-evaluation.md. Research use only."
+        )
+        inpainting.save_inpainter(current.model, out, {"training": training, "held_out": quality})
+        write_card(
+            card_path(out),
+            ModelCard(
+                name=models.INPAINTING_MODEL,
+                task="normality",
+                version=f"{args.size}px-{current.step}steps-{file_sha256(out)[:8]}",
+                description="Inpainting normalizer (Hayajneh et al., IEEE JBHI 2025): a U-Net reconstructs "
+                "the hidden mouth-nose region of the aligned face from the rest of the face, so the rest "
+                "stays the person's own; the PSE score compares the photo with this personalized normal.",
+                data=f"{len(faces)} normal faces aligned at {args.size} px: MEBeauty train, FASSEG frontal "
+                f"and iBUG 300-W (AFW, HELEN train; {len(annotated[0])} faces of all ages, human "
+                f"landmarks); held out: {len(held_faces)} MEBeauty val faces.",
+                command=command,
+                licence="Weights trained on MEBeauty (non-commercial research only), FASSEG and 300-W "
+                "(non-commercial research only): research use only.",
+                limitations=limitations,
+                metrics={f"held_out_{key}": value for key, value in quality.items()},
+                weights=out.name,
+                weights_sha256=file_sha256(out),
+                details={"training": training, "hole_margin_iod": inpainting.DEFAULT_MARGIN},
+            ),
+        )
+        _log(f"checkpoint at step {current.step}: held-out hole L1 {quality['hole_l1_levels']:.2f} levels")
+
+    inpainting.train_inpainter(
+        faces,
+        landmarks,
+        state,
+        max_seconds=args.max_minutes * 60,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        checkpoint_every=args.checkpoint_minutes * 60,
+        on_checkpoint=export,
+        log=_log,
+    )
+    print_json({"weights": out.name, "steps": state.step, "seconds": round(state.seconds, 1)})
     return 0
 
 
@@ -619,10 +972,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     normality = subparsers.add_parser("normality", help="Personalized facial normality (score, training).")
     actions = normality.add_subparsers(dest="normality_command", required=True, metavar="ACTION")
 
-    def normalizer_options(parser: argparse.ArgumentParser) -> None:
+    def normalizer_options(
+        parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("autoencoder", "stylegan2")
+    ) -> None:
         parser.add_argument(
             "--model",
-            choices=("autoencoder", "stylegan2"),
+            choices=choices,
             default="autoencoder",
             help="Normalizer: the embedded autoencoder (default) or operator-provided StyleGAN2.",
         )
@@ -652,7 +1007,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--regressor", help="Rating regressor file from fit-regressor (default: the shipped one)."
     )
     score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
-    normalizer_options(score)
+    normalizer_options(score, tuple(NORMALIZERS))
     score.set_defaults(handler=_score)
 
     ceiling = actions.add_parser(
@@ -684,6 +1039,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.set_defaults(handler=_train_normalizer)
 
+    inpaint = actions.add_parser(
+        "train-inpainter", help="Train (or resume) the inpainting normalizer, with checkpoints."
+    )
+    inpaint.add_argument("--data", help="Data directory (mebeauty/, fasseg/, landmarks300w/).")
+    inpaint.add_argument("--out", help="Weights file (default <weights>/normality/inpainting-128.pt).")
+    inpaint.add_argument("--checkpoint", required=True, help="Training state file; resumed when present.")
+    inpaint.add_argument("--cache-dir", required=True, help="Aligned faces are kept here (.npz).")
+    inpaint.add_argument("--size", type=int, default=128)
+    inpaint.add_argument("--batch-size", type=int, default=16)
+    inpaint.add_argument("--learning-rate", type=float, default=1e-3)
+    inpaint.add_argument(
+        "--max-minutes", type=float, required=True, help="Training time budget, summed over restarts."
+    )
+    inpaint.add_argument("--checkpoint-minutes", type=float, default=4.0)
+    inpaint.add_argument("--threads", type=int, default=1, help="torch CPU threads (1).")
+    inpaint.add_argument("--seed", type=int, default=0)
+    inpaint.set_defaults(handler=_train_inpainter)
+
     extract = actions.add_parser(
         "extract-features", help="Boyaci features of MEBeauty faces for the regressors."
     )
@@ -714,6 +1087,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
     normalizer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    validate = actions.add_parser(
+        "validate", help="Validity tests: real cleft pairs, simulated defects, clefts vs normal faces."
+    )
+    validate.add_argument("--data", help="Data directory (cleft-pairs/, london/, mebeauty/).")
+    validate.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
+    validate.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
+    validate.add_argument("--normal-limit", type=int, default=51, help="London normal faces to score (51).")
+    validate.add_argument(
+        "--defect-limit", type=int, default=100, help="Held-out faces for defects (0: skip)."
+    )
+    validate.add_argument("--defect-skip", type=int, default=0, help="Skip the first N held-out faces.")
+    validate.add_argument("--cache-dir", help="Aligned-face caches written by train-inpainter --cache-dir.")
+    validate.add_argument("--out", help="Write the JSON report here too.")
+    validate.set_defaults(handler=_validate)
+
+    framing = actions.add_parser(
+        "framing", help="Framing invariance of S and its noise floor (London photos)."
+    )
+    framing.add_argument("--data", help="Data directory (london/, mebeauty/).")
+    framing.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
+    framing.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
+    framing.add_argument("--limit", type=int, default=10, help="London faces (10).")
+    framing.add_argument("--skip", type=int, default=0)
+    framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
+    framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
+    framing.set_defaults(handler=_framing)
+
+    reference = actions.add_parser(
+        "write-reference", help="Put the reference range of S and the noise floor into the model card."
+    )
+    reference.add_argument("--validate", required=True, help="JSON written by validate --out.")
+    reference.add_argument("--framing", required=True, help="JSON written by framing --out.")
+    reference.add_argument("--weights", help="Normalizer weights whose card is updated (the shipped one).")
+    reference.set_defaults(handler=_write_reference)
 
     fit = actions.add_parser(
         "fit-regressor", help="TPE-tune and cross-validate the regressors; save the best."

@@ -2,6 +2,9 @@
 
 * ``normality-autoencoder-128`` — the embedded normalizer, trained by
   ``python -m ml normality train-normalizer``; weights ``<weights>/normality/autoencoder-128.pt``.
+* ``normality-inpainting-128`` — the default normalizer: hides the mouth–nose region and reconstructs
+  it from the rest of the face (Hayajneh et al. 2025); trained by ``python -m ml normality
+  train-inpainter``; weights ``<weights>/normality/inpainting-128.pt``.
 * ``normality-stylegan2-ffhq`` — a StyleGAN2 generator from an operator-provided checkpoint
   (``$FACET_STYLEGAN2_WEIGHTS``, default ``<weights>/normality/stylegan2-ffhq.pt``; see docs/normality.md
   for the key layout); ``$FACET_STYLEGAN2_SIZE`` (default 1024) when the file carries no config.
@@ -18,11 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from ml.config import weights_dir
-from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_REGRESSOR, NORMALITY_STYLEGAN2
+from ml.model_names import (
+    NORMALITY_AUTOENCODER,
+    NORMALITY_INPAINTING,
+    NORMALITY_REGRESSOR,
+    NORMALITY_STYLEGAN2,
+)
 from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 
 AUTOENCODER_MODEL = NORMALITY_AUTOENCODER
+INPAINTING_MODEL = NORMALITY_INPAINTING
 STYLEGAN2_MODEL = NORMALITY_STYLEGAN2
 REGRESSOR_MODEL = NORMALITY_REGRESSOR
 STYLEGAN2_WEIGHTS_ENV = "FACET_STYLEGAN2_WEIGHTS"
@@ -35,6 +44,10 @@ def normality_weights_dir() -> Path:
 
 def autoencoder_weights_path() -> Path:
     return normality_weights_dir() / "autoencoder-128.pt"
+
+
+def inpainting_weights_path() -> Path:
+    return normality_weights_dir() / "inpainting-128.pt"
 
 
 def stylegan2_weights_path() -> Path:
@@ -50,6 +63,12 @@ def _load_autoencoder(weights: Path | None) -> Any:
     from ml.normality.autoencoder import load_autoencoder
 
     return load_autoencoder(Path(weights) if weights is not None else autoencoder_weights_path())[0]
+
+
+def _load_inpainter(weights: Path | None) -> Any:
+    from ml.normality.inpainting import load_inpainter
+
+    return load_inpainter(Path(weights) if weights is not None else inpainting_weights_path())[0]
 
 
 def _load_stylegan2(weights: Path | None) -> Any:
@@ -106,6 +125,26 @@ registry.register(
         ),
         _load_autoencoder,
         weights_path=autoencoder_weights_path(),
+    )
+)
+registry.register(
+    ModelSpec.from_card(
+        _card(
+            inpainting_weights_path(),
+            ModelCard(
+                name=INPAINTING_MODEL,
+                task="normality",
+                version="untrained",
+                description="U-Net that reconstructs the hidden mouth-nose region of an aligned 128 px face "
+                "from the rest of the face (inpainting normalization, Hayajneh et al. 2025).",
+                data="none yet: no weights are installed",
+                command="python -m ml normality train-inpainter --data DIR",
+                licence=_RESEARCH_ONLY,
+                limitations="Not trained: no normality score can be computed.",
+            ),
+        ),
+        _load_inpainter,
+        weights_path=inpainting_weights_path(),
     )
 )
 registry.register(

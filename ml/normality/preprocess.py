@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 
 @dataclass
@@ -64,9 +63,11 @@ def _pad_blurred_reflection(
         vertical = 1.0 - np.minimum(ys / max(top, 1), (height - 1 - ys) / max(bottom, 1))
     mask = np.maximum(horizontal, vertical)[..., None].astype(np.float32)
     blur = quad_size * 0.02
-    blurred = ndimage.gaussian_filter(padded, [blur, blur, 0])
+    # OpenCV's separable blur is several times faster than scipy's on a large canvas; the median colour
+    # from every 4th pixel in each direction is the same to within a grey level.
+    blurred = cv2.GaussianBlur(padded, (0, 0), sigmaX=blur, sigmaY=blur, borderType=cv2.BORDER_REFLECT)
     padded += (blurred - padded) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
-    padded += (np.median(padded, axis=(0, 1)) - padded) * np.clip(mask, 0.0, 1.0)
+    padded += (np.median(padded[::4, ::4], axis=(0, 1)) - padded) * np.clip(mask, 0.0, 1.0)
     return padded
 
 
@@ -83,18 +84,28 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
     points = _check_landmarks(landmarks)
     quad = ffhq_quad(points)
     quad_size = float(np.hypot(*(quad[3] - quad[0])))
-    work = image
+    # Only the quad and its margin are read: shrinking a whole 12-MP photo costs more than the rest of
+    # the alignment. The margin exceeds the padding border below, so padding decisions are unchanged.
+    margin = int(np.ceil(quad_size * 0.15)) + 8
+    left = max(int(np.floor(quad[:, 0].min())) - margin, 0)
+    top = max(int(np.floor(quad[:, 1].min())) - margin, 0)
+    right = min(int(np.ceil(quad[:, 0].max())) + margin, image.shape[1])
+    bottom = min(int(np.ceil(quad[:, 1].max())) + margin, image.shape[0])
+    if right <= left or bottom <= top:
+        raise ValueError("The face lies outside the photo.")
+    work = image[top:bottom, left:right]
+    origin = np.array([left, top], dtype=np.float64)
     scale = 1.0
     shrink = int(np.floor(quad_size / size * 0.5))
     if shrink > 1:
-        height, width = image.shape[:2]
+        height, width = work.shape[:2]
         work = cv2.resize(
-            image,
+            work,
             (max(1, round(width / shrink)), max(1, round(height / shrink))),
             interpolation=cv2.INTER_AREA,
         )
         scale = work.shape[1] / width
-    quad_work = quad * scale
+    quad_work = (quad - origin) * scale
     height, width = work.shape[:2]
     border = max(int(np.rint(quad_size * scale * 0.1)), 3)
     pad = [
@@ -116,7 +127,9 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
         canvas, canvas_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
     )
     # Compose photo → shrunk/padded canvas → crop, to map landmarks and heatmaps back.
-    photo_to_canvas = np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]])
+    photo_to_canvas = np.array(
+        [[scale, 0, offset[0] - scale * origin[0]], [0, scale, offset[1] - scale * origin[1]], [0, 0, 1]]
+    )
     matrix = (np.vstack([canvas_to_crop, [0, 0, 1]]) @ photo_to_canvas)[:2]
     aligned_points = points @ matrix[:, :2].T + matrix[:, 2]
     return AlignedFace(

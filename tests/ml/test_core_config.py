@@ -29,3 +29,21 @@ def test_weights_dir_follows_the_environment(tmp_path, monkeypatch):
 def test_code_version_is_a_non_empty_string():
     version = config.code_version()
     assert isinstance(version, str) and version.strip() == version and version
+
+
+def test_worker_processes_get_one_torch_thread_unless_configured(monkeypatch):
+    import torch
+
+    from ml.config import TORCH_THREADS_ENV, apply_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv(TORCH_THREADS_ENV, raising=False)
+        torch.set_num_threads(2)
+        apply_torch_threads(default=1)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv(TORCH_THREADS_ENV, "2")
+        apply_torch_threads(default=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -258,6 +258,53 @@ def test_photo_page_with_a_rating_says_it_comes_from_attractiveness_ratings(stud
     assert "5.20" in page.content.decode() and "attractiveness" in page.content.decode()
 
 
+def with_reference(data: dict) -> dict:
+    """Result data as the inpainting normalizer writes it: plain-language labels and the reference range."""
+    return {
+        **data,
+        "labels": {
+            "heatmap": "difference in brightness and colour (TEST label)",
+            "perceptual": "structural similarity (TEST label)",
+            "region": "mouth and nose",
+        },
+        "reference": {
+            "data": "normal adult faces (TEST)",
+            "count": 51,
+            "p5": -2.5,
+            "median": -1.5,
+            "p95": -0.75,
+            "noise_floor": 0.4,
+        },
+    }
+
+
+def test_photo_page_names_metrics_in_plain_words_and_gives_the_reference_range(
+    study_with_members, make_photo
+):
+    photo = make_photo(study_with_members["study"])
+    fabricate_result(photo, "normality", with_reference(normality_data(-1.2)), NORMALITY_ARTIFACTS)
+    page = client_for(study_with_members["rater"]).get(reverse("studies:photo_detail", args=[photo.pk]))
+    text = page.content.decode()
+    assert (
+        "difference in brightness and colour (TEST label)" in text and "<code>pse-ycbcr-eroded</code>" in text
+    )
+    assert "“mouth and nose”" in text
+    assert "51 normal adult faces (TEST)" in text and "between -2.50 and -0.75" in text and "0.40" in text
+
+
+def test_comparison_calls_a_change_within_the_noise_floor_no_measurable_change(study_with_members, pre_post):
+    pre, post, comparison = pre_post
+    fabricate_result(pre, "normality", with_reference(normality_data(-1.5)), NORMALITY_ARTIFACTS)
+    fabricate_result(post, "normality", with_reference(normality_data(-1.3)), NORMALITY_ARTIFACTS)
+    page = (
+        client_for(study_with_members["clinician"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
+    assert "<strong>No measurable change</strong>" in page and "within the noise floor" in page
+    assert "difference in brightness and colour (TEST label)" in page
+
+
 # Comparison and cohort ----------------------------------------------------------------------------------
 
 

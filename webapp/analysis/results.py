@@ -141,12 +141,14 @@ def zones_of_interest_wrinkle_percent(data: dict | None, zones: list[str]) -> fl
 
 def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | None:
     """Both scores S, the change, the percentage difference and whether the face became more normal
-    (higher S = more normal), plus the 1–7 ratings where a regressor gave them."""
+    (higher S = more normal), plus the 1–7 ratings where a regressor gave them, and whether the change
+    is within the noise floor (the change of S from framing alone, from the normalizer's model card)."""
     if not pre_data or not post_data:
         return None
     before, after = float(pre_data["score"]), float(post_data["score"])
     ratings = [(data.get("rating") or {}).get("value") for data in (pre_data, post_data)]
     regressors = [(data.get("rating") or {}).get("model_version") for data in (pre_data, post_data)]
+    floor = (post_data.get("reference") or {}).get("noise_floor")
     return {
         "pre": before,
         "post": after,
@@ -161,6 +163,9 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "same_region": pre_data.get("region") == post_data.get("region"),
         "region": post_data.get("region"),
         "metric": (post_data.get("metric") or {}).get("heatmap"),
+        "metric_label": (post_data.get("labels") or {}).get("heatmap"),
+        "noise_floor": floor,
+        "within_noise_floor": floor is not None and abs(after - before) <= floor,
     }
 
 

@@ -1,0 +1,71 @@
+"""``python -m ml normality validate`` and ``score --model inpainting`` on real photos (an untrained
+stand-in network: these check the pipeline and the report, not the figures)."""
+
+import json
+
+import pytest
+import torch
+
+from ml.cli import main
+from ml.config import data_dir_or_none
+from ml.normality.inpainting import InpaintingNet, save_inpainter
+
+
+@pytest.fixture
+def data():
+    folder = data_dir_or_none()
+    if folder is None or not (folder / "cleft-pairs" / "cleft").is_dir() or not (folder / "london").is_dir():
+        pytest.skip("the face data directory (FACET_DATA_DIR) with cleft-pairs/ and london/ is absent")
+    return folder
+
+
+@pytest.fixture
+def stand_in_weights(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "inpainting-stand-in.pt"
+    save_inpainter(InpaintingNet(channels=(8, 8, 8, 8, 8)), path, {"training": {"steps": 0}})
+    return path
+
+
+def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_confound(
+    data, stand_in_weights, tmp_path, capsys
+):
+    out = tmp_path / "validate.json"
+    arguments = ["normality", "validate", "--data", str(data), "--weights", str(stand_in_weights)]
+    status = main([*arguments, "--normal-limit", "2", "--defect-limit", "0", "--out", str(out)])
+    assert status == 0
+    report = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == report
+    paired = report["paired_real"]
+    assert paired["count"] == len(list((data / "cleft-pairs" / "cleft").glob("*.png"))) >= 4
+    for pair in paired["pairs"]:
+        assert pair["cleft_lower"] == (pair["score_cleft"] < pair["score_inpainted_twin"])
+    groups = report["groups"]
+    assert groups["london_adults"]["count"] == 2 and 0 <= groups["auroc_cleft_vs_london_adults"] <= 1
+    assert "age" in groups["confound"]
+
+
+def test_score_with_the_inpainting_normalizer_gives_labels_and_no_rating_from_another_normalizer(
+    data, stand_in_weights, capsys
+):
+    photo = sorted((data / "london" / "neutral").glob("*.jpg"))[0]
+    assert (
+        main(
+            [
+                "normality",
+                "score",
+                str(photo),
+                "--json",
+                "--model",
+                "inpainting",
+                "--weights",
+                str(stand_in_weights),
+                "--no-rating",
+            ]
+        )
+        == 0
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert document["metric"]["projection_steps"] == 0 and document["metric"]["candidates"] == 1
+    assert document["labels"]["region"] == "mouth and nose" and "brightness" in document["labels"]["heatmap"]
+    assert document["rating"] is None and document["timings"]["normalize_s"] < 5
