@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         client = Client()
         client.force_login(seeded["coordinator"])
         page = f"/studies/{study.pk}/cohort/"
-        api = f"/api/studies/{study.pk}/cohort/"
+        api = f"/api/studies/{study.pk}/cohort-statistics/"
         client.get(page)  # the first request loads templates and the atlas outlines
         scenarios = {
             "cohort page, lips, statistics cached": (page, {"group": "lips"}, args.runs, False),
