@@ -1,11 +1,14 @@
-"""`python -m bench.wrinkles [--photos N] [--out DIR]`: seconds per photo of the wrinkle segmentation.
+"""`python -m bench.wrinkles [--photos N] [--checkpoint CK.pt] [--out DIR]`: seconds per photo of the
+wrinkle analysis.
 
 For each of N MEBeauty original photos (the authors' `val` split) the benchmark times, in one
-process with the model loaded once (one warm-up photo not counted), `ml.wrinkles.analysis.
-analyze_wrinkles` at the shipped model's default resolution: forehead-and-eye crop from the
-landmarks, texture map, U-Net, mask mapped back to the photo and the region figures. Landmarks are
-computed beforehand and timed apart, since a wrinkles job reuses the photo's landmark result.
-Writes DIR/wrinkles.json and DIR/wrinkles.md (default bench/reports/).
+process with the models loaded once (one warm-up photo not counted): the whole `ml.wrinkles.analysis.
+analyze_wrinkles` (segmentation, skin mask, figures per region and zone, wrinkle types), the
+segmentation alone (`segment_wrinkles`: the model's square, texture map, U-Net, mask mapped back) of
+the shipped model and, side by side, of `--checkpoint` (for example the whole-face model), and the
+wrinkle-type detector alone when it is installed. Landmarks are computed beforehand and timed apart,
+since a wrinkles job reuses the photo's landmark result. Writes DIR/wrinkles.json and DIR/wrinkles.md
+(default bench/reports/).
 """
 
 import argparse
@@ -19,7 +22,7 @@ from bench.machine import machine_info
 from bench.report import timing_table, write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
 from ml.core.subject import subject_face
-from ml.model_names import WRINKLES_UNET_WDS
+from ml.model_names import WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
 
 MODEL = WRINKLES_UNET_WDS
 
@@ -28,6 +31,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.wrinkles", description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=20, help="photos to time (at least 20; default 20)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument("--checkpoint", type=Path, help="another segmentation checkpoint, timed side by side")
+    parser.add_argument(
+        "--types-weights", type=Path, help="a wrinkle-type detector to time when none is installed"
+    )
+    parser.add_argument("--types-imgsz", type=int, default=224, help="input size of --types-weights")
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="report folder (default bench/reports/)"
     )
@@ -39,10 +47,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def markdown(report: dict[str, Any]) -> str:
     machine = report["machine"]
-    rows = [
-        ("Wrinkle segmentation (`analyze_wrinkles`)", "segmentation"),
-        ("68 landmarks (dlib-68)", "landmarks"),
-    ]
+    labels = {
+        "analysis": "Whole wrinkle analysis (`analyze_wrinkles`: segmentation, skin, figures, types)",
+        "segmentation": "Segmentation only, shipped model "
+        f"({report['input_region']}, {report['input_px']} px)",
+        "checkpoint": f"Segmentation only, {report.get('checkpoint_description', 'checkpoint')}",
+        "types": "Wrinkle types (YOLOv8n detector)",
+        "landmarks": "68 landmarks (default landmark model)",
+    }
+    rows = [(label, key) for key, label in labels.items() if key in report["timings"]]
     lines = [
         "# Wrinkle segmentation: latency per photo",
         "",
@@ -53,8 +66,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"{report['n_photos']} MEBeauty `val` original photos with a face (median size "
         f"{report['median_photo_px']} px); model `{MODEL}` version `{report['model_version']}` at its "
-        f"default input of {report['input_px']} px (forehead-and-eye crop); loaded once, one warm-up photo "
-        "not counted.",
+        f"default input of {report['input_px']} px ({report['input_region']}); loaded once, one warm-up "
+        "photo not counted.",
         "",
     ]
     lines += timing_table("Step", [(label, report["timings"][key]) for label, key in rows])
@@ -75,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     from ml.core.imageio import load_image
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.registry import registry
-    from ml.wrinkles.analysis import analyze_wrinkles
+    from ml.wrinkles.analysis import analyze_wrinkles, segment_wrinkles
+    from ml.wrinkles.train import load_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,11 +112,37 @@ def main(argv: list[str] | None = None) -> int:
     images = [image for _, image, _ in faces]
     landmarks_of = {id(image): landmarks for _, image, landmarks in faces}
     load_before = [round(value, 2) for value in os.getloadavg()]
-    segmentation = time_model(
+    analysis = time_model(
         lambda image: analyze_wrinkles(image, landmarks=landmarks_of[id(image)], loaded=(network, metadata)),
         images,
     )
-    landmarks = time_model(detect_faces_with_landmarks, images)
+    timings = {
+        "analysis": analysis,
+        "segmentation": time_model(
+            lambda image: segment_wrinkles(image, landmarks_of[id(image)], network, metadata), images
+        ),
+    }
+    extra: dict[str, Any] = {}
+    if args.checkpoint:
+        candidate, candidate_metadata = load_checkpoint(args.checkpoint)
+        timings["checkpoint"] = time_model(
+            lambda image: segment_wrinkles(image, landmarks_of[id(image)], candidate, candidate_metadata),
+            images,
+        )
+        extra["checkpoint_description"] = (
+            f"`{args.checkpoint.name}` ({candidate_metadata.get('input_region', 'forehead-eye')}, "
+            f"{candidate_metadata['size']} px)"
+        )
+    if args.types_weights:
+        from ml.wrinkles.types import load_type_detector
+
+        detector = load_type_detector(args.types_weights, image_size=args.types_imgsz)
+        timings["types"] = time_model(detector.detect, images)
+        extra["types_weights"] = args.types_weights.name
+    elif registry.describe(WRINKLE_TYPES_YOLO)["trained"]:
+        detector = registry.load(WRINKLE_TYPES_YOLO)
+        timings["types"] = time_model(detector.detect, images)
+    timings["landmarks"] = time_model(detect_faces_with_landmarks, images)
     report = {
         "command": "python -m bench.wrinkles " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
@@ -114,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         "median_photo_px": int(statistics.median(max(image.shape[:2]) for image in images)),
         "model_version": description["version"],
         "input_px": int(metadata["size"]),
-        "timings": {"segmentation": summarise(segmentation), "landmarks": summarise(landmarks)},
-        "seconds": {"segmentation": segmentation, "landmarks": landmarks},
+        "input_region": metadata.get("input_region", "forehead-eye"),
+        **extra,
+        "timings": {key: summarise(values) for key, values in timings.items()},
+        "seconds": timings,
     }
     write_report(args.out, "wrinkles", report, markdown(report))
     print(markdown(report))

@@ -126,7 +126,12 @@ def stored_landmarks(job: AnalysisJob) -> tuple[np.ndarray | None, str]:
     return landmarks, f"landmarks result of job {result.job_id}"
 
 
-def _stored_zone_masks(job: AnalysisJob, shape: tuple[int, int]) -> tuple[np.ndarray, str] | None:
+def _stored_zone_masks(
+    job: AnalysisJob, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+    """The photo's stored zone masks, its face-part label map (None when not stored) and their source."""
+    from PIL import Image
+
     from ml.zones.encoding import decode_zone_masks
 
     result: Result | None = latest_result(job.photo_id, AnalysisKind.ZONES)
@@ -137,7 +142,12 @@ def _stored_zone_masks(job: AnalysisJob, shape: tuple[int, int]) -> tuple[np.nda
         return None
     with artifact.file.open("rb") as handle:
         masks = decode_zone_masks(handle.read(), result.data["mask_box"], shape)
-    return masks, f"zones result of job {result.job_id} ({result.model_name})"
+    parts = None
+    parts_artifact = result.artifacts.filter(name=FACE_PARTS_ARTIFACT).first()
+    if parts_artifact is not None:
+        with parts_artifact.file.open("rb") as handle:
+            parts = np.asarray(Image.open(io.BytesIO(handle.read())))
+    return masks, parts, f"zones result of job {result.job_id} ({result.model_name})"
 
 
 # Runners --------------------------------------------------------------------------------------------
@@ -222,16 +232,18 @@ def run_wrinkles(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
         )
     stored = _stored_zone_masks(job, image.shape[:2])
     if stored is not None:
-        zone_masks, zones_source = stored
+        zone_masks, face_parts, zones_source = stored
     else:
         # The zones job of this photo may not have run yet: use the zone model it would use.
         zone_model = KIND_SPECS[AnalysisKind.ZONES].model_for(job.photo.study)
-        zone_masks = _zones(job, zone_model, image, lambda *_: None)[0].masks
+        zones = _zones(job, zone_model, image, lambda *_: None)[0]
+        zone_masks, face_parts = zones.masks, zones.parts
         zones_source = f"{zone_model}, computed for this job: no zones result yet"
     analysis = analyze_wrinkles(
         image,
         landmarks=landmarks,
         zone_masks=zone_masks,
+        face_parts=face_parts,
         model=WRINKLES_UNET_WDS,
         weights=weights.path,
         progress=progress,

@@ -51,6 +51,9 @@ ACCEPTANCE_MAX_NME = 0.08
 GOAL_MEAN_NME = 0.035
 GOAL_MS_PER_FACE = 20.0
 
+# Key of the epochs a time-boxed training actually ran, beside Ultralytics' final metrics.
+EPOCHS_RUN = "facet/epochs_run"
+
 ProgressCallback = Callable[[dict[str, Any]], None]
 CancelCheck = Callable[[], bool]
 
@@ -311,6 +314,13 @@ class CampaignConfig:
     # model trained from scratch gets almost no keypoint gradient. A wider σ keeps the gradient alive.
     kpt_oks_sigma: float | None = 0.05
     train_overrides: dict[str, Any] = field(default_factory=lambda: {"mosaic": 0.0, "warmup_epochs": 1.0})
+    # Time boxes (hours) of iteration 0 and of later iterations: Ultralytics re-plans the epochs (and the
+    # learning-rate schedule) after the first epoch so that training ends, cleanly, within the box.
+    hours_first: float | None = None
+    hours_next: float | None = None
+    # Weights whose layers of matching shape start iteration 0 (the backbone of an earlier yolo-pose68);
+    # the labels stay the campaign's own.
+    initial_weights: str | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).resolve()
@@ -449,6 +459,8 @@ def train_iteration(
         return best, {str(key): float(value) for key, value in (trainer.metrics or {}).items()}
     model = YOLO(start_weights, task="pose")
     _add_callbacks(model, config, progress, cancel, iteration, validation)
+    hours = config.hours_first if iteration == 0 else config.hours_next
+    from_yaml = start_weights == config.model_yaml
     model.train(
         data=str(data_yaml),
         epochs=epochs,
@@ -466,11 +478,15 @@ def train_iteration(
         nbs=config.batch,
         val=config.validate_every_epoch,
         verbose=False,
+        **({"time": hours} if hours else {}),
+        **({"pretrained": config.initial_weights} if from_yaml and config.initial_weights else {}),
         **config.train_overrides,
     )
     trainer = model.trainer
     best = Path(trainer.best if Path(trainer.best).is_file() else trainer.last)
     metrics = {str(key): float(value) for key, value in (trainer.metrics or {}).items()}
+    if hours and hasattr(trainer, "epoch"):  # a time box re-plans the epochs: record those that ran
+        metrics[EPOCHS_RUN] = float(trainer.epoch + 1)
     return best, metrics
 
 
@@ -704,6 +720,7 @@ def run_campaign(
             0.25,
             config.device,
         )
+        epochs = int(ultralytics_metrics.pop(EPOCHS_RUN, epochs))
         metrics = {**_ultralytics_row(ultralytics_metrics), **keypoint_errors(validation, val_predictions)}
         row = IterationReport(
             iteration=iteration,
@@ -848,8 +865,13 @@ def ship_weights(
             task="landmarks",
             version=version,
             description=(
-                "YOLOv8n-pose with 68 iBUG keypoints (Ultralytics YOLOv8), trained from scratch by an "
-                "iterative auto-labelling campaign (Chen 2024)"
+                "YOLOv8n-pose with 68 iBUG keypoints (Ultralytics YOLOv8), trained "
+                + (
+                    f"from the matching layers of {Path(initial).name} (its backbone) "
+                    if (initial := report["config"].get("initial_weights"))
+                    else "from scratch "
+                )
+                + "by an iterative auto-labelling campaign (Chen 2024)"
                 + (
                     " on eye-aligned face crops from the face detector (yolo-pose68-crop.yaml: no stride-8 "
                     "level)."

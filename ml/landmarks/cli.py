@@ -177,6 +177,9 @@ def _campaign_config(args: argparse.Namespace):
         workers=args.workers,
         seed=args.seed,
         kpt_oks_sigma=args.kpt_oks_sigma,
+        hours_first=args.hours_first,
+        hours_next=args.hours_next,
+        initial_weights=getattr(args, "initial_weights", None),
     )
 
 
@@ -313,6 +316,10 @@ def _add_campaign_options(parser: argparse.ArgumentParser) -> None:
         default=0.05,
         help="One OKS sigma for all 68 points, in the pose loss and pose AP (Ultralytics: 1/68).",
     )
+    parser.add_argument(
+        "--hours-first", type=float, help="Time box of iteration 0 in hours (replaces its epoch count)."
+    )
+    parser.add_argument("--hours-next", type=float, help="Time box of each later iteration in hours.")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -400,6 +407,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--detector", default=DEFAULT_FACE_DETECTOR, help="Registered face detector that makes the crops."
     )
     human.add_argument("--no-pool", action="store_true", help="No unlabelled photos (no pseudo-labels).")
+    human.add_argument(
+        "--initial-weights",
+        help="Start iteration 0 from the layers of matching shape of these weights (e.g. an earlier model).",
+    )
     human.add_argument("--resume", action="store_true", help="Continue the campaign in ROOT.")
     human.add_argument(
         "--nme-every", type=int, default=10, help="Print the validation NME every N epochs (0: never)."

@@ -88,7 +88,8 @@ def evaluate_pose(
         results.append(row)
         if progress is not None:
             progress(index + 1, len(photos))
-    used_detector = (face_detector or model.face_detector).name
+    used = face_detector or getattr(model, "face_detector", None)  # a whole-photo model boxes faces itself
+    used_detector = used.name if used is not None else f"{model_name} (own boxes)"
     return {
         "model": model_name,
         "version": registry.spec(model_name).version,

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
-from ml.model_names import DLIB_68, WRINKLES_UNET_WDS, ZONES_LANDMARK
+from ml.model_names import DLIB_68, WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.progress import ProgressCallback, report
-from ml.wrinkles.crop import CROP_SIZE, forehead_eye_crop
+from ml.wrinkles.crop import CROP_SIZE, ForeheadEyeCrop, face_crop, forehead_eye_crop
 from ml.wrinkles.train import PROBABILITY_THRESHOLD, predict_probabilities, stack_input
 from ml.wrinkles.unet import WrinkleUNet
 
@@ -23,22 +23,58 @@ class WrinkleModelUnavailableError(RuntimeError):
     """No trained wrinkle model is available, so no wrinkle figures can be produced."""
 
 
-def wrinkle_figures(mask: np.ndarray, region: np.ndarray, pixel_size: float = 1.0) -> dict[str, float | int]:
-    """Area fraction of ``region``, total skeleton length, mean width (area / length) and line count.
+@dataclass(frozen=True)
+class WrinkleLines:
+    """A photo's wrinkle mask, its skeleton and its connected lines, computed once so that every region's
+    figures count the same pixels (see :func:`wrinkle_figures`)."""
 
-    Lengths and widths are in photo pixels when ``pixel_size`` is the photo-pixel size of a mask pixel.
+    mask: np.ndarray
+    skeleton: np.ndarray
+    lines: np.ndarray
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> WrinkleLines:
+        mask = np.asarray(mask, dtype=bool)
+        skeleton = skeletonize(mask) if mask.any() else np.zeros_like(mask)
+        lines = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[1]
+        return cls(mask, skeleton, lines)
+
+
+def wrinkle_figures(lines: WrinkleLines, region: np.ndarray) -> dict[str, float | int | None]:
+    """The wrinkle figures of ``region``, all in pixels of the stored photo (one frame for every figure):
+
+    * ``area_px``: wrinkle pixels inside the region; ``area_fraction`` = ``area_px`` ÷ ``region_px``;
+    * ``total_length_px``: pixels of the skeleton of the photo's whole wrinkle mask inside the region
+      (the skeleton is taken once, so a line's length is split between regions, never counted twice);
+    * ``count``: connected wrinkle lines (8-connectivity, over the whole photo) whose skeleton passes
+      through the region;
+    * ``mean_width_px`` = ``area_px`` ÷ ``total_length_px`` (``None`` without skeleton pixels).
+
+    Each figure only grows with the region, so a sub-region never exceeds the region that contains it,
+    and area and length of disjoint regions add up to those of their union.
     """
-    inside = mask.astype(bool) & region.astype(bool)
+    region = np.asarray(region, dtype=bool)
+    area = int(np.count_nonzero(lines.mask & region))
+    skeleton = lines.skeleton & region
+    length = int(np.count_nonzero(skeleton))
     region_pixels = int(np.count_nonzero(region))
-    area = int(np.count_nonzero(inside))
-    length = int(np.count_nonzero(skeletonize(inside))) if area else 0
-    count = cv2.connectedComponents(inside.astype(np.uint8), connectivity=8)[0] - 1 if area else 0
     return {
+        "region_px": region_pixels,
+        "area_px": area,
         "area_fraction": area / region_pixels if region_pixels else 0.0,
-        "total_length_px": length * pixel_size,
-        "mean_width_px": (area / length) * pixel_size if length else 0.0,
-        "count": int(count),
+        "total_length_px": length,
+        "mean_width_px": area / length if length else None,
+        "count": int(np.unique(lines.lines[skeleton]).size),
     }
+
+
+def skin_mask(parts: np.ndarray) -> np.ndarray:
+    """Skin where wrinkles are measured: the face parts' skin and nose (bunny lines), i.e. without hair,
+    eyebrows, eyes, lips and background."""
+    from ml.zones.landmark_model import part_masks
+
+    by_name = part_masks(parts)
+    return by_name["skin"] | by_name["nose"]
 
 
 SEMI_SYNTHETIC_NOTE = (
@@ -55,20 +91,22 @@ class WrinklesAnalysis:
     data: dict[str, Any]
 
 
+BOX_LABEL_NOTE = (
+    "The wrinkle model was fine-tuned on semi-automatic labels from human wrinkle boxes on real photos; "
+    "on held-out photos it finds only part of the human-marked wrinkles (see its model card)."
+)
+
+
 def _is_semi_synthetic(description: dict[str, Any], metadata: dict[str, Any]) -> bool:
-    text = json.dumps(
-        [
-            description.get("description"),
-            description.get("data"),
-            description.get("metrics"),
-            metadata.get("data_label"),
-        ],
-        default=str,
-    ).lower()
+    """Whether the weights last learnt from semi-synthetic images: the checkpoint's data label, else
+    (weights without one) what their description says."""
+    if metadata.get("data_label"):
+        return "semi-synthetic" in str(metadata["data_label"]).lower()
+    text = json.dumps([description.get("data"), description.get("metrics")], default=str).lower()
     return "semi-synthetic" in text or "semi_synthetic" in text
 
 
-def _resolve_model(
+def resolve_wrinkle_model(
     model: str, weights: Path | str | None, loaded: tuple[WrinkleUNet, dict] | None
 ) -> tuple[WrinkleUNet, dict, dict]:
     from ml.registry import registry
@@ -96,31 +134,111 @@ def _resolve_model(
     return network, metadata, description
 
 
+INPUT_REGIONS = ("forehead-eye", "face")
+
+
+@dataclass
+class WrinkleSegmentation:
+    """The model's square (``crop``), its ``crop_mask`` and ``valid`` pixels, the photo-sized ``mask``
+    (bool ``(H, W)``) and ``probability`` (float ``(H, W)``, 0 outside the square)."""
+
+    crop: ForeheadEyeCrop
+    crop_mask: np.ndarray
+    valid: np.ndarray
+    mask: np.ndarray
+    probability: np.ndarray
+
+
+def segment_wrinkles(
+    image: np.ndarray, landmarks: np.ndarray, network: WrinkleUNet, metadata: dict
+) -> WrinkleSegmentation:
+    """Segment the square the model was trained on (``metadata["input_region"]``: the forehead-and-eye
+    crop of Kim et al., the default, or the whole face) at the model's resolution and map it onto the
+    photo."""
+    region = metadata.get("input_region", "forehead-eye")
+    if region not in INPUT_REGIONS:
+        raise ValueError(
+            f"Unknown wrinkle model input region '{region}' (known: {', '.join(INPUT_REGIONS)})."
+        )
+    crop = (face_crop if region == "face" else forehead_eye_crop)(landmarks, size=CROP_SIZE)
+    size = int(metadata["size"])
+    crop_image = cv2.resize(crop.crop_image(image), (size, size), interpolation=cv2.INTER_AREA)
+    probability = predict_probabilities(network, [stack_input(crop_image)])[0]
+    probability = cv2.resize(probability, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
+    threshold = float(metadata.get("threshold", PROBABILITY_THRESHOLD))
+    valid = crop.valid_mask(image.shape)
+    crop_mask = (probability > threshold) & valid
+    return WrinkleSegmentation(
+        crop,
+        crop_mask,
+        valid,
+        crop.mask_to_photo(crop_mask, image.shape),
+        crop.mask_to_photo(np.where(valid, probability, 0.0).astype(np.float32), image.shape),
+    )
+
+
+def analysed_skin(
+    segmentation: WrinkleSegmentation,
+    landmarks: np.ndarray,
+    image_shape: tuple[int, ...],
+    face_parts: np.ndarray | None = None,
+) -> np.ndarray:
+    """The whole every figure is measured in: the skin (:func:`skin_mask` of ``face_parts``, the
+    landmark baseline's parts when not given) inside the square the model segmented. Hair, brows, eyes,
+    lips and the background are removed from the mask before any figure is computed."""
+    if face_parts is None:
+        from ml.zones.landmark_model import render_face_parts
+
+        face_parts = render_face_parts(landmarks, image_shape)
+    return skin_mask(face_parts) & segmentation.crop.mask_to_photo(segmentation.valid, image_shape)
+
+
+def detect_wrinkle_types(image: np.ndarray) -> dict[str, Any] | None:
+    """The wrinkle types found on the photo by the registry's type detector (``{"model", "found"}``,
+    boxes in photo pixels), or ``None`` when no trained detector is installed."""
+    from ml.registry import registry
+
+    description = registry.describe(WRINKLE_TYPES_YOLO)
+    if not description["trained"]:
+        return None
+    detector = registry.load(WRINKLE_TYPES_YOLO)
+    return {
+        "model": {
+            "name": description["name"],
+            "version": description["version"],
+            "map50_val": (description.get("metrics") or {}).get("map50"),
+        },
+        "found": detector.detect(image),
+    }
+
+
 def analyze_wrinkles(
     image: np.ndarray,
     *,
     landmarks: np.ndarray | None = None,
     zone_masks: np.ndarray | None = None,
+    face_parts: np.ndarray | None = None,
     model: str = WRINKLES_UNET_WDS,
     weights: Path | str | None = None,
     loaded: tuple[WrinkleUNet, dict] | None = None,
     landmark_model: str = DLIB_68,
     progress: ProgressCallback | None = None,
 ) -> WrinklesAnalysis:
-    """Wrinkle mask of the photo and its figures: the forehead-and-eye crop and its halves, every zone of
-    the 33-zone atlas, and all zones together.
+    """Wrinkle mask of the photo and its figures (:func:`wrinkle_figures`): the whole (``overall``: the
+    skin the model segmented), above and below the brows, and every zone of the 33-zone atlas.
 
     ``model``/``weights`` name the registry model and file (default: the shipped weights); ``loaded`` is a
     ``(network, metadata)`` pair from :func:`ml.wrinkles.train.load_checkpoint` instead. ``landmarks`` are
     the subject's 68 points (found with ``landmark_model`` when not given); ``zone_masks`` the photo's
-    ``(33, H, W)`` zones (the landmark baseline's when not given). A fraction is always wrinkle pixels
-    divided by the region's pixels (:func:`wrinkle_figures`). Raises :class:`WrinkleModelUnavailableError`
+    ``(33, H, W)`` zones (the landmark baseline's when not given) and ``face_parts`` its face-part label
+    map (the landmark baseline's when not given), whose skin (:func:`skin_mask`) bounds every figure.
+    Raises :class:`WrinkleModelUnavailableError`
     when the model has no trained weights and :class:`ml.core.subject.NoFaceError` without a face.
     """
     from ml.zones.atlas import ZONES
 
     # The model check comes first: an untrained model fails at once, before any image work.
-    network, metadata, description = _resolve_model(model, weights, loaded)
+    network, metadata, description = resolve_wrinkle_model(model, weights, loaded)
     notes: list[str] = []
     if landmarks is None:
         from ml.core.landmarks import detect_faces_with_landmarks
@@ -132,57 +250,62 @@ def analyze_wrinkles(
             "No face was found in the photo, so there are no wrinkles to measure.",
         )
     report(progress, 0.3, "Segmenting wrinkles")
-    crop = forehead_eye_crop(landmarks, size=CROP_SIZE)
-    size = int(metadata["size"])
-    crop_image = cv2.resize(crop.crop_image(image), (size, size), interpolation=cv2.INTER_AREA)
-    probability = predict_probabilities(network, [stack_input(crop_image)])[0]
-    probability = cv2.resize(probability, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
-    threshold = float(metadata.get("threshold", PROBABILITY_THRESHOLD))
-    valid = crop.valid_mask(image.shape)
-    crop_mask = (probability > threshold) & valid
-    pixel_size = 1.0 / crop.scale
-    brow_row = int(round(crop.to_crop(landmarks[17:27])[:, 1].min()))
-    forehead = np.zeros_like(valid)
-    forehead[: max(0, brow_row)] = True
-    periorbital = np.zeros_like(valid)
-    periorbital[max(0, brow_row) :] = True
-    regions = {
-        "forehead_eye_crop": wrinkle_figures(crop_mask, valid, pixel_size),
-        "forehead": wrinkle_figures(crop_mask, valid & forehead, pixel_size),
-        "glabella_and_periorbital": wrinkle_figures(crop_mask, valid & periorbital, pixel_size),
-    }
-    mask = crop.mask_to_photo(crop_mask, image.shape)
+    segmentation = segment_wrinkles(image, landmarks, network, metadata)
     report(progress, 0.7, "Measuring wrinkles per zone")
     zones_source = "given by the caller"
     if zone_masks is None:
         from ml.zones.analysis import analyze_zones
 
-        zone_masks = analyze_zones(image, landmarks=landmarks).masks
+        zones = analyze_zones(image, landmarks=landmarks)
+        zone_masks, face_parts = zones.masks, zones.parts
         zones_source = f"{ZONES_LANDMARK} (landmark baseline), drawn for this analysis"
-    per_zone = []
-    for index, zone in enumerate(ZONES):
-        per_zone.append(
-            {
-                "number": zone.number,
-                "abbreviation": zone.abbreviation,
-                "name": zone.name,
-                "zone_area_px": int(zone_masks[index].sum()),
-                "wrinkle_area_px": int((mask & zone_masks[index]).sum()),
-                **wrinkle_figures(mask, zone_masks[index]),
-            }
-        )
+    whole = analysed_skin(segmentation, landmarks, image.shape, face_parts)
+    mask = segmentation.mask & whole
+    lines = WrinkleLines.of(mask)
+    brow_row = int(np.floor(landmarks[17:27, 1].min()))
+    above_brows = np.zeros_like(whole)
+    above_brows[: max(0, brow_row)] = True
+    regions = {
+        "forehead": wrinkle_figures(lines, whole & above_brows),
+        "below_brows": wrinkle_figures(lines, whole & ~above_brows),
+    }
+    per_zone = [
+        {
+            "number": zone.number,
+            "abbreviation": zone.abbreviation,
+            "name": zone.name,
+            "zone_area_px": int(zone_masks[index].sum()),
+            **wrinkle_figures(lines, zone_masks[index] & whole),
+            "wrinkle_area_px": int((mask & zone_masks[index]).sum()),
+        }
+        for index, zone in enumerate(ZONES)
+    ]
+    report(progress, 0.85, "Finding wrinkle types")
+    types = detect_wrinkle_types(image)
+    if types is None:
+        notes.append("No trained wrinkle-type detector is installed, so no wrinkle types are reported.")
     semi_synthetic = _is_semi_synthetic(description, metadata)
     if semi_synthetic:
         notes.insert(0, SEMI_SYNTHETIC_NOTE)
+    elif "human wrinkle boxes" in str(metadata.get("data_label", "")):
+        notes.insert(0, BOX_LABEL_NOTE)
     data = {
         "model": {**description, "trained_on_semi_synthetic_data": semi_synthetic},
         "trained_on_semi_synthetic_data": semi_synthetic,
         "notes": notes,
         "image": {"width": int(image.shape[1]), "height": int(image.shape[0])},
-        "crop_box": [float(crop.x1), float(crop.y1), float(crop.x2), float(crop.y2)],
+        "pixel_frame": "the stored photo: every area, length and width is in its pixels",
+        "input_region": metadata.get("input_region", "forehead-eye"),
+        "crop_box": [
+            float(segmentation.crop.x1),
+            float(segmentation.crop.y1),
+            float(segmentation.crop.x2),
+            float(segmentation.crop.y2),
+        ],
         "wrinkle_area_px": int(mask.sum()),
-        "overall": wrinkle_figures(mask, zone_masks.any(axis=0)),
+        "overall": wrinkle_figures(lines, whole),
         "regions": regions,
+        "types": types,
         "zones": per_zone,
         "zones_source": zones_source,
     }

@@ -1,4 +1,5 @@
-"""``python -m ml wrinkles {synthesize,label,train,evaluate,crossval,card,segment} ...``."""
+"""``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment}
+...``."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _label(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ml.wrinkles.train import LEARNING_RATE, train_model
+    from ml.wrinkles.train import LEARNING_RATE, data_set_description, train_model
 
     result = train_model(
         args.data,
@@ -62,10 +63,13 @@ def _train(args: argparse.Namespace) -> int:
         max_train_images=args.max_train_images,
         patch=args.patch,
         learning_rate=LEARNING_RATE if args.lr is None else args.lr,
+        init=args.init,
+        max_minutes=args.max_minutes,
     )
     print(
         f"saved {result.checkpoint} (best epoch {result.best_epoch + 1}, "
-        f"validation JSI {result.validation.get('jsi', float('nan')):.4f}, semi-synthetic)"
+        f"validation JSI {result.validation.get('jsi', float('nan')):.4f}, "
+        f"{data_set_description(args.data)['label']})"
     )
     return 0
 
@@ -104,6 +108,157 @@ def _card(args: argparse.Namespace) -> int:
 
     metrics = write_model_card(args.checkpoint, args.report, args.out, args.crossval)
     print(f"wrote {args.out}: JSI {metrics['jsi']:.4f} ({metrics['label']})")
+    return 0
+
+
+def _box_labels(args: argparse.Namespace) -> int:
+    from ml.wrinkles.realphoto import build_box_label_set
+
+    summary = build_box_label_set(
+        args.data, args.out, method=args.method, size=args.size, limit=args.limit, log=print
+    )
+    print(
+        f"{args.out}: {summary['written']} of {summary['photos']} photos labelled ({summary['method']}), "
+        f"{len(summary['skipped'])} without a face"
+    )
+    return 0 if summary["written"] else 1
+
+
+def _evaluate_boxes(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.boxes import evaluate_boxes, iter_split_counts, markdown_report
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.realphoto import photo_segmenter
+
+    sweep = [float(value) for value in args.sweep.split(",")] if args.sweep else None
+    segment, description = photo_segmenter(args.checkpoint, args.threshold, probabilities=bool(sweep))
+    splits = [None if split == "all" else split for split in args.split]
+    counts = dict(iter_split_counts(args.data))
+    reports = []
+    for split in splits:
+        report = evaluate_boxes(
+            args.data,
+            segment,
+            split=split,
+            limit=args.limit,
+            log=lambda line: print(line, file=sys.stderr),
+            thresholds=sweep,
+        )
+        reports.append({**report, "model": description, "split_sizes": counts})
+    if args.out:
+        write_report(
+            {"reports": reports},
+            args.out,
+            "python -m ml " + shlex.join(sys.argv[1:]),
+            render=lambda combined, command: markdown_report(combined["reports"], command),
+        )
+    if args.json:
+        print_json(reports[0] if len(reports) == 1 else {"reports": reports})
+    else:
+        for report in reports:
+            for row in report.get("sweep", [report]):
+                print(
+                    f"{report['split']} (threshold {row.get('threshold', description['threshold'])}): "
+                    f"box recall {row['box_recall']:.3f}, pixel precision {row['pixel_precision'] or 0:.3f}, "
+                    f"analysed {report['share_analysed']:.1%}"
+                )
+    return 0
+
+
+def _noise_floor(args: argparse.Namespace) -> int:
+    import json
+
+    from ml.wrinkles.analysis import analyze_wrinkles
+    from ml.wrinkles.boxes import read_photos
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.models import WEIGHTS_FILE
+    from ml.wrinkles.repeatability import floor_path, markdown_report, measure_noise_floor, weights_sha256
+
+    weights = args.checkpoint or WEIGHTS_FILE
+    photos = [photo.image_path for photo in read_photos(args.data, args.split)][: args.limit]
+    report = measure_noise_floor(
+        photos,
+        lambda image: analyze_wrinkles(image, weights=weights).data,
+        seed=args.seed,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    report = {
+        **report,
+        "model": str(weights.name),
+        "weights_sha256": weights_sha256(weights),
+        "data": str(args.data),
+        "split": args.split,
+    }
+    command = "python -m ml " + shlex.join(sys.argv[1:])
+    if args.out:
+        write_report(report, args.out, command, render=markdown_report)
+    if args.install:
+        floor_path(weights).write_text(json.dumps({**report, "command": command}, indent=2) + "\n")
+    print(json.dumps(report["floor"]["overall"]))
+    return 0
+
+
+def _train_types(args: argparse.Namespace) -> int:
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.types import markdown_report, train_type_detector
+
+    report = train_type_detector(
+        args.data,
+        args.out,
+        args.work,
+        epochs=args.epochs,
+        hours=args.hours,
+        image_size=args.imgsz,
+        batch=args.batch,
+        seed=args.seed,
+    )
+    if args.report:
+        write_report(report, args.report, "python -m ml " + shlex.join(sys.argv[1:]), render=markdown_report)
+    print(f"{args.out}: mAP50 {report['map50']:.3f} on {report['split']} ({report['photos']} photos)")
+    return 0
+
+
+def _evaluate_types(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.types import evaluate_type_detector, markdown_report
+
+    report = evaluate_type_detector(
+        args.weights, args.data, args.work, split=args.split, image_size=args.imgsz
+    )
+    if args.out:
+        write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]), render=markdown_report)
+    if args.json:
+        print_json(report)
+    else:
+        print(markdown_report(report, "python -m ml " + shlex.join(sys.argv[1:])))
+    return 0
+
+
+def _ship_real(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from ml.wrinkles.modelcard import at_threshold, write_real_photo_card
+    from ml.wrinkles.train import save_checkpoint
+
+    # Every report must have a row at the threshold before anything is written over the shipped weights.
+    for report in json.loads(args.report_new.read_text())["reports"]:
+        at_threshold(report, args.threshold)
+    payload = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    metadata = {**payload["metadata"], "threshold": args.threshold}
+    weights = args.out_dir / "unet_wds.pt"
+    save_checkpoint(weights, payload["state_dict"], metadata)
+    metrics = write_real_photo_card(
+        weights,
+        args.report_new,
+        args.report_previous,
+        args.out_dir / "MODEL_CARD.md",
+        args.version,
+        args.label_report,
+    )
+    print(f"wrote {weights} and its card: {metrics}")
     return 0
 
 
@@ -184,7 +339,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--patch", type=int, default=None, help="Train on random windows of this side (multiple of 16)."
     )
     train.add_argument("--lr", type=float, default=None, help="Initial Adam learning rate (default 0.01).")
+    train.add_argument("--init", type=Path, default=None, help="Start from this checkpoint (fine-tuning).")
+    train.add_argument(
+        "--max-minutes", type=float, default=None, help="Time box: start no epoch after this many minutes."
+    )
     train.set_defaults(handler=_train)
+
+    box_labels = actions.add_parser(
+        "box-labels",
+        help="Real-photo training set: semi-automatic labels inside the human boxes (wrinkle-boxes).",
+    )
+    box_labels.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    box_labels.add_argument("--out", type=Path, required=True, help="Output folder (outside the repository).")
+    box_labels.add_argument("--method", choices=THRESHOLD_METHODS, default="bradley-roth")
+    box_labels.add_argument("--size", type=int, default=512, help="Side of the whole-face squares.")
+    box_labels.add_argument("--limit", type=int, default=None, help="At most this many photos.")
+    box_labels.set_defaults(handler=_box_labels)
 
     evaluate = actions.add_parser(
         "evaluate", help="Comparison table on the checkpoints' held-out test split."
@@ -212,6 +382,92 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     card.add_argument("--out", type=Path, required=True, help="Model card (.md).")
     card.add_argument("--crossval", type=Path, default=None, help="JSON written by `crossval --out`.")
     card.set_defaults(handler=_card)
+
+    boxes = actions.add_parser(
+        "evaluate-boxes",
+        help="Box recall and pixel precision on real photos with human wrinkle boxes (wrinkle-boxes format).",
+    )
+    boxes.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    boxes.add_argument(
+        "--split",
+        nargs="+",
+        choices=("train", "val", "test", "all"),
+        default=["test"],
+        help="Photo-grouped split(s) (default: test, the source's validation photos).",
+    )
+    boxes.add_argument(
+        "--checkpoint", type=Path, default=None, help="Another weights file than the shipped model's."
+    )
+    boxes.add_argument("--limit", type=int, default=None, help="At most this many photos a split.")
+    boxes.add_argument(
+        "--threshold", type=float, default=None, help="Probability threshold (default: the model's)."
+    )
+    boxes.add_argument(
+        "--sweep", default=None, help="Comma-separated probability thresholds, evaluated in one pass."
+    )
+    boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    boxes.add_argument("--json", action="store_true")
+    boxes.set_defaults(handler=_evaluate_boxes)
+
+    noise = actions.add_parser(
+        "noise-floor", help="Repeatability of every wrinkle figure under re-photography-like changes."
+    )
+    noise.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder (real photos).")
+    noise.add_argument("--split", choices=("train", "val", "test"), default="test")
+    noise.add_argument("--limit", type=int, default=40, help="At most this many photos.")
+    noise.add_argument("--checkpoint", type=Path, default=None, help="Weights (default: the shipped ones).")
+    noise.add_argument("--seed", type=int, default=0)
+    noise.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    noise.add_argument(
+        "--install",
+        action="store_true",
+        help="Write noise_floor.json beside the weights (the comparison page reads the shipped model's).",
+    )
+    noise.set_defaults(handler=_noise_floor)
+
+    train_types = actions.add_parser(
+        "train-types", help="Train the YOLOv8n wrinkle-type detector (9 classes) on a wrinkle-boxes folder."
+    )
+    train_types.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    train_types.add_argument("--out", type=Path, required=True, help="Weights file (.pt) of the best epoch.")
+    train_types.add_argument(
+        "--work", type=Path, required=True, help="Working folder (split lists, Ultralytics run; resumable)."
+    )
+    train_types.add_argument("--epochs", type=int, default=100)
+    train_types.add_argument(
+        "--hours", type=float, default=None, help="Time box in hours (overrides epochs)."
+    )
+    train_types.add_argument("--imgsz", type=int, default=416)
+    train_types.add_argument("--batch", type=int, default=16)
+    train_types.add_argument("--seed", type=int, default=0)
+    train_types.add_argument("--report", type=Path, default=None, help="mAP50 report (.md; .json beside it).")
+    train_types.set_defaults(handler=_train_types)
+
+    evaluate_types = actions.add_parser("evaluate-types", help="mAP50 per wrinkle type on one split.")
+    evaluate_types.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    evaluate_types.add_argument("--weights", type=Path, required=True)
+    evaluate_types.add_argument("--work", type=Path, required=True, help="Folder for the split lists.")
+    evaluate_types.add_argument("--split", choices=("train", "val", "test"), default="val")
+    evaluate_types.add_argument("--imgsz", type=int, default=416)
+    evaluate_types.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    evaluate_types.add_argument("--json", action="store_true")
+    evaluate_types.set_defaults(handler=_evaluate_types)
+
+    ship = actions.add_parser(
+        "ship-real", help="Install a real-photo checkpoint as the shipped model, with its threshold and card."
+    )
+    ship.add_argument("--checkpoint", type=Path, required=True)
+    ship.add_argument("--threshold", type=float, required=True, help="Chosen on the val split.")
+    ship.add_argument("--report-new", type=Path, required=True, help="evaluate-boxes JSON of the checkpoint.")
+    ship.add_argument(
+        "--report-previous", type=Path, required=True, help="evaluate-boxes JSON, previous model."
+    )
+    ship.add_argument("--out-dir", type=Path, required=True, help="Weights folder (ml/weights/wrinkles).")
+    ship.add_argument("--version", required=True)
+    ship.add_argument(
+        "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
+    )
+    ship.set_defaults(handler=_ship_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)

@@ -26,6 +26,13 @@ LEFT_POINT_INDEX = 0
 RIGHT_POINT_INDEX = 16
 BETWEEN_EYES_INDEX = 27
 FOREHEAD_FACTOR = 0.66
+# Whole-face square, in jaw widths (landmark 0 to 16): it reaches about 0.55 widths above the brows
+# (the forehead's upper lines) and a little below the chin, with the ears' edge at the sides.
+FACE_SIDE_FACTOR = 1.6
+FACE_TOP_ABOVE_BROWS = 0.55
+FACE_BOTTOM_BELOW_CHIN = 0.05
+CHIN_INDEX = 8
+BROW_INDICES = slice(17, 27)
 
 
 @dataclass(frozen=True)
@@ -113,3 +120,28 @@ def forehead_eye_crop(landmarks: np.ndarray, size: int = CROP_SIZE) -> ForeheadE
         )
     y1 = points[BETWEEN_EYES_INDEX, 1] - width * FOREHEAD_FACTOR
     return ForeheadEyeCrop(x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y1 + width), size=size)
+
+
+def face_crop(landmarks: np.ndarray, size: int = CROP_SIZE) -> ForeheadEyeCrop:
+    """The whole-face square (forehead to chin, temple to temple with a margin) from iBUG-68 landmarks.
+
+    The side is ``FACE_SIDE_FACTOR`` jaw widths; vertically it spans from ``FACE_TOP_ABOVE_BROWS`` jaw
+    widths above the highest brow point to ``FACE_BOTTOM_BELOW_CHIN`` below the chin, centred."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"Expected (68, 2) iBUG-68 landmarks, got shape {points.shape}.")
+    if not np.all(np.isfinite(points)):
+        raise ValueError("Landmarks contain NaN or infinite values.")
+    width = points[RIGHT_POINT_INDEX, 0] - points[LEFT_POINT_INDEX, 0]
+    if width <= 1:
+        raise ValueError(
+            f"Landmark {RIGHT_POINT_INDEX} is not right of landmark {LEFT_POINT_INDEX} "
+            f"(width {width:.1f} px); the face is too small, mirrored or in profile."
+        )
+    side = FACE_SIDE_FACTOR * width
+    centre_x = (points[RIGHT_POINT_INDEX, 0] + points[LEFT_POINT_INDEX, 0]) / 2.0
+    top = points[BROW_INDICES, 1].min() - FACE_TOP_ABOVE_BROWS * width
+    bottom = points[CHIN_INDEX, 1] + FACE_BOTTOM_BELOW_CHIN * width
+    centre_y = (top + bottom) / 2.0
+    x1, y1 = centre_x - side / 2.0, centre_y - side / 2.0
+    return ForeheadEyeCrop(x1=float(x1), y1=float(y1), x2=float(x1 + side), y2=float(y1 + side), size=size)

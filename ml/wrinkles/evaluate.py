@@ -18,9 +18,9 @@ import cv2
 
 from ml.wrinkles.baselines import FILTERS, fit_threshold, normalised_response
 from ml.wrinkles.metrics import confusion, pool, summarize
-from ml.wrinkles.synthesize import LABEL
 from ml.wrinkles.train import (
     PROBABILITY_THRESHOLD,
+    data_set_description,
     load_checkpoint,
     load_pair,
     predict_probabilities,
@@ -40,6 +40,7 @@ def evaluate_methods(
     """``{"label", "data", "test_images", "results": [{"method", "jsi", "jsi_per_image", "accuracy",
     "sensitivity", "specificity", ...}]}`` for the requested methods."""
     samples = {sample.name: sample for sample in read_samples(data_dir)}
+    label = data_set_description(data_dir)["label"]
     loaded = [load_checkpoint(path) for path in checkpoints]
     by_variant = {
         metadata["variant"]: (model, metadata, path)
@@ -95,9 +96,9 @@ def evaluate_methods(
         ]
         summary = summarize(confusions)
         results.append({"method": method, **summary, "confusion": asdict(pool(confusions)), **details})
-        log(f"{method}: JSI {summary['jsi']:.4f} ({LABEL})")
+        log(f"{method}: JSI {summary['jsi']:.4f} ({label})")
     return {
-        "label": LABEL,
+        "label": label,
         "data": str(data_dir),
         "size": size,
         "test_images": len(test_names),
@@ -123,8 +124,12 @@ def markdown_table(report: dict, command: str) -> str:
     lines = [
         f"# Wrinkle segmentation comparison ({report['label']} data)",
         "",
-        f"All figures are measured on **{report['label']}** images",
-        "(human wrinkle shapes rendered onto real faces), not on real wrinkle photographs.",
+        f"All figures are measured on **{report['label']}** images"
+        + (
+            " (human wrinkle shapes rendered onto real faces), not on real wrinkle photographs."
+            if "semi-synthetic" in report["label"]
+            else " (real photographs; the ground truth is semi-automatic, not hand-drawn)."
+        ),
         "",
         f"Command: `{command}`",
         "",

@@ -1,4 +1,5 @@
-"""Registry entry of the default wrinkle model (U-Net + weighted deep supervision).
+"""Registry entries of the default wrinkle model (U-Net + weighted deep supervision) and of the
+wrinkle-type detector (YOLOv8n, ``<weights_dir>/wrinkle-types/wrinkle_types.pt``).
 
 The weights are ``<weights_dir>/wrinkles/unet_wds.pt`` with their model card ``unet_wds.card.json``
 (written by ``python -m ml wrinkles card``). Without the weights file the model is registered as
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.config import weights_dir
-from ml.model_names import WRINKLES_UNET_WDS
+from ml.model_names import WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
 from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 
@@ -47,3 +48,39 @@ def _card() -> ModelCard:
 
 
 registry.register(ModelSpec.from_card(_card(), _load, weights_path=WEIGHTS_FILE))
+
+
+TYPES_WEIGHTS_FILE = weights_dir() / "wrinkle-types" / "wrinkle_types.pt"
+
+
+def _load_types(weights: Path | None) -> Any:
+    path = Path(weights) if weights is not None else TYPES_WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No trained wrinkle-type weights ({path.name}); "
+            "train them with `python -m ml wrinkles train-types`."
+        )
+    from ml.wrinkles.types import DEFAULT_IMAGE_SIZE, load_type_detector
+
+    # The detector runs at the resolution it was trained at (its card says which).
+    card = card_path(path)
+    image_size = read_card(card).details.get("image_size") if card.is_file() else None
+    return load_type_detector(path, image_size=int(image_size or DEFAULT_IMAGE_SIZE))
+
+
+def _types_card() -> ModelCard:
+    if card_path(TYPES_WEIGHTS_FILE).is_file():
+        return read_card(card_path(TYPES_WEIGHTS_FILE))
+    return ModelCard(
+        name=WRINKLE_TYPES_YOLO,
+        task="wrinkle-type-detection",
+        version="untrained",
+        description="YOLOv8n (Ultralytics, from yolov8n.yaml) detecting 9 clinical wrinkle types.",
+        data="none yet: no weights are installed",
+        command="python -m ml wrinkles train-types --data DATA/wrinkle-boxes --out FILE --work DIR",
+        licence="AGPL-3.0 (Ultralytics); research use only (wrinkle-boxes photos).",
+        limitations="Not trained: no wrinkle types are reported until weights are installed.",
+    )
+
+
+registry.register(ModelSpec.from_card(_types_card(), _load_types, weights_path=TYPES_WEIGHTS_FILE))

@@ -25,7 +25,7 @@ from torch import nn
 
 from ml.wrinkles.labeling import texture_map
 from ml.wrinkles.losses import LOSS_VARIANTS, LossVariant, deep_supervision_loss
-from ml.wrinkles.metrics import confusion, kfold_splits, summarize
+from ml.wrinkles.metrics import Fold, confusion, kfold_splits, summarize
 from ml.wrinkles.synthesize import LABEL, read_index
 from ml.wrinkles.unet import SIZE_MULTIPLE, WrinkleUNet
 
@@ -44,15 +44,45 @@ class Sample:
     image_path: Path
     mask_path: Path
     group: str
+    split: str | None = None
+
+
+FIXED_SPLITS = ("train", "val", "test")
 
 
 def read_samples(data_dir: Path) -> list[Sample]:
-    """Samples listed in ``data_dir/index.csv``."""
+    """Samples listed in ``data_dir/index.csv`` (with their fixed ``split`` where the index has one)."""
     data_dir = Path(data_dir)
     return [
-        Sample(row["name"], data_dir / row["image"], data_dir / row["mask"], row.get("face") or row["name"])
+        Sample(
+            row["name"],
+            data_dir / row["image"],
+            data_dir / row["mask"],
+            row.get("face") or row["name"],
+            row.get("split") or None,
+        )
         for row in read_index(data_dir)
     ]
+
+
+def data_set_description(data_dir: Path) -> dict:
+    """``summary.json`` of a folder built from real photos (its ``label`` and ``input_region``), else the
+    semi-synthetic defaults."""
+    path = Path(data_dir) / "summary.json"
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    return {"label": summary.get("label", LABEL), "input_region": summary.get("input_region", "forehead-eye")}
+
+
+def choose_split(samples: Sequence[Sample], folds: int, fold: int, seed: int) -> Fold:
+    """The index's fixed train/val/test split when every sample has one, else fold ``fold`` of a
+    ``folds``-fold split by group."""
+    if samples and all(sample.split in FIXED_SPLITS for sample in samples):
+        return Fold(
+            train=[index for index, sample in enumerate(samples) if sample.split == "train"],
+            validation=[index for index, sample in enumerate(samples) if sample.split == "val"],
+            test=[index for index, sample in enumerate(samples) if sample.split == "test"],
+        )
+    return kfold_splits([sample.group for sample in samples], folds=folds, seed=seed)[fold]
 
 
 def load_pair(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -155,13 +185,18 @@ def train_model(
     max_train_images: int | None = None,
     patch: int | None = None,
     learning_rate: float = LEARNING_RATE,
+    init: Path | None = None,
+    max_minutes: float | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainingResult:
     """Train one variant on fold ``fold`` of a ``folds``-fold split by face and save the best
     validation checkpoint (fp16 state dict plus metadata) to ``out_path``.
 
     ``patch`` trains on one random ``patch × patch`` window per image and epoch instead of the whole
-    ``size × size`` image; validation and test always use whole images."""
+    ``size × size`` image; validation and test always use whole images. ``init`` starts from a
+    checkpoint's weights (fine-tuning; its width wins over ``base_width``). ``max_minutes`` time-boxes
+    the run: no epoch starts after it. The best checkpoint so far is written after every epoch that
+    improves, so a stopped run leaves a usable one."""
     if variant not in LOSS_VARIANTS:
         raise ValueError(f"Unknown variant '{variant}'; choose one of {', '.join(LOSS_VARIANTS)}.")
     if epochs < 1:
@@ -176,7 +211,8 @@ def train_model(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     samples = read_samples(data_dir)
-    split = kfold_splits([sample.group for sample in samples], folds=folds, seed=seed)[fold]
+    split = choose_split(samples, folds, fold, seed)
+    described = data_set_description(data_dir)
     train_indices = split.train[:max_train_images] if max_train_images else split.train
     train_pairs = [load_pair(samples[index], size) for index in train_indices]
     train_inputs = [(stack_input(image), mask) for image, mask in train_pairs]
@@ -184,14 +220,41 @@ def train_model(
     validation_inputs = [stack_input(image) for image, _ in validation_pairs]
     # The GPU worker trains on its GPU; everywhere else this runs on the CPU.
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = WrinkleUNet(base_width=base_width).to(device)
+    if init is not None:
+        model, init_metadata = load_checkpoint(init)
+        base_width = int(init_metadata["base_width"])
+        model = model.to(device)
+    else:
+        model = WrinkleUNet(base_width=base_width).to(device)
     optimizer = torch.optim.Adam(parameter_groups(model), lr=learning_rate)
     steps_per_epoch = math.ceil(len(train_inputs) / BATCH_SIZE)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
         optimizer, T_max=max(1, epochs * steps_per_epoch), eta_min=FINAL_LEARNING_RATE
     )
     best_jsi, best_state, best_epoch, best_summary = -1.0, None, -1, {}
-    history = []
+    history: list[dict] = []
+
+    def checkpoint_metadata(result: TrainingResult) -> dict:
+        return {
+            "variant": variant,
+            "base_width": base_width,
+            "size": size,
+            "patch": patch or size,
+            "learning_rate": learning_rate,
+            "threshold": PROBABILITY_THRESHOLD,
+            "data": str(data_dir),
+            "data_label": described["label"],
+            "input_region": described["input_region"],
+            "init": str(init) if init is not None else None,
+            "folds": folds,
+            "fold": fold,
+            "seed": seed,
+            "train_names": [samples[index].name for index in train_indices],
+            "validation_names": [samples[index].name for index in split.validation],
+            "test_names": [samples[index].name for index in split.test],
+            "training": {key: value for key, value in asdict(result).items() if key != "checkpoint"},
+        }
+
     for epoch in range(epochs):
         model.train()
         order = rng.permutation(len(train_inputs))
@@ -219,35 +282,22 @@ def train_model(
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "validation_jsi": summary["jsi"]})
         log(
             f"{variant} epoch {epoch + 1}/{epochs}: loss {np.mean(losses):.4f}, "
-            f"validation JSI ({LABEL}) {summary['jsi']:.4f}"
+            f"validation JSI ({described['label']}) {summary['jsi']:.4f}"
         )
         if summary["jsi"] > best_jsi:
             best_jsi, best_epoch, best_summary = summary["jsi"], epoch, summary
             best_state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
+            result = TrainingResult(
+                Path(out_path), variant, best_epoch, best_summary, history, time.monotonic() - started
+            )
+            save_checkpoint(out_path, best_state, checkpoint_metadata(result))
+        if max_minutes is not None and time.monotonic() - started > max_minutes * 60:
+            log(f"time box of {max_minutes:g} min reached after epoch {epoch + 1}")
+            break
     result = TrainingResult(
         Path(out_path), variant, best_epoch, best_summary, history, time.monotonic() - started
     )
-    save_checkpoint(
-        out_path,
-        best_state,
-        {
-            "variant": variant,
-            "base_width": base_width,
-            "size": size,
-            "patch": patch or size,
-            "learning_rate": learning_rate,
-            "threshold": PROBABILITY_THRESHOLD,
-            "data": str(data_dir),
-            "data_label": LABEL,
-            "folds": folds,
-            "fold": fold,
-            "seed": seed,
-            "train_names": [samples[index].name for index in train_indices],
-            "validation_names": [samples[index].name for index in split.validation],
-            "test_names": [samples[index].name for index in split.test],
-            "training": {key: value for key, value in asdict(result).items() if key != "checkpoint"},
-        },
-    )
+    save_checkpoint(out_path, best_state, checkpoint_metadata(result))
     return result
 
 

@@ -267,3 +267,35 @@ def test_an_unfinished_run_is_resumed_not_taken_as_trained(tmp_path):
     torch.save({"epoch": -1, "optimizer": None, "model": None}, finished)
     assert not _training_finished(running)
     assert _training_finished(finished)
+
+
+def test_time_boxes_and_initial_weights_reach_the_trainer(tmp_path, monkeypatch):
+    """Iteration 0 (from the YAML) gets its time box and the initial weights; a fine-tune gets neither
+    initial weights (they would overwrite the previous iteration's) nor the first box."""
+    import ultralytics
+
+    from ml.landmarks.campaign import EPOCHS_RUN, train_iteration
+
+    calls: list[dict] = []
+
+    class FakeYolo:
+        def __init__(self, weights, task=None):
+            self.weights = weights
+
+        def add_callback(self, *args):
+            pass
+
+        def train(self, **kwargs):
+            calls.append({"start": self.weights, **kwargs})
+            trainer = {"best": "none.pt", "last": "last.pt", "metrics": {}, "epoch": 8}  # 9 epochs ran
+            self.trainer = type("Trainer", (), trainer)()
+
+    monkeypatch.setattr(ultralytics, "YOLO", FakeYolo)
+    config = CampaignConfig(
+        name="c", root=tmp_path, hours_first=0.5, hours_next=0.2, initial_weights="earlier.pt"
+    )
+    _, metrics = train_iteration(config, tmp_path / "data.yaml", 0, config.model_yaml, 60)
+    train_iteration(config, tmp_path / "data.yaml", 1, "iter0-best.pt", 5)
+    assert metrics[EPOCHS_RUN] == 9  # the report records the epochs the time box allowed, not 60
+    assert calls[0]["time"] == 0.5 and calls[0]["pretrained"] == "earlier.pt"
+    assert calls[1]["time"] == 0.2 and "pretrained" not in calls[1]

@@ -169,3 +169,20 @@ def test_multipose_file_names_give_facet_yaw(tmp_path):
         "+45__personne01149+0+45.jpg": (-45.0, "011"),
         "-30__personne02243+0-30.jpg": (30.0, "022"),
     }
+
+
+def test_yaw_error_against_other_models_zero_removes_a_turned_zero_photo_not_own_error():
+    """A session whose 0° head is turned +10°: the others see +10° at 0°, so a model reading θ + 10 + 2
+    has error 2 everywhere, while its own 0° estimate (12) would have cancelled its error entirely."""
+    from ml.landmarks.reports import _error_against_others_0
+
+    def result(own_error: float) -> dict:
+        return {
+            "photos": [
+                {"session": "011", "yaw_truth": angle, "yaw": angle + 10.0 + own_error}
+                for angle in (-90.0, -45.0, 0.0, 30.0)
+            ]
+        }
+
+    assert _error_against_others_0(result(2.0), [result(0.0), result(0.0)]) == 2.0
+    assert _error_against_others_0(result(2.0), []) is None

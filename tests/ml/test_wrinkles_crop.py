@@ -55,3 +55,17 @@ def test_bad_landmarks_are_rejected() -> None:
         forehead_eye_crop(np.zeros((5, 2)))
     with pytest.raises(ValueError, match="not right of"):
         forehead_eye_crop(_landmarks(left=300.0, right=100.0))
+
+
+def test_the_face_square_holds_the_whole_face_and_the_forehead_above_the_brows() -> None:
+    from ml.wrinkles.crop import FACE_TOP_ABOVE_BROWS, face_crop
+
+    points = _landmarks()
+    crop = face_crop(points, size=512)
+    assert crop.x2 - crop.x1 == pytest.approx(crop.y2 - crop.y1) and crop.size == 512
+    inside = crop.to_crop(points)
+    assert (inside >= 0).all() and (inside <= 512).all()  # every landmark, chin included
+    jaw_width = points[16, 0] - points[0, 0]
+    assert crop.y1 <= points[17:27, 1].min() - FACE_TOP_ABOVE_BROWS * jaw_width + 1e-6
+    with pytest.raises(ValueError, match="not right of"):
+        face_crop(_landmarks(left=300.0, right=100.0))

@@ -131,7 +131,7 @@ def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None
         evaluate_methods(synthetic_set, [checkpoint], ["unet"], log=lambda _: None)
     analysis = analyze_wrinkles(_skin(0), landmarks=_face_landmarks(), loaded=(model, metadata))
     assert analysis.mask.shape == (360, 320)
-    assert set(analysis.data["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
+    assert set(analysis.data["regions"]) == {"forehead", "below_brows"}
     assert 0.0 <= analysis.data["regions"]["forehead"]["area_fraction"] <= 1.0
     assert len(analysis.data["zones"]) == 33
 
@@ -234,3 +234,60 @@ def test_cross_validation_pools_every_image_once(synthetic_set: Path, tmp_path: 
     shutil.copytree(runs / "fold0", runs / "fold0-again")
     with pytest.raises(ValueError, match="evaluated twice"):
         cross_validate(synthetic_set, runs, ["unet"], log=lambda _: None)
+
+
+def test_ship_real_installs_the_threshold_and_a_card_with_both_models(
+    synthetic_set: Path, tmp_path: Path
+) -> None:
+    from ml.cli import main
+    from ml.wrinkles.train import load_checkpoint, train_model
+
+    checkpoint = tmp_path / "real.pt"
+    train_model(synthetic_set, checkpoint, base_width=2, size=32, epochs=1, folds=2, log=lambda _: None)
+
+    def report(name: str, split: str, recall: float, precision: float) -> dict:
+        return {
+            "split": split,
+            "photos": 10,
+            "share_analysed": 1.0,
+            "box_recall": recall,
+            "pixel_precision": precision,
+            "threshold": 0.5,
+            "model": {"name": name, "version": "v", "input_region": "face", "size": 32, "threshold": 0.5},
+            "sweep": [
+                {"threshold": 0.5, "box_recall": recall, "pixel_precision": precision},
+                {"threshold": 0.9, "box_recall": recall / 2, "pixel_precision": 0.75},
+            ],
+        }
+
+    new, previous = tmp_path / "new.json", tmp_path / "previous.json"
+    new.write_text(json.dumps({"reports": [report("new", "val", 0.4, 0.3), report("new", "test", 0.5, 0.2)]}))
+    previous.write_text(json.dumps({"reports": [report("old", "test", 0.25, 0.55)]}))
+    out = tmp_path / "weights"
+    out.mkdir()
+    arguments = ["--report-new", str(new), "--report-previous", str(previous), "--out-dir", str(out)]
+    assert main(
+        [
+            "wrinkles",
+            "ship-real",
+            "--checkpoint",
+            str(checkpoint),
+            "--threshold",
+            "0.9",
+            *arguments,
+            "--version",
+            "0.3.0",
+        ]
+    ) in (0, None)
+    _, metadata = load_checkpoint(out / "unet_wds.pt")
+    assert metadata["threshold"] == 0.9
+    card = read_card(card_path(out / "unet_wds.pt"))
+    assert card.version == "0.3.0" and card.metrics["test_box_recall"] == 0.25
+    assert card.metrics["test_pixel_precision"] == 0.75 and card.metrics["threshold"] == 0.9
+    markdown = (out / "MODEL_CARD.md").read_text()
+    assert "| old v (face, 32 px, threshold 0.5) | test | 10 | 100.0% | 0.250 | 0.550 |" in markdown
+    assert "| test | 10 | 100.0% | 0.250 | 0.750 |" in markdown
+    refused = ["--checkpoint", str(checkpoint), "--threshold", "0.7", *arguments, "--version", "x"]
+    shipped = (out / "unet_wds.pt").read_bytes()
+    assert main(["wrinkles", "ship-real", *refused]) not in (0, None)  # no sweep row at 0.7: refused
+    assert (out / "unet_wds.pt").read_bytes() == shipped  # and nothing was overwritten

@@ -27,9 +27,10 @@ def test_shipped_weights_are_small_fp16_registered_and_documented() -> None:
     assert payload["metadata"]["variant"] == "unet-wds"
     description = registry.describe(DEFAULT_WRINKLE_MODEL)
     assert description["trained"] is True
-    assert description["metrics"]["label"] == "semi-synthetic"
+    assert description["metrics"]["label"] == "real photographs with human wrinkle boxes"
+    assert payload["metadata"]["input_region"] == "face"
     card = (WEIGHTS_FILE.parent / "MODEL_CARD.md").read_text()
-    assert f"{description['metrics']['jsi']:.4f}" in card and "non-commercial research" in card
+    assert f"{description['metrics']['test_box_recall']:.3f}" in card and "non-commercial research" in card
 
 
 def test_shipped_model_finds_a_crease_rendered_on_a_data_face(data_dir: Path, face_photo_path: Path) -> None:
@@ -70,7 +71,19 @@ def test_cli_segments_a_data_face(
     out = tmp_path / "mask.png"
     assert main(["wrinkles", "segment", str(face_photo_path), "--out", str(out), "--json"]) in (0, None)
     summary = json.loads(capsys.readouterr().out)
-    assert set(summary["regions"]) == {"forehead_eye_crop", "forehead", "glabella_and_periorbital"}
+    assert set(summary["regions"]) == {"forehead", "below_brows"}
+    overall, regions = summary["overall"], summary["regions"]
+    assert overall["area_px"] == summary["wrinkle_area_px"] > 0
+    assert regions["forehead"]["area_px"] + regions["below_brows"]["area_px"] == overall["area_px"]
+    assert (
+        regions["forehead"]["total_length_px"] + regions["below_brows"]["total_length_px"]
+        == overall["total_length_px"]
+    )
+    for figures in [*regions.values(), *summary["zones"]]:
+        for key in ("area_px", "total_length_px", "count"):
+            assert figures[key] <= overall[key], (figures.get("abbreviation"), key)
+        if figures["total_length_px"]:
+            assert figures["mean_width_px"] == figures["area_px"] / figures["total_length_px"]
     assert summary["model"]["name"] == DEFAULT_WRINKLE_MODEL
     mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     assert mask.shape == _photo_shape(face_photo_path)

@@ -6,6 +6,7 @@ pages; no figure in this file is a measurement.
 
 import csv
 import io
+import json
 
 import pytest
 from django.test import Client
@@ -33,7 +34,7 @@ def client_for(user) -> Client:
     return client
 
 
-def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = ()):
+def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = (), weights_sha256: str = ""):
     """A succeeded job with a made-up result (test data only)."""
     job = AnalysisJob.objects.create(
         kind=kind, photo=photo, queue=KIND_SPECS[kind].queue, model_name=f"test-{kind}-model"
@@ -42,7 +43,7 @@ def fabricate_result(photo, kind: str, data: dict, artifacts: tuple[str, ...] = 
         job_id=job.pk,
         attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data=data,
-        model={"name": f"test-{kind}-model", "version": "test"},
+        model={"name": f"test-{kind}-model", "version": "test", "weights_sha256": weights_sha256},
         parameters={},
         code_version="test",
         artifacts=[analysis_services.Artifact(name, TINY_PNG, "png", "image/png") for name in artifacts],
@@ -330,6 +331,29 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
         and "higher S = more normal" in page
     )
     assert page.count('class="heatmap"') == 2
+
+
+def test_comparison_marks_a_wrinkle_change_inside_the_noise_floor(
+    study_with_members, pre_post, tmp_path, monkeypatch
+):
+    import ml.wrinkles.models
+
+    monkeypatch.setattr(ml.wrinkles.models, "WEIGHTS_FILE", tmp_path / "unet_wds.pt")
+    floor = {"weights_sha256": "a" * 64, "floor": {"zone:FFA": {"area_percent_points": 25.0}}}
+    (tmp_path / "noise_floor.json").write_text(json.dumps(floor))
+    pre, post, comparison = pre_post
+    url = reverse("studies:comparison_detail", args=[comparison.pk])
+    client = client_for(study_with_members["clinician"])
+    fabricate_result(pre, "wrinkles", wrinkles_data(0.30), weights_sha256="a" * 64)
+    fabricate_result(post, "wrinkles", wrinkles_data(0.10), weights_sha256="a" * 64)
+    page = client.get(url).content.decode()
+    assert "no measurable change" in page and "±25.00 points" in page  # −20 points, floor 25
+    fabricate_result(post, "wrinkles", wrinkles_data(0.01), weights_sha256="a" * 64)
+    page = client.get(url).content.decode()
+    assert "no measurable change" not in page and "-29.00" in page  # beyond the floor
+    fabricate_result(post, "wrinkles", wrinkles_data(0.10), weights_sha256="b" * 64)
+    page = client.get(url).content.decode()
+    assert "no measurable change" not in page and "No noise floor is measured" in page  # other model
 
 
 def test_comparison_says_why_results_are_missing(study_with_members, pre_post):

@@ -357,3 +357,33 @@ def test_browser_preview_matches_python_bradley_roth(tmp_path):
     expected = label_wrinkles(image, mask, method="bradley-roth", window=15, percent=15)
     assert expected.sum() > 20
     np.testing.assert_array_equal(np.array(output["labels"], dtype=bool).reshape(48, 48), expected)
+
+
+def test_a_label_from_human_boxes_is_a_version_that_opens_in_the_labeler(
+    study_with_members, make_creased_photo, tmp_path
+):
+    from django.core.management import CommandError, call_command
+
+    photo = make_creased_photo(study_with_members["study"])
+    boxes = tmp_path / "boxes.txt"
+    boxes.write_text("3 0.46875 0.390625 0.625 0.3125\n")  # x 40–200, y 60–140 of the 256-px photo
+    call_command("facet_wrinkle_box_labels", str(photo.pk), str(boxes), "--user", "clinician")
+    label = WrinkleLabel.objects.get(photo=photo)
+    assert label.version == 1 and label.region["kind"] == "whole" and "human wrinkle boxes" in label.note
+    assert label.rough_pixels == 160 * 80
+    truth = stored_mask(label.ground_truth) > 0
+    assert truth[60:62, 40:200].mean() > 0.5  # the creases inside the box are found
+    assert not truth[:40].any() and not truth[160:].any()  # nothing outside the box
+    expected = label_wrinkles(creased_image(1), stored_mask(label.rough_mask) > 0, window=15, percent=15.0)
+    assert np.array_equal(truth, expected)
+    page = client_for(study_with_members["clinician"]).get(
+        reverse("labeling:label_photo", args=[photo.pk]) + "?region=whole"
+    )
+    assert f'"rough_url": "/labeling/labels/{label.pk}/' in page.content.decode().replace("\\u0022", '"')
+    call_command("facet_wrinkle_box_labels", str(photo.pk), str(boxes), "--user", "clinician")
+    assert sorted(WrinkleLabel.objects.filter(photo=photo).values_list("version", flat=True)) == [1, 2]
+    boxes.write_text("3 0.5 0.5\n")
+    with pytest.raises(CommandError, match="not YOLO lines"):
+        call_command("facet_wrinkle_box_labels", str(photo.pk), str(boxes), "--user", "clinician")
+    with pytest.raises(CommandError, match="may not label"):
+        call_command("facet_wrinkle_box_labels", str(photo.pk), str(boxes), "--user", "monitor")

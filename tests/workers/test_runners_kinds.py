@@ -191,9 +191,11 @@ def test_wrinkles_per_zone_use_the_photos_zones_result(face_photo):
     stored_areas = [zone["area_px"] for zone in zones_result.data["zones"]]
     assert [zone["zone_area_px"] for zone in outcome.data["zones"]] == stored_areas
     for zone in outcome.data["zones"]:
-        assert zone["area_fraction"] == pytest.approx(zone["wrinkle_area_px"] / max(1, zone["zone_area_px"]))
-    assert outcome.data["trained_on_semi_synthetic_data"] is True
-    assert any("semi-synthetic" in note for note in outcome.data["notes"])
+        # The fraction is of the zone's analysed skin (hair, brows, eyes and lips are left out).
+        assert zone["region_px"] <= zone["zone_area_px"] and zone["wrinkle_area_px"] == zone["area_px"]
+        assert zone["area_fraction"] == pytest.approx(zone["area_px"] / max(1, zone["region_px"]))
+    assert outcome.data["trained_on_semi_synthetic_data"] is False  # fine-tuned on real photos
+    assert any("human wrinkle boxes" in note for note in outcome.data["notes"])
     assert {artifact.name for artifact in outcome.artifacts} == {"wrinkle-mask", "wrinkle-overlay"}
     assert outcome.model["weights_sha256"] == registry.describe(WRINKLES_UNET_WDS)["weights_sha256"]
 
@@ -301,11 +303,11 @@ def test_wrinkles_with_the_installed_model_on_a_real_face(face_photo):
     outcome = runners.run_wrinkles(job, lambda *_: None)
     data = outcome.data
     assert len(data["zones"]) == 33 and data["zones_source"].endswith("no zones result yet")
-    assert data["trained_on_semi_synthetic_data"] is True
+    assert data["trained_on_semi_synthetic_data"] is False
     mask = next(artifact for artifact in outcome.artifacts if artifact.name == "wrinkle-mask")
     from ml.core.imageio import load_image
 
     assert int((load_image(mask.content)[..., 0] > 127).sum()) == data["wrinkle_area_px"]
     assert all(0.0 <= zone["area_fraction"] <= 1.0 for zone in data["zones"])
-    assert set(data["regions"]) >= {"forehead_eye_crop", "forehead"}
+    assert set(data["regions"]) == {"forehead", "below_brows"}
     assert outcome.model["name"] == WRINKLES_UNET_WDS

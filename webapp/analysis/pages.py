@@ -391,6 +391,7 @@ def _analysis_context(photo: Photo, found: dict[str, Result | None], view_grant:
         ]
         if wrinkles
         else [],
+        "wrinkle_types": results.wrinkle_type_boxes(wrinkles.data) if wrinkles else [],
         "normality": normality,
         "normality_images": _normality_images(_artifact_urls(normality, view_grant)),
     }
@@ -417,6 +418,7 @@ class RegisteredPair:
     problems: list[str] = field(default_factory=list)
     wrinkle_rows: list[dict] = field(default_factory=list)
     wrinkle_notes: list[str] = field(default_factory=list)
+    wrinkle_floor_measured: bool = False
     normality: dict | None = None
     heatmaps: tuple[dict[str, str], dict[str, str]] | None = None
     normality_notes: list[str] = field(default_factory=list)
@@ -547,7 +549,9 @@ def _compare_results(pair: RegisteredPair, comparison: Comparison, view_grant: s
                 notes.append(_missing_result_note(photo, side, kind))
     pre_wrinkles, post_wrinkles = found[("pre", "wrinkles")], found[("post", "wrinkles")]
     if pre_wrinkles and post_wrinkles:
-        pair.wrinkle_rows = results.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones)
+        floor = results.wrinkle_noise_floor(pre_wrinkles, post_wrinkles)
+        pair.wrinkle_rows = results.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones, floor)
+        pair.wrinkle_floor_measured = floor is not None
     pre_normality, post_normality = found[("pre", "normality")], found[("post", "normality")]
     if pre_normality and post_normality:
         pair.normality = results.normality_change(pre_normality.data, post_normality.data)

@@ -94,15 +94,47 @@ def zones_overlay_data(zones_data: dict, zones_of_interest: list[str]) -> dict:
     }
 
 
+def wrinkle_type_boxes(wrinkles_data: dict) -> list[dict]:
+    """The wrinkle types a result found, best first, as boxes to draw in the photo's pixel frame."""
+    found = (wrinkles_data.get("types") or {}).get("found") or []
+    return [
+        {
+            "type": item["class"],
+            "name": item["class"].replace("_", " "),
+            "score": item["score"],
+            "x": item["box"][0],
+            "y": item["box"][1],
+            "width": item["box"][2] - item["box"][0],
+            "height": item["box"][3] - item["box"][1],
+            "colour": zone_colour(index * 3 + 1),
+        }
+        for index, item in enumerate(found)
+    ]
+
+
 def _percent_change(before: float, after: float) -> float | None:
     return 100.0 * (after - before) / abs(before) if before else None
 
 
-def wrinkle_zone_changes(pre_data: dict | None, post_data: dict | None, zones: list[str]) -> list[dict]:
+def wrinkle_noise_floor(pre: Result, post: Result) -> dict | None:
+    """The noise floor of the wrinkle figures when both results come from the model version it was
+    measured for (same weights), else None."""
+    from ml.wrinkles.repeatability import load_noise_floor
+
+    if not pre.weights_sha256 or pre.weights_sha256 != post.weights_sha256:
+        return None
+    return load_noise_floor(pre.weights_sha256)
+
+
+def wrinkle_zone_changes(
+    pre_data: dict | None, post_data: dict | None, zones: list[str], noise_floor: dict | None = None
+) -> list[dict]:
     """Per zone of `zones`: wrinkle area (% of the zone and pixels) before and after, and the change.
 
-    Area fractions are compared, not pixels: the two photos need not have the same scale.
+    Area fractions are compared, not pixels: the two photos need not have the same scale. With a
+    `noise_floor`, a change no larger than the zone's floor is marked as no measurable change.
     """
+    zone_floors = (noise_floor or {}).get("floor", {})
     if not pre_data or not post_data:
         return []
     pre = {zone["abbreviation"]: zone for zone in pre_data.get("zones", [])}
@@ -112,13 +144,17 @@ def wrinkle_zone_changes(pre_data: dict | None, post_data: dict | None, zones: l
         if abbreviation not in pre or abbreviation not in post:
             continue
         before, after = pre[abbreviation], post[abbreviation]
+        change = 100 * (after["area_fraction"] - before["area_fraction"])
+        floor = zone_floors.get(f"zone:{abbreviation}", {}).get("area_percent_points")
         rows.append(
             {
                 "abbreviation": abbreviation,
                 "name": before["name"],
                 "pre_percent": 100 * before["area_fraction"],
                 "post_percent": 100 * after["area_fraction"],
-                "change_points": 100 * (after["area_fraction"] - before["area_fraction"]),
+                "change_points": change,
+                "floor_points": floor,
+                "no_measurable_change": floor is not None and abs(change) <= floor,
                 "pre_px": before.get("wrinkle_area_px"),
                 "post_px": after.get("wrinkle_area_px"),
                 "pre_length_px": before.get("total_length_px"),
@@ -133,7 +169,8 @@ def zones_of_interest_wrinkle_percent(data: dict | None, zones: list[str]) -> fl
     if not data:
         return None
     chosen = [zone for zone in data.get("zones", []) if zone["abbreviation"] in set(zones)]
-    area = sum(zone.get("zone_area_px", 0) for zone in chosen)
+    # Results since the skin mask measure each zone's analysed skin (region_px); older ones the zone.
+    area = sum(zone.get("region_px", zone.get("zone_area_px", 0)) for zone in chosen)
     if not area:
         return None
     return 100.0 * sum(zone.get("wrinkle_area_px", 0) for zone in chosen) / area

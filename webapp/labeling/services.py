@@ -247,6 +247,48 @@ def label_save(
     return label
 
 
+def label_from_boxes(
+    *,
+    photo: Photo,
+    author: AbstractBaseUser,
+    yolo_boxes: str,
+    method: str = ThresholdMethod.BRADLEY_ROTH,
+    parameters: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> WrinkleLabel:
+    """A semi-automatic label from human wrinkle boxes (YOLO lines ``class cx cy w h``, normalised to the
+    photo): the boxes become the rough mask M on the whole-photo labeling image and the label is saved
+    as the photo's next version, which the labeler opens as a starting point for correction.
+
+    Raises LabelingError for unreadable lines or no box."""
+    from ml.wrinkles.boxes import boxes_mask, parse_yolo_boxes
+
+    labeling = labeling_image(photo, RegionKind.WHOLE)
+    height, width = labeling.image.shape[:2]
+    try:
+        boxes = parse_yolo_boxes(yolo_boxes, width, height)
+    except ValueError as error:
+        raise LabelingError(f"The boxes are not YOLO lines 'class cx cy w h': {error}") from error
+    if not boxes:
+        raise LabelingError("No wrinkle box was given.")
+    rough = boxes_mask(boxes, (height, width)).astype(np.uint8) * 255
+    defaults = {
+        ThresholdMethod.BRADLEY_ROTH: {"window": 15, "percent": 15.0},
+        ThresholdMethod.OPENCV_GAUSSIAN: {"block_size": 11, "c": 1.0},
+    }
+    return label_save(
+        photo=photo,
+        author=author,
+        rough_mask_png=encode_png(rough),
+        region_kind=RegionKind.WHOLE,
+        landmarks_result_id=None,
+        method=method,
+        parameters=parameters if parameters is not None else defaults[ThresholdMethod(method)],
+        note=f"Semi-automatic label from {len(boxes)} human wrinkle boxes (rough mask = the boxes).",
+        request=request,
+    )
+
+
 # Dataset export --------------------------------------------------------------------------------------
 
 INDEX_COLUMNS = [

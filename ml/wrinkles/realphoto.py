@@ -1,0 +1,159 @@
+"""Real-photo wrinkle work on ``wrinkle-boxes`` folders: the photo segmenter that the box evaluation
+runs, and the training set of semi-automatic labels built from the human boxes.
+
+**Labels from boxes** (Kim et al. 2023, semi-automatic labelling, with the human box as the annotator's
+rough mask M): the texture map of the whole photo, T' = T·M with M the union of the photo's boxes,
+then the adaptive threshold (``bradley-roth`` or ``opencv-gaussian``) of
+:func:`ml.wrinkles.labeling.label_wrinkles`. The photo and its label are then cut to the whole-face
+square (:func:`ml.wrinkles.crop.face_crop`, from the photo's landmarks) at the training resolution, the
+same square the whole-face model segments at inference. A label pixel of the resized square is wrinkle
+when at least a quarter of the photo pixels it covers are (plain area averaging with a 0.5 cut would
+erase one-pixel lines at a 0.8 scale).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ml.wrinkles.boxes import boxes_mask, read_photos
+from ml.wrinkles.labeling import THRESHOLD_METHODS, label_wrinkles
+
+LABEL_COVERAGE = 0.25
+DEFAULT_TRAINING_SIZE = 512
+
+
+def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
+    """The subject's 68 landmarks; :class:`ml.core.subject.NoFaceError` (a ``ValueError``) without a face."""
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_landmarks
+
+    return subject_landmarks(
+        detect_faces_with_landmarks(image),
+        "No face was found in the photo, so there are no wrinkles to measure.",
+    )
+
+
+def photo_segmenter(
+    checkpoint: Path | None = None, threshold: float | None = None, probabilities: bool = False
+) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """A function photo → bool wrinkle mask of the photo's size as the analysis reports it (landmarks,
+    the model's square, then the analysed skin: hair, brows, eyes and lips removed), and the model's
+    description. ``checkpoint``: a training checkpoint instead of the shipped model; ``threshold``: another
+    probability threshold than the model's; ``probabilities``: return the probability map (0 outside the
+    analysed skin) instead of the mask, for a threshold sweep."""
+    from ml.wrinkles.analysis import analysed_skin, resolve_wrinkle_model, segment_wrinkles
+    from ml.wrinkles.models import DEFAULT_WRINKLE_MODEL
+    from ml.wrinkles.train import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint) if checkpoint is not None else None
+    network, metadata, description = resolve_wrinkle_model(DEFAULT_WRINKLE_MODEL, None, loaded)
+    if threshold is not None:
+        metadata = {**metadata, "threshold": threshold}
+    description = {
+        "name": description.get("name"),
+        "version": description.get("version", "checkpoint"),
+        "input_region": metadata.get("input_region", "forehead-eye"),
+        "size": int(metadata["size"]),
+        "threshold": float(metadata.get("threshold", 0.5)),
+        **({"checkpoint": str(checkpoint)} if checkpoint is not None else {}),
+    }
+
+    def segment(image: np.ndarray) -> np.ndarray:
+        landmarks = subject_landmarks_of(image)
+        segmentation = segment_wrinkles(image, landmarks, network, metadata)
+        skin = analysed_skin(segmentation, landmarks, image.shape)
+        if probabilities:
+            return np.where(skin, segmentation.probability, 0.0)
+        return segmentation.mask & skin
+
+    return segment, description
+
+
+def resize_label(label: np.ndarray, size: int) -> np.ndarray:
+    """A bool label resized to ``size × size``: wrinkle where ≥ ``LABEL_COVERAGE`` of the area is."""
+    return cv2.resize(label.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA) >= LABEL_COVERAGE
+
+
+def build_box_label_set(
+    data_dir: Path,
+    out_dir: Path,
+    method: str = "bradley-roth",
+    size: int = DEFAULT_TRAINING_SIZE,
+    limit: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Write ``out_dir/{images,masks,rough}/NAME.png`` (whole-face squares at ``size``) and
+    ``index.csv`` (``name, image, mask, rough, face, split``) for every photo of a wrinkle-boxes folder;
+    a valid ``python -m ml wrinkles train --data`` folder whose ``split`` column fixes the split.
+    Photos without a face are left out and listed in ``summary.json``."""
+    from ml.core.imageio import load_image
+    from ml.wrinkles.crop import face_crop
+
+    if method not in THRESHOLD_METHODS:
+        raise ValueError(
+            f"Unknown threshold method '{method}'; choose one of {', '.join(THRESHOLD_METHODS)}."
+        )
+    out_dir = Path(out_dir)
+    for folder in ("images", "masks", "rough"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+    photos = read_photos(data_dir)[:limit] if limit else read_photos(data_dir)
+    rows, skipped = [], []
+    label_fraction = []
+    for number, photo in enumerate(photos, start=1):
+        image = load_image(photo.image_path)
+        try:
+            landmarks = subject_landmarks_of(image)
+            crop = face_crop(landmarks, size=size)
+        except ValueError as error:
+            skipped.append({"photo": photo.name, "reason": str(error)})
+            continue
+        rough = boxes_mask(photo.boxes(image.shape[1], image.shape[0]), image.shape[:2])
+        label = label_wrinkles(image, rough, method=method)
+        if rough.any():
+            label_fraction.append(float(label.sum() / rough.sum()))
+        # The label is cut from the photo at full resolution, then area-resized (see module doc).
+        full = face_crop(landmarks, size=max(size, int(round(crop.x2 - crop.x1))))
+        square_label = resize_label(full.crop_image(label.astype(np.uint8), cv2.INTER_NEAREST) > 0, size)
+        square_rough = crop.crop_image(rough.astype(np.uint8) * 255, cv2.INTER_NEAREST)
+        cv2.imwrite(
+            str(out_dir / "images" / f"{photo.name}.png"),
+            cv2.cvtColor(crop.crop_image(image), cv2.COLOR_RGB2BGR),
+        )
+        cv2.imwrite(str(out_dir / "masks" / f"{photo.name}.png"), square_label.astype(np.uint8) * 255)
+        cv2.imwrite(str(out_dir / "rough" / f"{photo.name}.png"), square_rough)
+        rows.append(
+            {
+                "name": photo.name,
+                "image": f"images/{photo.name}.png",
+                "mask": f"masks/{photo.name}.png",
+                "rough": f"rough/{photo.name}.png",
+                "face": photo.name,
+                "split": photo.split,
+            }
+        )
+        if number % 50 == 0:
+            log(f"{number}/{len(photos)} photos labelled")
+    with (out_dir / "index.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["name", "image", "mask", "rough", "face", "split"])
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {
+        "data": str(data_dir),
+        "method": method,
+        "size": size,
+        "input_region": "face",
+        "label": "semi-automatic labels from human wrinkle boxes (real photographs)",
+        "photos": len(photos),
+        "written": len(rows),
+        "skipped": skipped,
+        "label_pixels_per_box_pixel_mean": float(np.mean(label_fraction)) if label_fraction else None,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
