@@ -41,6 +41,21 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _dicom_uid_seed() -> str:
+    """The installation's secret from which DICOM UIDs are derived (webapp.exports.dicom): fixed once,
+    so a photo keeps its UIDs across exports; secret, so a de-identified UID cannot be traced back."""
+    if seed := os.environ.get("FACET_DICOM_UID_SEED"):
+        return seed
+    seed_file = VAR_DIR / "dicom_uid_seed"
+    if not seed_file.exists():
+        seed_file.write_text(secrets.token_hex(32))
+        seed_file.chmod(0o600)
+    return seed_file.read_text().strip()
+
+
+FACET_DICOM_UID_SEED = _dicom_uid_seed()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -66,6 +81,7 @@ INSTALLED_APPS = [
     "webapp.labeling",
     "webapp.campaigns",
     "webapp.ratings",
+    "webapp.exports",
     "webapp.api",
 ]
 

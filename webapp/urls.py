@@ -10,6 +10,7 @@ from webapp.studies.urls import urlpatterns as study_urls
 urlpatterns = [
     # The study pages of two apps in one namespace: studies sits below analysis and never imports it.
     path("", include((study_urls + study_pages, "studies"))),
+    path("", include("webapp.exports.urls")),
     path("jobs/", include("webapp.runs.urls")),
     path("jobs/", include("webapp.analysis.urls")),
     path("audit/", include("webapp.audit.urls")),

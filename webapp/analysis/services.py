@@ -27,7 +27,7 @@ from webapp.audit.services import audit_record
 from webapp.runs import dispatch
 from webapp.runs.models import ACTIVE_STATUSES, Run
 from webapp.runs.services import run_succeed
-from webapp.studies.ingest import photo_ingest
+from webapp.studies.ingest import CaptureFields, photo_ingest
 from webapp.studies.models import LandmarkDetector, Photo, Study, Visit
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,8 @@ def photo_upload(
     upload: UploadedFile,
     uploaded_by: AbstractBaseUser,
     request: HttpRequest | None = None,
+    capture: CaptureFields | None = None,
+    source_format: str | None = None,
 ) -> Photo:
     """Ingest a photo (``webapp.studies.ingest``) and queue the study's analyses in the same transaction."""
     return photo_ingest(
@@ -82,6 +84,8 @@ def photo_upload(
         uploaded_by=uploaded_by,
         request=request,
         on_stored=lambda photo: jobs_enqueue_for_photo(photo=photo, requested_by=uploaded_by),
+        capture=capture,
+        source_format=source_format,
     )
 
 

@@ -25,7 +25,7 @@ import re
 import struct
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -99,13 +99,16 @@ def photo_ingest(
     uploaded_by: AbstractBaseUser,
     request: HttpRequest | None = None,
     on_stored: Callable[[Photo], object] | None = None,
+    capture: CaptureFields | None = None,
+    source_format: str | None = None,
 ) -> Photo:
     """Validate ``upload`` and store it as a metadata-free PNG plus thumbnail; ``on_stored(photo)`` runs
     in the same transaction (the analysis app queues the study's analyses there).
 
     Raises :class:`IngestError` with a user-facing message for any file that is refused; nothing is
     then left behind (no Photo, no job, no audit event, no stored file). Permissions are the
-    caller's business (``Capability.UPLOAD``).
+    caller's business (``Capability.UPLOAD``). An importer that decoded another container itself (DICOM:
+    ``webapp.exports.services.dicom_import``) passes the capture fields it read and its format's name.
     """
     if view not in PhotoView.values:
         choices = ", ".join(PhotoView.values)
@@ -116,6 +119,12 @@ def photo_ingest(
     content_hash, byte_count = _hash_upload(upload, max_bytes)
     _refuse_duplicate(study, content_hash)
     prepared = _prepare(upload)
+    if capture is not None or source_format is not None:
+        prepared = replace(
+            prepared,
+            capture=capture or prepared.capture,
+            source_format=source_format or prepared.source_format,
+        )
 
     photo = Photo(
         study=study,

@@ -1,0 +1,222 @@
+"""Building the study's DICOM exports and importing DICOM photographs into a visit.
+
+Reads go through `alive()` querysets (deleted subjects, visits and photos are never exported); the
+callers (webapp.exports.views) check the user's capability and audit each export with its options.
+"""
+
+import csv
+import hashlib
+import io
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.http import HttpRequest
+from PIL import Image
+
+from ml.core.subject import subject_face
+from webapp.analysis.pairs import latest_results
+from webapp.analysis.services import photo_upload
+from webapp.exports import dicom
+from webapp.studies.ingest import CaptureFields, IngestError
+from webapp.studies.models import AnalysisKind, Photo, Study, Subject, Visit
+
+# Above this size the archive is spooled to a temporary file instead of memory.
+SPOOL_BYTES = 64 * 1024 * 1024
+
+
+def photo_pixels(photo: Photo) -> np.ndarray:
+    """The stored photo (a metadata-free 8-bit sRGB PNG) as an RGB uint8 array."""
+    with photo.image.open("rb") as stored, Image.open(stored) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _subject_landmarks(result) -> np.ndarray | None:
+    faces = (result.data or {}).get("faces") or [] if result is not None else []
+    if not faces:
+        return None
+    return np.asarray(subject_face(faces)["landmarks"], dtype=np.float64)
+
+
+@dataclass
+class DicomExport:
+    """A ZIP of .dcm files and a manifest; `skipped` lists photos left out and why."""
+
+    archive: tempfile.SpooledTemporaryFile
+    files: int = 0
+    skipped: list[dict] = field(default_factory=list)
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "visit"
+
+
+def deidentified_patient_id(subject: Subject) -> str:
+    """A stable pseudonym that differs from the study's subject code (which the recipient never sees)."""
+    digest = hashlib.sha256(f"{settings.FACET_DICOM_UID_SEED}/deid-subject/{subject.pk}".encode()).hexdigest()
+    return f"ANON-{digest[:10].upper()}"
+
+
+def photo_identity(
+    photo: Photo, *, series_number: int, instance_number: int, deidentified: bool, keep_subject_code: bool
+) -> dicom.PhotoIdentity:
+    """UIDs per subject (DICOM study), visit (series) and photo (instance), stable across exports; the
+    de-identified ones derive from another salt so they cannot be matched to the identified ones."""
+    seed = settings.FACET_DICOM_UID_SEED
+    visit, subject = photo.visit, photo.visit.subject
+    salt = "deidentified" if deidentified else "identified"
+    identity = {
+        "study_uid": dicom.stable_uid(seed, salt, "subject", subject.pk),
+        "series_uid": dicom.stable_uid(seed, salt, "visit", visit.pk),
+        "sop_uid": dicom.stable_uid(seed, salt, "photo", photo.pk),
+        "series_number": series_number,
+        "instance_number": instance_number,
+    }
+    if deidentified:
+        patient_id = subject.code if keep_subject_code else deidentified_patient_id(subject)
+        return dicom.PhotoIdentity(patient_id=patient_id, study_id="", **identity)
+    return dicom.PhotoIdentity(
+        patient_id=subject.code,
+        study_id=f"F{photo.study_id}-S{subject.pk}"[:16],
+        study_description=photo.study.name,
+        series_description=f"{visit.label} ({visit.get_role_display()})",
+        content_date=visit.date,
+        acquisition_datetime=photo.capture_time,
+        manufacturer=photo.camera_make,
+        manufacturer_model=photo.camera_model,
+        **identity,
+    )
+
+
+def dicom_export(
+    study: Study,
+    *,
+    subject_id: int | None = None,
+    deidentify: bool = False,
+    method: str = dicom.DeidentifyMethod.MASK_EYES,
+    keep_subject_code: bool = False,
+) -> DicomExport:
+    """Every living photo of the study (or of one subject) as a VL Photographic Image in a ZIP.
+
+    De-identified, a photo without a face found by its landmark job is left out (listed in the
+    manifest with the reason): Facet never writes an unmasked face into a de-identified export.
+    """
+    photos = (
+        Photo.objects.alive()
+        .filter(study=study)
+        .select_related("visit__subject", "study")
+        .order_by("visit__subject__code", "visit__date", "visit__created_at", "visit_id", "uploaded_at", "pk")
+    )
+    if subject_id is not None:
+        photos = photos.filter(visit__subject_id=subject_id)
+    landmarks = (
+        {
+            photo_id: result
+            for (photo_id, kind), result in latest_results(photos.values_list("pk", flat=True)).items()
+            if kind == AnalysisKind.LANDMARKS
+        }
+        if deidentify
+        else {}
+    )
+    # Handed to the response, which closes it when it has been sent.
+    export = DicomExport(archive=tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115
+    manifest = io.StringIO()
+    writer = csv.writer(manifest)
+    writer.writerow(["file", "photo_id", "patient_id", "series_number", "instance_number", "status"])
+    series: dict[int, int] = {}
+    visits_per_subject: dict[int, int] = {}
+    instances: dict[int, int] = {}
+    with zipfile.ZipFile(export.archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for photo in photos:
+            visit, subject = photo.visit, photo.visit.subject
+            if visit.pk not in series:
+                visits_per_subject[subject.pk] = visits_per_subject.get(subject.pk, 0) + 1
+                series[visit.pk] = visits_per_subject[subject.pk]
+            instances[visit.pk] = instances.get(visit.pk, 0) + 1
+            identity = photo_identity(
+                photo,
+                series_number=series[visit.pk],
+                instance_number=instances[visit.pk],
+                deidentified=deidentify,
+                keep_subject_code=keep_subject_code,
+            )
+            pixels = photo_pixels(photo)
+            if deidentify:
+                points = _subject_landmarks(landmarks.get(photo.pk))
+                if points is None:
+                    reason = "left out: no face landmarks (run the landmark analysis) to mask the eyes with"
+                    export.skipped.append({"photo_id": photo.pk, "reason": reason})
+                    writer.writerow(["", photo.pk, identity.patient_id, "", "", reason])
+                    continue
+                pixels = dicom.deidentify_pixels(pixels, points, method)
+                folder = f"{identity.patient_id}/visit-{identity.series_number}"
+            else:
+                folder = f"{_safe_name(subject.code)}/{_safe_name(visit.label)}"
+            name = f"{folder}/{photo.view}-{identity.instance_number}.dcm"
+            dataset = dicom.photo_dataset(pixels, identity, deidentified=method if deidentify else None)
+            archive.writestr(name, dicom.dataset_bytes(dataset))
+            writer.writerow(
+                [name, photo.pk, identity.patient_id, identity.series_number, identity.instance_number, "ok"]
+            )
+            export.files += 1
+        archive.writestr("manifest.csv", manifest.getvalue())
+    export.archive.seek(0)
+    return export
+
+
+def dicom_import(
+    *,
+    visit: Visit,
+    view: str,
+    upload: UploadedFile,
+    uploaded_by: AbstractBaseUser,
+    request: HttpRequest | None = None,
+) -> Photo:
+    """Import a VL Photographic image from a clinic camera into `visit`: the DICOM file is checked and
+    decoded here, then the pixels go through the photo upload with all its checks (size, pixels,
+    duplicates), metadata stripped; only capture time, camera make and model are kept.
+
+    A file whose Patient ID is the code of another subject of the study is refused: it was meant for
+    that subject. Any other Patient ID (a hospital number) is neither checked nor stored."""
+    max_bytes = settings.FACET_MAX_UPLOAD_BYTES
+    if upload.size is not None and upload.size > max_bytes:
+        raise IngestError(
+            f"The file is {upload.size / 1e6:.1f} MB, more than the limit of {max_bytes / 1e6:.1f} MB.",
+            "file_too_large",
+        )
+    upload.seek(0)
+    try:
+        photo = dicom.read_vl_photo(upload.read(), max_pixels=settings.FACET_MAX_PIXELS)
+    except dicom.DicomImportError as error:
+        raise IngestError(error.message, error.code) from error
+    subject = visit.subject
+    other = (
+        Subject.objects.alive()
+        .filter(study=subject.study, code=photo.patient_id)
+        .exclude(pk=subject.pk)
+        .first()
+    )
+    if other is not None:
+        raise IngestError(
+            f"The DICOM file's Patient ID is {other.code}, another subject of this study; import it into "
+            f"a visit of {other.code}, not of {subject.code}.",
+            "other_subject",
+        )
+    buffer = io.BytesIO()
+    Image.fromarray(photo.pixels, "RGB").save(buffer, format="PNG", compress_level=1)
+    return photo_upload(
+        visit=visit,
+        view=view,
+        upload=SimpleUploadedFile("dicom-import.png", buffer.getvalue(), content_type="image/png"),
+        uploaded_by=uploaded_by,
+        request=request,
+        capture=CaptureFields(
+            capture_time=photo.capture_time, camera_make=photo.camera_make, camera_model=photo.camera_model
+        ),
+        source_format="DICOM",
+    )
