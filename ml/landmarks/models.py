@@ -209,14 +209,9 @@ def _load_yolo_pose68(weights: Path | None) -> Any:
 def _yolo_pose68_spec() -> ModelSpec:
     from ml.landmarks.yolo_pose import yolo_pose68_weights
 
+    # A weak or below-goal version says so in its card's limitations and metrics (both in every result's
+    # provenance); the version stays the card's own, the name every result and study choice records.
     card = _yolo_card()
-    notes = []
-    if card.metrics.get("goal", {}).get("met") is False:
-        notes.append(f"below its goal: {card.metrics['goal'].get('summary', 'see the model card')}")
-    if card.metrics.get("acceptance", {}).get("passed") is False:
-        notes.append("weak: fails NME ≤ 0.08 on landmarks68")
-    if notes:  # the detect output must say so
-        card = ModelCard(**{**card.__dict__, "version": f"{card.version} ({'; '.join(notes)})"})
     return ModelSpec.from_card(card, _load_yolo_pose68, weights_path=yolo_pose68_weights())
 
 

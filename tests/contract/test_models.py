@@ -13,6 +13,8 @@ from ml.registry import registry
 
 MODELS = registry.names()
 MAX_SHIPPED_BYTES = 25 * 2**20
+# Results and model versions store a model's name and version in columns of this width.
+MAX_NAME_OR_VERSION_CHARS = 100
 PROVENANCE_FIELDS = {
     "name",
     "task",
@@ -49,6 +51,8 @@ def test_description_is_a_complete_card_without_server_paths(name):
     assert str(repo_root()) not in text and str(weights_dir()) not in text
     if description["weights"] is not None:
         assert "/" not in description["weights"]
+    assert len(description["name"]) <= MAX_NAME_OR_VERSION_CHARS
+    assert len(description["version"]) <= MAX_NAME_OR_VERSION_CHARS, "a version is an identifier, not a note"
     spec = registry.spec(name)
     if spec.weights_path is not None and spec.weights_path.is_file():
         assert description["weights_sha256"] == hashlib.sha256(spec.weights_path.read_bytes()).hexdigest()

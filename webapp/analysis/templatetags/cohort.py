@@ -7,8 +7,9 @@ register = template.Library()
 
 @register.filter
 def sig(value: float | None, digits: int = 3) -> str:
-    """``value`` with ``digits`` significant digits; an em dash for None."""
-    if value is None:
+    """``value`` with ``digits`` significant digits; an em dash for no number (None, or a figure the
+    stored record lacks, which a template resolves to an empty string)."""
+    if not isinstance(value, int | float):
         return "—"
     return f"{value:.{int(digits)}g}"
 
@@ -16,7 +17,7 @@ def sig(value: float | None, digits: int = 3) -> str:
 @register.filter
 def pvalue(value: float | None) -> str:
     """A p-value as journals print it: 3 decimals, or "< 0.001"."""
-    if value is None:
+    if not isinstance(value, int | float):
         return "—"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
