@@ -17,7 +17,7 @@ from ml.measures.facial import face_frame
 from ml.zones.render import mean_shape
 from webapp.analysis import results as analysis_results
 from webapp.analysis import services as analysis_services
-from webapp.analysis.cohort import CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
 from webapp.analysis.kinds import KIND_SPECS
 from webapp.analysis.models import AnalysisJob, ComparisonPair
 from webapp.analysis.pairs import comparisons_create_for_study
@@ -374,3 +374,15 @@ def test_cohort_rows_read_the_latest_results_in_a_bounded_number_of_queries(
     assert (by_comparison[first.pk].wrinkles_pre, by_comparison[first.pk].wrinkles_post) == (10.0, None)
     other = by_comparison[cohort["comparisons"][1].pk]
     assert (other.wrinkles_pre, other.wrinkles_post, other.wrinkles_change) == (10.0, 5.0, -5.0)
+
+
+def test_a_groups_measures_read_in_sql_are_the_groups_rows_of_the_whole_table(cohort):
+    zone = cohort["study"].zones_of_interest[0]
+    for index, comparison in enumerate(cohort["comparisons"]):
+        kind_result(comparison.pre_visit.photos.get(), "wrinkles", wrinkles_in(zone, 100))
+        kind_result(comparison.post_visit.photos.get(), "wrinkles", wrinkles_in(zone, 100 + 10 * index))
+    every_measure = cohort_measure_rows(cohort["study"])
+    assert {"lips", "wrinkles"} <= {row.group for row in every_measure}
+    for group in MEASURE_GROUPS:
+        narrowed = cohort_measure_rows(cohort["study"], group=group)
+        assert narrowed == [row for row in every_measure if row.group == group], group

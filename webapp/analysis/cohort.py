@@ -10,9 +10,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import JSONField, QuerySet
+from django.db.models.expressions import RawSQL
 
-from ml.measures.catalogue import definition, noise_floors
+from ml.measures.catalogue import definition, group_keys, noise_floors
 from ml.measures.statistics import ArmComparison, ChangeSummary, between_arms, summarise
 from webapp.analysis.models import ComparisonPair
 from webapp.studies.models import Study
@@ -111,6 +112,17 @@ PAIR_FIELDS = (
 )
 
 
+def _measures_of(keys: tuple[str, ...]) -> RawSQL:
+    """The pair's ``measures`` object narrowed to ``keys``, in PostgreSQL ({} when none is there)."""
+    table = ComparisonPair._meta.db_table
+    return RawSQL(
+        f"SELECT coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb) FROM jsonb_each({table}.measures)"
+        " WHERE key = ANY(%s)",
+        (list(keys),),
+        output_field=JSONField(),
+    )
+
+
 def cohort_measure_rows(
     study: Study,
     filters: CohortFilters | None = None,
@@ -132,21 +144,26 @@ def cohort_measure_rows(
     if view is not None:
         pairs = pairs.filter(view=view)
     fields = PAIR_FIELDS if with_sources else tuple(name for name in PAIR_FIELDS if name != "sources")
+    if group is not None:
+        # Only the group's values leave the database: decoding every measure of every pair dominated.
+        pairs = pairs.annotate(group_measures=_measures_of(group_keys(group)))
+        fields = tuple("group_measures" if name == "measures" else name for name in fields)
     for values in pairs.values(*fields):
+        measures = values["group_measures"] if group is not None else values["measures"]
         warnings = values["warnings"]
         assessed = values["assessed_at"] is not None
         accepted = values["accepted_at"] is not None
         included = assessed and (not warnings or accepted)
         if included_only and not included:
             continue
-        for key in sorted(values["measures"]):
+        for key in sorted(measures):
             try:
                 measure = definition(key)
             except KeyError:
                 continue  # a measure of an older code version; not part of the catalogue any more
             if group is not None and measure.group != group:
                 continue
-            pre, post = values["measures"][key]
+            pre, post = measures[key]
             floor = floors.get(key)
             if ipd_mm is not None:
                 pre, post = measure.in_mm(pre, ipd_mm), measure.in_mm(post, ipd_mm)
