@@ -386,3 +386,24 @@ def test_a_groups_measures_read_in_sql_are_the_groups_rows_of_the_whole_table(co
     for group in MEASURE_GROUPS:
         narrowed = cohort_measure_rows(cohort["study"], group=group)
         assert narrowed == [row for row in every_measure if row.group == group], group
+
+
+def test_cached_statistics_follow_a_new_result_and_a_new_arm(cohort, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    study = cohort["study"]
+
+    def upper_lip():
+        rows = cohort_measure_rows(study, group="lips", view="frontal")
+        statistics = {entry.measure: entry for entry in cohort_statistics(rows, group="lips")}
+        return statistics["upper_vermilion_height"]
+
+    before = upper_lip()
+    assert upper_lip().changes_by_arm == before.changes_by_arm  # from the cache
+    first = cohort["comparisons"][0]
+    landmarks_result(first.post_visit.photos.get(), fuller_lip(BASE, 0.05))  # a newer result: 0.05 IPD
+    after = upper_lip()
+    assert after.changes_by_arm["filler"] == pytest.approx([0.05, 0.04, 0.06], abs=1e-6)
+    subject_attributes_set(
+        subject=first.subject, arm="control", sex="female", age_band="30-39", actor=cohort["coordinator"]
+    )
+    assert upper_lip().changes_by_arm["filler"] == pytest.approx([0.04, 0.06], abs=1e-6)
