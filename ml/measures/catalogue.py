@@ -86,6 +86,18 @@ def definition(key: str) -> MeasureDefinition:
     raise KeyError(key)
 
 
+ZONE_FAMILIES = ("zone_area", "wrinkle_area", "wrinkle_length")
+
+
+@cache
+def group_keys(group: str) -> tuple[str, ...]:
+    """Every measure key of ``group`` that :func:`definition` knows, sorted (readers select them)."""
+    keys = [*LANDMARK_MEASURES, *_FIXED] + [
+        f"{family}:{zone.abbreviation}" for family in ZONE_FAMILIES for zone in ZONES
+    ]
+    return tuple(sorted(key for key in keys if definition(key).group == group))
+
+
 @cache
 def noise_floors() -> dict[str, float]:
     """Each measure's repeatability coefficient (``python -m ml measures noise-floor``), by key."""

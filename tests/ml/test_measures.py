@@ -12,11 +12,12 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from ml.core.alignment import apply_transform
-from ml.measures.catalogue import definition, noise_floors, photo_measures
+from ml.measures.catalogue import definition, group_keys, noise_floors, photo_measures
 from ml.measures.comparability import PhotoFigures, assess_pair, pair_figures, shipped_limits, warnings_for
 from ml.measures.facial import LANDMARK_MEASURES, face_frame, facial_measures
 from ml.measures.noise import RC_FACTOR, Perturbation, repeatability, rephotograph
 from ml.measures.statistics import adjust, between_arms, paired_change, rank_biserial
+from ml.zones.atlas import ZONES
 from ml.zones.render import mean_shape
 
 FRONTAL_POSE = {"yaw": 0.0, "pitch": 0.0, "roll": 0.0}
@@ -140,6 +141,31 @@ def test_photo_measures_read_every_result_kind():
     assert measures["wrinkle_area:interest"] == pytest.approx(100 * 60 / 2000)
     assert measures["normality_score"] == -1.2 and measures["normality_rating"] == 4.5
     assert "upper_vermilion_height" in measures
+
+
+def test_group_keys_cover_every_measure_a_photo_gets_in_its_group():
+    face = {"box": [0, 0, 400, 480], "score": 1.0, "landmarks": mean_shape().tolist(), "pose": FRONTAL_POSE}
+    zones = {"zones": [{"abbreviation": zone.abbreviation, "face_fraction": 0.01} for zone in ZONES]}
+    wrinkles = {
+        "zones": [
+            {"abbreviation": zone.abbreviation, "area_fraction": 0.05, "total_length_px": 9.0}
+            | {"zone_area_px": 1000, "wrinkle_area_px": 50}
+            for zone in ZONES
+        ]
+    }
+    measures = photo_measures(
+        landmarks={"faces": [face]},
+        zones=zones,
+        wrinkles=wrinkles,
+        normality={"score": -1.2, "rating": {"value": 4.5}},
+        zones_of_interest=[zone.abbreviation for zone in ZONES],
+    )
+    groups = {definition(key).group for key in measures}
+    assert {"lips", "wrinkles", "zones", "normality"} <= groups
+    for group in groups:
+        in_group = {key for key in measures if definition(key).group == group}
+        assert in_group <= set(group_keys(group)), group
+        assert all(definition(key).group == group for key in group_keys(group))
 
 
 # Statistics against reference implementations ------------------------------------------------------------

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from ml.measures.facial import face_frame
 from ml.zones.render import mean_shape
+from webapp.analysis import results as analysis_results
 from webapp.analysis import services as analysis_services
-from webapp.analysis.cohort import CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
 from webapp.analysis.kinds import KIND_SPECS
 from webapp.analysis.models import AnalysisJob, ComparisonPair
 from webapp.analysis.pairs import comparisons_create_for_study
@@ -317,3 +318,92 @@ def test_coordinator_picks_the_photo_of_a_visit_with_several(cohort, make_photo)
         .status_code
         == 403
     )
+
+
+def kind_result(photo, kind: str, data: dict):
+    """A succeeded job of ``kind`` holding ``data`` (TEST DATA)."""
+    job = AnalysisJob.objects.create(kind=kind, photo=photo, queue=KIND_SPECS[kind].queue, model_name="test")
+    return analysis_services.job_succeed(
+        job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
+        data=data,
+        model={"name": "test", "version": "test", "weights_sha256": "cd" * 32},
+        parameters={},
+        code_version="test",
+    )
+
+
+def wrinkles_in(zone: str, wrinkle_px: int) -> dict:
+    return {
+        "zones": [
+            {
+                "abbreviation": zone,
+                "name": zone,
+                "region_px": 1000,
+                "wrinkle_area_px": wrinkle_px,
+                "area_fraction": wrinkle_px / 1000,
+                "total_length_px": wrinkle_px,
+            }
+        ]
+    }
+
+
+def test_cohort_rows_read_the_latest_results_in_a_bounded_number_of_queries(
+    cohort, django_assert_max_num_queries
+):
+    study = cohort["study"]
+    zone = study.zones_of_interest[0]
+    for comparison in cohort["comparisons"]:
+        pre = comparison.pre_visit.photos.get()
+        post = comparison.post_visit.photos.get()
+        kind_result(pre, "normality", {"score": 0.5})
+        kind_result(post, "normality", {"score": 0.1})  # superseded by the next one
+        kind_result(post, "normality", {"score": 0.75})
+        kind_result(pre, "wrinkles", wrinkles_in(zone, 100))
+        kind_result(post, "wrinkles", wrinkles_in(zone, 50))
+    first = cohort["comparisons"][0]
+    no_results = first.post_visit.photos.get()
+    AnalysisJob.objects.filter(photo=no_results, kind="wrinkles").delete()
+
+    with django_assert_max_num_queries(4):
+        rows = analysis_results.cohort_rows(study)
+
+    assert len(rows) == 6
+    assert all(row.normality["pre"] == 0.5 and row.normality["post"] == 0.75 for row in rows)
+    by_comparison = {row.comparison.pk: row for row in rows}
+    assert (by_comparison[first.pk].wrinkles_pre, by_comparison[first.pk].wrinkles_post) == (10.0, None)
+    other = by_comparison[cohort["comparisons"][1].pk]
+    assert (other.wrinkles_pre, other.wrinkles_post, other.wrinkles_change) == (10.0, 5.0, -5.0)
+
+
+def test_a_groups_measures_read_in_sql_are_the_groups_rows_of_the_whole_table(cohort):
+    zone = cohort["study"].zones_of_interest[0]
+    for index, comparison in enumerate(cohort["comparisons"]):
+        kind_result(comparison.pre_visit.photos.get(), "wrinkles", wrinkles_in(zone, 100))
+        kind_result(comparison.post_visit.photos.get(), "wrinkles", wrinkles_in(zone, 100 + 10 * index))
+    every_measure = cohort_measure_rows(cohort["study"])
+    assert {"lips", "wrinkles"} <= {row.group for row in every_measure}
+    for group in MEASURE_GROUPS:
+        narrowed = cohort_measure_rows(cohort["study"], group=group)
+        assert narrowed == [row for row in every_measure if row.group == group], group
+
+
+def test_cached_statistics_follow_a_new_result_and_a_new_arm(cohort, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    study = cohort["study"]
+
+    def upper_lip():
+        rows = cohort_measure_rows(study, group="lips", view="frontal")
+        statistics = {entry.measure: entry for entry in cohort_statistics(rows, group="lips")}
+        return statistics["upper_vermilion_height"]
+
+    before = upper_lip()
+    assert upper_lip().changes_by_arm == before.changes_by_arm  # from the cache
+    first = cohort["comparisons"][0]
+    landmarks_result(first.post_visit.photos.get(), fuller_lip(BASE, 0.05))  # a newer result: 0.05 IPD
+    after = upper_lip()
+    assert after.changes_by_arm["filler"] == pytest.approx([0.05, 0.04, 0.06], abs=1e-6)
+    subject_attributes_set(
+        subject=first.subject, arm="control", sex="female", age_band="30-39", actor=cohort["coordinator"]
+    )
+    assert upper_lip().changes_by_arm["filler"] == pytest.approx([0.04, 0.06], abs=1e-6)

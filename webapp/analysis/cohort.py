@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import JSONField, QuerySet
+from django.db.models.expressions import RawSQL
 
-from ml.measures.catalogue import definition, noise_floors
+from ml.measures.catalogue import definition, group_keys, noise_floors
 from ml.measures.statistics import ArmComparison, ChangeSummary, between_arms, summarise
 from webapp.analysis.models import ComparisonPair
 from webapp.studies.models import Study
@@ -111,6 +114,17 @@ PAIR_FIELDS = (
 )
 
 
+def _measures_of(keys: tuple[str, ...]) -> RawSQL:
+    """The pair's ``measures`` object narrowed to ``keys``, in PostgreSQL ({} when none is there)."""
+    table = ComparisonPair._meta.db_table
+    return RawSQL(
+        f"SELECT coalesce(jsonb_object_agg(key, value), '{{}}'::jsonb) FROM jsonb_each({table}.measures)"
+        " WHERE key = ANY(%s)",
+        (list(keys),),
+        output_field=JSONField(),
+    )
+
+
 def cohort_measure_rows(
     study: Study,
     filters: CohortFilters | None = None,
@@ -132,21 +146,26 @@ def cohort_measure_rows(
     if view is not None:
         pairs = pairs.filter(view=view)
     fields = PAIR_FIELDS if with_sources else tuple(name for name in PAIR_FIELDS if name != "sources")
+    if group is not None:
+        # Only the group's values leave the database: decoding every measure of every pair dominated.
+        pairs = pairs.annotate(group_measures=_measures_of(group_keys(group)))
+        fields = tuple("group_measures" if name == "measures" else name for name in fields)
     for values in pairs.values(*fields):
+        measures = values["group_measures"] if group is not None else values["measures"]
         warnings = values["warnings"]
         assessed = values["assessed_at"] is not None
         accepted = values["accepted_at"] is not None
         included = assessed and (not warnings or accepted)
         if included_only and not included:
             continue
-        for key in sorted(values["measures"]):
+        for key in sorted(measures):
             try:
                 measure = definition(key)
             except KeyError:
                 continue  # a measure of an older code version; not part of the catalogue any more
             if group is not None and measure.group != group:
                 continue
-            pre, post = values["measures"][key]
+            pre, post = measures[key]
             floor = floors.get(key)
             if ipd_mm is not None:
                 pre, post = measure.in_mm(pre, ipd_mm), measure.in_mm(post, ipd_mm)
@@ -229,6 +248,17 @@ class MeasureStatistics:
     changes_by_arm: dict[str, list[float]]
 
 
+def _statistics_fingerprint(choices: list[str], rows: list[MeasureRow]) -> str:
+    """A digest of everything the statistics depend on: the choices, and per row its measure, subject,
+    arm and exact values (as float64 bytes: hashing them is a third of the cost of their JSON)."""
+    digest = hashlib.sha256(
+        json.dumps(choices + [[row.measure, row.subject_id, row.arm] for row in rows]).encode()
+    )
+    values = [(row.pre, row.post, math.nan if row.noise_floor is None else row.noise_floor) for row in rows]
+    digest.update(np.array(values, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
 def cohort_statistics(
     rows: list[MeasureRow], *, group: str, view: str = "frontal", method: str = "holm"
 ) -> list[MeasureStatistics]:
@@ -240,17 +270,10 @@ def cohort_statistics(
         for measure, members in one_row_per_subject(rows, view).items()
         if members[0].group == group
     }
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [group, view, method]
-            + [
-                [row.measure, row.subject_id, row.arm, row.pre, row.post, row.noise_floor]
-                for members in chosen.values()
-                for row in sorted(members, key=lambda r: r.subject_id)
-            ],
-            default=str,
-        ).encode()
-    ).hexdigest()
+    fingerprint = _statistics_fingerprint(
+        [group, view, method],
+        [row for members in chosen.values() for row in sorted(members, key=lambda r: r.subject_id)],
+    )
     cache_key = f"cohort-statistics:{fingerprint}"
     cached = cache.get(cache_key)
     if cached is not None:

@@ -85,7 +85,7 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
         "age_bands": AGE_BANDS,
         "statistics": statistics,
         "shown": shown,
-        "charts": _charts(rows, shown, group, view, method) if shown else {},
+        "charts": _charts(rows, shown, statistics, group, view) if shown else {},
         "pairs": list(listed.defer("measures", "sources")),
         "show_all_pairs": show_all,
         "counts": counts,
@@ -110,7 +110,7 @@ def _counts(pairs: QuerySet[ComparisonPair]) -> dict[str, int]:
     return {"subjects": len(subjects), **found}
 
 
-def _charts(rows, shown, group: str, view: str, method: str) -> dict:
+def _charts(rows, shown, statistics, group: str, view: str) -> dict:
     subjects = [
         (row.subject_code, row.arm, row.pre, row.post)
         for row in rows
@@ -124,7 +124,6 @@ def _charts(rows, shown, group: str, view: str, method: str) -> dict:
     }
     prefix = ZONE_GROUPS.get(group)
     if prefix:
-        statistics = cohort_statistics(rows, group=group, view=view, method=method)
         by_zone = {
             entry.measure.removeprefix(prefix): entry.summary.mean_change
             for entry in statistics

@@ -6,7 +6,7 @@ from django.db.models import Prefetch, QuerySet
 
 from ml.zones.atlas import ZONES
 from webapp.analysis.models import Result
-from webapp.analysis.selectors import latest_result
+from webapp.analysis.selectors import latest_result, latest_results
 from webapp.studies.models import AnalysisKind, Comparison, Photo, PhotoView, Study, Subject, Visit
 
 
@@ -229,7 +229,6 @@ def cohort_rows(study: Study) -> list[CohortRow]:
     """Every comparison of the study, per view photographed at both visits: normality score change
     and wrinkle area in the study's zones of interest, before and after."""
     view_labels = dict(PhotoView.choices)
-    rows = []
     comparisons = (
         Comparison.objects.alive()
         .filter(subject__study=study)
@@ -240,41 +239,45 @@ def cohort_rows(study: Study) -> list[CohortRow]:
         )
         .order_by("subject__code", "created_at")
     )
-    for comparison in comparisons:
-        pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.all()}
-        post_photos = {photo.view: photo for photo in comparison.post_visit.photos.all()}
-        for view, _ in PhotoView.choices:
-            if view not in pre_photos or view not in post_photos:
-                continue
-            pre, post = pre_photos[view], post_photos[view]
-            results = {
-                (side, kind): latest_result(photo.pk, kind)
-                for side, photo in (("pre", pre), ("post", post))
-                for kind in (AnalysisKind.NORMALITY, AnalysisKind.WRINKLES)
-            }
+    views = [
+        (comparison, view, pre, post)
+        for comparison in comparisons
+        for view, pre, post in _photographed_at_both_visits(comparison)
+    ]
+    kinds = (AnalysisKind.NORMALITY, AnalysisKind.WRINKLES)
+    found = latest_results({photo.pk for _, _, pre, post in views for photo in (pre, post)}, kinds)
 
-            def data(side: str, kind: str, results: dict = results) -> dict | None:
-                result = results[(side, kind)]
-                return result.data if result is not None else None
+    def data(photo: Photo, kind: str) -> dict | None:
+        result = found.get((photo.pk, kind))
+        return result.data if result is not None else None
 
-            rows.append(
-                CohortRow(
-                    subject=comparison.subject,
-                    comparison=comparison,
-                    view=view,
-                    view_label=view_labels[view],
-                    normality=normality_change(
-                        data("pre", AnalysisKind.NORMALITY), data("post", AnalysisKind.NORMALITY)
-                    ),
-                    wrinkles_pre=zones_of_interest_wrinkle_percent(
-                        data("pre", AnalysisKind.WRINKLES), study.zones_of_interest
-                    ),
-                    wrinkles_post=zones_of_interest_wrinkle_percent(
-                        data("post", AnalysisKind.WRINKLES), study.zones_of_interest
-                    ),
-                )
-            )
-    return rows
+    return [
+        CohortRow(
+            subject=comparison.subject,
+            comparison=comparison,
+            view=view,
+            view_label=view_labels[view],
+            normality=normality_change(data(pre, AnalysisKind.NORMALITY), data(post, AnalysisKind.NORMALITY)),
+            wrinkles_pre=zones_of_interest_wrinkle_percent(
+                data(pre, AnalysisKind.WRINKLES), study.zones_of_interest
+            ),
+            wrinkles_post=zones_of_interest_wrinkle_percent(
+                data(post, AnalysisKind.WRINKLES), study.zones_of_interest
+            ),
+        )
+        for comparison, view, pre, post in views
+    ]
+
+
+def _photographed_at_both_visits(comparison: Comparison) -> list[tuple[str, Photo, Photo]]:
+    """(view, pre photo, post photo) per view photographed at both visits (prefetched), in view order."""
+    pre_photos = {photo.view: photo for photo in comparison.pre_visit.photos.all()}
+    post_photos = {photo.view: photo for photo in comparison.post_visit.photos.all()}
+    return [
+        (view, pre_photos[view], post_photos[view])
+        for view, _ in PhotoView.choices
+        if view in pre_photos and view in post_photos
+    ]
 
 
 def comparison_changes(comparison: Comparison) -> list[dict]:

@@ -1,7 +1,9 @@
 """Read queries for analysis jobs, their results and the model versions jobs run."""
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result, ResultArtifact, StudyModelVersion
 from webapp.runs.models import RunStatus
@@ -67,6 +69,21 @@ def latest_result(photo_id: int, kind: str) -> Result | None:
         .order_by("-job__finished_at")
         .first()
     )
+
+
+def latest_results(photo_ids: Iterable[int], kinds: Iterable[str]) -> dict[tuple[int, str], Result]:
+    """The latest succeeded result of each of ``kinds`` for each photo, keyed by (photo id, kind), in one
+    query (PostgreSQL's DISTINCT ON); a (photo, kind) without a result has no key. The same choice as
+    ``latest_result`` for each pair."""
+    found = (
+        Result.objects.filter(
+            job__photo_id__in=list(photo_ids), job__kind__in=list(kinds), job__status=RunStatus.SUCCEEDED
+        )
+        .annotate(photo_id=F("job__photo_id"), kind=F("job__kind"))
+        .order_by("job__photo_id", "job__kind", "-job__finished_at")
+        .distinct("job__photo_id", "job__kind")
+    )
+    return {(result.photo_id, result.kind): result for result in found}
 
 
 def active_model_version(name: str, study: Study | None = None) -> ModelVersion | None:
