@@ -8,20 +8,9 @@ from functools import cache
 from ml.zones.atlas import ZONES
 from ml.zones.encoding import zone_outlines
 from ml.zones.landmark_model import render_zone_masks
-from ml.zones.render import mean_shape
+from ml.zones.render import LANDMARK_LINES, mean_shape
 
 ATLAS_WIDTH, ATLAS_HEIGHT = 400, 480
-FACE_LINES = (
-    (range(0, 17), False),
-    (range(17, 22), False),
-    (range(22, 27), False),
-    (range(27, 31), False),
-    (range(31, 36), False),
-    (range(36, 42), True),
-    (range(42, 48), True),
-    (range(48, 60), True),
-    (range(60, 68), True),
-)
 
 
 @cache
@@ -37,5 +26,5 @@ def atlas_face_lines() -> list[tuple[list[tuple[float, float]], bool]]:
     points = mean_shape()
     return [
         ([(float(points[i, 0]), float(points[i, 1])) for i in indices], closed)
-        for indices, closed in FACE_LINES
+        for indices, closed in LANDMARK_LINES
     ]

@@ -77,7 +77,8 @@ def render_overview(
 
 
 MEAN_SHAPE_PATH = Path(__file__).with_name("mean_shape.json")
-_LANDMARK_LINES: tuple[tuple[range, bool], ...] = (
+# The iBUG-68 face's lines (jaw, brows, nose bridge, nostrils, eyes, outer and inner lips), closed or not.
+LANDMARK_LINES: tuple[tuple[range, bool], ...] = (
     (range(0, 17), False),
     (range(17, 22), False),
     (range(22, 27), False),
@@ -102,7 +103,7 @@ def atlas_figure(scale: int = 2) -> np.ndarray:
     landmarks = mean_shape() * scale
     height, width = 480 * scale, 400 * scale
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    for indices, closed in _LANDMARK_LINES:
+    for indices, closed in LANDMARK_LINES:
         points = np.round(landmarks[list(indices)]).astype(np.int32)
         cv2.polylines(canvas, [points], closed, (90, 90, 90), scale, cv2.LINE_AA)
     masks = render_zone_masks(landmarks, canvas.shape)

@@ -53,8 +53,8 @@ def source(row: MeasureRow, side: str) -> Provenance | None:
     )
 
 
-MEASURE_COLUMNS = [
-    "study_id",
+# Who and which photos a row is about, and whether the pair counts: shared by the long and the wide tables.
+PAIR_IDENTITY_COLUMNS = [
     "subject_id",
     "subject_code",
     "arm",
@@ -69,6 +69,16 @@ MEASURE_COLUMNS = [
     "post_visit_date",
     "pre_photo_id",
     "post_photo_id",
+]
+PAIR_COMPARABILITY_COLUMNS = [
+    "comparable",
+    "accepted_by_coordinator",
+    "included_in_statistics",
+    "comparability_warnings",
+]
+MEASURE_COLUMNS = [
+    "study_id",
+    *PAIR_IDENTITY_COLUMNS,
     "measure",
     "measure_label",
     "group",
@@ -78,10 +88,7 @@ MEASURE_COLUMNS = [
     "change",
     "noise_floor",
     "change_beyond_noise_floor",
-    "comparable",
-    "accepted_by_coordinator",
-    "included_in_statistics",
-    "comparability_warnings",
+    *PAIR_COMPARABILITY_COLUMNS,
     "analysis",
     "pre_result_id",
     "pre_model_name",

@@ -16,7 +16,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from webapp.analysis.cohort import MeasureRow
-from webapp.exports.tables import MEASURE_COLUMNS, measure_kind, measure_records, models_used, source
+from webapp.exports.tables import (
+    MEASURE_COLUMNS,
+    PAIR_COMPARABILITY_COLUMNS,
+    PAIR_IDENTITY_COLUMNS,
+    measure_kind,
+    measure_records,
+    models_used,
+    source,
+)
 from webapp.spreadsheets import SafeCsvWriter, neutralise_cell
 from webapp.studies.models import Study
 
@@ -73,26 +81,7 @@ def _xlsx_value(value: object) -> object:
     return neutralise_cell(value)
 
 
-PAIR_COLUMNS = [
-    "subject_id",
-    "subject_code",
-    "arm",
-    "sex",
-    "age_band",
-    "comparison_id",
-    "pair_id",
-    "view",
-    "pre_visit",
-    "pre_visit_date",
-    "post_visit",
-    "post_visit_date",
-    "pre_photo_id",
-    "post_photo_id",
-    "comparable",
-    "accepted_by_coordinator",
-    "included_in_statistics",
-    "comparability_warnings",
-]
+PAIR_COLUMNS = [*PAIR_IDENTITY_COLUMNS, *PAIR_COMPARABILITY_COLUMNS]
 PROVENANCE_COLUMNS = [
     "pair_id",
     "subject_code",
