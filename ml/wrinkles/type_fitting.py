@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ml.wrinkles.type_geometry import (
+    ANCHORED,
     BOX_MODES,
     MARGINS,
+    RULE_BOX_MODES,
     TYPE_CLASSES,
     ClassRule,
+    FaceFrame,
     TypeEvidence,
     TypeRules,
     score,
@@ -49,6 +52,9 @@ class PhotoCandidates:
     truth: list[tuple[int, list[float]]]
     candidates: dict[tuple[str, float, str], list[tuple[float, list[float]]]]
     outside_face: int
+    ipd: float = 0.0
+    # Width and height in IPD of the human boxes inside the analysed face's square, by class index.
+    sizes_in_face: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 def collect_candidates(
@@ -67,13 +73,17 @@ def collect_candidates(
             photos.append(PhotoCandidates(cached.photo.name, truth, {}, len(truth)))
             continue
         square = face_crop(cached.landmarks)
-        outside = sum(
-            not (
-                square.x1 <= (box.x0 + box.x1) / 2 <= square.x2
-                and square.y1 <= (box.y0 + box.y1) / 2 <= square.y2
-            )
+        inside = [
+            square.x1 <= (box.x0 + box.x1) / 2 <= square.x2
+            and square.y1 <= (box.y0 + box.y1) / 2 <= square.y2
             for box in boxes
-        )
+        ]
+        ipd = FaceFrame(cached.landmarks).ipd
+        sizes = [
+            (box.label, (box.x1 - box.x0) / ipd, (box.y1 - box.y0) / ipd)
+            for box, in_face in zip(boxes, inside, strict=True)
+            if in_face
+        ]
         evidence = evidence_of_cached(cached)
         candidates = {
             (name, margin, mode): evidence.candidates(name, margin, mode)
@@ -81,7 +91,9 @@ def collect_candidates(
             for margin in MARGINS
             for mode in BOX_MODES
         }
-        photos.append(PhotoCandidates(cached.photo.name, truth, candidates, outside))
+        photos.append(
+            PhotoCandidates(cached.photo.name, truth, candidates, len(boxes) - sum(inside), ipd, sizes)
+        )
         if number % 50 == 0:
             log(f"{split}: {number} photos")
     return photos
@@ -89,10 +101,10 @@ def collect_candidates(
 
 def _predictions(photo: PhotoCandidates, rules: TypeRules) -> list[tuple[int, float, list[float]]]:
     return [
-        (index, score(coverage, rule.reference_coverage), box)
+        (index, score(coverage, rule.reference_coverage), rule.final_box(box, photo.ipd))
         for index, name in enumerate(TYPE_CLASSES)
         if (rule := rules.rules.get(name)) is not None
-        for coverage, box in photo.candidates.get((name, rule.margin, rule.box), [])
+        for coverage, box in photo.candidates.get((name, rule.margin, rule.base_box), [])
     ]
 
 
@@ -107,18 +119,26 @@ def score_photos(photos: Iterable[PhotoCandidates], rules: TypeRules) -> Any:
 
 def fit_rules(photos: list[PhotoCandidates], log: Callable[[str], None] = print) -> TypeRules:
     """Per class, the margin and box mode with the best AP50 on ``photos`` (the train split), its
-    reference coverage (median of its candidates) and its display threshold (best F1 at IoU 0.5)."""
+    reference coverage (median of its candidates), its typical box size (median width and height of its
+    human boxes inside the analysed faces, in IPD) and its display threshold (best F1 at IoU 0.5)."""
     from ml.wrinkles.types import best_f1_threshold
 
     chosen: dict[str, ClassRule] = {}
     table = []
     for index, name in enumerate(TYPE_CLASSES):
         best: tuple[float, ClassRule] | None = None
+        sizes = np.array([size[1:] for photo in photos for size in photo.sizes_in_face if size[0] == index])
+        box_size = (float(np.median(sizes[:, 0])), float(np.median(sizes[:, 1]))) if len(sizes) else None
         for margin in MARGINS:
-            for mode in BOX_MODES:
-                coverages = [c for photo in photos for c, _ in photo.candidates.get((name, margin, mode), [])]
+            for mode in RULE_BOX_MODES:
+                if box_size is None and mode.startswith(ANCHORED):
+                    continue
+                rule = ClassRule(margin, mode, box_size=box_size)
+                coverages = [
+                    c for photo in photos for c, _ in photo.candidates.get((name, margin, rule.base_box), [])
+                ]
                 reference = float(np.median(coverages)) if coverages else 0.01
-                rule = ClassRule(margin, mode, reference, 0.5)
+                rule = ClassRule(margin, mode, reference, 0.5, box_size)
                 metrics = score_photos(photos, TypeRules({name: rule}))
                 ap50 = metrics["per_class"][index]["map50"] or 0.0
                 table.append({"class": name, "margin": margin, "box": mode, "ap50": ap50})
@@ -129,7 +149,7 @@ def fit_rules(photos: list[PhotoCandidates], log: Callable[[str], None] = print)
         threshold = best_f1_threshold(
             [(_predictions(photo, TypeRules({name: rule})), photo.truth) for photo in photos], index
         )
-        chosen[name] = ClassRule(rule.margin, rule.box, rule.reference_coverage, threshold)
+        chosen[name] = ClassRule(rule.margin, rule.box, rule.reference_coverage, threshold, rule.box_size)
         log(f"{name}: margin {rule.margin}, box {rule.box}, AP50 {best[0]:.3f}, threshold {threshold:.2f}")
     return TypeRules(chosen, {"split": "train", "photos": len(photos), "grid": table})
 
@@ -198,16 +218,17 @@ def write_geometry_card(
         "a 'forehead line'). Types are indicative only."
     )
     rows = [
-        "| class | margin (IPD) | box | reference coverage | threshold | val boxes | val mAP50 "
-        "| test mAP50 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| class | margin (IPD) | box | box size (IPD) | reference coverage | threshold | val boxes "
+        "| val mAP50 | test mAP50 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     test_by_class = {row["class"]: row for row in (test or {}).get("per_class", [])}
     for row in val["per_class"]:
         rule = rules.rules[row["class"]]
         test_ap = (test_by_class.get(row["class"]) or {}).get("map50")
         rows.append(
-            f"| {row['class']} | {rule.margin:g} | {rule.box} | {rule.reference_coverage:.4f} | "
+            f"| {row['class']} | {rule.margin:g} | {rule.box} | {_size(rule.box_size)} | "
+            f"{rule.reference_coverage:.4f} | "
             f"{rule.threshold:.2f} | {row['boxes']} | {_number(row['map50'])} | {_number(test_ap)} |"
         )
     (rules_path.parent / "MODEL_CARD.md").write_text(
@@ -251,6 +272,10 @@ def write_geometry_card(
             details={"markdown": "MODEL_CARD.md", "method": "landmark geometry rules"},
         ),
     )
+
+
+def _size(size: tuple[float, float] | None) -> str:
+    return "–" if size is None else f"{size[0]:.2f} × {size[1]:.2f}"
 
 
 def _number(value: float | None) -> str:

@@ -10,7 +10,10 @@ Per class, the fitted rules (:class:`TypeRules`, chosen on the ``train`` split o
 * ``margin``: how far the region is grown (dilation, in inter-pupillary distances, IPD);
 * ``box``: ``lines`` (one box per wrinkle line, i.e. connected component, inside the region),
   ``clusters`` (one box per group of lines closer than 0.05 IPD to each other), ``pixels`` (one box
-  around the region's wrinkle pixels) or ``region`` (the region's box);
+  around the region's wrinkle pixels) or ``region`` (the region's box); ``anchored-lines``,
+  ``anchored-clusters`` and ``anchored-pixels`` keep the centre of those boxes but give them the class's
+  typical size (``box_size``: median width and height, in IPD, of the class's human boxes on ``train``),
+  since the annotators box single lines of a fairly constant size;
 * ``reference_coverage``: the class's median wrinkle coverage on ``train``, which scales the score;
 * ``threshold``: the score from which a type counts as *found* on the photo page (best F1 on
   ``train`` at IoU 0.5); the mAP evaluation, like Ultralytics' validation, ranks every candidate.
@@ -55,6 +58,8 @@ TYPE_LABELS: dict[str, str] = {
     "smoker_lines": "Smoker's (perioral) lines",
 }
 BOX_MODES = ("lines", "clusters", "pixels", "region")
+ANCHORED = "anchored-"
+RULE_BOX_MODES = (*BOX_MODES, *(ANCHORED + mode for mode in ("lines", "clusters", "pixels")))
 # Lines closer than this (IPD) form one cluster (``clusters`` boxes).
 CLUSTER_GAP = 0.05
 MARGINS = (0.0, 0.1, 0.2)
@@ -82,6 +87,21 @@ class ClassRule:
     box: str = "lines"
     reference_coverage: float = 0.01
     threshold: float = 0.5
+    box_size: tuple[float, float] | None = None
+
+    @property
+    def base_box(self) -> str:
+        """The box mode that finds the candidates (``anchored-`` modes then resize them)."""
+        return self.box.removeprefix(ANCHORED)
+
+    def final_box(self, box: list[float], ipd: float) -> list[float]:
+        """A candidate's box as the rule reports it: as found, or re-sized to ``box_size`` about its
+        centre for the anchored modes."""
+        if not self.box.startswith(ANCHORED) or self.box_size is None:
+            return box
+        centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        half_w, half_h = self.box_size[0] * ipd / 2, self.box_size[1] * ipd / 2
+        return [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h]
 
 
 @dataclass(frozen=True)
@@ -100,7 +120,11 @@ class TypeRules:
     @classmethod
     def read(cls, path: Path) -> TypeRules:
         stored = json.loads(Path(path).read_text())
-        return cls({name: ClassRule(**rule) for name, rule in stored["rules"].items()}, stored["fitted_on"])
+        rules = {}
+        for name, rule in stored["rules"].items():
+            size = rule.pop("box_size", None)
+            rules[name] = ClassRule(**rule, box_size=None if size is None else (size[0], size[1]))
+        return cls(rules, stored["fitted_on"])
 
 
 class FaceFrame:
@@ -272,10 +296,17 @@ class GeometryTypeDetector:
         found = []
         for name, rule in self.rules.rules.items():
             cut = rule.threshold if confidence is None else confidence
-            for coverage, box in evidence.candidates(name, rule.margin, rule.box):
+            for coverage, box in evidence.candidates(name, rule.margin, rule.base_box):
                 value = score(coverage, rule.reference_coverage)
                 if value >= cut:
-                    found.append({"class": name, "score": value, "box": box, "coverage": coverage})
+                    found.append(
+                        {
+                            "class": name,
+                            "score": value,
+                            "box": rule.final_box(box, evidence.ipd),
+                            "coverage": coverage,
+                        }
+                    )
         return sorted(found, key=lambda item: -item["score"])
 
 

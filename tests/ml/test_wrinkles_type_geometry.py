@@ -80,6 +80,13 @@ def test_a_line_drawn_on_the_forehead_is_a_forehead_line_with_its_box(face) -> N
     region_rules = TypeRules({"forehead": ClassRule(0.0, "region", 0.001, 0.1)})
     box = GeometryTypeDetector(region_rules).detect(np.zeros(1), _evidence(face, wrinkles))[0]["box"]
     assert box[0] < 340 and box[2] > 460 and box[3] < landmarks[17:27, 1].max()
+    # Anchored boxes keep the line's centre and take the class's typical size (in IPD).
+    ipd = FaceFrame(landmarks).ipd
+    anchored = TypeRules({"forehead": ClassRule(0.0, "anchored-lines", 0.001, 0.1, (0.5, 0.2))})
+    box = GeometryTypeDetector(anchored).detect(np.zeros(1), _evidence(face, wrinkles))[0]["box"]
+    assert box == pytest.approx(
+        [400 - 0.25 * ipd, row + 1.5 - 0.1 * ipd, 400 + 0.25 * ipd, row + 1.5 + 0.1 * ipd]
+    )
     strict = TypeRules({"forehead": ClassRule(0.0, "lines", 0.001, 0.999)})
     assert GeometryTypeDetector(strict).detect(np.zeros(1), _evidence(face, wrinkles)) == []
     with pytest.raises(ValueError):
@@ -127,7 +134,13 @@ def test_the_display_threshold_is_the_best_f1_confidence() -> None:
 
 
 def test_rules_round_trip_through_their_file(tmp_path) -> None:
-    rules = TypeRules({"chin": ClassRule(0.1, "pixels", 0.02, 0.4)}, {"split": "train"})
+    rules = TypeRules(
+        {
+            "chin": ClassRule(0.1, "pixels", 0.02, 0.4),
+            "forehead": ClassRule(0.0, "anchored-clusters", 0.01, 0.5, (0.4, 0.25)),
+        },
+        {"split": "train"},
+    )
     path = tmp_path / "rules.json"
     path.write_text(rules.to_json())
     assert TypeRules.read(path) == rules
