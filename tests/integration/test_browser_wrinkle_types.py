@@ -14,9 +14,9 @@ from webapp.analysis.models import AnalysisJob, Result
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.data]
 
 PASSWORD = "a long browser-test password"
-# A single-face photo of the val split with crow's feet and forehead lines marked by the annotators.
+# A val photo whose 5 human wrinkle boxes all lie on the analysed (largest) face.
 PHOTO = "wrinkle-boxes/images/{name}.jpg"
-PHOTO_NAME = "1003"
+PHOTO_NAME = "1037"
 
 
 def test_the_photo_page_shows_the_wrinkle_types_of_a_real_job(
