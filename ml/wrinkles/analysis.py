@@ -286,7 +286,14 @@ def analyze_wrinkles(
         for index, zone in enumerate(ZONES)
     ]
     report(progress, 0.85, "Finding wrinkle types")
-    evidence = TypeEvidence(landmarks, mask, whole, zone_masks)
+    # The type regions are landmark geometry (the rules were fitted on the landmark atlas), whatever zone
+    # model drew the per-zone figures' zones.
+    landmark_zones = zone_masks if zones_source.startswith(ZONES_LANDMARK) else None
+    if landmark_zones is None:
+        from ml.zones.landmark_model import render_zone_masks
+
+        landmark_zones = render_zone_masks(landmarks, image.shape)
+    evidence = TypeEvidence(landmarks, mask, whole, landmark_zones)
     types = detect_wrinkle_types(image, evidence)
     if types is None:
         notes.append("No trained wrinkle-type detector is installed, so no wrinkle types are reported.")

@@ -245,7 +245,8 @@ def score(coverage: float, reference: float) -> float:
 @dataclass
 class TypeEvidence:
     """What the geometry typing of one photo needs: the 68 landmarks, the analysed wrinkle mask, the
-    analysed skin (the whole the figures are measured in) and the 33 atlas zones."""
+    analysed skin (the whole the figures are measured in) and the 33 atlas zones drawn from the
+    landmarks (``ml.zones.landmark_model``: the rules were fitted on them)."""
 
     landmarks: np.ndarray
     wrinkles: np.ndarray

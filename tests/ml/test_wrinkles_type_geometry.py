@@ -162,3 +162,32 @@ def test_the_default_type_detector_is_the_best_trained_one(monkeypatch) -> None:
     for card in cards.values():
         card["trained"] = False
     assert models.default_type_model() is None
+
+
+def test_the_analysis_of_a_real_photo_reports_the_installed_rules_types_and_per_type_figures(
+    data_dir,
+) -> None:
+    from ml.core.imageio import load_image
+    from ml.model_names import WRINKLE_TYPES_GEOMETRY
+    from ml.wrinkles.analysis import analyze_wrinkles
+    from ml.wrinkles.models import GEOMETRY_RULES_FILE
+
+    assert GEOMETRY_RULES_FILE.is_file(), "the geometry rules are shipped"
+    image = load_image(data_dir / "wrinkle-boxes" / "images" / "1037.jpg")
+    data = analyze_wrinkles(image).data
+    types = data["types"]
+    assert (
+        types["model"]["name"] == WRINKLE_TYPES_GEOMETRY
+        and types["model"]["method"] == "landmark geometry rules"
+    )
+    assert 0 < types["model"]["map50_val"] < 1
+    rules = TypeRules.read(GEOMETRY_RULES_FILE).rules
+    assert types["found"], "a photo with marked wrinkles gets some type"
+    for item in types["found"]:
+        assert item["class"] in TYPE_CLASSES and item["score"] >= rules[item["class"]].threshold
+        x0, y0, x1, y1 = item["box"]
+        assert x0 < x1 and y0 < y1
+    overall = data["overall"]
+    assert [row["class"] for row in data["type_regions"]] == list(TYPE_CLASSES)
+    for row in data["type_regions"]:
+        assert row["area_px"] <= overall["area_px"] and row["region_px"] <= overall["region_px"]

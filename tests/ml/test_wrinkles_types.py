@@ -25,7 +25,7 @@ def test_the_data_yaml_lists_each_split_and_the_nine_classes(data_dir: Path, tmp
     assert (first.parent.parent / "labels" / f"{first.stem}.txt").is_file()
 
 
-@pytest.mark.skipif(not TYPES_WEIGHTS_FILE.is_file(), reason="no wrinkle-type detector installed")
+@pytest.mark.skipif(not TYPES_WEIGHTS_FILE.is_file(), reason="no YOLO wrinkle-type detector installed")
 def test_the_installed_detector_reports_types_on_a_real_face(face_photo_path: Path) -> None:
     from ml.core.imageio import load_image
     from ml.model_names import WRINKLE_TYPES_YOLO
