@@ -62,9 +62,12 @@ def collect_candidates(
 ) -> list[PhotoCandidates]:
     """Every candidate of every rule setting on the cached photos of ``split`` (fitted once, scored
     many times)."""
+    from ml.wrinkles.boxes import read_classes
     from ml.wrinkles.crop import face_crop
     from ml.wrinkles.segmentation_cache import read_cache
 
+    if read_classes(data_dir) != dict(enumerate(TYPE_CLASSES)):
+        raise ValueError(f"{data_dir}: classes.json is not the 9 types {TYPE_CLASSES} in that order.")
     photos = []
     for number, cached in enumerate(read_cache(data_dir, cache_dir, split), start=1):
         boxes = cached.photo.boxes(cached.shape[1], cached.shape[0])
