@@ -215,20 +215,17 @@ def analysed_wrinkles(
 ) -> AnalysedMask:
     """The analysed skin and the wrinkle mask every figure, the CLI, the jobs and the box evaluation use:
     the skin (:func:`skin_mask` of ``face_parts``, the landmark baseline's parts when not given) inside
-    the square the model segmented — hair, brows, eyes, lips and the background removed — less the eye
-    and outline margins, and the model's mask there without the lines that are not wrinkles (glasses
-    frames, lid folds, specks; :func:`ml.wrinkles.postprocess.refine_wrinkle_mask`)."""
-    from ml.zones.landmark_model import FACE_PARTS
-
+    the square the model segmented — hair, brows, eyes, lips and the background removed — less the eye,
+    mouth and outline margins and the lower nose; and the model's mask there without the lines that are
+    not wrinkles (glasses frames, lid folds, specks; :func:`ml.wrinkles.postprocess.refine_wrinkle_mask`)."""
     if face_parts is None:
         from ml.zones.landmark_model import render_face_parts
 
         face_parts = render_face_parts(landmarks, image_shape)
     settings = post_processing_of(metadata)
     skin = skin_mask(face_parts) & segmentation.crop.mask_to_photo(segmentation.valid, image_shape)
-    eyes = face_parts == FACE_PARTS.index("eyes")
     outline = face_outline_mask(landmarks, image_shape)
-    whole = analysed_region(skin, landmarks, settings, eyes, outline)
+    whole = analysed_region(skin, landmarks, settings, face_parts, outline)
     mask = refine_wrinkle_mask(segmentation.mask, whole, landmarks, settings, segmentation.probability)
     return AnalysedMask(whole, mask)
 

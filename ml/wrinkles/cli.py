@@ -211,7 +211,7 @@ def _false_positives(args: argparse.Namespace) -> int:
         analysed_region,
         refine_wrinkle_mask,
     )
-    from ml.zones.landmark_model import FACE_PARTS, render_face_parts
+    from ml.zones.landmark_model import render_face_parts
 
     settings = {"without post-processing": NO_POST_PROCESSING}
     chosen = _post_processing_file(args.post_processing)
@@ -225,10 +225,9 @@ def _false_positives(args: argparse.Namespace) -> int:
                 from ml.wrinkles.analysis import face_outline_mask
 
                 parts = render_face_parts(cached.landmarks, cached.probability.shape)
-                eyes = parts == FACE_PARTS.index("eyes")
                 outline = face_outline_mask(cached.landmarks, cached.probability.shape)
                 region = analysed_region(
-                    skin_mask(parts) & cached.valid, cached.landmarks, setting, eyes, outline
+                    skin_mask(parts) & cached.valid, cached.landmarks, setting, parts, outline
                 )
                 return refine_wrinkle_mask(
                     cached.probability > args.threshold, region, cached.landmarks, setting
@@ -265,7 +264,6 @@ def _sweep_post_processing(args: argparse.Namespace) -> int:
         SWEEP_REGIONS,
         SWEEP_THRESHOLDS,
         choose_post_processing,
-        is_unprocessed,
         sweep_post_processing,
     )
 
@@ -273,12 +271,12 @@ def _sweep_post_processing(args: argparse.Namespace) -> int:
         args.data,
         args.cache / args.split,
         args.split,
-        list(SWEEP_THRESHOLDS),
+        [args.threshold, *(value for value in SWEEP_THRESHOLDS if value != args.threshold)],
         list(SWEEP_REGIONS),
         list(SWEEP_LINES),
         log=lambda line: print(line, file=sys.stderr),
     )
-    baseline = next(row for row in rows if row["threshold"] == args.threshold and is_unprocessed(row))
+    baseline = rows[0]  # without post-processing at the model's threshold
     chosen = choose_post_processing(rows, baseline["box_recall"])
     result = {
         "split": args.split,
@@ -390,6 +388,7 @@ def _ship_real(args: argparse.Namespace) -> int:
         args.out_dir / "MODEL_CARD.md",
         args.version,
         args.label_report,
+        args.previous_name,
     )
     print(f"wrote {weights} and its card: {metrics}")
     return 0
@@ -644,6 +643,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Settings JSON chosen on val (sweep-post-processing).",
     )
+    ship.add_argument("--previous-name", default=None, help="Name of the previous model in the card's table.")
     ship.add_argument(
         "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
     )

@@ -6,8 +6,11 @@ at the face's outline (hairline, jaw, beard edge, background). Every step uses o
 landmarks and the mask's own shape; each is measured in eye distances (``unit``, the distance between
 the eye centres) so that it does not depend on the photo's resolution:
 
-1. **Eye margin** — skin within ``eye_margin`` eye distances of an eye's landmark outline is not
-   analysed (lashes and lid margins border the eye outline).
+1. **Eye and mouth margins, lower nose** — skin within ``eye_margin`` eye distances of an eye's
+   landmark outline (lashes and lid margins border it) or within ``mouth_margin`` of the lips' outline
+   (the vermilion border) is not analysed, nor the nose below ``nose_kept`` of its height from its root
+   (landmark 27) to its base (landmark 33): the nostrils and the alar groove are edges, the bunny lines
+   lie on the upper nose.
 2. **Outline margin** — skin within ``outline_margin`` eye distances of the face outline is not
    analysed (hairline, beard edge, jaw against the background).
 3. **Line shape** — a connected line (8-connectivity) is kept only when it is long enough
@@ -39,6 +42,8 @@ class PostProcessing:
     """Parameters of :func:`refine_wrinkle_mask` (see the module doc); ``None`` turns a step off."""
 
     eye_margin: float | None = None
+    mouth_margin: float | None = None
+    nose_kept: float | None = None
     outline_margin: float | None = None
     min_length: float | None = None
     min_elongation: float | None = None
@@ -68,14 +73,23 @@ def _near(mask: np.ndarray, distance: float) -> np.ndarray:
 
 
 def analysed_region(
-    skin: np.ndarray, landmarks: np.ndarray, settings: PostProcessing, eyes: np.ndarray, outline: np.ndarray
+    skin: np.ndarray, landmarks: np.ndarray, settings: PostProcessing, parts: np.ndarray, outline: np.ndarray
 ) -> np.ndarray:
-    """``skin`` without the eye margin and the outline margin (steps 1 and 2); ``eyes`` and ``outline``
-    are the eyes' and the face outline's bool masks."""
+    """``skin`` without the eye, mouth and outline margins and the lower nose (steps 1 and 2); ``parts``
+    is the face-part label map (:data:`ml.zones.landmark_model.FACE_PARTS`), ``outline`` the face
+    outline's bool mask."""
+    from ml.zones.landmark_model import FACE_PARTS
+
     unit = eye_distance(landmarks)
     region = skin.copy()
     if settings.eye_margin:
-        region &= ~_near(eyes, settings.eye_margin * unit)
+        region &= ~_near(parts == FACE_PARTS.index("eyes"), settings.eye_margin * unit)
+    if settings.mouth_margin:
+        region &= ~_near(parts == FACE_PARTS.index("mouth"), settings.mouth_margin * unit)
+    if settings.nose_kept is not None:
+        top, tip = landmarks[27, 1], landmarks[33, 1]
+        lower = np.arange(region.shape[0])[:, None] > top + settings.nose_kept * (tip - top)
+        region &= ~((parts == FACE_PARTS.index("nose")) & lower)
     if settings.outline_margin:
         inward = cv2.distanceTransform(outline.astype(np.uint8), cv2.DIST_L2, 3)
         region &= inward > settings.outline_margin * unit

@@ -115,10 +115,9 @@ def test_blobs_and_specks_are_removed_and_a_long_line_kept() -> None:
 
 def test_eye_and_outline_margins_leave_lid_margins_and_the_face_edge_out() -> None:
     parts = render_face_parts(LANDMARKS, SHAPE)
-    eyes = parts == FACE_PARTS.index("eyes")
     outline = face_outline_mask(LANDMARKS, SHAPE)
     region = analysed_region(
-        outline, LANDMARKS, PostProcessing(eye_margin=0.1, outline_margin=0.1), eyes, outline
+        outline, LANDMARKS, PostProcessing(eye_margin=0.1, outline_margin=0.1), parts, outline
     )
     lid = _draw([tuple(LANDMARKS[41] + (0, 4)), tuple(LANDMARKS[40] + (0, 4))], thickness=1)
     jaw_edge = _draw([tuple(LANDMARKS[6] + (2, -4)), tuple(LANDMARKS[7] + (0, -4))], thickness=1)
@@ -156,3 +155,21 @@ def test_a_line_is_kept_only_where_the_model_is_sure_of_it_somewhere() -> None:
     assert _kept_share(unsure, refined) == 0.0
     with pytest.raises(ValueError, match="probabilities"):
         refine_wrinkle_mask(sure, EVERYWHERE, LANDMARKS, settings)
+
+
+def test_mouth_margin_and_lower_nose_cut_keep_the_upper_nose() -> None:
+    parts = render_face_parts(LANDMARKS, SHAPE)
+    nose = parts == FACE_PARTS.index("nose")
+    settings = PostProcessing(mouth_margin=0.1, nose_kept=0.5)
+    region = analysed_region(EVERYWHERE, LANDMARKS, settings, parts, face_outline_mask(LANDMARKS, SHAPE))
+    lip_edge = _draw([tuple(LANDMARKS[49] + (0, -3)), tuple(LANDMARKS[53] + (0, -3))], thickness=1)
+    nostril_row = LANDMARKS[33, 1] - 0.05 * UNIT
+    nostrils = _draw([(LANDMARKS[31, 0], nostril_row), (LANDMARKS[35, 0], nostril_row)], thickness=1) & nose
+    bunny_row = LANDMARKS[27, 1] + 0.3 * (LANDMARKS[33, 1] - LANDMARKS[27, 1])
+    bunny = (
+        _draw([(LANDMARKS[28, 0] - 12, bunny_row), (LANDMARKS[28, 0] + 12, bunny_row)], thickness=1) & nose
+    )
+    assert nostrils.any() and bunny.any()
+    assert not (region & lip_edge).any()
+    assert not (region & nostrils).any()
+    assert (region & bunny).sum() == bunny.sum()
