@@ -346,6 +346,19 @@ def _format(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _post_processing_line(model: dict) -> list[str]:
+    """The report's line on the mask post-processing its model used (none when it used none)."""
+    steps = {key: value for key, value in (model.get("post_processing") or {}).items() if value is not None}
+    if not any(key != "tangential_angle" for key in steps):
+        return []
+    return [
+        "Mask post-processing (`ml/wrinkles/postprocess.py`): "
+        + ", ".join(f"{key} {value:g}" for key, value in steps.items())
+        + ".",
+        "",
+    ]
+
+
 def markdown_report(reports: list[dict], command: str) -> str:
     """One table a model and split: overall and per-class recall and precision."""
     lines = [
@@ -369,6 +382,7 @@ def markdown_report(reports: list[dict], command: str) -> str:
             f"(on analysed photos {_format(report['box_recall_analysed'])}); "
             f"pixel precision **{_format(report['pixel_precision'])}**; {report['seconds']:.0f} s.",
             "",
+            *_post_processing_line(report.get("model", {})),
             "| class | boxes | box recall | pixel precision | predicted pixels |",
             "|---|---|---|---|---|",
         ]

@@ -230,7 +230,7 @@ def _false_positives(args: argparse.Namespace) -> int:
                     skin_mask(parts) & cached.valid, cached.landmarks, setting, parts, outline
                 )
                 return refine_wrinkle_mask(
-                    cached.probability > args.threshold, region, cached.landmarks, setting
+                    cached.probability > args.threshold, region, cached.landmarks, setting, cached.probability
                 )
 
             report = false_positive_breakdown(args.data, args.cache / split, split, mask_of)

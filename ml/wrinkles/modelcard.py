@@ -271,7 +271,8 @@ def write_real_photo_card(
         metrics["jsi_data"] = f"{label_report['test_images']} test photos against their box labels"
         jsi_line = [
             f"* JSI against the semi-automatic box labels of the {label_report['test_images']} test photos: "
-            f"{row['jsi']:.4f} (`{label_report.get('command', 'not recorded')}`)",
+            f"{row['jsi']:.4f} (`{label_report.get('command', 'not recorded')}`; the network's mask"
+            f"{', before post-processing' if metadata.get('post_processing') else ''})",
         ]
     lines = [
         f"# Wrinkle model card: {metadata['variant']} fine-tuned on real photographs (version {version})",
@@ -291,9 +292,7 @@ def write_real_photo_card(
         f"* Training: {len(training['history'])} epochs (time-boxed on a shared CPU), epoch "
         f"{training['best_epoch'] + 1} kept (val JSI against the box labels "
         f"{training['validation'].get('jsi', float('nan')):.4f}); {training['seconds'] / 60:.0f} min.",
-        f"* Training command: `{command}` (`--init`: the weights shipped before, "
-        f"{next(iter(previous.values()))['model'].get('name')} "
-        f"{next(iter(previous.values()))['model'].get('version')})",
+        f"* Training command: `{command}` (`--init`: the weights installed when the fine-tune ran)",
         f"* Evaluation command: `{json.loads(Path(new_report_path).read_text()).get('command')}`",
         *jsi_line,
         "",
