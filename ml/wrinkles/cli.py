@@ -1,4 +1,5 @@
-"""``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment}
+"""``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment,
+cache-predictions,false-positives,sweep-post-processing,noise-floor,train-types,evaluate-types,ship-real}
 ...``."""
 
 from __future__ import annotations
@@ -551,7 +552,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cache-predictions", help="Store the model's probability maps of a wrinkle-boxes split (for sweeps)."
     )
     cache.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
-    cache.add_argument("--split", nargs="+", choices=("train", "val", "test"), default=["val"])
+    cache.add_argument("--split", nargs="+", choices=("train", "val"), default=["val"], help="Never test.")
     cache.add_argument("--out", type=Path, required=True, help="Cache folder (one sub-folder a split).")
     cache.add_argument("--checkpoint", type=Path, default=None)
     cache.add_argument("--limit", type=int, default=None)
