@@ -15,6 +15,12 @@ from skimage.morphology import skeletonize
 from ml.model_names import DLIB_68, WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.progress import ProgressCallback, report
 from ml.wrinkles.crop import CROP_SIZE, ForeheadEyeCrop, face_crop, forehead_eye_crop
+from ml.wrinkles.postprocess import (
+    NO_POST_PROCESSING,
+    PostProcessing,
+    analysed_region,
+    refine_wrinkle_mask,
+)
 from ml.wrinkles.train import PROBABILITY_THRESHOLD, predict_probabilities, stack_input
 from ml.wrinkles.type_geometry import TypeEvidence, type_regions
 from ml.wrinkles.unet import WrinkleUNet
@@ -178,20 +184,51 @@ def segment_wrinkles(
     )
 
 
-def analysed_skin(
+def face_outline_mask(landmarks: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Bool mask of the face outline (jaw, temples, forehead dome) drawn from the 68 landmarks."""
+    from ml.zones.geometry import FaceGeometry
+    from ml.zones.landmark_model import rasterize_shape
+
+    return rasterize_shape(FaceGeometry(landmarks).face_outline(), int(image_shape[0]), int(image_shape[1]))
+
+
+def post_processing_of(metadata: dict) -> PostProcessing:
+    """The model's post-processing (``metadata["post_processing"]``, chosen with its threshold on the
+    validation photos); none for weights that do not carry one."""
+    settings = metadata.get("post_processing")
+    return PostProcessing(**settings) if settings else NO_POST_PROCESSING
+
+
+@dataclass
+class AnalysedMask:
+    """``whole``: the analysed skin every figure is measured in; ``mask``: the wrinkle pixels in it."""
+
+    whole: np.ndarray
+    mask: np.ndarray
+
+
+def analysed_wrinkles(
     segmentation: WrinkleSegmentation,
     landmarks: np.ndarray,
     image_shape: tuple[int, ...],
+    metadata: dict,
     face_parts: np.ndarray | None = None,
-) -> np.ndarray:
-    """The whole every figure is measured in: the skin (:func:`skin_mask` of ``face_parts``, the
-    landmark baseline's parts when not given) inside the square the model segmented. Hair, brows, eyes,
-    lips and the background are removed from the mask before any figure is computed."""
+) -> AnalysedMask:
+    """The analysed skin and the wrinkle mask every figure, the CLI, the jobs and the box evaluation use:
+    the skin (:func:`skin_mask` of ``face_parts``, the landmark baseline's parts when not given) inside
+    the square the model segmented — hair, brows, eyes, lips and the background removed — less the eye,
+    mouth and outline margins and the lower nose; and the model's mask there without the lines that are
+    not wrinkles (glasses frames, lid folds, specks; :func:`ml.wrinkles.postprocess.refine_wrinkle_mask`)."""
     if face_parts is None:
         from ml.zones.landmark_model import render_face_parts
 
         face_parts = render_face_parts(landmarks, image_shape)
-    return skin_mask(face_parts) & segmentation.crop.mask_to_photo(segmentation.valid, image_shape)
+    settings = post_processing_of(metadata)
+    skin = skin_mask(face_parts) & segmentation.crop.mask_to_photo(segmentation.valid, image_shape)
+    outline = face_outline_mask(landmarks, image_shape)
+    whole = analysed_region(skin, landmarks, settings, face_parts, outline)
+    mask = refine_wrinkle_mask(segmentation.mask, whole, landmarks, settings, segmentation.probability)
+    return AnalysedMask(whole, mask)
 
 
 def detect_wrinkle_types(image: np.ndarray, evidence: TypeEvidence) -> dict[str, Any] | None:
@@ -264,8 +301,8 @@ def analyze_wrinkles(
         zones = analyze_zones(image, landmarks=landmarks)
         zone_masks, face_parts = zones.masks, zones.parts
         zones_source = f"{ZONES_LANDMARK} (landmark baseline), drawn for this analysis"
-    whole = analysed_skin(segmentation, landmarks, image.shape, face_parts)
-    mask = segmentation.mask & whole
+    analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata, face_parts)
+    whole, mask = analysed.whole, analysed.mask
     lines = WrinkleLines.of(mask)
     brow_row = int(np.floor(landmarks[17:27, 1].min()))
     above_brows = np.zeros_like(whole)

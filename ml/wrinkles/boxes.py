@@ -275,8 +275,9 @@ def evaluate_boxes(
 
     ``segment`` maps an RGB photo to its bool wrinkle mask and raises ``ValueError`` (for example
     :class:`ml.core.subject.NoFaceError`) when it cannot analyse it; such photos count as analysed = no
-    and their boxes as not found. With ``thresholds``, ``segment`` returns a probability map instead and
-    the report holds one evaluation per threshold under ``"sweep"`` (the first is the main one)."""
+    and their boxes as not found. With ``thresholds``, ``segment`` returns a probability map (or a function
+    threshold → mask) instead and the report holds one evaluation per threshold under ``"sweep"`` (the
+    first is the main one)."""
     from ml.core.imageio import load_image
 
     classes = read_classes(data_dir)
@@ -298,7 +299,12 @@ def evaluate_boxes(
             failures.append({"photo": photo.name, "reason": str(error)})
             continue
         for rule, tally in zip(rules, tallies, strict=True):
-            tally.add_score(score_photo(prediction if rule is None else prediction > rule, boxes))
+            mask = (
+                prediction
+                if rule is None
+                else (prediction(rule) if callable(prediction) else prediction > rule)
+            )
+            tally.add_score(score_photo(mask, boxes))
         if number % 25 == 0:
             log(f"{number}/{len(photos)} photos, {time.monotonic() - started:.0f} s")
     analysed = len(photos) - len(failures)
@@ -340,6 +346,19 @@ def _format(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+def _post_processing_line(model: dict) -> list[str]:
+    """The report's line on the mask post-processing its model used (none when it used none)."""
+    steps = {key: value for key, value in (model.get("post_processing") or {}).items() if value is not None}
+    if not any(key != "tangential_angle" for key in steps):
+        return []
+    return [
+        "Mask post-processing (`ml/wrinkles/postprocess.py`): "
+        + ", ".join(f"{key} {value:g}" for key, value in steps.items())
+        + ".",
+        "",
+    ]
+
+
 def markdown_report(reports: list[dict], command: str) -> str:
     """One table a model and split: overall and per-class recall and precision."""
     lines = [
@@ -363,6 +382,7 @@ def markdown_report(reports: list[dict], command: str) -> str:
             f"(on analysed photos {_format(report['box_recall_analysed'])}); "
             f"pixel precision **{_format(report['pixel_precision'])}**; {report['seconds']:.0f} s.",
             "",
+            *_post_processing_line(report.get("model", {})),
             "| class | boxes | box recall | pixel precision | predicted pixels |",
             "|---|---|---|---|---|",
         ]

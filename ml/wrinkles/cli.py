@@ -1,4 +1,5 @@
-"""``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment}
+"""``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment,
+cache-predictions,false-positives,sweep-post-processing,noise-floor,train-types,evaluate-types,ship-real}
 ...``."""
 
 from __future__ import annotations
@@ -131,7 +132,12 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
     from ml.wrinkles.realphoto import photo_segmenter
 
     sweep = [float(value) for value in args.sweep.split(",")] if args.sweep else None
-    segment, description = photo_segmenter(args.checkpoint, args.threshold, probabilities=bool(sweep))
+    segment, description = photo_segmenter(
+        args.checkpoint,
+        args.threshold,
+        probabilities=bool(sweep),
+        post_processing=_post_processing_file(args.post_processing),
+    )
     splits = [None if split == "all" else split for split in args.split]
     counts = dict(iter_split_counts(args.data))
     reports = []
@@ -162,6 +168,129 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
                     f"box recall {row['box_recall']:.3f}, pixel precision {row['pixel_precision'] or 0:.3f}, "
                     f"analysed {report['share_analysed']:.1%}"
                 )
+    return 0
+
+
+def _post_processing_file(path: Path | None) -> dict | None:
+    """Post-processing settings from a JSON file (a sweep's ``chosen`` entry or a plain settings dict)."""
+    if path is None:
+        return None
+    import json
+
+    from ml.wrinkles.postprocess import PostProcessing
+
+    data = json.loads(Path(path).read_text())
+    data = data.get("chosen", data)
+    fields = PostProcessing.__dataclass_fields__
+    return PostProcessing(**{key: data[key] for key in fields if key in data}).as_dict()
+
+
+def _cache_predictions(args: argparse.Namespace) -> int:
+    from ml.wrinkles.diagnostics import cache_predictions
+
+    for split in args.split:
+        result = cache_predictions(
+            args.data,
+            split,
+            args.out / split,
+            checkpoint=args.checkpoint,
+            limit=args.limit,
+            log=lambda line: print(line, file=sys.stderr),
+        )
+        print(f"{split}: {result['photos']} photos cached, without a face: {result['no_face']}")
+    return 0
+
+
+def _false_positives(args: argparse.Namespace) -> int:
+    from ml.cli import print_json
+    from ml.wrinkles.analysis import skin_mask
+    from ml.wrinkles.diagnostics import false_positive_breakdown, markdown_breakdown
+    from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.postprocess import (
+        NO_POST_PROCESSING,
+        PostProcessing,
+        analysed_region,
+        refine_wrinkle_mask,
+    )
+    from ml.zones.landmark_model import render_face_parts
+
+    settings = {"without post-processing": NO_POST_PROCESSING}
+    chosen = _post_processing_file(args.post_processing)
+    if chosen is not None:
+        settings["with post-processing"] = PostProcessing(**chosen)
+    reports = []
+    for split in args.split:
+        for name, setting in settings.items():
+
+            def mask_of(cached, setting=setting):
+                from ml.wrinkles.analysis import face_outline_mask
+
+                parts = render_face_parts(cached.landmarks, cached.probability.shape)
+                outline = face_outline_mask(cached.landmarks, cached.probability.shape)
+                region = analysed_region(
+                    skin_mask(parts) & cached.valid, cached.landmarks, setting, parts, outline
+                )
+                return refine_wrinkle_mask(
+                    cached.probability > args.threshold, region, cached.landmarks, setting, cached.probability
+                )
+
+            report = false_positive_breakdown(args.data, args.cache / split, split, mask_of)
+            reports.append(
+                {**report, "setting": name, "post_processing": setting.as_dict(), "threshold": args.threshold}
+            )
+    combined = {"reports": reports, "cache": str(args.cache)}
+    if args.out:
+        write_report(
+            combined,
+            args.out,
+            "python -m ml " + shlex.join(sys.argv[1:]),
+            render=lambda data, command: markdown_breakdown(data["reports"], command),
+        )
+    if args.json:
+        print_json(combined)
+    for report in reports:
+        print(
+            f"{report['split']} {report['setting']}: box recall {report['box_recall']:.3f}, "
+            f"pixel precision {report['pixel_precision']:.3f}"
+        )
+    return 0
+
+
+def _sweep_post_processing(args: argparse.Namespace) -> int:
+    import json
+
+    from ml.wrinkles.diagnostics import (
+        RECALL_RETENTION,
+        SWEEP_LINES,
+        SWEEP_REGIONS,
+        SWEEP_THRESHOLDS,
+        choose_post_processing,
+        sweep_post_processing,
+    )
+
+    rows = sweep_post_processing(
+        args.data,
+        args.cache / args.split,
+        args.split,
+        [args.threshold, *(value for value in SWEEP_THRESHOLDS if value != args.threshold)],
+        list(SWEEP_REGIONS),
+        list(SWEEP_LINES),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    baseline = rows[0]  # without post-processing at the model's threshold
+    chosen = choose_post_processing(rows, baseline["box_recall"])
+    result = {
+        "split": args.split,
+        "rule": f"highest pixel precision with box recall >= {RECALL_RETENTION} x that without "
+        f"post-processing at threshold {args.threshold}",
+        "baseline": baseline,
+        "chosen": chosen,
+        "command": "python -m ml " + shlex.join(sys.argv[1:]),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    print(json.dumps({"baseline": baseline, "chosen": chosen}, indent=1, default=float))
     return 0
 
 
@@ -287,6 +416,9 @@ def _ship_real(args: argparse.Namespace) -> int:
         at_threshold(report, args.threshold)
     payload = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     metadata = {**payload["metadata"], "threshold": args.threshold}
+    post_processing = _post_processing_file(args.post_processing)
+    if post_processing is not None:
+        metadata["post_processing"] = post_processing
     weights = args.out_dir / "unet_wds.pt"
     save_checkpoint(weights, payload["state_dict"], metadata)
     metrics = write_real_photo_card(
@@ -296,6 +428,7 @@ def _ship_real(args: argparse.Namespace) -> int:
         args.out_dir / "MODEL_CARD.md",
         args.version,
         args.label_report,
+        args.previous_name,
     )
     print(f"wrote {weights} and its card: {metrics}")
     return 0
@@ -444,9 +577,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     boxes.add_argument(
         "--sweep", default=None, help="Comma-separated probability thresholds, evaluated in one pass."
     )
+    boxes.add_argument(
+        "--post-processing",
+        type=Path,
+        default=None,
+        help="Post-processing settings JSON instead of the model's (sweep-post-processing output).",
+    )
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")
     boxes.set_defaults(handler=_evaluate_boxes)
+
+    cache = actions.add_parser(
+        "cache-predictions", help="Store the model's probability maps of a wrinkle-boxes split (for sweeps)."
+    )
+    cache.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    cache.add_argument("--split", nargs="+", choices=("train", "val"), default=["val"], help="Never test.")
+    cache.add_argument("--out", type=Path, required=True, help="Cache folder (one sub-folder a split).")
+    cache.add_argument("--checkpoint", type=Path, default=None)
+    cache.add_argument("--limit", type=int, default=None)
+    cache.set_defaults(handler=_cache_predictions)
+
+    false_positives = actions.add_parser(
+        "false-positives", help="Where the false-positive pixels are, from cached predictions."
+    )
+    false_positives.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    false_positives.add_argument("--cache", type=Path, required=True, help="cache-predictions folder.")
+    false_positives.add_argument("--split", nargs="+", choices=("train", "val"), default=["val"])
+    false_positives.add_argument("--threshold", type=float, default=0.5)
+    false_positives.add_argument(
+        "--post-processing", type=Path, default=None, help="Settings JSON (sweep-post-processing output)."
+    )
+    false_positives.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
+    false_positives.add_argument("--json", action="store_true")
+    false_positives.set_defaults(handler=_false_positives)
+
+    sweep = actions.add_parser(
+        "sweep-post-processing",
+        help="Threshold × post-processing grid on cached predictions; chooses by the fixed rule.",
+    )
+    sweep.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    sweep.add_argument("--cache", type=Path, required=True, help="cache-predictions folder.")
+    sweep.add_argument("--split", choices=("train", "val"), default="val", help="Never test.")
+    sweep.add_argument("--threshold", type=float, default=0.5, help="The model's own threshold (baseline).")
+    sweep.add_argument("--out", type=Path, required=True, help="Result JSON (all rows and the choice).")
+    sweep.set_defaults(handler=_sweep_post_processing)
 
     noise = actions.add_parser(
         "noise-floor", help="Repeatability of every wrinkle figure under re-photography-like changes."
@@ -537,6 +711,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     ship.add_argument("--out-dir", type=Path, required=True, help="Weights folder (ml/weights/wrinkles).")
     ship.add_argument("--version", required=True)
+    ship.add_argument(
+        "--post-processing",
+        type=Path,
+        default=None,
+        help="Settings JSON chosen on val (sweep-post-processing).",
+    )
+    ship.add_argument("--previous-name", default=None, help="Name of the previous model in the card's table.")
     ship.add_argument(
         "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
     )

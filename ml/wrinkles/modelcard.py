@@ -208,6 +208,18 @@ def goals_sentence(test_report: dict | None, threshold: float | None) -> str:
     )
 
 
+def post_processing_lines(metadata: dict) -> list[str]:
+    """The card's line on the mask post-processing the weights carry (none without settings)."""
+    settings = metadata.get("post_processing")
+    if not settings:
+        return []
+    steps = ", ".join(f"{key} {value}" for key, value in settings.items() if value is not None)
+    return [
+        f"* Post-processing of the mask (`ml/wrinkles/postprocess.py`, chosen on the val split with the "
+        f"threshold, never on test): {steps}."
+    ]
+
+
 def write_real_photo_card(
     checkpoint: Path,
     new_report_path: Path,
@@ -215,12 +227,14 @@ def write_real_photo_card(
     out_path: Path,
     version: str,
     label_report_path: Path | None = None,
+    previous_name: str | None = None,
 ) -> dict:
     """Card of a wrinkle model fine-tuned on real-photo labels from boxes: the box evaluation of the new
     and of the previous model on the held-out splits (JSON of ``evaluate-boxes --out``), Markdown at
     ``out_path`` and the registry card beside the checkpoint; with ``label_report_path`` (JSON of
     ``evaluate --out`` on the box-label folder) also the JSI against the test split's box labels, the
-    figure the platform compares model versions by. Returns the registry metrics."""
+    figure the platform compares model versions by; ``previous_name`` names the previous model in the
+    table when its report names only a checkpoint. Returns the registry metrics."""
     checkpoint = Path(checkpoint)
     size_bytes = checkpoint.stat().st_size
     if size_bytes > MAX_WEIGHTS_BYTES:
@@ -257,7 +271,8 @@ def write_real_photo_card(
         metrics["jsi_data"] = f"{label_report['test_images']} test photos against their box labels"
         jsi_line = [
             f"* JSI against the semi-automatic box labels of the {label_report['test_images']} test photos: "
-            f"{row['jsi']:.4f} (`{label_report.get('command', 'not recorded')}`)",
+            f"{row['jsi']:.4f} (`{label_report.get('command', 'not recorded')}`; the network's mask"
+            f"{', before post-processing' if metadata.get('post_processing') else ''})",
         ]
     lines = [
         f"# Wrinkle model card: {metadata['variant']} fine-tuned on real photographs (version {version})",
@@ -270,15 +285,14 @@ def write_real_photo_card(
         f"* Input: the whole-face square from 68 landmarks at {metadata['size']} px "
         f"(`input_region` {metadata.get('input_region')}); probability threshold "
         f"{metadata.get('threshold')} (chosen on the val split).",
+        *post_processing_lines(metadata),
         f"* Training data: `{metadata['data']}` — {len(metadata['train_names'])} train photos; "
         f"{len(metadata['validation_names'])} val photos choose the epoch; the "
         f"{len(metadata['test_names'])} test photos (the source's validation split) were never used.",
         f"* Training: {len(training['history'])} epochs (time-boxed on a shared CPU), epoch "
         f"{training['best_epoch'] + 1} kept (val JSI against the box labels "
         f"{training['validation'].get('jsi', float('nan')):.4f}); {training['seconds'] / 60:.0f} min.",
-        f"* Training command: `{command}` (`--init`: the weights shipped before, "
-        f"{next(iter(previous.values()))['model'].get('name')} "
-        f"{next(iter(previous.values()))['model'].get('version')})",
+        f"* Training command: `{command}` (`--init`: the weights installed when the fine-tune ran)",
         f"* Evaluation command: `{json.loads(Path(new_report_path).read_text()).get('command')}`",
         *jsi_line,
         "",
@@ -289,7 +303,7 @@ def write_real_photo_card(
     ]
     for split in ("val", "test"):
         if split in previous:
-            lines.append(_box_row(previous[split], None))
+            lines.append(_box_row(previous[split], None, previous_name))
         if split in new:
             lines.append(_box_row(new[split], threshold, f"this model ({version})"))
     lines += [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,24 @@ def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
 
 
 def photo_segmenter(
-    checkpoint: Path | None = None, threshold: float | None = None, probabilities: bool = False
-) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
-    """A function photo → bool wrinkle mask of the photo's size as the analysis reports it (landmarks,
-    the model's square, then the analysed skin: hair, brows, eyes and lips removed), and the model's
-    description. ``checkpoint``: a training checkpoint instead of the shipped model; ``threshold``: another
-    probability threshold than the model's; ``probabilities``: return the probability map (0 outside the
-    analysed skin) instead of the mask, for a threshold sweep."""
-    from ml.wrinkles.analysis import analysed_skin, resolve_wrinkle_model, segment_wrinkles
+    checkpoint: Path | None = None,
+    threshold: float | None = None,
+    probabilities: bool = False,
+    post_processing: dict[str, Any] | None = None,
+) -> tuple[Callable[[np.ndarray], Any], dict[str, Any]]:
+    """A function photo → bool wrinkle mask of the photo's size exactly as the analysis reports it
+    (:func:`ml.wrinkles.analysis.analysed_wrinkles`: landmarks, the model's square, the analysed skin and
+    the model's post-processing), and the model's description. ``checkpoint``: a training checkpoint
+    instead of the shipped model; ``threshold``: another probability threshold than the model's;
+    ``post_processing``: other post-processing settings than the model's;
+    ``probabilities``: return instead a function threshold → that mask, for a threshold sweep that runs
+    the network once per photo."""
+    from ml.wrinkles.analysis import (
+        analysed_wrinkles,
+        post_processing_of,
+        resolve_wrinkle_model,
+        segment_wrinkles,
+    )
     from ml.wrinkles.models import DEFAULT_WRINKLE_MODEL
     from ml.wrinkles.train import load_checkpoint
 
@@ -56,22 +67,29 @@ def photo_segmenter(
     network, metadata, description = resolve_wrinkle_model(DEFAULT_WRINKLE_MODEL, None, loaded)
     if threshold is not None:
         metadata = {**metadata, "threshold": threshold}
+    if post_processing is not None:
+        metadata = {**metadata, "post_processing": post_processing}
     description = {
         "name": description.get("name"),
         "version": description.get("version", "checkpoint"),
         "input_region": metadata.get("input_region", "forehead-eye"),
         "size": int(metadata["size"]),
         "threshold": float(metadata.get("threshold", 0.5)),
+        "post_processing": post_processing_of(metadata).as_dict(),
         **({"checkpoint": str(checkpoint)} if checkpoint is not None else {}),
     }
 
-    def segment(image: np.ndarray) -> np.ndarray:
+    def segment(image: np.ndarray) -> Any:
         landmarks = subject_landmarks_of(image)
         segmentation = segment_wrinkles(image, landmarks, network, metadata)
-        skin = analysed_skin(segmentation, landmarks, image.shape)
-        if probabilities:
-            return np.where(skin, segmentation.probability, 0.0)
-        return segmentation.mask & skin
+        if not probabilities:
+            return analysed_wrinkles(segmentation, landmarks, image.shape, metadata).mask
+
+        def mask_at(rule: float) -> np.ndarray:
+            at_rule = replace(segmentation, mask=segmentation.probability > rule)
+            return analysed_wrinkles(at_rule, landmarks, image.shape, metadata).mask
+
+        return mask_at
 
     return segment, description
 

@@ -110,3 +110,29 @@ def test_a_threshold_sweep_scores_each_threshold_in_one_pass(tmp_path: Path) -> 
     assert low["pixel_precision"] == pytest.approx(20 / 40)
     assert high["pixel_precision"] == 1.0
     assert low["box_recall"] == high["box_recall"] == 0.5
+
+
+def test_a_sweep_scores_the_mask_a_segmenter_makes_at_each_threshold(tmp_path: Path) -> None:
+    """The shipped segmenter returns threshold → post-processed mask; the sweep scores that mask, not a
+    plain threshold of the probabilities."""
+    data = _boxes_folder(tmp_path / "boxes")
+    asked: list[float] = []
+
+    def mask_at_threshold(image: np.ndarray):
+        def mask_at(threshold: float) -> np.ndarray:
+            asked.append(threshold)
+            mask = np.zeros(image.shape[:2], dtype=bool)
+            mask[10:14, 15:20] = True  # inside the forehead box
+            if threshold < 0.6:
+                mask[40:44, 0:5] = True  # outside both boxes
+            return mask
+
+        return mask_at
+
+    report = evaluate_boxes(
+        data, mask_at_threshold, split="test", thresholds=[0.5, 0.8], log=lambda line: None
+    )
+    low, high = report["sweep"]
+    assert sorted(set(asked)) == [0.5, 0.8]
+    assert low["pixel_precision"] == pytest.approx(20 / 40)
+    assert high["pixel_precision"] == 1.0

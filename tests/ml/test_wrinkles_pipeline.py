@@ -240,6 +240,8 @@ def test_ship_real_installs_the_threshold_and_a_card_with_both_models(
     synthetic_set: Path, tmp_path: Path
 ) -> None:
     from ml.cli import main
+    from ml.wrinkles.analysis import post_processing_of
+    from ml.wrinkles.postprocess import PostProcessing
     from ml.wrinkles.train import load_checkpoint, train_model
 
     checkpoint = tmp_path / "real.pt"
@@ -265,6 +267,11 @@ def test_ship_real_installs_the_threshold_and_a_card_with_both_models(
     previous.write_text(json.dumps({"reports": [report("old", "test", 0.25, 0.55)]}))
     out = tmp_path / "weights"
     out.mkdir()
+    # A sweep-post-processing result: its chosen row (threshold and scores included) holds the settings.
+    chosen = tmp_path / "sweep.json"
+    chosen.write_text(
+        json.dumps({"chosen": {"threshold": 0.9, "eye_margin": 0.2, "min_peak": 0.8, "box_recall": 0.3}})
+    )
     arguments = ["--report-new", str(new), "--report-previous", str(previous), "--out-dir", str(out)]
     assert main(
         [
@@ -274,6 +281,8 @@ def test_ship_real_installs_the_threshold_and_a_card_with_both_models(
             str(checkpoint),
             "--threshold",
             "0.9",
+            "--post-processing",
+            str(chosen),
             *arguments,
             "--version",
             "0.3.0",
@@ -281,6 +290,8 @@ def test_ship_real_installs_the_threshold_and_a_card_with_both_models(
     ) in (0, None)
     _, metadata = load_checkpoint(out / "unet_wds.pt")
     assert metadata["threshold"] == 0.9
+    assert post_processing_of(metadata) == PostProcessing(eye_margin=0.2, min_peak=0.8)
+    assert "eye_margin 0.2" in (out / "MODEL_CARD.md").read_text()
     card = read_card(card_path(out / "unet_wds.pt"))
     assert card.version == "0.3.0" and card.metrics["test_box_recall"] == 0.25
     assert card.metrics["test_pixel_precision"] == 0.75 and card.metrics["threshold"] == 0.9

@@ -55,7 +55,13 @@ def test_shipped_model_finds_a_crease_rendered_on_a_data_face(data_dir: Path, fa
     crop_x0, crop_y0, crop_x1, crop_y1 = (int(round(value)) for value in result.data["crop_box"])
     in_crop = np.zeros_like(truth)
     in_crop[max(0, crop_y0) : crop_y1, max(0, crop_x0) : crop_x1] = True
-    hit_rate = mask[near_truth].mean()
+    # The shape's creases above the brows are forehead lines; its arcs under the eyes run around the eye,
+    # which the shipped post-processing drops on purpose (eye bags and lid folds are none of the clinical
+    # wrinkle classes; tests/ml/test_wrinkles_postprocess.py covers that rule).
+    above_brows = np.zeros_like(truth)
+    above_brows[: int(np.floor(np.asarray(landmarks)[17:27, 1].min()))] = True
+    assert (truth & above_brows).sum() > 100
+    hit_rate = mask[near_truth & above_brows].mean()
     false_rate = mask[in_crop & ~near_truth].mean()
     assert hit_rate > 0.1 and hit_rate > 10 * false_rate, (
         f"crease hit rate {hit_rate:.3f}, elsewhere {false_rate:.4f}"
