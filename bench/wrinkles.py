@@ -85,12 +85,12 @@ def markdown(report: dict[str, Any]) -> str:
 def _type_evidence_parts(image, landmarks, network, metadata) -> tuple:
     """What the analysis hands the type detector (landmarks, analysed wrinkle mask, analysed skin, atlas
     zones), computed as ``analyze_wrinkles`` computes it without a zones result."""
-    from ml.wrinkles.analysis import analysed_skin, segment_wrinkles
-    from ml.zones.landmark_model import render_face_parts, render_zone_masks
+    from ml.wrinkles.analysis import analysed_wrinkles, segment_wrinkles
+    from ml.zones.landmark_model import render_zone_masks
 
     segmentation = segment_wrinkles(image, landmarks, network, metadata)
-    skin = analysed_skin(segmentation, landmarks, image.shape, render_face_parts(landmarks, image.shape))
-    return landmarks, segmentation.mask & skin, skin, render_zone_masks(landmarks, image.shape)
+    analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata)
+    return landmarks, analysed.mask, analysed.whole, render_zone_masks(landmarks, image.shape)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,9 @@
 fitted on top of them (the landmark-geometry wrinkle types) never re-run the network.
 
 One compressed ``NAME.npz`` per photo under the cache folder: the subject's 68 ``landmarks``, the
-wrinkle ``probability`` inside the analysed skin (uint8, probability × 255, 0 elsewhere) and the
-model's ``threshold``; a photo without a face gets an npz with ``no_face`` set. ``cache.json`` records
+analysed skin (``whole``) and the wrinkle ``mask`` in it, exactly as the analysis reports them
+(:func:`ml.wrinkles.analysis.analysed_wrinkles`: the model's threshold and post-processing); a photo
+without a face gets an npz with ``no_face`` set. ``cache.json`` records
 the model (name, version, weights SHA-256): a cache of other weights is refused.
 """
 
@@ -27,13 +28,8 @@ class CachedSegmentation:
     photo: BoxPhoto
     shape: tuple[int, int]
     landmarks: np.ndarray | None
-    probability: np.ndarray | None
-    threshold: float
-
-    @property
-    def mask(self) -> np.ndarray | None:
-        """The analysed wrinkle mask, as :func:`ml.wrinkles.analysis.analyze_wrinkles` reports it."""
-        return None if self.probability is None else self.probability > self.threshold
+    whole: np.ndarray | None
+    mask: np.ndarray | None
 
 
 def _model_identity() -> dict[str, str]:
@@ -55,7 +51,7 @@ def build_cache(
     store it under ``cache_dir``; photos already cached are skipped. Returns the photos segmented."""
     from ml.core.imageio import load_image
     from ml.core.subject import NoFaceError
-    from ml.wrinkles.analysis import analysed_skin, resolve_wrinkle_model, segment_wrinkles
+    from ml.wrinkles.analysis import analysed_wrinkles, resolve_wrinkle_model, segment_wrinkles
     from ml.wrinkles.models import DEFAULT_WRINKLE_MODEL
     from ml.wrinkles.realphoto import subject_landmarks_of
 
@@ -67,7 +63,6 @@ def build_cache(
         raise ValueError(f"{cache_dir} holds segmentations of other weights; use another folder.")
     manifest.write_text(json.dumps({"model": identity, "data": str(data_dir)}, indent=2))
     network, metadata, _ = resolve_wrinkle_model(DEFAULT_WRINKLE_MODEL, None, None)
-    threshold = float(metadata.get("threshold", 0.5))
     done = 0
     started = time.monotonic()
     for split in splits:
@@ -83,15 +78,14 @@ def build_cache(
                 np.savez_compressed(path, no_face=True, shape=np.array(image.shape[:2]))
                 continue
             segmentation = segment_wrinkles(image, landmarks, network, metadata)
-            skin = analysed_skin(segmentation, landmarks, image.shape)
-            probability = np.where(skin, segmentation.probability, 0.0)
+            analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata)
             np.savez_compressed(
                 path,
                 no_face=False,
                 shape=np.array(image.shape[:2]),
                 landmarks=landmarks.astype(np.float32),
-                probability=np.round(np.clip(probability, 0, 1) * 255).astype(np.uint8),
-                threshold=threshold,
+                whole=np.packbits(analysed.whole),
+                mask=np.packbits(analysed.mask),
             )
             done += 1
             if done % 25 == 0:
@@ -108,12 +102,13 @@ def read_cache(data_dir: Path, cache_dir: Path, split: str) -> Iterator[CachedSe
         with np.load(path) as stored:
             shape = (int(stored["shape"][0]), int(stored["shape"][1]))
             if bool(stored["no_face"]):
-                yield CachedSegmentation(photo, shape, None, None, 0.5)
+                yield CachedSegmentation(photo, shape, None, None, None)
                 continue
+            pixels = shape[0] * shape[1]
             yield CachedSegmentation(
                 photo,
                 shape,
                 stored["landmarks"].astype(np.float64),
-                stored["probability"].astype(np.float32) / 255.0,
-                float(stored["threshold"]),
+                np.unpackbits(stored["whole"])[:pixels].reshape(shape).astype(bool),
+                np.unpackbits(stored["mask"])[:pixels].reshape(shape).astype(bool),
             )

@@ -28,19 +28,12 @@ from ml.wrinkles.type_geometry import (
 
 
 def evidence_of_cached(cached: Any) -> TypeEvidence:
-    """The evidence of a cached segmentation (:mod:`ml.wrinkles.segmentation_cache`): the analysed skin
-    and zones are redrawn from its landmarks as the analysis draws them without a zones result."""
-    from ml.wrinkles.analysis import skin_mask
-    from ml.wrinkles.crop import CROP_SIZE, face_crop
-    from ml.zones.landmark_model import render_face_parts, render_zone_masks
+    """The evidence of a cached segmentation (:mod:`ml.wrinkles.segmentation_cache`), with the atlas zones
+    drawn from its landmarks as the analysis draws them for the type regions."""
+    from ml.zones.landmark_model import render_zone_masks
 
-    shape = cached.shape
-    crop = face_crop(cached.landmarks, size=CROP_SIZE)
-    skin = skin_mask(render_face_parts(cached.landmarks, shape)) & crop.mask_to_photo(
-        crop.valid_mask(shape), shape
-    )
-    zones = render_zone_masks(cached.landmarks, shape)
-    return TypeEvidence(cached.landmarks, cached.mask & skin, skin, zones)
+    zones = render_zone_masks(cached.landmarks, cached.shape)
+    return TypeEvidence(cached.landmarks, cached.mask, cached.whole, zones)
 
 
 @dataclass
@@ -194,9 +187,9 @@ def write_geometry_card(
 ) -> Path:
     """The registry card (JSON) and ``MODEL_CARD.md`` beside the rules, from their ``evaluate-types``
     JSON reports (val; test once)."""
-    from ml.model_names import WRINKLE_TYPES_GEOMETRY
+    from ml.model_names import WRINKLE_TYPES_GEOMETRY, WRINKLES_UNET_WDS
     from ml.modelcard import ModelCard, card_path, write_card
-    from ml.registry import file_sha256
+    from ml.registry import file_sha256, registry
 
     rules_path = Path(rules_path)
     rules = TypeRules.read(rules_path)
@@ -209,13 +202,16 @@ def write_geometry_card(
         "found where the shipped wrinkle segmentation (wrinkles-unet-wds, cut to the analysed skin) has "
         "lines inside its region. Margins, box modes and thresholds were chosen on the train split only."
     )
+    segmenter = registry.describe(WRINKLES_UNET_WDS)
+    recall = segmenter.get("metrics") or {}
     limits = (
         f"Weak: mAP50 {val['map50']:.3f} on val"
         + (f", {test['map50']:.3f} on test" if test else "")
-        + ". Its boxes are only as good as the wrinkle segmentation (wrinkles-unet-wds 0.3.0: box "
-        "recall 0.26 on val, 0.74 on test); human boxes mark single lines, the rules box the lines the "
-        "model finds, so IoU ≥ 0.5 is rare; a class whose rule matched no train box gets threshold 1 and "
-        "is never shown; only the largest face of a photo is analysed "
+        + f". Its boxes are only as good as the wrinkle segmentation ({segmenter['name']} "
+        f"{segmenter['version']}: box recall {recall.get('val_box_recall', float('nan')):.2f} on val, "
+        f"{recall.get('test_box_recall', float('nan')):.2f} on test); human boxes mark single lines, the "
+        "rules box the lines the model finds, so IoU ≥ 0.5 is rare; a class whose rule matched no train box "
+        "gets threshold 1 and is never shown; only the largest face of a photo is analysed "
         f"({val['boxes_outside_face']} of {val['boxes']} val boxes lie on other faces of collages); a type "
         "is named after where a line lies, not after its look (a scar or a hair in the forehead region is "
         "a 'forehead line'). Types are indicative only."
@@ -272,7 +268,12 @@ def write_geometry_card(
             },
             weights=rules_path.name,
             weights_sha256=digest,
-            details={"markdown": "MODEL_CARD.md", "method": "landmark geometry rules"},
+            details={
+                "markdown": "MODEL_CARD.md",
+                "method": "landmark geometry rules",
+                "segmentation": f"{segmenter['name']} {segmenter['version']}",
+                "segmentation_weights_sha256": segmenter.get("weights_sha256"),
+            },
         ),
     )
 
