@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 100_000_000
+# Cameras often write multi-picture JPEGs (MPO: the photo plus a preview); both decode through libjpeg.
+JPEG_FORMATS = ("JPEG", "MPO")
 
 
 class ImageLoadError(ValueError):
@@ -94,7 +96,11 @@ def _decode(source: str | Path | bytes, max_pixels: int, min_side: int | None) -
                         f"more than the limit of {max_pixels / 1e6:.1f} megapixels."
                     )
                 scale = 1.0
-                if min_side is not None and opened.format == "JPEG" and min(width, height) >= 2 * min_side:
+                if (
+                    min_side is not None
+                    and opened.format in JPEG_FORMATS
+                    and min(width, height) >= 2 * min_side
+                ):
                     factor = min_side / min(width, height)
                     opened.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
                     scale = opened.size[0] / width

@@ -444,7 +444,7 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
         "data": f"{len(heatmaps)} normal training faces (seeded sample {args.seed} of the normalizer's "
         "MEBeauty train split and FASSEG frontal training faces; no cleft pair, no held-out face)",
         "statistic": "per pixel and YCbCr channel: median and 1.4826 x MAD of the eroded PSE, Gaussian "
-        "sigma 2 px, scale floored at 0.25 x its median over the image",
+        "sigma 2 px, scale floored at 0.25 x its median over the pixels the normalizer changes",
         "projection_steps": 0 if isinstance(normalizer, InpaintingNormalizer) else normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
         "command": "python -m ml " + " ".join(sys.argv[1:]),

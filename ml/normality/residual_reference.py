@@ -11,10 +11,12 @@ workshops) and the per-location normal statistics of Bergmann et al.'s MVTec AD 
 Here: for each aligned pixel and YCbCr channel, the median ``m`` and the scaled median absolute
 deviation ``s = 1.4826 · MAD`` of the eroded PSE over normal TRAINING faces (never the cleft pairs, never
 the held-out test faces), both Gaussian-smoothed (σ = 2 px at 128 px: the FFHQ alignment varies by a
-few pixels between faces) and ``s`` floored at a quarter of its median over the image (so a pixel that
-is always reconstructed perfectly does not turn noise into a huge z). The standardized map is
-``z = max(0, (PSE − m) / s)`` per channel; the score is Hayajneh's formula on it,
-``S = −log(‖z_region‖_F / N)``. Fixed before any measurement; not tuned on test photos.
+few pixels between faces) and ``s`` floored at a quarter of its median over the pixels the normalizer
+changes on some normal face (so a pixel that is almost always reconstructed perfectly does not turn
+noise into a huge z). The standardized map is ``z = max(0, (PSE − m) / s)`` per channel; the score
+is Hayajneh's formula on it, ``S = −log(‖z_region‖_F / N)``. Fixed before any measurement, except the
+floor's pixel set, corrected after the first measurement showed it degenerate for the inpainting
+normalizer (report §3.4, labelled post hoc); not tuned on test photos.
 
 The arrays (fp16, ``<weights stem>.residual.npz`` beside the normalizer's weights) and their provenance
 are written by ``python -m ml normality fit-residual-reference``.
@@ -63,7 +65,17 @@ def fit_residual_reference(heatmaps: np.ndarray, provenance: dict[str, Any]) -> 
     scale = MAD_TO_SD * np.median(np.abs(maps - median), axis=0)
     median = cv2.GaussianBlur(median.astype(np.float32), (0, 0), sigma)
     scale = cv2.GaussianBlur(scale.astype(np.float32), (0, 0), sigma)
-    floor = SCALE_FLOOR_FRACTION * np.median(scale.reshape(-1, 3), axis=0)
+    # The floor is taken over the pixels the normalizer changes on some normal face: an inpainting
+    # normalizer leaves everything outside its hole as it is, and a median over the whole image would
+    # then be 0 (version 1 of this rule did that: report §3.4).
+    changed = (maps > 0).any(axis=0).reshape(-1, 3)
+    flat = scale.reshape(-1, 3)
+    floor = np.array(
+        [
+            SCALE_FLOOR_FRACTION * np.median(flat[changed[:, c], c]) if changed[:, c].any() else 0.0
+            for c in range(3)
+        ]
+    )
     scale = np.maximum(scale, np.maximum(floor, 1e-3))
     return ResidualReference(median.astype(np.float32), scale.astype(np.float32), dict(provenance))
 

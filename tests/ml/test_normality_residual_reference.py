@@ -106,3 +106,18 @@ def test_the_analysis_scores_the_standardized_map_only_when_asked_and_says_when_
     fallback = analyze_normality(image, weights=copy, residual_map="standardized", **fast).data
     assert fallback["metric"]["heatmap"] == "pse-ycbcr-eroded" and fallback["score"] == fallback["score_raw"]
     assert any("no residual reference" in note for note in fallback["notes"])
+
+
+def test_the_scale_floor_comes_from_the_pixels_the_normalizer_changes():
+    """An inpainting normalizer changes only its hole: the floor must not be the median of an image that
+    is mostly exact zeros, or a residual of 1 on the hole's rim would weigh a thousand times a defect's."""
+    maps = np.zeros((30, SIZE, SIZE, 3))
+    rng = np.random.default_rng(0)
+    maps[:, 20:40, 20:40] = rng.gamma(2.0, 5.0, size=(30, 20, 20, 3))
+    maps[:3, 40:42, 20:40] = 50.0  # the hole of a few faces reaches 2 px further
+    reference = residual_reference.fit_residual_reference(maps, {})
+    inside = np.median(reference.scale[25:35, 25:35].reshape(-1, 3), axis=0)
+    assert np.all(reference.scale >= 0.2 * inside)
+    face = np.zeros((SIZE, SIZE, 3))
+    face[41, 30] = 1.0  # a grey level of residual on the rim
+    assert residual_reference.standardize(face, reference).max() < 1.0
