@@ -271,7 +271,7 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
     """Personalized normalization, PSE heatmap and score S, and the 1–7 rating (Boyaci; Hayajneh)."""
     weights = model_weights(NORMALITY_AUTOENCODER, job)
     from ml.core.imageio import encode_png
-    from ml.normality.analysis import analyze_normality, heatmap_colours
+    from ml.normality.analysis import analyze_normality, heatmap_colours, load_photo
 
     regressor = (
         model_weights(NORMALITY_REGRESSOR, job)
@@ -280,8 +280,11 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
     )
     region = job.photo.study.normality_region or "mouth_nose"
     progress(0.02, "Reading photo")
-    image = _read_image(job)
+    # A large JPEG is decoded at reduced size; the stored landmarks are in the full photo's pixels.
+    image, scale = load_photo(read_photo_bytes(job))
     landmarks, landmark_source = stored_landmarks(job)
+    if landmarks is not None:
+        landmarks = landmarks * scale
     analysis = analyze_normality(
         image,
         landmarks=landmarks,
