@@ -137,6 +137,7 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
         args.threshold,
         probabilities=bool(sweep),
         post_processing=_post_processing_file(args.post_processing),
+        all_faces=args.faces == "all",
     )
     splits = [None if split == "all" else split for split in args.split]
     counts = dict(iter_split_counts(args.data))
@@ -149,6 +150,7 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
             limit=args.limit,
             log=lambda line: print(line, file=sys.stderr),
             thresholds=sweep,
+            all_faces=args.faces == "all",
         )
         reports.append({**report, "model": description, "split_sizes": counts})
     if args.out:
@@ -167,6 +169,13 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
                     f"{report['split']} (threshold {row.get('threshold', description['threshold'])}): "
                     f"box recall {row['box_recall']:.3f}, pixel precision {row['pixel_precision'] or 0:.3f}, "
                     f"analysed {report['share_analysed']:.1%}"
+                )
+            if "all_faces" in report:
+                every = report["all_faces"]
+                print(
+                    f"{report['split']} every face ({every['faces_analysed']} faces): box recall "
+                    f"{every['box_recall']:.3f}, pixel precision {every['pixel_precision'] or 0:.3f}, "
+                    f"{every['boxes_on_no_analysed_face']} boxes on no analysed face"
                 )
     return 0
 
@@ -543,6 +552,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         help="Post-processing settings JSON instead of the model's (sweep-post-processing output).",
+    )
+    boxes.add_argument(
+        "--faces",
+        choices=("subject", "all"),
+        default="subject",
+        help="subject: the subject's face only, as the product analyses a clinical photo (default); all: "
+        "also every detected face (collages, group photos), reported beside the subject's figures.",
     )
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")
