@@ -1,5 +1,6 @@
 """``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment,
-cache-predictions,false-positives,sweep-post-processing,noise-floor,train-types,evaluate-types,ship-real}
+cache-predictions,false-positives,sweep-post-processing,noise-floor,train-types,evaluate-types,ship-real,
+card-real}
 ...``."""
 
 from __future__ import annotations
@@ -404,6 +405,22 @@ def _ship_real(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card_real(args: argparse.Namespace) -> int:
+    from ml.wrinkles.modelcard import write_real_photo_card
+
+    metrics = write_real_photo_card(
+        args.weights,
+        args.report_new,
+        args.report_previous,
+        args.weights.parent / "MODEL_CARD.md",
+        args.version,
+        args.label_report,
+        args.previous_name,
+    )
+    print(f"wrote the card of {args.weights}: {metrics}")
+    return 0
+
+
 def _segment(args: argparse.Namespace) -> int:
     import cv2
 
@@ -665,6 +682,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
     )
     ship.set_defaults(handler=_ship_real)
+
+    card_real = actions.add_parser(
+        "card-real",
+        help="Rewrite the card of installed real-photo weights from evaluate-boxes reports (weights kept).",
+    )
+    card_real.add_argument("--weights", type=Path, required=True, help="Installed weights (unet_wds.pt).")
+    card_real.add_argument("--version", required=True, help="The installed version (unchanged weights).")
+    card_real.add_argument(
+        "--report-new", type=Path, required=True, help="evaluate-boxes JSON, these weights."
+    )
+    card_real.add_argument(
+        "--report-previous", type=Path, required=True, help="evaluate-boxes JSON, previous model."
+    )
+    card_real.add_argument("--previous-name", default=None)
+    card_real.add_argument("--label-report", type=Path, default=None)
+    card_real.set_defaults(handler=_card_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)
