@@ -358,7 +358,7 @@ def write_real_photo_card(
         goals_sentence(new.get("test"), threshold),
         "The labels are semi-automatic (a threshold of the texture map inside human boxes), not hand-drawn "
         "lines, so the model learns their biases. The source's training photos (the train and val splits) "
-        "are collages (mosaics of parts of several photos); the table above scores the subject's face "
+        "are collages (mosaics of parts of several photos); the first table scores the subject's face "
         "alone, the product's rule, so the boxes of the other faces count as missed there. Trained for "
         "minutes on a shared CPU.",
         "",
