@@ -296,6 +296,30 @@ def face_of_box(
     return min(holding, key=lambda index: np.hypot(faces[index].centre[0] - cx, faces[index].centre[1] - cy))
 
 
+OFF_FACE_REASONS = ("another_face", "tile_without_face", "outside_squares")
+"""Why a box lies on no analysed face: it lies on a detected face that the protocol does not analyse
+(``another_face``: the subject protocol and a collage's other faces); no face was detected in its
+collage tile (``tile_without_face``: on a photo without seams, none on the photo); or faces were, but
+none of their squares holds it (``outside_squares``)."""
+
+
+def _off_face_reason(
+    box: Box,
+    owner: int | None,
+    analysed: list[bool],
+    faces: Sequence[FacePrediction],
+    seams: tuple[int | None, int | None],
+) -> str | None:
+    """``None`` when ``box`` lies on an analysed face (``owner`` with ``analysed[owner]``), else one of
+    :data:`OFF_FACE_REASONS`."""
+    if owner is not None:
+        return None if analysed[owner] else "another_face"
+    centre = ((box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0)
+    if any(_same_tile(seams, centre, face.centre) for face in faces):
+        return "outside_squares"
+    return "tile_without_face"
+
+
 def _mask_at(prediction: Any, rule: float | None) -> np.ndarray:
     """The bool mask of a segmenter's ``prediction`` at threshold ``rule`` (``None``: it is the mask)."""
     if rule is None:
@@ -395,12 +419,13 @@ class _Tally:
         self.on_unanalysed_photos = 0
 
     def add_face_boxes(
-        self, name: str, mask: np.ndarray, boxes: list[Box], on_face: list[bool], faces: int
+        self, name: str, mask: np.ndarray, boxes: list[Box], off_face: list[str | None], faces: int
     ) -> None:
-        """Attribute an analysed photo's boxes to an analysed face (``on_face``) or to none (listed)."""
+        """Attribute an analysed photo's boxes: ``off_face`` is ``None`` for a box on an analysed face,
+        else why it is on none (one of :data:`OFF_FACE_REASONS`); those are listed."""
         self.faces_analysed += faces
-        for box, on in zip(boxes, on_face, strict=True):
-            if on:
+        for box, reason in zip(boxes, off_face, strict=True):
+            if reason is None:
                 self.on_face_total[box.label] = self.on_face_total.get(box.label, 0) + 1
                 self.on_face_found[box.label] = self.on_face_found.get(box.label, 0) + int(
                     is_found(mask, box)
@@ -411,6 +436,7 @@ class _Tally:
                         "photo": name,
                         "class": self.classes.get(box.label, str(box.label)),
                         "box": [box.x0, box.y0, box.x1, box.y1],
+                        "reason": reason,
                     }
                 )
 
@@ -424,6 +450,9 @@ class _Tally:
             "faces_analysed": self.faces_analysed,
             "boxes_on_analysed_face": sum(self.on_face_total.values()),
             "boxes_on_no_analysed_face": len(self.off_face),
+            "boxes_on_no_analysed_face_by_reason": {
+                reason: sum(row["reason"] == reason for row in self.off_face) for reason in OFF_FACE_REASONS
+            },
             "boxes_on_photos_not_analysed": self.on_unanalysed_photos,
             "box_recall_on_analysed_faces": _ratio(
                 sum(self.on_face_found.values()), sum(self.on_face_total.values())
@@ -542,8 +571,11 @@ def evaluate_boxes(
                         if keep:
                             mask |= face_mask
                     tally.add_score(score_photo(mask, boxes))
-                    on_face = [owner is not None and chosen[owner] for owner in owners]
-                    tally.add_face_boxes(photo.name, mask, boxes, on_face, sum(chosen))
+                    off_face = [
+                        _off_face_reason(box, owner, chosen, faces, seams)
+                        for box, owner in zip(boxes, owners, strict=True)
+                    ]
+                    tally.add_face_boxes(photo.name, mask, boxes, off_face, sum(chosen))
         if number % 25 == 0:
             log(f"{number}/{len(photos)} photos, {time.monotonic() - started:.0f} s")
     analysed = len(photos) - len(failures)
@@ -618,6 +650,13 @@ def _post_processing_line(model: dict) -> list[str]:
     ]
 
 
+def _reasons(part: dict) -> str:
+    return ", ".join(
+        f"{count} {reason.replace('_', ' ')}"
+        for reason, count in part["boxes_on_no_analysed_face_by_reason"].items()
+    )
+
+
 def _faces_section(report: dict) -> list[str]:
     """The subject's face and every face side by side, per class too, and the photos' layout."""
     subject, every = report, report["all_faces"]
@@ -666,8 +705,8 @@ def _faces_section(report: dict) -> list[str]:
         f"{seams['face_detector_boxes_straddling']} face-detector boxes and "
         f"{seams['analysed_squares_straddling']} analysed squares straddle one; "
         f"{seams['human_boxes_straddling']} of the {seams['human_boxes_in_collages']} human boxes on "
-        f"collages do. Boxes on no analysed face are listed in the JSON "
-        f"(`boxes_on_no_analysed_face_list`).",
+        f"collages do. Boxes on no analysed face ({_reasons(subject)} with the subject's face; "
+        f"{_reasons(every)} with every face) are listed in the JSON (`boxes_on_no_analysed_face_list`).",
         "",
     ]
     return lines

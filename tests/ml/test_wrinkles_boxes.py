@@ -66,7 +66,7 @@ def test_precision_counts_pixels_in_enlarged_boxes_and_charges_the_nearest_class
     assert score.counted == {3: 10, 1: 1}
 
 
-def _boxes_folder(root: Path) -> Path:
+def _boxes_folder(root: Path, photo: np.ndarray | None = None) -> Path:
     (root / "images").mkdir(parents=True)
     (root / "labels").mkdir()
     (root / "classes.json").write_text(json.dumps({"0": "forehead", "1": "chin"}))
@@ -74,9 +74,10 @@ def _boxes_folder(root: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["image", "labels", "split"])
         for name in ("a", "b", "c"):
-            cv2.imwrite(str(root / "images" / f"{name}.jpg"), np.full((64, 80, 3), 128, np.uint8))
+            image = np.full((64, 80, 3), 128, np.uint8) if photo is None else photo
+            cv2.imwrite(str(root / "images" / f"{name}.png"), image)
             (root / "labels" / f"{name}.txt").write_text("0 0.25 0.25 0.25 0.25\n1 0.75 0.75 0.25 0.25\n")
-            writer.writerow([f"images/{name}.jpg", f"labels/{name}.txt", "valid"])
+            writer.writerow([f"images/{name}.png", f"labels/{name}.txt", "valid"])
     return root
 
 
@@ -175,6 +176,11 @@ def test_boxes_on_a_second_face_count_only_when_every_face_is_analysed(tmp_path:
     assert report["boxes_on_analysed_face"] == 3 and report["boxes_on_no_analysed_face"] == 3
     assert every["boxes_on_analysed_face"] == 6 and every["boxes_on_no_analysed_face"] == 0
     assert {row["class"] for row in report["boxes_on_no_analysed_face_list"]} == {"chin"}
+    assert report["boxes_on_no_analysed_face_by_reason"] == {
+        "another_face": 3,
+        "tile_without_face": 0,
+        "outside_squares": 0,
+    }
     assert report["box_recall"] == 0.5 and report["box_recall_on_analysed_faces"] == 1.0
     assert every["box_recall"] == 1.0
     assert report["pixel_precision"] == 1.0
@@ -257,6 +263,7 @@ def test_every_face_of_a_real_collage_is_analysed_by_the_shipped_segmenter(
     assert report["faces_analysed"] == 1 and every["faces_analysed"] == 2
     assert [row["class"] for row in report["boxes_on_no_analysed_face_list"]] == ["chin"]
     assert every["boxes_on_no_analysed_face"] == 0
+    assert report["boxes_on_no_analysed_face_by_reason"]["another_face"] == 1
     assert every["predicted_pixels"] > report["predicted_pixels"]
     chin = {row["class"]: row for row in every["per_class"]}["chin"]
     assert {row["class"]: row for row in report["per_class"]}["chin"]["box_recall"] == 0.0
@@ -266,3 +273,22 @@ def test_every_face_of_a_real_collage_is_analysed_by_the_shipped_segmenter(
     plain_report = evaluate_boxes(root, plain, split="test", log=lambda line: None)
     assert plain_report["box_recall"] == report["box_recall"]
     assert plain_report["predicted_pixels"] == report["predicted_pixels"]
+
+
+def test_a_box_on_no_face_says_whether_its_collage_tile_has_one(tmp_path: Path) -> None:
+    """Collages with a seam at x 40: the only face is in the left tile, its square covers its lower part."""
+    two_tiles = np.full((64, 80, 3), 60, np.uint8)
+    two_tiles[:, 40:] = 200
+    data = _boxes_folder(tmp_path / "boxes", two_tiles)  # forehead box centre (20, 16), chin (60, 48)
+
+    def left_face_only(image: np.ndarray) -> list[FacePrediction]:
+        mask = np.zeros(image.shape[:2], dtype=bool)
+        return [FacePrediction(mask, (0, 30, 40, 64), (0, 30, 40, 64), (20, 45), True)]
+
+    report = evaluate_boxes(data, left_face_only, split="test", log=lambda line: None, all_faces=True)
+    assert report["layout"]["collage_photos"] == 3
+    assert report["all_faces"]["boxes_on_no_analysed_face_by_reason"] == {
+        "another_face": 0,
+        "tile_without_face": 3,  # the chin boxes, in the right tile
+        "outside_squares": 3,  # the forehead boxes, in the face's tile above its square
+    }
