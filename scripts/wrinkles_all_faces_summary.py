@@ -21,6 +21,7 @@ KEYS = (
     "faces_analysed",
     "boxes_on_analysed_face",
     "boxes_on_no_analysed_face",
+    "boxes_on_no_analysed_face_by_reason",
     "boxes_on_photos_not_analysed",
     "predicted_pixels",
 )
