@@ -29,6 +29,7 @@ from ml.wrinkles.labeling import THRESHOLD_METHODS, label_wrinkles
 
 LABEL_COVERAGE = 0.25
 DEFAULT_TRAINING_SIZE = 512
+NO_FACE = "No face was found in the photo, so there are no wrinkles to measure."
 
 
 def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
@@ -36,10 +37,7 @@ def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.core.subject import subject_landmarks
 
-    return subject_landmarks(
-        detect_faces_with_landmarks(image),
-        "No face was found in the photo, so there are no wrinkles to measure.",
-    )
+    return subject_landmarks(detect_faces_with_landmarks(image), NO_FACE)
 
 
 def photo_segmenter(
@@ -104,7 +102,7 @@ def photo_segmenter(
         faces = detect_faces_with_landmarks(image)
         subject = subject_index(faces)
         if subject is None:
-            raise NoFaceError("No face was found in the photo, so there are no wrinkles to measure.")
+            raise NoFaceError(NO_FACE)
         predictions = []
         for index, face in enumerate(faces):
             landmarks = np.asarray(face.landmarks, dtype=np.float64)
