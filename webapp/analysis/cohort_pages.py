@@ -18,8 +18,9 @@ from webapp.analysis import charts, pairs
 from webapp.analysis.cohort import (
     MEASURE_GROUPS,
     CohortFilters,
-    cohort_measure_rows,
-    cohort_statistics,
+    CohortSummary,
+    MeasureStatistics,
+    cohort_summary,
     study_pairs,
 )
 from webapp.analysis.models import ComparisonPair
@@ -52,8 +53,8 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
     group = _choice(request, "group", MEASURE_GROUPS, "lips")
     method = _choice(request, "adjust", ADJUSTMENTS, "holm")
-    rows = cohort_measure_rows(study, filters, group=group, view=view, with_sources=False)
-    statistics = cohort_statistics(rows, group=group, view=view, method=method)
+    summary = cohort_summary(study, filters, group=group, view=view, method=method)
+    statistics = summary.statistics
     measure = _choice(request, "measure", [entry.measure for entry in statistics])
     shown = next(
         (entry for entry in statistics if entry.measure == measure), statistics[0] if statistics else None
@@ -85,7 +86,7 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
         "age_bands": AGE_BANDS,
         "statistics": statistics,
         "shown": shown,
-        "charts": _charts(rows, shown, statistics, group, view) if shown else {},
+        "charts": _charts(summary, shown, group) if shown else {},
         "pairs": list(listed.defer("measures", "sources")),
         "show_all_pairs": show_all,
         "counts": counts,
@@ -110,12 +111,9 @@ def _counts(pairs: QuerySet[ComparisonPair]) -> dict[str, int]:
     return {"subjects": len(subjects), **found}
 
 
-def _charts(rows, shown, statistics, group: str, view: str) -> dict:
-    subjects = [
-        (row.subject_code, row.arm, row.pre, row.post)
-        for row in rows
-        if row.measure == shown.measure and row.view == view and row.included
-    ]
+def _charts(summary: CohortSummary, shown: MeasureStatistics, group: str) -> dict:
+    statistics = summary.statistics
+    subjects = summary.subjects_by_measure.get(shown.measure, [])
     found = {
         "slope": charts.slope_chart(shown.label, shown.unit, subjects, list(shown.changes_by_arm)),
         "distribution": charts.change_distribution_chart(

@@ -31,7 +31,7 @@ from webapp.accounts.two_factor import has_two_factor, verify_code
 from webapp.analysis import results as analysis_results
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
-from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_summary
 from webapp.analysis.models import AnalysisJob, ComparisonPair, Result
 from webapp.api import serializers as api
 from webapp.api.fields import parse_id
@@ -227,12 +227,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 )
             chosen[name] = value
         filters = CohortFilters(arm=chosen["arm"], sex=chosen["sex"], age_band=chosen["age_band"])
-        rows = cohort_measure_rows(
-            study, filters, group=chosen["group"], view=chosen["view"], with_sources=False
-        )
-        statistics = cohort_statistics(
-            rows, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
-        )
+        statistics = cohort_summary(
+            study, filters, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
+        ).statistics
         audit_record(
             action=AuditAction.VIEW,
             summary=f"Read cohort statistics of {study.name!r}",
