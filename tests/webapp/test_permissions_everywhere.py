@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.apps import apps
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -26,6 +27,7 @@ from webapp.analysis.models import AnalysisJob
 from webapp.analysis.services import photo_upload
 from webapp.campaigns import services as campaign_services
 from webapp.campaigns.models import Campaign
+from webapp.exports.models import StudyExport
 from webapp.labeling.models import TrainingJob
 from webapp.labeling.services import encode_png, label_save
 from webapp.ratings import services as rating_services
@@ -112,6 +114,7 @@ KWARG_TARGETS = {
     "survey_id": "rating_survey",
     "rater_id": "survey_rater",
     "fit_id": "regressor_fit",
+    "export_id": "study_export",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -175,6 +178,7 @@ class World:
     landmark_ids: dict[str, int]
     invitation_id: int
     rating_ids: dict[str, int]
+    export_id: int
 
     def value(self, target: str) -> Any:
         return {
@@ -194,6 +198,7 @@ class World:
             "training_job": self.training_job_id,
             "user": self.membership.user_id,
             "invitation": self.invitation_id,
+            "study_export": self.export_id,
             **self.landmark_ids,
             **self.rating_ids,
         }[target]
@@ -331,7 +336,17 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
             expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
         ).pk,
         rating_ids=build_rating_world(study, coordinator, [analysed, queued], tag),
+        export_id=build_export(study, tag),
     )
+
+
+def build_export(study: Study, tag: str) -> int:
+    """A built background export of the study's measures (its file names the study's subject)."""
+    export = StudyExport.objects.create(
+        study=study, format="csv", status=RunStatus.SUCCEEDED, filename="m.csv", content_type="text/csv"
+    )
+    export.file.save("m.csv", ContentFile(f"subject_code\n{tag}-SUBJ\n".encode()))
+    return export.pk
 
 
 @pytest.fixture
