@@ -125,6 +125,7 @@ API_PK_TARGETS = {
     "job": "job",
     "result": "result",
     "comparison": "comparison",
+    "export": "study_export",
 }
 # API list filters that take object ids; each is tried with study A's ids.
 API_LIST_FILTERS = {"study": "study", "subject": "subject", "visit": "visit", "photo": "photo"}
@@ -425,6 +426,7 @@ def study_a_state(world: World) -> dict[str, Any]:
         "photos": sorted(Photo.objects.filter(study=study).values_list("pk", flat=True)),
         "comparisons": sorted(Comparison.objects.filter(subject__study=study).values_list("pk", flat=True)),
         "jobs": sorted(AnalysisJob.objects.filter(photo__study=study).values_list("pk", "status")),
+        "exports": sorted(StudyExport.objects.filter(study=study).values_list("pk", "status")),
     }
 
 
@@ -546,7 +548,13 @@ def test_lists_and_pages_without_ids_show_nothing_of_another_study(study_with_me
     assert not failures, "Lists showed study A to an outsider:\n" + "\n".join(failures)
 
 
-API_CREATES = ("api:subject-list", "api:visit-list", "api:photo-list", "api:comparison-list")
+API_CREATES = (
+    "api:subject-list",
+    "api:visit-list",
+    "api:photo-list",
+    "api:comparison-list",
+    "api:export-list",
+)
 
 
 def create_body(route_name: str, world: World) -> dict[str, Any]:
@@ -555,6 +563,7 @@ def create_body(route_name: str, world: World) -> dict[str, Any]:
         "api:visit-list": {"subject": world.subject.pk, "label": "intruder", "role": "pre"},
         "api:photo-list": {"visit": world.visit.pk, "view": "left45", "file": png((10, 200, 10))},
         "api:comparison-list": {"pre_visit": world.post_visit.pk, "post_visit": world.visit.pk},
+        "api:export-list": {"study": world.study.pk, "format": "dicom", "deidentify": "true"},
     }[route_name]
 
 

@@ -2,10 +2,12 @@
 and download its exports."""
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
 
 from webapp.exports.models import StudyExport
-from webapp.studies.access import Capability, not_found, require
-from webapp.studies.models import Study
+from webapp.studies.access import ROLE_CAPABILITIES, Capability, not_found, require
+from webapp.studies.models import Study, StudyMembership
+from webapp.webutils import is_site_admin
 
 
 def get_export(user: AbstractBaseUser | AnonymousUser, export_id: int) -> StudyExport:
@@ -24,3 +26,14 @@ RECENT_EXPORTS = 10
 def recent_exports(study: Study) -> list[StudyExport]:
     """The study's latest background exports, newest first."""
     return list(StudyExport.objects.filter(study=study).order_by("-created_at", "-pk")[:RECENT_EXPORTS])
+
+
+def exports_for_user(user: AbstractBaseUser | AnonymousUser) -> QuerySet[StudyExport]:
+    """Exports of the studies in which ``user`` may export (site admins: all)."""
+    if is_site_admin(user):
+        return StudyExport.objects.all()
+    if not user.is_authenticated:
+        return StudyExport.objects.none()
+    roles = [role for role, granted in ROLE_CAPABILITIES.items() if Capability.EXPORT in granted]
+    studies = StudyMembership.objects.filter(user=user, role__in=roles).values("study_id")
+    return StudyExport.objects.filter(study_id__in=studies)
