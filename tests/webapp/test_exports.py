@@ -352,7 +352,9 @@ def test_dicom_import_round_trip(scene):
     assert photo.jobs.exists()  # the study's analyses are queued as for an upload
     with Image.open(photo.image.open("rb")) as stored:
         assert not stored.info.get("exif")
-    created = AuditEvent.objects.get(action=AuditAction.CREATE, object_id=str(photo.pk))
+    created = AuditEvent.objects.get(
+        action=AuditAction.CREATE, object_type="studies.photo", object_id=str(photo.pk)
+    )
     assert "HOSPITAL-12345" not in str(created.details)
     # The same file again is a duplicate, refused with the reason.
     again = client.post(url, {"view": "frontal", "file": _dicom_file(source)})

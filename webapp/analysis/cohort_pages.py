@@ -4,6 +4,8 @@ of a photo pair beyond a comparability limit."""
 
 from __future__ import annotations
 
+import base64
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ml.measures.statistics import ADJUSTMENTS
-from webapp.analysis import charts, pairs
+from webapp.analysis import charts, normality_maps, pairs
 from webapp.analysis.cohort import (
     MEASURE_GROUPS,
     CohortFilters,
@@ -39,17 +41,21 @@ def _choice(request: HttpRequest, name: str, allowed, default: str = "") -> str:
     return value if value in allowed else default
 
 
+def _filters(request: HttpRequest, study) -> CohortFilters:
+    return CohortFilters(
+        arm=_choice(request, "arm", study.arms),
+        sex=_choice(request, "sex", Sex.values),
+        age_band=_choice(request, "age_band", AGE_BANDS),
+    )
+
+
 @login_required
 @require_GET
 def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     """The cohort's change per measure (statistics, tests between arms, charts) and its photo pairs
     with their comparability, filtered by arm, sex and age band."""
     study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
-    filters = CohortFilters(
-        arm=_choice(request, "arm", study.arms),
-        sex=_choice(request, "sex", Sex.values),
-        age_band=_choice(request, "age_band", AGE_BANDS),
-    )
+    filters = _filters(request, study)
     view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
     group = _choice(request, "group", MEASURE_GROUPS, "lips")
     method = _choice(request, "adjust", ADJUSTMENTS, "holm")
@@ -132,6 +138,39 @@ def _charts(summary: CohortSummary, shown: MeasureStatistics, group: str) -> dic
             f"Mean change per zone ({MEASURE_GROUPS[group]})", unit, by_zone
         )
     return found
+
+
+@login_required
+@require_GET
+def cohort_normality_maps(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Per arm, the average normality heatmaps of the cohort's pre and post photos and of their difference,
+    on the aligned face, with the page's filters."""
+    study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
+    filters = _filters(request, study)
+    view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
+    maps = normality_maps.cohort_normality_maps(study, filters, view=view)
+    charts = [
+        (chart, base64.b64encode(chart.png).decode()) for chart in normality_maps.normality_maps_charts(maps)
+    ]
+    audit_record(
+        action=AuditAction.VIEW,
+        summary=f"Viewed the average normality heatmaps of {study.name!r}",
+        actor=request.user,
+        target=study,
+        request=request,
+        details={"filters": vars(filters), "view": view, "subjects": maps.subjects},
+    )
+    context = {
+        "study": study,
+        "filters": filters,
+        "view": view,
+        "views": PhotoView.choices,
+        "sexes": Sex.choices,
+        "age_bands": AGE_BANDS,
+        "maps": maps,
+        "charts": charts,
+    }
+    return render(request, "studies/cohort_normality_maps.html", context)
 
 
 @login_required
