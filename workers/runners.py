@@ -24,6 +24,7 @@ from ml.model_names import (
 from ml.progress import ProgressCallback
 from webapp.analysis.kinds import KIND_SPECS, model_is_usable, not_trained_message
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result
+from webapp.analysis.normality_maps import NPY_TYPE, PSE_MAP_ARTIFACT, pse_map_bytes
 from webapp.analysis.selectors import active_model_version, latest_result
 from webapp.analysis.services import Artifact
 from webapp.studies.models import AnalysisKind, Study
@@ -320,6 +321,8 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
             "png",
             "image/png",
         ),
+        # The heatmap's values themselves (the PNG above is scaled per photo): the cohort's average maps.
+        Artifact(PSE_MAP_ARTIFACT, pse_map_bytes(analysis.heatmap, analysis.region_mask), "npy", NPY_TYPE),
     ]
     metric = data["metric"]
     parameters = {
