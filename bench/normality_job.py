@@ -7,7 +7,8 @@ loaded once before timing, as in a worker pool process. Photos: London studio ph
 out from training) and 12-MP versions of the same photos (4000 × 3000 JPEG, upscaled from the 1350-px
 originals' 900-px copies, quality 92: the size of a phone or DSLR photo; the upscaling is stated, the
 pixel count and decoding cost are those of a real 12-MP photo). Normalizers side by side: the
-inpainting normalizer (K = 1 and K = 5) and the previous autoencoder (K = 1, 3 / 25 steps).
+inpainting normalizer (K = 1 and K = 5) and the autoencoder (K = 1, 3 / 25 steps, the worker's default),
+the latter also with the whole photo decoded instead of the reduced decode of large JPEGs.
 Writes DIR/normality_job.json and DIR/normality_job.md (default bench/reports/).
 """
 
@@ -62,16 +63,24 @@ SETUPS = {
     "inpainting K=1": {"normalizer": "normality-inpainting-128", "candidates": 1},
     "inpainting K=5": {"normalizer": "normality-inpainting-128", "candidates": 5},
     "autoencoder K=1 (3/25 steps)": {"normalizer": "normality-autoencoder-128", "candidates": 1},
+    # The worker's default normalizer again with the whole photo decoded: what the reduced decode saves
+    # and how far S moves with it.
+    "autoencoder K=1, full decode": {
+        "normalizer": "normality-autoencoder-128",
+        "candidates": 1,
+        "reduced_decode": False,
+    },
 }
+REDUCED, FULL = "autoencoder K=1 (3/25 steps)", "autoencoder K=1, full decode"
 
 
-def run_job(photo: Path, normalizer: str, candidates: int) -> dict[str, Any]:
+def run_job(photo: Path, normalizer: str, candidates: int, reduced_decode: bool = True) -> dict[str, Any]:
     """The worker's job for one photo file; wall and process-CPU seconds, the job's own timings."""
     from ml.core.imageio import load_image
-    from ml.normality.analysis import analyze_normality
+    from ml.normality.analysis import analyze_normality, load_photo
 
     started, cpu = time.perf_counter(), time.process_time()
-    image = load_image(photo)
+    image = load_photo(photo)[0] if reduced_decode else load_image(photo)
     decoded = time.perf_counter() - started
     result = analyze_normality(image, normalizer=normalizer, rating=False, candidates=candidates)
     return {
@@ -135,6 +144,14 @@ def markdown(report: dict[str, Any]) -> str:
     machine = report["machine"]
     lines += [
         "",
+        "Large JPEGs are decoded at 1/2-1/8 size (libjpeg DCT scaling, shorter side >= 720 px; "
+        "`ml.normality.analysis.load_photo`). Largest |S(reduced decode) - S(full decode)|, autoencoder: "
+        + ", ".join(
+            f"{kind} {value:.3f}"
+            for kind, value in report["max_abs_score_change_reduced_vs_full_decode"].items()
+        )
+        + " (900-px photos are not reduced).",
+        "",
         f"Load average before / after: {report['load_before']} / {report['load_after']} on "
         f"{machine['cpus_available']} CPUs shared with other work (wall seconds rise with the load; CPU "
         "seconds much less).",
@@ -165,8 +182,16 @@ def main(argv: list[str] | None = None) -> int:
             for kind, photos in (("London 900 px", london), ("12 MP", large))
             for label, rows in measure(photos, args.repeats).items()
         }
+    decode_effect = {
+        kind: max(
+            abs(reduced["score"] - full["score"])
+            for reduced, full in zip(results[f"{kind} | {REDUCED}"], results[f"{kind} | {FULL}"], strict=True)
+        )
+        for kind in ("London 900 px", "12 MP")
+    }
     report = {
         "command": "python -m bench.normality_job " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "max_abs_score_change_reduced_vs_full_decode": decode_effect,
         "repeats": args.repeats,
         "summary": {key: summarize(rows) for key, rows in results.items()},
         "rows": results,

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 app = celery_app("facet")
 # Task modules of the workers package: analysis jobs, model training, landmark campaigns, rating fits.
-for task_module in ("tasks", "training", "campaigns", "ratings"):
+for task_module in ("tasks", "training", "campaigns", "ratings", "exports"):
     app.autodiscover_tasks(["workers"], related_name=task_module, force=True)
 
 

@@ -24,6 +24,7 @@ from ml.model_names import (
 from ml.progress import ProgressCallback
 from webapp.analysis.kinds import KIND_SPECS, model_is_usable, not_trained_message
 from webapp.analysis.models import AnalysisJob, ModelVersion, Result
+from webapp.analysis.normality_maps import NPY_TYPE, PSE_MAP_ARTIFACT, pse_map_bytes
 from webapp.analysis.selectors import active_model_version, latest_result
 from webapp.analysis.services import Artifact
 from webapp.studies.models import AnalysisKind, Study
@@ -271,7 +272,7 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
     """Personalized normalization, PSE heatmap and score S, and the 1–7 rating (Boyaci; Hayajneh)."""
     weights = model_weights(NORMALITY_AUTOENCODER, job)
     from ml.core.imageio import encode_png
-    from ml.normality.analysis import analyze_normality, heatmap_colours
+    from ml.normality.analysis import analyze_normality, heatmap_colours, load_photo
 
     regressor = (
         model_weights(NORMALITY_REGRESSOR, job)
@@ -280,8 +281,11 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
     )
     region = job.photo.study.normality_region or "mouth_nose"
     progress(0.02, "Reading photo")
-    image = _read_image(job)
+    # A large JPEG is decoded at reduced size; the stored landmarks are in the full photo's pixels.
+    image, scale = load_photo(read_photo_bytes(job))
     landmarks, landmark_source = stored_landmarks(job)
+    if landmarks is not None:
+        landmarks = landmarks * scale
     analysis = analyze_normality(
         image,
         landmarks=landmarks,
@@ -317,6 +321,8 @@ def run_normality(job: AnalysisJob, progress: ProgressCallback) -> RunOutcome:
             "png",
             "image/png",
         ),
+        # The heatmap's values themselves (the PNG above is scaled per photo): the cohort's average maps.
+        Artifact(PSE_MAP_ARTIFACT, pse_map_bytes(analysis.heatmap, analysis.region_mask), "npy", NPY_TYPE),
     ]
     metric = data["metric"]
     parameters = {

@@ -24,6 +24,10 @@ from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
 from ml.zones.atlas import ZONES
 
 NOISE_FLOOR_FILE = Path(__file__).with_name("noise_floor.json")
+# The normality score's floor comes from the normality pipeline's framing measurement (``python -m ml
+# normality write-reference --measures-floor``), not from the re-photography run above: it belongs to
+# one normalizer and residual map, so it is kept in its own file that the measures run does not rewrite.
+NORMALITY_NOISE_FLOOR_FILE = Path(__file__).with_name("noise_floor_normality.json")
 PERCENT = "%"
 SCORE = "score"
 
@@ -132,12 +136,13 @@ def group_keys(group: str) -> tuple[str, ...]:
 
 @cache
 def noise_floors() -> dict[str, float]:
-    """Each measure's repeatability coefficient (``python -m ml measures noise-floor``), by key."""
-    if not NOISE_FLOOR_FILE.exists():
-        return {}
+    """Each measure's repeatability coefficient (``python -m ml measures noise-floor``; the normality
+    score's from the normality pipeline's framing test), by key."""
     return {
         key: row["repeatability_coefficient"]
-        for key, row in json.loads(NOISE_FLOOR_FILE.read_text())["measures"].items()
+        for path in (NOISE_FLOOR_FILE, NORMALITY_NOISE_FLOOR_FILE)
+        if path.exists()
+        for key, row in json.loads(path.read_text())["measures"].items()
     }
 
 

@@ -32,12 +32,24 @@ DIRECTION = "higher S = more normal"
 METRIC_LABELS = {
     "pse-ycbcr-eroded": "difference in brightness and colour between the face and its normalized version "
     "(squared error in YCbCr; isolated specks removed)",
+    "pse-ycbcr-eroded-standardized": "difference in brightness and colour between the face and its "
+    "normalized version, measured against how large that difference usually is at the same place on "
+    "normal faces (0 = no more than usual)",
     "ssim-y": "difference in local structure of brightness (1 - SSIM)",
     "lpips-alex": "learned perceptual difference (LPIPS network)",
     "lpips-alex-random-backbone": "LPIPS with an untrained network (for comparison only)",
     "ssim-fallback": "structural similarity (SSIM), used because the LPIPS network is not installed",
 }
 REGION_LABELS = {"mouth_nose": "mouth and nose", "face_no_eyes": "whole face without the eyes"}
+# ``raw``: Hayajneh's PSE map as it is; ``standardized``: relative to normal faces' residuals at each
+# place (:mod:`ml.normality.residual_reference`). The standardized map did not win the validity tests
+# under the rule fixed before measuring (docs/reports/normality-real-faces.md), so raw stays the default.
+RESIDUAL_MAPS = ("raw", "standardized")
+DEFAULT_RESIDUAL_MAP = "raw"
+# The analysis works on a 128-px aligned face (YuNet searches at 480 px): a photo whose shorter side
+# is at least twice this is decoded at reduced size (``load_photo``), which is most of a 12-MP
+# photo's time otherwise.
+ANALYSIS_MIN_SIDE = 720
 
 
 class NormalizerUnavailableError(RuntimeError):
@@ -80,6 +92,15 @@ def build_normalizer(
     )
 
 
+def load_photo(source: str | Path | bytes) -> tuple[np.ndarray, float]:
+    """The photo for a normality analysis and its scale relative to the full photo (by which stored
+    full-size landmarks are multiplied): large JPEGs are decoded at reduced size
+    (:func:`ml.core.imageio.load_image_reduced`, shorter side ≥ ``ANALYSIS_MIN_SIDE``)."""
+    from ml.core.imageio import load_image_reduced
+
+    return load_image_reduced(source, ANALYSIS_MIN_SIDE)
+
+
 def heatmap_colours(heatmap: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """RGBA colour map of the heatmap inside the scoring region (transparent outside), scaled to the
     region's 99th percentile, for an overlay whose opacity a page controls."""
@@ -115,6 +136,15 @@ def zone_energy(heatmap: np.ndarray, zone_masks: np.ndarray) -> list[dict[str, A
     return rows
 
 
+def _reference_range(description: dict[str, Any], metric: str) -> dict[str, Any] | None:
+    """The card's reference range and noise floor of S, if they were measured with this heatmap metric
+    (ranges measured before the standardized map existed are of the raw PSE map)."""
+    reference = dict(description.get("details") or {}).get("reference")
+    if reference is None or reference.get("heatmap", "pse-ycbcr-eroded") != metric:
+        return None
+    return reference
+
+
 def analyze_normality(
     image: np.ndarray,
     *,
@@ -129,6 +159,7 @@ def analyze_normality(
     adapt_steps: int | None = None,
     candidates: int | None = None,
     landmark_model: str = DLIB_68,
+    residual_map: str = DEFAULT_RESIDUAL_MAP,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -136,10 +167,14 @@ def analyze_normality(
 
     ``normalizer`` is the inpainting normalizer, the embedded autoencoder or the operator-provided
     StyleGAN2, ``weights`` and ``regressor_weights`` other files than the shipped ones. ``candidates``
-    overrides K (default: the regressor's, or 1 without a rating). Raises :class:`NormalizerUnavailableError`
+    overrides K (default: the regressor's, or 1 without a rating). ``residual_map`` ``standardized``
+    scores the PSE map relative to normal faces (the normalizer's stored residual reference; the raw
+    map, with a note, when it has none); ``data["score_raw"]`` is always Hayajneh's S of the raw map.
+    Raises :class:`NormalizerUnavailableError`
     without normalizer weights and :class:`ml.core.subject.NoFaceError` without a face.
     """
     from ml.normality.features import candidate_features, feature_vector
+    from ml.normality.models import residual_reference
     from ml.normality.preprocess import align_face
     from ml.normality.scoring import score_pair
     from ml.normality.settings import analysis_settings
@@ -179,6 +214,14 @@ def analyze_normality(
                 "the 1-7 rating is not."
             )
             regressor_description = None
+    if residual_map not in RESIDUAL_MAPS:
+        raise ValueError(f"Unknown residual map '{residual_map}'; choose one of {', '.join(RESIDUAL_MAPS)}.")
+    reference = residual_reference(normalizer, weights) if residual_map == "standardized" else None
+    if residual_map == "standardized" and reference is None:
+        notes.append(
+            f"The normalizer '{normalizer}' has no residual reference of normal faces (python -m ml "
+            "normality fit-residual-reference), so S is scored on the raw PSE map."
+        )
     settings = analysis_settings(regressor, projection_steps, adapt_steps)
     if candidates is not None:
         settings = dataclasses.replace(settings, candidates=candidates)
@@ -214,7 +257,12 @@ def analyze_normality(
     mark = time.perf_counter()
     report(progress, 0.92, "Scoring")
     normalized = normalizations[0].image
-    scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric)
+    raw_scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric)
+    scored = (
+        score_pair(aligned.image, normalized, aligned.landmarks, region, metric, reference)
+        if reference is not None and metric == "pse"
+        else raw_scored
+    )
     features = candidate_features(
         aligned.image, [(c.image, c.w_norm) for c in normalizations], w_raw, model.perceptual
     )
@@ -234,6 +282,7 @@ def analyze_normality(
     timings["total_s"] = time.perf_counter() - started
     data = {
         "score": float(scored.score),
+        "score_raw": float(raw_scored.score),
         "direction": DIRECTION,
         "rating": rating_result,
         "features": features,
@@ -245,6 +294,9 @@ def analyze_normality(
             "projection_steps": 0 if inpainting else model.config.steps,
             "adapt_steps": model.adapt_steps,
         },
+        "residual_reference": reference.provenance
+        if reference is not None and scored is not raw_scored
+        else None,
         "model": description,
         "regressor": regressor_description,
         "zone_energy": energy,
@@ -254,7 +306,7 @@ def analyze_normality(
             "region": REGION_LABELS.get(scored.region, scored.region),
         },
         # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
-        "reference": dict(description.get("details") or {}).get("reference"),
+        "reference": _reference_range(description, scored.metric),
         "crop_size": int(aligned.image.shape[0]),
         "notes": notes,
         "timings": {key: round(value, 3) for key, value in timings.items()},

@@ -123,8 +123,11 @@ def features_for_contents(
     cache: FeatureCache,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict[Any, dict[str, float] | None]:
-    """Features of each ``(key, read_bytes)`` photo (``None`` where no face was found), cached by content."""
-    from ml.core.imageio import load_image
+    """Features of each ``(key, read_bytes)`` photo (``None`` where no face was found), cached by content.
+
+    Photos are decoded as the normality job decodes them (large JPEGs at reduced size), so the features
+    a regressor is fitted on are those the study's jobs compute."""
+    from ml.normality.analysis import load_photo
 
     found: dict[Any, dict[str, float] | None] = {}
     for index, (key, read) in enumerate(sources):
@@ -135,7 +138,7 @@ def features_for_contents(
             found[key] = cached
             continue
         try:
-            features: dict[str, float] | None = photo_features(load_image(content), normalizer, candidates)
+            features: dict[str, float] | None = photo_features(load_photo(content)[0], normalizer, candidates)
         except NoFaceFound:
             features = None
         cache.put(digest, features)

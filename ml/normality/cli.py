@@ -17,6 +17,7 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
+from ml.normality.analysis import DEFAULT_RESIDUAL_MAP, RESIDUAL_MAPS
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
@@ -102,114 +103,143 @@ def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> 
     return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
 
 
+def _residual_maps(name: str, weights: Path | None) -> dict[str, Any]:
+    """The residual maps a validity run compares: the standardized map (when the normalizer has a
+    residual reference of normal faces) and the raw PSE map, by name → reference (``None``: raw)."""
+    from ml.normality.models import residual_reference
+
+    reference = residual_reference(name, weights)
+    return {"standardized": reference, "raw": None} if reference is not None else {"raw": None}
+
+
 def _validate(args: argparse.Namespace) -> int:
-    """Paired real clefts, simulated defects on held-out normal faces, clefts against normal faces."""
+    """Paired real clefts, simulated defects on held-out normal faces, clefts against normal faces;
+    every figure for each residual map (standardized and raw), from one normalization per photo."""
     from ml.core.imageio import load_image
     from ml.core.subject import NoFaceError
     from ml.normality import validation
     from ml.normality.analysis import analyze_normality, build_normalizer
     from ml.normality.autoencoder import cached_faces_by_source
-    from ml.normality.scoring import region_mask
+    from ml.normality.scoring import region_mask, score_pair
 
     data = Path(args.data) if args.data else data_dir()
     name = NORMALIZERS[args.model]
     if args.weights is None:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else None
+    maps = _residual_maps(name, weights)
 
-    def analyse(path: Path) -> Any:
-        return analyze_normality(load_image(path), normalizer=name, weights=weights, rating=False)
+    def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
+        """The analysis and, per residual map, its score and heatmap over the aligned face."""
+        result = analyze_normality(load_image(path), normalizer=name, weights=weights, rating=False)
+        scored = {
+            map_name: score_pair(result.aligned, result.normalized, result.landmarks, reference=reference)
+            for map_name, reference in maps.items()
+        }
+        return result, scored
 
-    report: dict[str, Any] = {"model": name, "weights": str(weights) if weights else "shipped"}
+    per_map: dict[str, dict[str, Any]] = {map_name: {} for map_name in maps}
+    pairs: dict[str, list[dict[str, Any]]] = {map_name: [] for map_name in maps}
     pairs_dir = data / "cleft-pairs"
-    pairs = []
     for cleft_path in sorted((pairs_dir / "cleft").glob("*.png"), key=lambda p: int(p.stem)):
-        cleft, twin = analyse(cleft_path), analyse(pairs_dir / "inpainted" / cleft_path.name)
+        (cleft, cleft_scores), (_, twin_scores) = (
+            analyse(cleft_path),
+            analyse(pairs_dir / "inpainted" / cleft_path.name),
+        )
         zone = validation.lip_nose_zone(cleft.landmarks, cleft.aligned.shape)
         face = region_mask(cleft.landmarks, cleft.aligned.shape, "face_no_eyes")
-        peak = validation.heatmap_peak(cleft.heatmap, face)
-        pairs.append(
-            {
-                "pair": cleft_path.stem,
-                "score_cleft": round(cleft.data["score"], 4),
-                "score_inpainted_twin": round(twin.data["score"], 4),
-                "cleft_lower": cleft.data["score"] < twin.data["score"],
-                "texture_cleft": round(validation.region_texture(cleft.aligned, cleft.region_mask), 2),
-                "peak": peak,
-                "peak_in_lip_nose": bool(zone[peak]),
-            }
-        )
-        _log(f"pair {cleft_path.stem}: {pairs[-1]}")
-    report["paired_real"] = {
-        "data": "cleft-pairs development pairs: real cleft photo vs the same photo with the cleft inpainted "
-        "away by the source's authors (no age or identity confound)",
-        "pairs": pairs,
-        "cleft_lower": sum(p["cleft_lower"] for p in pairs),
-        "peak_in_lip_nose": sum(p["peak_in_lip_nose"] for p in pairs),
-        "count": len(pairs),
-    }
+        for map_name in maps:
+            peak = validation.heatmap_peak(cleft_scores[map_name].heatmap, face)
+            pairs[map_name].append(
+                {
+                    "pair": cleft_path.stem,
+                    "score_cleft": round(cleft_scores[map_name].score, 4),
+                    "score_inpainted_twin": round(twin_scores[map_name].score, 4),
+                    "cleft_lower": cleft_scores[map_name].score < twin_scores[map_name].score,
+                    "texture_cleft": round(validation.region_texture(cleft.aligned, cleft.region_mask), 2),
+                    "peak": peak,
+                    "peak_in_lip_nose": bool(zone[peak]),
+                }
+            )
+        _log(f"pair {cleft_path.stem}: {[(m, pairs[m][-1]) for m in maps]}")
+    for map_name in maps:
+        per_map[map_name]["paired_real"] = {
+            "data": "cleft-pairs development pairs: real cleft photo vs the same photo with the cleft "
+            "inpainted away by the source's authors (no age or identity confound)",
+            "pairs": pairs[map_name],
+            "cleft_lower": sum(p["cleft_lower"] for p in pairs[map_name]),
+            "peak_in_lip_nose": sum(p["peak_in_lip_nose"] for p in pairs[map_name]),
+            "count": len(pairs[map_name]),
+        }
 
-    normal_scores, ages = [], {}
     with (data / "london" / "faces.csv").open(newline="") as handle:
         ages = {row["face"]: row["age"] for row in csv.DictReader(handle)}
     london = sorted((data / "london" / "neutral").glob("*.jpg"))[: args.normal_limit]
-    by_band: dict[str, list[float]] = {}
+    normal_scores: dict[str, list[float]] = {map_name: [] for map_name in maps}
+    by_band: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     textures: list[float] = []
     london_faces: list[dict[str, Any]] = []
     for path in london:
         try:
-            result = analyse(path)
+            result, scored = analyse(path)
         except NoFaceError:
             _log(f"no face in {path.name}")
             continue
-        normal_scores.append(result.data["score"])
         textures.append(validation.region_texture(result.aligned, result.region_mask))
-        by_band.setdefault(validation.age_band(ages.get(path.stem)), []).append(normal_scores[-1])
+        for map_name in maps:
+            normal_scores[map_name].append(scored[map_name].score)
+            by_band[map_name].setdefault(validation.age_band(ages.get(path.stem)), []).append(
+                scored[map_name].score
+            )
         london_faces.append(
             {
                 "face": path.stem,
                 "age": ages.get(path.stem),
-                "score": round(normal_scores[-1], 4),
+                "scores": {map_name: round(scored[map_name].score, 4) for map_name in maps},
                 "texture": round(textures[-1], 2),
             }
         )
-    cleft_scores = [p["score_cleft"] for p in pairs]
-    twin_scores = [p["score_inpainted_twin"] for p in pairs]
-    report["groups"] = {
-        "cleft": {
-            "count": len(cleft_scores),
-            "median_score": float(np.median(cleft_scores)),
-            "ages": "infants",
-        },
-        "london_adults": {
-            "count": len(normal_scores),
-            "median_score": float(np.median(normal_scores)),
-            "ages": "adults (London set, held out from training)",
-            "faces": london_faces,
-        },
-        "auroc_cleft_vs_london_adults": validation.auroc(cleft_scores, normal_scores),
-        "auroc_cleft_vs_london_adults_18_24": (
-            validation.auroc(cleft_scores, by_band["18-24"]) if by_band.get("18-24") else None
-        ),
-        "auroc_cleft_vs_inpainted_twins": validation.auroc(cleft_scores, twin_scores),
-        "texture": {
-            "what": "SD of luminance in the scoring region (8-bit levels): photo detail and contrast",
-            "median_cleft": float(np.median([p["texture_cleft"] for p in pairs])),
-            "median_london_adults": float(np.median(textures)) if textures else None,
-            "spearman_s_vs_texture_all_faces": _spearman(
-                [*cleft_scores, *normal_scores], [*(p["texture_cleft"] for p in pairs), *textures]
+    for map_name in maps:
+        cleft_scores = [p["score_cleft"] for p in pairs[map_name]]
+        twin_scores = [p["score_inpainted_twin"] for p in pairs[map_name]]
+        scores, bands = normal_scores[map_name], by_band[map_name]
+        per_map[map_name]["groups"] = {
+            "cleft": {
+                "count": len(cleft_scores),
+                "median_score": float(np.median(cleft_scores)),
+                "ages": "infants",
+            },
+            "london_adults": {
+                "count": len(scores),
+                "median_score": float(np.median(scores)) if scores else None,
+                "ages": "adults (London set, held out from training)",
+            },
+            "auroc_cleft_vs_london_adults": validation.auroc(cleft_scores, scores) if scores else None,
+            "auroc_cleft_vs_london_adults_18_24": (
+                validation.auroc(cleft_scores, bands["18-24"]) if bands.get("18-24") else None
             ),
-        },
-        "confound": "No normal photos of infants exist in the data: the only same-age comparison is the "
-        "inpainted twins (the same children, synthetic normal lip). Against adults, age, framing and "
-        "photo source differ as well as the cleft.",
-    }
-    report["reference"] = {
-        "data": "normal adult faces (London set, neutral studio photos, held out from training)",
-        **validation.reference_range(normal_scores),
-        "by_age_band": {band: validation.reference_range(values) for band, values in sorted(by_band.items())},
-    }
-    _log(f"groups: {report['groups']}")
+            "auroc_cleft_vs_inpainted_twins": validation.auroc(cleft_scores, twin_scores),
+            "texture": {
+                "what": "SD of luminance in the scoring region (8-bit levels): photo detail and contrast",
+                "median_cleft": float(np.median([p["texture_cleft"] for p in pairs[map_name]])),
+                "median_london_adults": float(np.median(textures)) if textures else None,
+                "spearman_s_vs_texture_all_faces": _spearman(
+                    [*cleft_scores, *scores], [*(p["texture_cleft"] for p in pairs[map_name]), *textures]
+                ),
+            },
+            "confound": "No normal photos of infants exist in the data: the only same-age comparison is "
+            "the inpainted twins (the same children, synthetic normal lip). Against adults, age, framing "
+            "and photo source differ as well as the cleft.",
+        }
+        per_map[map_name]["reference"] = {
+            "data": "normal adult faces (London set, neutral studio photos, held out from training)",
+            "heatmap": _heatmap_metric(map_name),
+            **validation.reference_range(scores),
+            "by_age_band": {
+                band: validation.reference_range(values) for band, values in sorted(bands.items())
+            },
+        }
+    _log(f"groups: {[(m, per_map[m]['groups']['auroc_cleft_vs_london_adults']) for m in maps]}")
 
     if args.defect_limit:
         from ml.normality.inpainting import InpaintingNormalizer
@@ -235,24 +265,41 @@ def _validate(args: argparse.Namespace) -> int:
             normalize = normalizer.normalized_image
         else:
             normalize = lambda image, landmarks: normalizer.normalized_image(image)  # noqa: E731
-        mebeauty_scores, results = validation.evaluate_simulated_defects(faces, normalize)
-        report["simulated_defects"] = {
-            "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
-            "results": [dataclasses.asdict(result) for result in results],
-        }
-        report["groups"]["mebeauty_val_adults"] = {
-            "count": len(mebeauty_scores),
-            "median_score": float(np.median(mebeauty_scores)),
-            "ages": "adults (MEBeauty aligned 224-px crops, held out from training)",
-        }
-        report["groups"]["auroc_cleft_vs_mebeauty_val_adults"] = validation.auroc(
-            cleft_scores, mebeauty_scores
-        )
-        _log(f"defects: {report['simulated_defects']}")
+        evaluated = validation.evaluate_simulated_defects(faces, normalize, references=maps)
+        for map_name, (mebeauty_scores, results) in evaluated.items():
+            per_map[map_name]["simulated_defects"] = {
+                "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
+                "results": [dataclasses.asdict(result) for result in results],
+            }
+            groups = per_map[map_name]["groups"]
+            groups["mebeauty_val_adults"] = {
+                "count": len(mebeauty_scores),
+                "median_score": float(np.median(mebeauty_scores)),
+                "ages": "adults (MEBeauty aligned 224-px crops, held out from training)",
+            }
+            groups["auroc_cleft_vs_mebeauty_val_adults"] = validation.auroc(
+                [p["score_cleft"] for p in pairs[map_name]], mebeauty_scores
+            )
+        _log(f"defects: {[(m, per_map[m]['simulated_defects']) for m in maps]}")
+    primary = args.residual_map if args.residual_map in maps else "raw"
+    report: dict[str, Any] = {
+        "model": name,
+        "weights": str(weights) if weights else "shipped",
+        "residual_map": primary,
+        **per_map[primary],
+        "london_faces": london_faces,
+        "residual_maps": per_map,
+    }
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print_json(report)
     return 0
+
+
+def _heatmap_metric(residual_map: str) -> str:
+    from ml.normality.residual_reference import STANDARDIZED_METRIC
+
+    return STANDARDIZED_METRIC if residual_map == "standardized" else "pse-ycbcr-eroded"
 
 
 def _spearman(first: list[float], second: list[float]) -> float | None:
@@ -262,23 +309,32 @@ def _spearman(first: list[float], second: list[float]) -> float | None:
 
 
 def _framing(args: argparse.Namespace) -> int:
-    """S of the same faces re-framed (crops, scales, shifts, rotations, JPEG) and the noise floor."""
+    """S of the same faces re-framed (crops, scales, shifts, rotations, JPEG) and the noise floor, for
+    each residual map (standardized and raw) from one normalization per version."""
     from ml.core.imageio import load_image
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.core.subject import NoFaceError, subject_landmarks
     from ml.normality import validation
     from ml.normality.analysis import analyze_normality
+    from ml.normality.scoring import score_pair
 
     data = Path(args.data) if args.data else data_dir()
     name = NORMALIZERS[args.model]
     if args.weights is None:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else None
+    maps = _residual_maps(name, weights)
 
-    def score(image: np.ndarray) -> float:
-        return analyze_normality(image, normalizer=name, weights=weights, rating=False).data["score"]
+    def score(image: np.ndarray) -> dict[str, float]:
+        result = analyze_normality(image, normalizer=name, weights=weights, rating=False)
+        return {
+            map_name: score_pair(
+                result.aligned, result.normalized, result.landmarks, reference=reference
+            ).score
+            for map_name, reference in maps.items()
+        }
 
-    differences: dict[str, list[float]] = {}
+    differences: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     per_face = []
     for path in sorted((data / "london" / "neutral").glob("*.jpg"))[args.skip :][: args.limit]:
         image = load_image(path)
@@ -292,39 +348,118 @@ def _framing(args: argparse.Namespace) -> int:
                 scores[variant] = score(framed)
             except NoFaceError:
                 _log(f"{path.name} {variant}: no face found")
-        for variant, value in scores.items():
+        for variant, values in scores.items():
             if variant != "original" and "original" in scores:
-                differences.setdefault(variant, []).append(value - scores["original"])
-        per_face.append({"face": path.stem, "scores": {k: round(v, 4) for k, v in scores.items()}})
+                for map_name in maps:
+                    differences[map_name].setdefault(variant, []).append(
+                        values[map_name] - scores["original"][map_name]
+                    )
+        per_face.append(
+            {
+                "face": path.stem,
+                "scores": {k: {m: round(v, 4) for m, v in s.items()} for k, s in scores.items()},
+            }
+        )
         _log(f"{path.name}: {per_face[-1]['scores']}")
-    everything = [value for values in differences.values() for value in values]
-    floor = validation.noise_floor(everything)
-    crops = []
+    crops: dict[str, list[float]] = {map_name: [] for map_name in maps}
     rows = [row for row in csv.DictReader((data / "mebeauty" / "images.csv").open()) if row["split"] == "val"]
     for row in [row for row in rows if row["original"]][: args.crop_limit]:
         try:
-            crops.append(
-                score(load_image(data / "mebeauty" / row["image"]))
-                - score(load_image(data / "mebeauty" / row["original"]))
-            )
+            crop = score(load_image(data / "mebeauty" / row["image"]))
+            original = score(load_image(data / "mebeauty" / row["original"]))
         except NoFaceError:
             continue
+        for map_name in maps:
+            crops[map_name].append(crop[map_name] - original[map_name])
+    per_map = {}
+    for map_name in maps:
+        floor = validation.noise_floor([v for values in differences[map_name].values() for v in values])
+        found = np.abs(crops[map_name])
+        per_map[map_name] = {
+            "heatmap": _heatmap_metric(map_name),
+            "noise_floor_95": floor,
+            "median_abs_difference": {
+                k: float(np.median(np.abs(v))) for k, v in differences[map_name].items()
+            },
+            "within_floor": {k: float(np.mean(np.abs(v) <= floor)) for k, v in differences[map_name].items()},
+            "mebeauty_crop_vs_original": {
+                "count": len(found),
+                "median_abs_difference": float(np.median(found)) if len(found) else None,
+                "within_floor_fraction": float(np.mean(found <= floor)) if len(found) else None,
+            },
+        }
+    primary = args.residual_map if args.residual_map in maps else "raw"
     report = {
         "model": name,
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
-        "noise_floor_95": floor,
-        "median_abs_difference": {k: float(np.median(np.abs(v))) for k, v in differences.items()},
-        "within_floor": {k: float(np.mean(np.abs(v) <= floor)) for k, v in differences.items()},
-        "mebeauty_crop_vs_original": {
-            "count": len(crops),
-            "median_abs_difference": float(np.median(np.abs(crops))) if crops else None,
-            "within_floor_fraction": float(np.mean(np.abs(crops) <= floor)) if crops else None,
-        },
+        "residual_map": primary,
+        **per_map[primary],
+        "residual_maps": per_map,
         "faces": per_face,
     }
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print_json({k: v for k, v in report.items() if k != "faces"})
+    return 0
+
+
+def _fit_residual_reference(args: argparse.Namespace) -> int:
+    """Per-pixel median and MAD of the normalizer's PSE on normal TRAINING faces (never the cleft pairs
+    or the held-out faces), stored fp16 beside the weights with its provenance in the model card."""
+    import torch
+
+    from ml.modelcard import read_card
+    from ml.normality import residual_reference
+    from ml.normality.analysis import build_normalizer
+    from ml.normality.autoencoder import aligned_faces_cached, training_image_paths
+    from ml.normality.inpainting import InpaintingNormalizer
+    from ml.normality.scoring import pse_heatmap
+    from ml.registry import registry
+
+    torch.set_num_threads(args.threads)
+    data = Path(args.data) if args.data else data_dir()
+    name = NORMALIZERS[args.model]
+    if args.weights is None:
+        _require_normalizer_weights(args.model)
+    weights = Path(args.weights) if args.weights else registry.spec(name).weights_path
+    train_paths, _ = training_image_paths(data)
+    chosen = sorted(np.random.default_rng(args.seed).choice(len(train_paths), args.limit, replace=False))
+    paths = [train_paths[index] for index in chosen]
+    cache = Path(args.cache_dir) / f"reference-{args.limit}-{args.seed}-128.npz" if args.cache_dir else None
+    faces, landmarks, sources = aligned_faces_cached(paths, 128, cache, progress=_log)
+    normalizer = build_normalizer(name, weights, DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS)
+    heatmaps = []
+    for index, (face, points) in enumerate(zip(faces, landmarks, strict=True)):
+        if isinstance(normalizer, InpaintingNormalizer):
+            normalized = normalizer.normalized_image(face, points)
+        else:
+            normalized = normalizer.normalized_image(face)
+        heatmaps.append(pse_heatmap(face, normalized))
+        if (index + 1) % 20 == 0:
+            _log(f"normalized {index + 1}/{len(faces)} training faces")
+    provenance = {
+        "normalizer": name,
+        "normalizer_weights_sha256": file_sha256(weights),
+        "faces": len(heatmaps),
+        "data": f"{len(heatmaps)} normal training faces (seeded sample {args.seed} of the normalizer's "
+        "MEBeauty train split and FASSEG frontal training faces; no cleft pair, no held-out face)",
+        "statistic": "per pixel and YCbCr channel: median and 1.4826 x MAD of the eroded PSE, Gaussian "
+        "sigma 2 px, scale floored at 0.25 x its median over the pixels the normalizer changes",
+        "projection_steps": 0 if isinstance(normalizer, InpaintingNormalizer) else normalizer.config.steps,
+        "adapt_steps": normalizer.adapt_steps,
+        "command": "python -m ml " + " ".join(sys.argv[1:]),
+    }
+    reference = residual_reference.fit_residual_reference(np.stack(heatmaps), provenance)
+    out = residual_reference.residual_reference_path(weights)
+    residual_reference.save_residual_reference(reference, out)
+    provenance = {**provenance, "file": out.name, "sha256": file_sha256(out)}
+    card_file = card_path(weights)
+    if card_file.is_file():
+        card = read_card(card_file)
+        write_card(
+            card_file, dataclasses.replace(card, details={**card.details, "residual_reference": provenance})
+        )
+    print_json(provenance)
     return 0
 
 
@@ -341,22 +476,46 @@ def _write_reference(args: argparse.Namespace) -> int:
     validated = json.loads(Path(args.validate).read_text())
     framing = json.loads(Path(args.framing).read_text())
     card = read_card(card_file)
+    maps = validated.get("residual_maps", {}), framing.get("residual_maps", {})
+    if args.residual_map not in maps[0] or args.residual_map not in maps[1]:
+        raise CommandError(
+            f"The validate and framing reports must both hold figures of the {args.residual_map} residual "
+            "map (reports of this version do, for each map the normalizer has)."
+        )
     reference = {
-        **validated["reference"],
-        "noise_floor": framing["noise_floor_95"],
+        **maps[0][args.residual_map]["reference"],
+        "noise_floor": maps[1][args.residual_map]["noise_floor_95"],
         "noise_floor_meaning": "95th percentile of |S(re-framed) - S(original)| over "
         f"{framing['data']}: tight/loose crop, 0.5-2x scale, shifts, 5-degree rotations, JPEG 75/50",
     }
     write_card(card_file, dataclasses.replace(card, details={**card.details, "reference": reference}))
+    if args.measures_floor:
+        # The cohort and comparison pages call a pre-post change of S "beyond noise" above this floor.
+        floor_document = {
+            "what": "Noise floor of the normality score S for the measures' 'beyond noise' logic: "
+            f"{reference['noise_floor_meaning']}. Read as a repeatability coefficient (95 % of "
+            "re-framings of the same photo change S by less).",
+            "command": "python -m ml " + " ".join(sys.argv[1:]),
+            "normalizer": card.name,
+            "normalizer_version": card.version,
+            "heatmap": reference["heatmap"],
+            "measures": {
+                "normality_score": {
+                    "repeatability_coefficient": reference["noise_floor"],
+                    "photos": len(framing["faces"]),
+                }
+            },
+        }
+        Path(args.measures_floor).write_text(json.dumps(floor_document, indent=1) + "\n")
     print_json(reference)
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    from ml.core.imageio import encode_png, load_image
+    from ml.core.imageio import encode_png
     from ml.core.subject import NoFaceError
     from ml.normality import models
-    from ml.normality.analysis import NormalizerUnavailableError, analyze_normality
+    from ml.normality.analysis import NormalizerUnavailableError, analyze_normality, load_photo
     from ml.normality.scoring import heatmap_overlay
 
     if args.weights is None:
@@ -367,7 +526,7 @@ def _score(args: argparse.Namespace) -> int:
             "--out features.csv' then 'python -m ml normality fit-regressor --features features.csv', "
             "or pass --no-rating."
         )
-    image = load_image(args.image)
+    image, _ = load_photo(args.image)
     try:
         analysis = analyze_normality(
             image,
@@ -379,6 +538,7 @@ def _score(args: argparse.Namespace) -> int:
             regressor_weights=args.regressor,
             projection_steps=args.steps,
             adapt_steps=args.adapt_steps,
+            residual_map=args.residual_map,
         )
     except (NormalizerUnavailableError, NoFaceError) as error:
         raise CommandError(str(error)) from error
@@ -993,6 +1153,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="Generator adaptation iterations (50; score: the rating regressor's extraction setting).",
         )
 
+    def residual_map_option(
+        parser: argparse.ArgumentParser,
+        help_text: str = "Residual map whose figures are the report's main ones (both are reported): "
+        "standardized against normal faces, or Hayajneh's raw PSE map.",
+    ) -> None:
+        parser.add_argument(
+            "--residual-map", choices=RESIDUAL_MAPS, default=DEFAULT_RESIDUAL_MAP, help=help_text
+        )
+
     score = actions.add_parser("score", help="Normality score of one face photo.")
     score.add_argument("image", help="Photo with one face (the largest face is scored).")
     score.add_argument("--json", action="store_true", help="Print a JSON document.")
@@ -1008,6 +1177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     normalizer_options(score, tuple(NORMALIZERS))
+    residual_map_option(score, "Heatmap and S: Hayajneh's raw PSE map (default) or standardized.")
     score.set_defaults(handler=_score)
 
     ceiling = actions.add_parser(
@@ -1101,6 +1271,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument("--defect-skip", type=int, default=0, help="Skip the first N held-out faces.")
     validate.add_argument("--cache-dir", help="Aligned-face caches written by train-inpainter --cache-dir.")
     validate.add_argument("--out", help="Write the JSON report here too.")
+    residual_map_option(validate)
     validate.set_defaults(handler=_validate)
 
     framing = actions.add_parser(
@@ -1113,7 +1284,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     framing.add_argument("--skip", type=int, default=0)
     framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
     framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
+    residual_map_option(framing)
     framing.set_defaults(handler=_framing)
+
+    fit_reference = actions.add_parser(
+        "fit-residual-reference",
+        help="Residual statistics of normal training faces for the standardized heatmap.",
+    )
+    fit_reference.add_argument("--data", help="Data directory (mebeauty/, fasseg/).")
+    fit_reference.add_argument("--model", choices=("autoencoder", "inpainting"), default="autoencoder")
+    fit_reference.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
+    fit_reference.add_argument("--limit", type=int, default=150, help="Training faces sampled (150).")
+    fit_reference.add_argument("--seed", type=int, default=0)
+    fit_reference.add_argument("--cache-dir", help="Keep the aligned sample here (.npz).")
+    fit_reference.add_argument("--threads", type=int, default=1, help="torch CPU threads (1).")
+    fit_reference.set_defaults(handler=_fit_residual_reference)
 
     reference = actions.add_parser(
         "write-reference", help="Put the reference range of S and the noise floor into the model card."
@@ -1121,6 +1306,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reference.add_argument("--validate", required=True, help="JSON written by validate --out.")
     reference.add_argument("--framing", required=True, help="JSON written by framing --out.")
     reference.add_argument("--weights", help="Normalizer weights whose card is updated (the shipped one).")
+    reference.add_argument(
+        "--measures-floor",
+        help="Also write S's noise floor for the measures' pre-post comparisons to this JSON file "
+        "(ml/measures/noise_floor_normality.json for the worker's default normalizer).",
+    )
+    residual_map_option(reference, "Which residual map's range and floor to write (the analysis default).")
     reference.set_defaults(handler=_write_reference)
 
     fit = actions.add_parser(

@@ -16,6 +16,7 @@ Nothing is loaded here; ``trained`` reflects whether the weights file exists at 
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -185,3 +186,21 @@ registry.register(
         weights_path=regressor_path(),
     )
 )
+
+
+def residual_reference(name: str, weights: Path | str | None = None) -> Any:
+    """The standardized-residual reference stored beside the normalizer's weights (the shipped file
+    when ``weights`` is ``None``), or ``None`` when it has none; read once per process and file."""
+    from ml.registry import registry
+
+    path = Path(weights) if weights is not None else registry.spec(name).weights_path
+    if path is None:
+        return None
+    return _cached_reference(str(Path(path).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_reference(weights: str) -> Any:
+    from ml.normality.residual_reference import load_residual_reference, residual_reference_path
+
+    return load_residual_reference(residual_reference_path(Path(weights)))

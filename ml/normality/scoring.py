@@ -17,11 +17,14 @@ StyleGAN2-based model adaptation technique"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from ml.normality.residual_reference import ResidualReference
 
 Region = Literal["mouth_nose", "face_no_eyes"]
 REGIONS: tuple[str, ...] = ("mouth_nose", "face_no_eyes")
@@ -196,17 +199,23 @@ def score_pair(
     landmarks: np.ndarray,
     region: str = "mouth_nose",
     metric: str = "pse",
+    reference: ResidualReference | None = None,
 ) -> ScoreResult:
     """Score a raw face against its normalized version within a landmark region.
 
     ``metric``: ``pse`` (Hayajneh's eroded YCbCr squared error, the default), ``lpips`` or
-    ``ssim`` (comparison heatmaps scored with the same formula). ``landmarks`` are in the
-    coordinates of ``raw``.
+    ``ssim`` (comparison heatmaps scored with the same formula). With a ``reference`` of normal faces'
+    residuals, the PSE map is standardized against it (:mod:`ml.normality.residual_reference`) before
+    the same score formula. ``landmarks`` are in the coordinates of ``raw``.
     """
     if metric not in HEATMAP_METRICS:
         raise ValueError(f"Unknown heatmap metric '{metric}'; choose one of {', '.join(HEATMAP_METRICS)}.")
     mask = region_mask(landmarks, raw.shape[:2], region)
-    if metric == "pse":
+    if metric == "pse" and reference is not None:
+        from ml.normality.residual_reference import STANDARDIZED_METRIC, standardize
+
+        heatmap, used = standardize(pse_heatmap(raw, normalized), reference), STANDARDIZED_METRIC
+    elif metric == "pse":
         heatmap, used = pse_heatmap(raw, normalized), "pse-ycbcr-eroded"
     elif metric == "ssim":
         heatmap, used = ssim_heatmap(raw, normalized), "ssim-y"

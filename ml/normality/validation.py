@@ -15,14 +15,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from ml.normality.evaluation import SimulatedDefect, simulate_lip_notch
 from ml.normality.scoring import score_pair
+
+if TYPE_CHECKING:
+    from ml.normality.residual_reference import ResidualReference
 
 # Cleft lip sits between the nostril sill and the upper lip's vermilion: nostrils 31–35, upper lip
 # 48–54 and its inner line 60–64. The nasal bridge, lower lip and chin are outside.
@@ -131,39 +135,60 @@ def evaluate_simulated_defects(
     defects: Sequence[str] = tuple(DEFECTS),
     region: str = "mouth_nose",
     peak_tolerance: int = 2,
-) -> tuple[list[float], list[DefectResult]]:
-    """Each aligned ``(face, landmarks)`` and its altered copies, normalized by ``normalize(image,
-    landmarks)``; the same landmarks are used for the altered face (the defect is small). Returns the
-    unaltered faces' scores S (a normal group for other comparisons) and one result per defect."""
+    references: Mapping[str, ResidualReference | None] | None = None,
+) -> dict[str, tuple[list[float], list[DefectResult]]]:
+    """Each aligned ``(face, landmarks)`` and its altered copies, normalized once by ``normalize(image,
+    landmarks)`` and scored with each residual map of ``references`` (name → reference of normal faces'
+    residuals, ``None`` for the raw PSE map; default: the raw map alone, named ``raw``); the same
+    landmarks are used for the altered face (the defect is small). Per map: the unaltered faces' scores
+    S (a normal group for other comparisons) and one result per defect."""
     if not faces:
         raise ValueError("No faces to evaluate.")
+    maps = dict(references) if references is not None else {"raw": None}
     kernel = np.ones((2 * peak_tolerance + 1, 2 * peak_tolerance + 1), np.uint8)
-    normal_scores = [score_pair(image, normalize(image, points), points, region) for image, points in faces]
-    results = []
-    for name in defects:
-        worse, inside, altered_scores, counted = 0, 0, [], 0
-        for index, ((image, points), normal) in enumerate(zip(faces, normal_scores, strict=True)):
-            defect = DEFECTS[name](image, points, index)
+    normalized = [normalize(image, points) for image, points in faces]
+    normal_scores = {
+        name: [
+            score_pair(image, twin, points, region, reference=reference)
+            for (image, points), twin in zip(faces, normalized, strict=True)
+        ]
+        for name, reference in maps.items()
+    }
+    tallies: dict[str, dict[str, list[Any]]] = {name: {} for name in maps}
+    for defect_name in defects:
+        for index, (image, points) in enumerate(faces):
+            defect = DEFECTS[defect_name](image, points, index)
             if not defect.mask.any():
                 continue
-            altered = score_pair(defect.image, normalize(defect.image, points), points, region)
-            counted += 1
-            altered_scores.append(altered.score)
-            worse += altered.score < normal.score
-            inside += bool(
-                cv2.dilate(defect.mask.astype(np.uint8), kernel)[heatmap_peak(altered.heatmap, altered.mask)]
+            twin = normalize(defect.image, points)
+            changed = cv2.dilate(defect.mask.astype(np.uint8), kernel)
+            for name, reference in maps.items():
+                altered = score_pair(defect.image, twin, points, region, reference=reference)
+                tallies[name].setdefault(defect_name, []).append(
+                    (
+                        altered.score,
+                        altered.score < normal_scores[name][index].score,
+                        bool(changed[heatmap_peak(altered.heatmap, altered.mask)]),
+                    )
+                )
+    evaluated = {}
+    for name in maps:
+        results = []
+        for defect_name in defects:
+            rows = tallies[name].get(defect_name, [])
+            counted = max(len(rows), 1)
+            results.append(
+                DefectResult(
+                    defect=defect_name,
+                    faces=len(rows),
+                    score_worse_fraction=sum(row[1] for row in rows) / counted,
+                    peak_inside_fraction=sum(row[2] for row in rows) / counted,
+                    median_score_normal=float(np.median([s.score for s in normal_scores[name]])),
+                    median_score_altered=float(np.median([row[0] for row in rows])) if rows else float("nan"),
+                )
             )
-        results.append(
-            DefectResult(
-                defect=name,
-                faces=counted,
-                score_worse_fraction=worse / max(counted, 1),
-                peak_inside_fraction=inside / max(counted, 1),
-                median_score_normal=float(np.median([s.score for s in normal_scores])),
-                median_score_altered=float(np.median(altered_scores)) if altered_scores else float("nan"),
-            )
-        )
-    return [score.score for score in normal_scores], results
+        evaluated[name] = ([score.score for score in normal_scores[name]], results)
+    return evaluated
 
 
 def auroc(lower_is_positive: Sequence[float], negatives: Sequence[float]) -> float:

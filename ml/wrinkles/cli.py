@@ -1,5 +1,6 @@
 """``python -m ml wrinkles {synthesize,label,box-labels,train,evaluate,evaluate-boxes,crossval,card,segment,
-cache-predictions,false-positives,sweep-post-processing,noise-floor,train-types,evaluate-types,ship-real}
+cache-predictions,false-positives,sweep-post-processing,noise-floor,train-types,evaluate-types,ship-real,
+card-real}
 ...``."""
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
         args.threshold,
         probabilities=bool(sweep),
         post_processing=_post_processing_file(args.post_processing),
+        all_faces=args.faces == "all",
     )
     splits = [None if split == "all" else split for split in args.split]
     counts = dict(iter_split_counts(args.data))
@@ -149,6 +151,7 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
             limit=args.limit,
             log=lambda line: print(line, file=sys.stderr),
             thresholds=sweep,
+            all_faces=args.faces == "all",
         )
         reports.append({**report, "model": description, "split_sizes": counts})
     if args.out:
@@ -167,6 +170,13 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
                     f"{report['split']} (threshold {row.get('threshold', description['threshold'])}): "
                     f"box recall {row['box_recall']:.3f}, pixel precision {row['pixel_precision'] or 0:.3f}, "
                     f"analysed {report['share_analysed']:.1%}"
+                )
+            if "all_faces" in report:
+                every = report["all_faces"]
+                print(
+                    f"{report['split']} every face ({every['faces_analysed']} faces): box recall "
+                    f"{every['box_recall']:.3f}, pixel precision {every['pixel_precision'] or 0:.3f}, "
+                    f"{every['boxes_on_no_analysed_face']} boxes on no analysed face"
                 )
     return 0
 
@@ -434,6 +444,22 @@ def _ship_real(args: argparse.Namespace) -> int:
     return 0
 
 
+def _card_real(args: argparse.Namespace) -> int:
+    from ml.wrinkles.modelcard import write_real_photo_card
+
+    metrics = write_real_photo_card(
+        args.weights,
+        args.report_new,
+        args.report_previous,
+        args.weights.parent / "MODEL_CARD.md",
+        args.version,
+        args.label_report,
+        args.previous_name,
+    )
+    print(f"wrote the card of {args.weights}: {metrics}")
+    return 0
+
+
 def _segment(args: argparse.Namespace) -> int:
     import cv2
 
@@ -583,6 +609,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="Post-processing settings JSON instead of the model's (sweep-post-processing output).",
     )
+    boxes.add_argument(
+        "--faces",
+        choices=("subject", "all"),
+        default="subject",
+        help="subject: the subject's face only, as the product analyses a clinical photo (default); all: "
+        "also every detected face (collages, group photos), reported beside the subject's figures.",
+    )
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")
     boxes.set_defaults(handler=_evaluate_boxes)
@@ -722,6 +755,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
     )
     ship.set_defaults(handler=_ship_real)
+
+    card_real = actions.add_parser(
+        "card-real",
+        help="Rewrite the card of installed real-photo weights from evaluate-boxes reports (weights kept).",
+    )
+    card_real.add_argument("--weights", type=Path, required=True, help="Installed weights (unet_wds.pt).")
+    card_real.add_argument("--version", required=True, help="The installed version (unchanged weights).")
+    card_real.add_argument(
+        "--report-new", type=Path, required=True, help="evaluate-boxes JSON, these weights."
+    )
+    card_real.add_argument(
+        "--report-previous", type=Path, required=True, help="evaluate-boxes JSON, previous model."
+    )
+    card_real.add_argument("--previous-name", default=None)
+    card_real.add_argument("--label-report", type=Path, default=None)
+    card_real.set_defaults(handler=_card_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
     segment.add_argument("image", type=Path)

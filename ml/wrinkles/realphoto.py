@@ -23,11 +23,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ml.wrinkles.boxes import boxes_mask, read_photos
+from ml.wrinkles.boxes import FacePrediction, boxes_mask, read_photos
+from ml.wrinkles.crop import ForeheadEyeCrop
 from ml.wrinkles.labeling import THRESHOLD_METHODS, label_wrinkles
 
 LABEL_COVERAGE = 0.25
 DEFAULT_TRAINING_SIZE = 512
+NO_FACE = "No face was found in the photo, so there are no wrinkles to measure."
 
 
 def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
@@ -35,10 +37,7 @@ def subject_landmarks_of(image: np.ndarray) -> np.ndarray:
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.core.subject import subject_landmarks
 
-    return subject_landmarks(
-        detect_faces_with_landmarks(image),
-        "No face was found in the photo, so there are no wrinkles to measure.",
-    )
+    return subject_landmarks(detect_faces_with_landmarks(image), NO_FACE)
 
 
 def photo_segmenter(
@@ -46,6 +45,7 @@ def photo_segmenter(
     threshold: float | None = None,
     probabilities: bool = False,
     post_processing: dict[str, Any] | None = None,
+    all_faces: bool = False,
 ) -> tuple[Callable[[np.ndarray], Any], dict[str, Any]]:
     """A function photo → bool wrinkle mask of the photo's size exactly as the analysis reports it
     (:func:`ml.wrinkles.analysis.analysed_wrinkles`: landmarks, the model's square, the analysed skin and
@@ -53,7 +53,9 @@ def photo_segmenter(
     instead of the shipped model; ``threshold``: another probability threshold than the model's;
     ``post_processing``: other post-processing settings than the model's;
     ``probabilities``: return instead a function threshold → that mask, for a threshold sweep that runs
-    the network once per photo."""
+    the network once per photo; ``all_faces``: return instead the photo's detected faces, each analysed
+    the same way with its own landmarks (:class:`ml.wrinkles.boxes.FacePrediction`, for
+    ``evaluate_boxes(all_faces=True)``; the product itself analyses the subject's face only)."""
     from ml.wrinkles.analysis import (
         analysed_wrinkles,
         post_processing_of,
@@ -79,19 +81,45 @@ def photo_segmenter(
         **({"checkpoint": str(checkpoint)} if checkpoint is not None else {}),
     }
 
-    def segment(image: np.ndarray) -> Any:
-        landmarks = subject_landmarks_of(image)
+    def analyse_face(image: np.ndarray, landmarks: np.ndarray) -> tuple[Any, ForeheadEyeCrop]:
         segmentation = segment_wrinkles(image, landmarks, network, metadata)
         if not probabilities:
-            return analysed_wrinkles(segmentation, landmarks, image.shape, metadata).mask
+            return analysed_wrinkles(segmentation, landmarks, image.shape, metadata).mask, segmentation.crop
 
         def mask_at(rule: float) -> np.ndarray:
             at_rule = replace(segmentation, mask=segmentation.probability > rule)
             return analysed_wrinkles(at_rule, landmarks, image.shape, metadata).mask
 
-        return mask_at
+        return mask_at, segmentation.crop
 
-    return segment, description
+    def segment(image: np.ndarray) -> Any:
+        return analyse_face(image, subject_landmarks_of(image))[0]
+
+    def segment_every_face(image: np.ndarray) -> list[FacePrediction]:
+        from ml.core.landmarks import detect_faces_with_landmarks
+        from ml.core.subject import NoFaceError, subject_index
+
+        faces = detect_faces_with_landmarks(image)
+        subject = subject_index(faces)
+        if subject is None:
+            raise NoFaceError(NO_FACE)
+        predictions = []
+        for index, face in enumerate(faces):
+            landmarks = np.asarray(face.landmarks, dtype=np.float64)
+            centre = (float(landmarks[:, 0].mean()), float(landmarks[:, 1].mean()))
+            box = tuple(float(value) for value in face.box)
+            try:
+                prediction, crop = analyse_face(image, landmarks)
+            except ValueError as error:
+                if index == subject:  # the subject's face decides whether the photo is analysed
+                    raise
+                predictions.append(FacePrediction(None, box, box, centre, False, str(error)))
+                continue
+            square = (float(crop.x1), float(crop.y1), float(crop.x2), float(crop.y2))
+            predictions.append(FacePrediction(prediction, square, box, centre, index == subject))
+        return predictions
+
+    return (segment_every_face if all_faces else segment), description
 
 
 def resize_label(label: np.ndarray, size: int) -> np.ndarray:

@@ -135,3 +135,30 @@ def test_encoders_round_trip():
     assert decoded.shape == pixels.shape
     with pytest.raises(ValueError, match="RGB uint8"):
         encode_jpeg(pixels.astype(np.float32))
+
+
+def _smooth_photo(width: int, height: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    red = 128 + 100 * np.sin(xs / 97.0) * np.cos(ys / 131.0)
+    green = 128 + 90 * np.cos(xs / 61.0 + ys / 173.0)
+    blue = np.full_like(xs, 90.0) + 60 * (xs / width)
+    return np.clip(np.stack([red, green, blue], axis=-1), 0, 255).astype(np.uint8)
+
+
+def test_a_large_jpeg_is_decoded_at_reduced_size_with_the_same_content():
+    import cv2
+
+    from ml.core.imageio import load_image_reduced
+
+    photo = _smooth_photo(2400, 1800)
+    encoded = encode_jpeg(photo, quality=92)
+    reduced, scale = load_image_reduced(encoded, min_side=400)
+    assert scale == 0.25 and reduced.shape == (450, 600, 3)  # 1/4: the shorter side stays ≥ 400
+    full = load_image(encoded)
+    resized = cv2.resize(full, (600, 450), interpolation=cv2.INTER_AREA)
+    assert np.abs(reduced.astype(int) - resized.astype(int)).mean() < 2.0
+    # Photos already small, and formats without DCT scaling, come back whole.
+    assert load_image_reduced(encoded, min_side=1000)[1] == 1.0
+    png = _encode(Image.fromarray(photo), "PNG")
+    image, scale = load_image_reduced(png, min_side=400)
+    assert scale == 1.0 and image.shape == photo.shape

@@ -341,3 +341,18 @@ def test_shipped_noise_floors_cover_the_landmark_measures():
     floors = noise_floors()
     for key in LANDMARK_MEASURES:
         assert 0 < floors[key] < 0.1, key
+
+
+def test_the_normality_scores_floor_is_the_worker_normalizers_framing_floor():
+    """The pre-post "beyond noise" call of S uses the floor measured for the normalizer and residual map
+    the worker scores with (its model card), not a floor of another model or map."""
+    from ml.model_names import NORMALITY_AUTOENCODER
+    from ml.normality.analysis import DEFAULT_RESIDUAL_MAP
+    from ml.normality.residual_reference import STANDARDIZED_METRIC
+    from ml.registry import registry
+
+    reference = registry.describe(NORMALITY_AUTOENCODER)["details"]["reference"]
+    heatmap = STANDARDIZED_METRIC if DEFAULT_RESIDUAL_MAP == "standardized" else "pse-ycbcr-eroded"
+    assert reference["heatmap"] == heatmap
+    assert noise_floors()["normality_score"] == pytest.approx(reference["noise_floor"])
+    assert "normality_rating" not in noise_floors()  # no floor measured for the rating

@@ -69,3 +69,65 @@ def test_score_with_the_inpainting_normalizer_gives_labels_and_no_rating_from_an
     assert document["metric"]["projection_steps"] == 0 and document["metric"]["candidates"] == 1
     assert document["labels"]["region"] == "mouth and nose" and "brightness" in document["labels"]["heatmap"]
     assert document["rating"] is None and document["timings"]["normalize_s"] < 5
+
+
+def test_write_reference_puts_range_and_floor_in_the_card_and_the_measures_floor_file(
+    data, stand_in_weights, tmp_path, capsys
+):
+    import dataclasses
+
+    from ml.modelcard import ModelCard, card_path, read_card, write_card
+
+    write_card(
+        card_path(stand_in_weights),
+        ModelCard(
+            name="normality-inpainting-128",
+            task="normality",
+            version="stand-in",
+            description="untrained stand-in",
+            data="none",
+            command="test",
+            licence="test",
+            limitations="untrained",
+        ),
+    )
+    common = ["--data", str(data), "--weights", str(stand_in_weights)]
+    validated, framed, floor = tmp_path / "v.json", tmp_path / "f.json", tmp_path / "floor.json"
+    assert (
+        main(
+            [
+                "normality",
+                "validate",
+                *common,
+                "--normal-limit",
+                "2",
+                "--defect-limit",
+                "0",
+                "--out",
+                str(validated),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["normality", "framing", *common, "--limit", "1", "--crop-limit", "1", "--out", str(framed)])
+        == 0
+    )
+    capsys.readouterr()
+    arguments = ["--validate", str(validated), "--framing", str(framed), "--weights", str(stand_in_weights)]
+    assert main(["normality", "write-reference", *arguments, "--measures-floor", str(floor)]) == 0
+    framing = json.loads(framed.read_text())
+    assert framing["residual_maps"].keys() == {"raw"}  # no residual reference beside these weights
+    reference = read_card(card_path(stand_in_weights)).details["reference"]
+    assert (
+        reference["noise_floor"] == framing["noise_floor_95"] and reference["heatmap"] == "pse-ycbcr-eroded"
+    )
+    assert reference["count"] == 2
+    written = json.loads(floor.read_text())
+    assert written["measures"]["normality_score"]["repeatability_coefficient"] == framing["noise_floor_95"]
+    assert written["heatmap"] == "pse-ycbcr-eroded" and written["normalizer"] == "normality-inpainting-128"
+    assert dataclasses.asdict(read_card(card_path(stand_in_weights)))["version"] == "stand-in"
+    # No standardized figures in these reports: refused, and the floor file is left as it was.
+    standardized = [*arguments, "--residual-map", "standardized", "--measures-floor", str(floor)]
+    assert main(["normality", "write-reference", *standardized]) != 0
+    assert json.loads(floor.read_text()) == written

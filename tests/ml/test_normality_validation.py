@@ -34,7 +34,7 @@ def test_ideal_normalizer_detects_every_simulated_defect():
     def ideal(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         return min(clean.values(), key=lambda face: float(np.abs(face.astype(int) - image).sum()))
 
-    normal_scores, results = validation.evaluate_simulated_defects(faces, ideal)
+    normal_scores, results = validation.evaluate_simulated_defects(faces, ideal)["raw"]
     assert len(normal_scores) == 3 and all(score > 20 for score in normal_scores)  # identical: S = 27.6
     assert [r.defect for r in results] == list(validation.DEFECTS)
     for result in results:

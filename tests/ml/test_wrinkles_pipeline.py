@@ -302,3 +302,46 @@ def test_ship_real_installs_the_threshold_and_a_card_with_both_models(
     shipped = (out / "unet_wds.pt").read_bytes()
     assert main(["wrinkles", "ship-real", *refused]) not in (0, None)  # no sweep row at 0.7: refused
     assert (out / "unet_wds.pt").read_bytes() == shipped  # and nothing was overwritten
+
+
+def test_card_real_adds_the_every_face_table_and_keeps_the_weights(
+    synthetic_set: Path, tmp_path: Path
+) -> None:
+    from ml.cli import main
+    from ml.wrinkles.train import train_model
+
+    weights = tmp_path / "weights" / "unet_wds.pt"
+    weights.parent.mkdir()
+    train_model(synthetic_set, weights, base_width=2, size=32, epochs=1, folds=2, log=lambda _: None)
+
+    def report(split: str, subject_recall: float, every_recall: float) -> dict:
+        every = {"faces_analysed": 30, "boxes_on_no_analysed_face": 4, "boxes": 100}
+        return {
+            "split": split,
+            "photos": 10,
+            "share_analysed": 1.0,
+            "box_recall": subject_recall,
+            "pixel_precision": 0.6,
+            "model": {"name": "m", "version": "v", "input_region": "face", "size": 32, "threshold": 0.5},
+            "layout": {"collage_photos": 9},
+            "all_faces": {
+                **every,
+                "box_recall": every_recall,
+                "box_recall_on_analysed_faces": 0.7,
+                "pixel_precision": 0.65,
+            },
+        }
+
+    new, previous = tmp_path / "new.json", tmp_path / "previous.json"
+    new.write_text(json.dumps({"reports": [report("val", 0.2, 0.62)], "command": "evaluate all"}))
+    previous.write_text(json.dumps({"reports": [report("val", 0.25, 0.66)]}))
+    before = weights.read_bytes()
+    arguments = ["--weights", str(weights), "--report-new", str(new), "--report-previous", str(previous)]
+    arguments += ["--version", "0.4.0", "--previous-name", "old"]
+    assert main(["wrinkles", "card-real", *arguments]) in (0, None)
+    assert weights.read_bytes() == before
+    markdown = (weights.parent / "MODEL_CARD.md").read_text()
+    assert "| this model (0.4.0) | val | 9 of 10 | 30 | 4 of 100 | 0.620 | 0.700 | 0.650 |" in markdown
+    assert "| old | val | 9 of 10 | 30 | 4 of 100 | 0.660 | 0.700 | 0.650 |" in markdown
+    card = read_card(card_path(weights))
+    assert card.metrics["val_box_recall"] == 0.2 and card.metrics["val_all_faces_box_recall"] == 0.62

@@ -4,11 +4,14 @@ may contain the media folder, the checkout or the var/ folder."""
 
 import pytest
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from webapp.analysis import services as analysis_services
 from webapp.analysis.models import AnalysisJob
+from webapp.exports.models import StudyExport
+from webapp.runs.models import RunStatus
 from webapp.runs.services import run_claim
 from webapp.studies.services import comparison_create
 
@@ -43,6 +46,10 @@ def world(study_with_members, make_photo):
         artifacts=[analysis_services.Artifact("aligned", b"\xff\xd8test", "jpg", "image/jpeg")],
     )
     comparison = comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=coordinator)
+    export = StudyExport.objects.create(
+        study=pre.study, format="csv", status=RunStatus.SUCCEEDED, filename="m.csv", content_type="text/csv"
+    )
+    export.file.save("m.csv", ContentFile(b"subject_code\nS-1\n"))
     return {
         "study": pre.study_id,
         "subject": pre.visit.subject_id,
@@ -52,6 +59,7 @@ def world(study_with_members, make_photo):
         "result": result.pk,
         "comparison": comparison.pk,
         "artifact": result.artifacts.get().pk,
+        "export": export.pk,
     }
 
 
@@ -85,6 +93,7 @@ def test_no_api_answer_names_a_server_path(client: Client, study_with_members, w
     for url in (
         reverse("analysis:result_json", args=[world["result"]]),
         reverse("runs:status", args=["analysis", world["job"]]),
+        reverse("runs:status", args=["study-export", world["export"]]),
     ):
         text = client.get(url).content.decode()
         checked += 1

@@ -17,10 +17,16 @@ from ml.measures.facial import face_frame
 from ml.zones.render import mean_shape
 from webapp.analysis import results as analysis_results
 from webapp.analysis import services as analysis_services
-from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.cohort import (
+    MEASURE_GROUPS,
+    CohortFilters,
+    cohort_measure_rows,
+    cohort_statistics,
+    cohort_summary,
+)
 from webapp.analysis.kinds import KIND_SPECS
 from webapp.analysis.models import AnalysisJob, ComparisonPair
-from webapp.analysis.pairs import comparisons_create_for_study
+from webapp.analysis.pairs import comparisons_create_for_study, pair_accept
 from webapp.audit.models import AuditAction, AuditEvent
 from webapp.runs.services import run_claim
 from webapp.studies.models import VisitRole
@@ -190,9 +196,17 @@ def test_cohort_page_shows_statistics_charts_and_filters(cohort):
 def test_cohort_page_runs_a_bounded_number_of_queries(cohort, make_photo):
     client = client_for(cohort["coordinator"])
     url = reverse("studies:study_cohort", args=[cohort["study"].pk])
-    client.get(url)
-    with CaptureQueriesContext(connection) as few:
-        client.get(url)
+
+    def queries() -> tuple[int, int]:
+        """Queries of a request that computes the statistics, and of one that finds them cached."""
+        counts = []
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as captured:
+                client.get(url)
+            counts.append(len(captured))
+        return counts[0], counts[1]
+
+    few = queries()
     for index in range(6, 12):  # six more subjects
         code = f"S{index:02d}"
         pre = make_photo(cohort["study"], subject_code=code, visit_label="baseline", role=VisitRole.PRE)
@@ -200,9 +214,7 @@ def test_cohort_page_runs_a_bounded_number_of_queries(cohort, make_photo):
         landmarks_result(pre, BASE)
         landmarks_result(post, BASE)
         comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=cohort["coordinator"])
-    with CaptureQueriesContext(connection) as more:
-        client.get(url)
-    assert len(more) == len(few)
+    assert queries() == few
 
 
 def test_comparisons_for_every_subject_at_once(study_with_members, make_photo):
@@ -448,3 +460,44 @@ def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
     page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
     assert 'data-result="wrinkle-types"' in page and '<tr data-type="crows_feet">' in page
     assert '<tr data-type="forehead">' not in page
+
+
+def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(
+    cohort, make_photo, data_dir, settings
+):
+    """The page's cached summary is keyed by the pairs' content: a changed measure, an accepted or
+    excluded pair and a soft-deleted subject each give new statistics without any explicit invalidation."""
+    import json
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    study = cohort["study"]
+
+    def upper_lip():
+        summary = cohort_summary(study, group="lips", view="frontal")
+        return next(entry for entry in summary.statistics if entry.measure == "upper_vermilion_height")
+
+    before = upper_lip()
+    with CaptureQueriesContext(connection) as cached:
+        assert upper_lip().changes_by_arm == before.changes_by_arm
+    assert len(cached) == 1  # the content digest only: no rows read, no statistics computed
+    first = cohort["comparisons"][0]
+    landmarks_result(first.post_visit.photos.get(), fuller_lip(BASE, 0.05))  # its measures change
+    assert upper_lip().changes_by_arm["filler"] == pytest.approx([0.05, 0.04, 0.06], abs=1e-6)
+
+    faces = json.loads((data_dir / "landmarks68" / "landmarks.json").read_text())["faces"]
+    first_face, second_face = (np.asarray(points) for points in list(faces.values())[:2])
+    pre = make_photo(study, subject_code="X1", visit_label="baseline", role=VisitRole.PRE)
+    post = make_photo(study, subject_code="X1", visit_label="week 12", role=VisitRole.POST)
+    landmarks_result(pre, first_face)
+    landmarks_result(post, second_face)
+    comparison = comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=cohort["coordinator"])
+    pair = ComparisonPair.objects.get(comparison=comparison)
+    assert pair.warnings and upper_lip().summary.n == 6  # left out: two different people
+    pair_accept(pair=pair, accepted=True, note="checked", actor=cohort["coordinator"])
+    assert upper_lip().summary.n == 7
+    pair_accept(pair=pair, accepted=False, note="", actor=cohort["coordinator"])
+    assert upper_lip().summary.n == 6
+    subject = cohort["comparisons"][5].subject
+    subject.deleted_at = timezone.now()
+    subject.save()  # a write outside the cohort's services is seen too
+    assert upper_lip().summary.n == 5

@@ -21,10 +21,13 @@ from pypdf import PdfReader
 from tests.webapp.exports_scene import WEIGHTS_SHA, make_subject, synthetic_landmarks
 from webapp.audit.models import AuditAction, AuditEvent
 from webapp.exports import dicom
-from webapp.exports.services import photo_pixels
+from webapp.exports.models import StudyExport
+from webapp.exports.services import photo_pixels, study_export_request
 from webapp.exports.tabular import REDCAP_DICTIONARY_COLUMNS, redcap_name, redcap_name_is_valid
+from webapp.runs.models import RunStatus
 from webapp.studies.ingest import IngestError
 from webapp.studies.models import Photo, Visit, VisitRole
+from workers.exports import build_study_export
 
 pytestmark = pytest.mark.django_db
 
@@ -167,7 +170,25 @@ def test_study_exports_need_the_export_capability(scene, role, status):
         ("exports:study_dicom", {}),
     ):
         assert client.get(reverse(name, args=[study.pk]), query).status_code == status
+    assert client.post(reverse("exports:study_dicom", args=[study.pk])).status_code == status
     assert not AuditEvent.objects.filter(action=AuditAction.EXPORT).exists()
+    export = study_export_request(study=study, format="csv", actor=scene["coordinator"])
+    build_study_export.apply(args=[export.pk]).get()
+    for name in ("exports:export_detail", "exports:export_download"):
+        assert client.get(reverse(name, args=[export.pk])).status_code == status
+    assert not AuditEvent.objects.filter(action=AuditAction.DOWNLOAD).exists()
+
+
+def test_a_background_export_is_cancelled_before_its_worker_builds_it(scene):
+    from webapp.runs.services import run_cancel
+
+    export = study_export_request(study=scene["study"], format="dicom", actor=scene["coordinator"])
+    run_cancel(export, actor=scene["coordinator"])
+    build_study_export.apply(args=[export.pk]).get()
+    export.refresh_from_db()
+    assert export.status == RunStatus.CANCELLED and not export.file
+    client = client_for(scene["coordinator"])
+    assert client.get(reverse("exports:export_download", args=[export.pk])).status_code == 404
 
 
 def test_export_page_lists_the_exports(scene):
@@ -181,8 +202,24 @@ def test_export_page_lists_the_exports(scene):
 
 
 def _dicom_zip(scene, **query):
+    """The DICOM ZIP as the coordinator gets it: one subject's at once; the whole study's from a
+    background export, built here by the worker's task (run in-process) and downloaded from its page."""
     client = client_for(scene["coordinator"])
-    response = client.get(reverse("exports:study_dicom", args=[scene["study"].pk]), query)
+    url = reverse("exports:study_dicom", args=[scene["study"].pk])
+    if "subject" in query:
+        response = client.post(url, query)
+        assert response.status_code == 200, response
+        return response
+    started = client.post(url, query)
+    export = StudyExport.objects.latest("pk")
+    assert started.status_code == 302 and started.url == reverse("exports:export_detail", args=[export.pk])
+    assert export.status == RunStatus.QUEUED and export.options["subject_id"] is None
+    build_study_export.apply(args=[export.pk]).get()
+    export.refresh_from_db()
+    assert export.status == RunStatus.SUCCEEDED, export.error
+    page = client.get(reverse("exports:export_detail", args=[export.pk])).content.decode()
+    assert 'id="export-download"' in page
+    response = client.get(reverse("exports:export_download", args=[export.pk]))
     assert response.status_code == 200, response
     return response
 
@@ -221,8 +258,10 @@ def test_dicom_export_is_vl_photographic_with_stable_uids_and_the_stored_pixels(
     assert len({ds.StudyInstanceUID for ds in datasets}) == 2
     assert len({ds.SeriesInstanceUID for ds in datasets}) == 4
     assert len({ds.SOPInstanceUID for ds in datasets}) == 4
-    event = AuditEvent.objects.filter(action=AuditAction.EXPORT, details__format="dicom").first()
-    assert event.details["deidentify"] is False and event.details["files"] == 4
+    requested = AuditEvent.objects.filter(action=AuditAction.EXPORT, details__format="dicom").first()
+    assert requested.details["deidentify"] is False and requested.details["subject_id"] is None
+    downloaded = AuditEvent.objects.filter(action=AuditAction.DOWNLOAD, details__format="dicom").first()
+    assert downloaded.details["export"] == requested.details["export"] and downloaded.details["files"] == 4
 
 
 def test_deidentified_dicom_masks_the_eyes_and_strips_metadata(scene):
@@ -273,10 +312,7 @@ def test_deidentified_export_leaves_out_photos_without_landmarks(study_with_memb
     make_subject(
         study_with_members["study"], "S-009", study_with_members["coordinator"], seed=9, landmarks=False
     )
-    response = client_for(study_with_members["coordinator"]).get(
-        reverse("exports:study_dicom", args=[study_with_members["study"].pk]), {"deidentify": "on"}
-    )
-    shared = _datasets(response)
+    shared = _datasets(_dicom_zip(study_with_members, deidentify="on"))
     manifest = list(csv.DictReader(io.StringIO(shared.pop("manifest.csv"))))
     assert not shared and len(manifest) == 2 and all("no face landmarks" in row["status"] for row in manifest)
 
@@ -316,7 +352,9 @@ def test_dicom_import_round_trip(scene):
     assert photo.jobs.exists()  # the study's analyses are queued as for an upload
     with Image.open(photo.image.open("rb")) as stored:
         assert not stored.info.get("exif")
-    created = AuditEvent.objects.get(action=AuditAction.CREATE, object_id=str(photo.pk))
+    created = AuditEvent.objects.get(
+        action=AuditAction.CREATE, object_type="studies.photo", object_id=str(photo.pk)
+    )
     assert "HOSPITAL-12345" not in str(created.details)
     # The same file again is a duplicate, refused with the reason.
     again = client.post(url, {"view": "frontal", "file": _dicom_file(source)})

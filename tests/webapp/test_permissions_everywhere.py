@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.apps import apps
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -26,6 +27,7 @@ from webapp.analysis.models import AnalysisJob
 from webapp.analysis.services import photo_upload
 from webapp.campaigns import services as campaign_services
 from webapp.campaigns.models import Campaign
+from webapp.exports.models import StudyExport
 from webapp.labeling.models import TrainingJob
 from webapp.labeling.services import encode_png, label_save
 from webapp.ratings import services as rating_services
@@ -112,6 +114,7 @@ KWARG_TARGETS = {
     "survey_id": "rating_survey",
     "rater_id": "survey_rater",
     "fit_id": "regressor_fit",
+    "export_id": "study_export",
 }
 # `pk` is filled by the API router's basename (route names "api:<basename>-<action>").
 API_PK_TARGETS = {
@@ -122,6 +125,7 @@ API_PK_TARGETS = {
     "job": "job",
     "result": "result",
     "comparison": "comparison",
+    "export": "study_export",
 }
 # API list filters that take object ids; each is tried with study A's ids.
 API_LIST_FILTERS = {"study": "study", "subject": "subject", "visit": "visit", "photo": "photo"}
@@ -175,6 +179,7 @@ class World:
     landmark_ids: dict[str, int]
     invitation_id: int
     rating_ids: dict[str, int]
+    export_id: int
 
     def value(self, target: str) -> Any:
         return {
@@ -194,6 +199,7 @@ class World:
             "training_job": self.training_job_id,
             "user": self.membership.user_id,
             "invitation": self.invitation_id,
+            "study_export": self.export_id,
             **self.landmark_ids,
             **self.rating_ids,
         }[target]
@@ -331,7 +337,17 @@ def build_world(study: Study, coordinator, tag: str, shade: int) -> World:
             expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
         ).pk,
         rating_ids=build_rating_world(study, coordinator, [analysed, queued], tag),
+        export_id=build_export(study, tag),
     )
+
+
+def build_export(study: Study, tag: str) -> int:
+    """A built background export of the study's measures (its file names the study's subject)."""
+    export = StudyExport.objects.create(
+        study=study, format="csv", status=RunStatus.SUCCEEDED, filename="m.csv", content_type="text/csv"
+    )
+    export.file.save("m.csv", ContentFile(f"subject_code\n{tag}-SUBJ\n".encode()))
+    return export.pk
 
 
 @pytest.fixture
@@ -410,6 +426,7 @@ def study_a_state(world: World) -> dict[str, Any]:
         "photos": sorted(Photo.objects.filter(study=study).values_list("pk", flat=True)),
         "comparisons": sorted(Comparison.objects.filter(subject__study=study).values_list("pk", flat=True)),
         "jobs": sorted(AnalysisJob.objects.filter(photo__study=study).values_list("pk", "status")),
+        "exports": sorted(StudyExport.objects.filter(study=study).values_list("pk", "status")),
     }
 
 
@@ -531,7 +548,13 @@ def test_lists_and_pages_without_ids_show_nothing_of_another_study(study_with_me
     assert not failures, "Lists showed study A to an outsider:\n" + "\n".join(failures)
 
 
-API_CREATES = ("api:subject-list", "api:visit-list", "api:photo-list", "api:comparison-list")
+API_CREATES = (
+    "api:subject-list",
+    "api:visit-list",
+    "api:photo-list",
+    "api:comparison-list",
+    "api:export-list",
+)
 
 
 def create_body(route_name: str, world: World) -> dict[str, Any]:
@@ -540,6 +563,7 @@ def create_body(route_name: str, world: World) -> dict[str, Any]:
         "api:visit-list": {"subject": world.subject.pk, "label": "intruder", "role": "pre"},
         "api:photo-list": {"visit": world.visit.pk, "view": "left45", "file": png((10, 200, 10))},
         "api:comparison-list": {"pre_visit": world.post_visit.pk, "post_visit": world.visit.pk},
+        "api:export-list": {"study": world.study.pk, "format": "dicom", "deidentify": "true"},
     }[route_name]
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from webapp.analysis.models import AnalysisJob
 from webapp.campaigns.models import Campaign, KeypointDataset
+from webapp.exports.models import StudyExport
 from webapp.labeling.models import TrainingJob
 from webapp.ratings.models import RegressorFit, Survey
 from webapp.runs import services, sweeper
@@ -35,6 +36,7 @@ def runs(study_with_members, make_photo):
         "rating-fit": RegressorFit.objects.create(
             study=study, survey=Survey.objects.create(study=study, title="Normality"), parameters={}
         ),
+        "study-export": StudyExport.objects.create(study=study, format="dicom"),
     }
 
 

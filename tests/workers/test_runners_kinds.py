@@ -6,6 +6,8 @@ activated as model versions (a 32-px normalizer, a constant rating regressor); t
 failure is asserted with the real registry.
 """
 
+import io
+
 import joblib
 import numpy as np
 import pytest
@@ -252,7 +254,13 @@ def test_normality_with_a_small_stand_in_normalizer(
         "normality-aligned",
         "normality-normalized",
         "normality-heatmap",
+        "normality-pse",
     }
+    # The heatmap's values (for the cohort's average maps): the aligned face's frame, NaN off the region.
+    stored = next(artifact for artifact in outcome.artifacts if artifact.name == "normality-pse")
+    values = np.load(io.BytesIO(stored.content), allow_pickle=False)
+    assert values.shape == (data["crop_size"], data["crop_size"]) and values.dtype == np.float32
+    assert 0 < np.isfinite(values).sum() < values.size and np.nanmin(values) >= 0
     projection_reports = [message for _, message in reports if "projection step" in message]
     assert len(projection_reports) == 4, reports  # 2 projections (w_raw, w_norm) × 2 steps
     assert data["metric"]["candidates"] == 1 and outcome.parameters["projection_steps"] == 2

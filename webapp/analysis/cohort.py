@@ -9,9 +9,11 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cache as cache_for_process
 
 import numpy as np
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import JSONField, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -125,6 +127,27 @@ def _measures_of(keys: tuple[str, ...]) -> RawSQL:
     )
 
 
+def _pair_values(
+    study: Study,
+    filters: CohortFilters | None,
+    *,
+    group: str | None,
+    view: str | None,
+    with_sources: bool,
+) -> QuerySet:
+    """The study's alive pairs (of ``view`` when given) as plain values; with ``group``, their
+    ``group_measures`` hold only that group's measures."""
+    pairs = study_pairs(study, filters)
+    if view is not None:
+        pairs = pairs.filter(view=view)
+    fields = PAIR_FIELDS if with_sources else tuple(name for name in PAIR_FIELDS if name != "sources")
+    if group is not None:
+        # Only the group's values leave the database: decoding every measure of every pair dominated.
+        pairs = pairs.annotate(group_measures=_measures_of(group_keys(group)))
+        fields = tuple("group_measures" if name == "measures" else name for name in fields)
+    return pairs.values(*fields)
+
+
 def cohort_measure_rows(
     study: Study,
     filters: CohortFilters | None = None,
@@ -142,15 +165,7 @@ def cohort_measure_rows(
     floors = noise_floors()
     ipd_mm = study.ipd_mm
     rows = []
-    pairs = study_pairs(study, filters)
-    if view is not None:
-        pairs = pairs.filter(view=view)
-    fields = PAIR_FIELDS if with_sources else tuple(name for name in PAIR_FIELDS if name != "sources")
-    if group is not None:
-        # Only the group's values leave the database: decoding every measure of every pair dominated.
-        pairs = pairs.annotate(group_measures=_measures_of(group_keys(group)))
-        fields = tuple("group_measures" if name == "measures" else name for name in fields)
-    for values in pairs.values(*fields):
+    for values in _pair_values(study, filters, group=group, view=view, with_sources=with_sources):
         measures = values["group_measures"] if group is not None else values["measures"]
         warnings = values["warnings"]
         assessed = values["assessed_at"] is not None
@@ -279,6 +294,13 @@ def cohort_statistics(
     cached = cache.get(cache_key)
     if cached is not None:
         return cached
+    found = _statistics(chosen, group=group, method=method)
+    cache.set(cache_key, found, STATISTICS_CACHE_SECONDS)
+    return found
+
+
+def _statistics(chosen: dict[str, list[MeasureRow]], *, group: str, method: str) -> list[MeasureStatistics]:
+    """The statistics of each measure's one-row-per-subject ``chosen`` rows (:func:`one_row_per_subject`)."""
     summaries = summarise(
         {
             measure: ([row.pre for row in members], [row.post for row in members])
@@ -306,5 +328,63 @@ def cohort_statistics(
                 changes_by_arm=dict(sorted(changes_by_arm.items())),
             )
         )
-    cache.set(cache_key, found, STATISTICS_CACHE_SECONDS)
     return found
+
+
+@dataclass
+class CohortSummary:
+    """What the cohort page and the statistics API show of one group of measures: the statistics, and per
+    measure each subject's (code, arm, pre, post) in them (the pre→post chart)."""
+
+    statistics: list[MeasureStatistics]
+    subjects_by_measure: dict[str, list[tuple[str, str, float, float]]]
+
+
+@cache_for_process
+def _catalogue_digest(group: str) -> str:
+    """The measure definitions the summary depends on besides the stored values: the group's keys and
+    the noise floors (a new code version may change either)."""
+    definitions = json.dumps([group_keys(group), noise_floors()], sort_keys=True)
+    return hashlib.sha256(definitions.encode()).hexdigest()
+
+
+def _content_digest(pairs: QuerySet) -> str:
+    """A digest, computed by PostgreSQL in one query, of every value of the ``pairs`` rows: their
+    measures, comparability, acceptance, subject (code, arm, sex, age band) and visits. Any write to any
+    of them (a new result, an accepted or excluded pair, another photo chosen, a changed arm, a deleted
+    subject or photo) changes it, whichever code path made the write."""
+    sql, params = pairs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT md5(coalesce(string_agg(pair::text, '|'), '')) FROM ({sql}) AS pair", params)
+        return cursor.fetchone()[0]
+
+
+def cohort_summary(
+    study: Study, filters: CohortFilters | None = None, *, group: str, view: str, method: str = "holm"
+) -> CohortSummary:
+    """The statistics of ``group`` over the pairs of ``view`` that ``filters`` select, with the data of
+    their charts, cached by the content of those pairs: a page view reads one digest of the pairs'
+    values from PostgreSQL and, while nothing changed, neither builds the measure rows nor tests."""
+    key_parts = [study.pk, study.ipd_mm, group, view, method, _catalogue_digest(group)]
+    # Every measure of the pairs, not only the group's: narrowing in SQL costs more than it saves here.
+    digest = _content_digest(_pair_values(study, filters, group=None, view=view, with_sources=False))
+    cache_key = "cohort-summary:" + hashlib.sha256(json.dumps([*key_parts, digest]).encode()).hexdigest()
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached
+    rows = cohort_measure_rows(study, filters, group=group, view=view, with_sources=False)
+    chosen = {
+        measure: members
+        for measure, members in one_row_per_subject(rows, view).items()
+        if members[0].group == group
+    }
+    subjects_by_measure: dict[str, list[tuple[str, str, float, float]]] = defaultdict(list)
+    for row in rows:
+        if row.included:
+            subjects_by_measure[row.measure].append((row.subject_code, row.arm, row.pre, row.post))
+    summary = CohortSummary(
+        statistics=_statistics(chosen, group=group, method=method),
+        subjects_by_measure=dict(subjects_by_measure),
+    )
+    cache.set(cache_key, summary, STATISTICS_CACHE_SECONDS)
+    return summary

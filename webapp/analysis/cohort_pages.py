@@ -4,6 +4,8 @@ of a photo pair beyond a comparability limit."""
 
 from __future__ import annotations
 
+import base64
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -14,12 +16,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ml.measures.statistics import ADJUSTMENTS
-from webapp.analysis import charts, pairs
+from webapp.analysis import charts, normality_maps, pairs
 from webapp.analysis.cohort import (
     MEASURE_GROUPS,
     CohortFilters,
-    cohort_measure_rows,
-    cohort_statistics,
+    CohortSummary,
+    MeasureStatistics,
+    cohort_summary,
     study_pairs,
 )
 from webapp.analysis.models import ComparisonPair
@@ -38,22 +41,26 @@ def _choice(request: HttpRequest, name: str, allowed, default: str = "") -> str:
     return value if value in allowed else default
 
 
+def _filters(request: HttpRequest, study) -> CohortFilters:
+    return CohortFilters(
+        arm=_choice(request, "arm", study.arms),
+        sex=_choice(request, "sex", Sex.values),
+        age_band=_choice(request, "age_band", AGE_BANDS),
+    )
+
+
 @login_required
 @require_GET
 def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
     """The cohort's change per measure (statistics, tests between arms, charts) and its photo pairs
     with their comparability, filtered by arm, sex and age band."""
     study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
-    filters = CohortFilters(
-        arm=_choice(request, "arm", study.arms),
-        sex=_choice(request, "sex", Sex.values),
-        age_band=_choice(request, "age_band", AGE_BANDS),
-    )
+    filters = _filters(request, study)
     view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
     group = _choice(request, "group", MEASURE_GROUPS, "lips")
     method = _choice(request, "adjust", ADJUSTMENTS, "holm")
-    rows = cohort_measure_rows(study, filters, group=group, view=view, with_sources=False)
-    statistics = cohort_statistics(rows, group=group, view=view, method=method)
+    summary = cohort_summary(study, filters, group=group, view=view, method=method)
+    statistics = summary.statistics
     measure = _choice(request, "measure", [entry.measure for entry in statistics])
     shown = next(
         (entry for entry in statistics if entry.measure == measure), statistics[0] if statistics else None
@@ -85,7 +92,7 @@ def study_cohort(request: HttpRequest, study_id: int) -> HttpResponse:
         "age_bands": AGE_BANDS,
         "statistics": statistics,
         "shown": shown,
-        "charts": _charts(rows, shown, statistics, group, view) if shown else {},
+        "charts": _charts(summary, shown, group) if shown else {},
         "pairs": list(listed.defer("measures", "sources")),
         "show_all_pairs": show_all,
         "counts": counts,
@@ -110,12 +117,9 @@ def _counts(pairs: QuerySet[ComparisonPair]) -> dict[str, int]:
     return {"subjects": len(subjects), **found}
 
 
-def _charts(rows, shown, statistics, group: str, view: str) -> dict:
-    subjects = [
-        (row.subject_code, row.arm, row.pre, row.post)
-        for row in rows
-        if row.measure == shown.measure and row.view == view and row.included
-    ]
+def _charts(summary: CohortSummary, shown: MeasureStatistics, group: str) -> dict:
+    statistics = summary.statistics
+    subjects = summary.subjects_by_measure.get(shown.measure, [])
     found = {
         "slope": charts.slope_chart(shown.label, shown.unit, subjects, list(shown.changes_by_arm)),
         "distribution": charts.change_distribution_chart(
@@ -134,6 +138,39 @@ def _charts(rows, shown, statistics, group: str, view: str) -> dict:
             f"Mean change per zone ({MEASURE_GROUPS[group]})", unit, by_zone
         )
     return found
+
+
+@login_required
+@require_GET
+def cohort_normality_maps(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Per arm, the average normality heatmaps of the cohort's pre and post photos and of their difference,
+    on the aligned face, with the page's filters."""
+    study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
+    filters = _filters(request, study)
+    view = _choice(request, "view", PhotoView.values, PhotoView.FRONTAL.value)
+    maps = normality_maps.cohort_normality_maps(study, filters, view=view)
+    charts = [
+        (chart, base64.b64encode(chart.png).decode()) for chart in normality_maps.normality_maps_charts(maps)
+    ]
+    audit_record(
+        action=AuditAction.VIEW,
+        summary=f"Viewed the average normality heatmaps of {study.name!r}",
+        actor=request.user,
+        target=study,
+        request=request,
+        details={"filters": vars(filters), "view": view, "subjects": maps.subjects},
+    )
+    context = {
+        "study": study,
+        "filters": filters,
+        "view": view,
+        "views": PhotoView.choices,
+        "sexes": Sex.choices,
+        "age_bands": AGE_BANDS,
+        "maps": maps,
+        "charts": charts,
+    }
+    return render(request, "studies/cohort_normality_maps.html", context)
 
 
 @login_required

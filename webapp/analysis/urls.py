@@ -16,6 +16,11 @@ study_pages = [
     path("studies/<int:study_id>/cohort/", cohort_pages.study_cohort, name="study_cohort"),
     path("studies/<int:study_id>/cohort/subjects/", cohort_pages.cohort_subjects, name="cohort_subjects"),
     path(
+        "studies/<int:study_id>/cohort/normality-maps/",
+        cohort_pages.cohort_normality_maps,
+        name="cohort_normality_maps",
+    ),
+    path(
         "studies/<int:study_id>/cohort/comparisons/",
         cohort_pages.cohort_comparisons_create,
         name="cohort_comparisons_create",

@@ -10,6 +10,9 @@ from rest_framework import serializers
 from ml.measures.catalogue import definition, noise_floors
 from webapp.analysis.models import AnalysisJob, ComparisonPair
 from webapp.api.fields import ScopedRelatedField
+from webapp.exports.dicom import DeidentifyMethod
+from webapp.exports.models import ExportFormat, StudyExport
+from webapp.runs.models import RunStatus
 from webapp.studies import selectors
 from webapp.studies.access import Capability
 from webapp.studies.models import (
@@ -416,3 +419,68 @@ class CohortRowSerializer(serializers.Serializer):
     )
     wrinkles_post = serializers.FloatField(allow_null=True)
     wrinkles_change = serializers.FloatField(allow_null=True, help_text="Change in percentage points.")
+
+
+class StudyExportSerializer(serializers.ModelSerializer):
+    """A background export of a study: its options, progress and, once built, where to download it."""
+
+    message = serializers.CharField(source="progress_message", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StudyExport
+        fields = [
+            "id",
+            "study",
+            "format",
+            "options",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "requested_by",
+            "created_at",
+            "finished_at",
+            "filename",
+            "size_bytes",
+            "details",
+            "download",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_download(self, export: StudyExport) -> str | None:
+        if export.status != RunStatus.SUCCEEDED or not export.file:
+            return None
+        return reverse("api:export-download", args=[export.pk])
+
+
+class StudyExportRequestSerializer(serializers.Serializer):
+    """What to export: the measures (CSV, XLSX, REDCap) or the photos as DICOM, with the DICOM options."""
+
+    study = ScopedRelatedField(
+        getter=selectors.get_study,
+        for_user=selectors.studies_for_user,
+        capability=Capability.EXPORT,
+        what="study",
+        queryset=Study.objects.all(),
+    )
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+    subject = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    deidentify = serializers.BooleanField(required=False, default=False)
+    method = serializers.ChoiceField(
+        choices=[choice.value for choice in DeidentifyMethod],
+        required=False,
+        default=DeidentifyMethod.MASK_EYES.value,
+    )
+    keep_subject_code = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        dicom_options = ("subject", "deidentify", "method", "keep_subject_code")
+        given = [name for name in dicom_options if name in self.initial_data]
+        if attrs["format"] != ExportFormat.DICOM and given:
+            raise serializers.ValidationError(
+                {name: "Only the DICOM export takes this option." for name in given}
+            )
+        return attrs

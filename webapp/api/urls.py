@@ -19,6 +19,7 @@ router.register("photos", views.PhotoViewSet, basename="photo")
 router.register("jobs", views.JobViewSet, basename="job")
 router.register("results", views.ResultViewSet, basename="result")
 router.register("comparisons", views.ComparisonViewSet, basename="comparison")
+router.register("exports", views.ExportViewSet, basename="export")
 
 
 class SchemaView(JsonErrorsMixin, SpectacularAPIView):

@@ -8,6 +8,7 @@ anyone outside the object's study and 403 to members whose role lacks the capabi
 import mimetypes
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -31,13 +32,16 @@ from webapp.accounts.two_factor import has_two_factor, verify_code
 from webapp.analysis import results as analysis_results
 from webapp.analysis import selectors as analysis_selectors
 from webapp.analysis import services as analysis_services
-from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_measure_rows, cohort_statistics
+from webapp.analysis.cohort import MEASURE_GROUPS, CohortFilters, cohort_summary
 from webapp.analysis.models import AnalysisJob, ComparisonPair, Result
 from webapp.api import serializers as api
 from webapp.api.fields import parse_id
 from webapp.api.parsers import BoundedJSONParser
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
+from webapp.exports import selectors as export_selectors
+from webapp.exports import services as export_services
+from webapp.exports.models import ExportFormat, StudyExport
 from webapp.runs import services as run_services
 from webapp.runs.models import RunStateError, RunStatus
 from webapp.studies import selectors, services
@@ -227,12 +231,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 )
             chosen[name] = value
         filters = CohortFilters(arm=chosen["arm"], sex=chosen["sex"], age_band=chosen["age_band"])
-        rows = cohort_measure_rows(
-            study, filters, group=chosen["group"], view=chosen["view"], with_sources=False
-        )
-        statistics = cohort_statistics(
-            rows, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
-        )
+        statistics = cohort_summary(
+            study, filters, group=chosen["group"], view=chosen["view"], method=chosen["adjust"]
+        ).statistics
         audit_record(
             action=AuditAction.VIEW,
             summary=f"Read cohort statistics of {study.name!r}",
@@ -672,3 +673,88 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
                 actor=request.user, request=request, **serializer.validated_data
             )
         return Response(self.get_serializer(comparison).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Background exports of the studies you may export, newest first",
+        parameters=[id_filter("study", "Only exports of this study.")],
+    ),
+    retrieve=extend_schema(summary="An export's options, progress and download link"),
+)
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+    """Study exports (the pages' exports, export right needed): request one, follow it, download its file.
+    A worker builds each file; requests and downloads are audited with their options."""
+
+    serializer_class = api.StudyExportSerializer
+    queryset = StudyExport.objects.none()
+
+    def get_queryset(self) -> QuerySet[StudyExport]:
+        exports = export_selectors.exports_for_user(self.request.user).select_related("requested_by")
+        if self.action == "list" and (study_id := query_id(self.request, "study")) is not None:
+            exports = exports.filter(study_id=study_id)
+        return exports.order_by("-created_at", "-pk")
+
+    def get_object(self) -> StudyExport:
+        return export_selectors.get_export(self.request.user, self.object_id())
+
+    @extend_schema(
+        summary="Request an export of a study: the measures as CSV, XLSX or REDCap, or the photos as DICOM "
+        "(identified, or de-identified for sharing); 202, then follow it until its download link appears",
+        request=api.StudyExportRequestSerializer,
+        responses={202: api.StudyExportSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = api.StudyExportRequestSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        chosen = serializer.validated_data
+        options = None
+        if chosen["format"] == ExportFormat.DICOM:
+            options = {
+                "subject_id": chosen["subject"],
+                "deidentify": chosen["deidentify"],
+                "method": chosen["method"],
+                "keep_subject_code": chosen["keep_subject_code"],
+            }
+        with service_errors():
+            export = export_services.study_export_request(
+                study=chosen["study"],
+                format=chosen["format"],
+                options=options,
+                actor=request.user,
+                request=request,
+                via="api",
+            )
+        return Response(self.get_serializer(export).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        summary="The export's file, once built (audited as a download)",
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            409: OpenApiResponse(description="The export has no file (yet): see its status."),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str) -> Response | FileResponse:
+        export = self.get_object()
+        if export.status != RunStatus.SUCCEEDED or not export.file:
+            return Response(
+                {"detail": f"Export {export.pk} is {export.status}; it has no file to download."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        export_services.study_export_downloaded(export, actor=request.user, request=request, via="api")
+        return private_file_response(export.file, Path(export.filename).stem)
+
+    @extend_schema(
+        summary="Cancel a queued or running export",
+        request=None,
+        responses={200: api.StudyExportSerializer, 409: OpenApiResponse(description="It has finished.")},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        export = self.get_object()
+        try:
+            export = run_services.run_cancel(export, actor=request.user, request=request)
+        except RunStateError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(self.get_serializer(export).data)

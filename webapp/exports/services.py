@@ -10,19 +10,30 @@ import io
 import re
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.http import HttpRequest
+from django.utils import timezone
 from PIL import Image
 
 from ml.core.subject import subject_face
 from webapp.analysis.pairs import latest_results
 from webapp.analysis.services import photo_upload
-from webapp.exports import dicom
+from webapp.audit.models import AuditAction
+from webapp.audit.services import audit_record
+from webapp.exports import dicom, tabular
+from webapp.exports.models import ExportFormat, StudyExport
+from webapp.exports.tables import export_rows
+from webapp.runs import dispatch
+from webapp.runs.services import run_succeed
 from webapp.studies.ingest import CaptureFields, IngestError
 from webapp.studies.models import AnalysisKind, Photo, Study, Subject, Visit
 
@@ -100,8 +111,10 @@ def dicom_export(
     deidentify: bool = False,
     method: str = dicom.DeidentifyMethod.MASK_EYES,
     keep_subject_code: bool = False,
+    progress: Callable[[float, str], None] | None = None,
 ) -> DicomExport:
-    """Every living photo of the study (or of one subject) as a VL Photographic Image in a ZIP.
+    """Every living photo of the study (or of one subject) as a VL Photographic Image in a ZIP;
+    ``progress(fraction, message)`` hears of each photo (a background export's progress and cancel).
 
     De-identified, a photo without a face found by its landmark job is left out (listed in the
     manifest with the reason): Facet never writes an unmasked face into a de-identified export.
@@ -131,8 +144,11 @@ def dicom_export(
     series: dict[int, int] = {}
     visits_per_subject: dict[int, int] = {}
     instances: dict[int, int] = {}
+    total = photos.count() if progress is not None else 0
     with zipfile.ZipFile(export.archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for photo in photos:
+        for done, photo in enumerate(photos):
+            if progress is not None:
+                progress(done / max(total, 1), f"Photo {done + 1} of {total}")
             visit, subject = photo.visit, photo.visit.subject
             if visit.pk not in series:
                 visits_per_subject[subject.pk] = visits_per_subject.get(subject.pk, 0) + 1
@@ -219,4 +235,146 @@ def dicom_import(
             capture_time=photo.capture_time, camera_make=photo.camera_make, camera_model=photo.camera_model
         ),
         source_format="DICOM",
+    )
+
+
+@dataclass
+class BuiltExport:
+    """An export's file, the name and type it is downloaded with, and what the audit trail records of it."""
+
+    content: IO[bytes]
+    filename: str
+    content_type: str
+    details: dict
+
+
+def measures_export(study: Study, chosen: str, *, exported_by: str) -> BuiltExport:
+    """The measures table as CSV, XLSX or a zipped REDCap import (data and data dictionary)."""
+    rows = export_rows(study)
+    stem = f"study-{study.pk}-measures"
+    details = {"format": chosen, "rows": len(rows), "pairs": len({row.pair_id for row in rows})}
+    if chosen == ExportFormat.CSV:
+        content = tabular.measures_csv(study, rows).encode()
+        return BuiltExport(io.BytesIO(content), f"{stem}.csv", tabular.CSV_CONTENT_TYPE, details)
+    if chosen == ExportFormat.XLSX:
+        context = tabular.ExportContext(
+            study=study, exported_by=exported_by, exported_at=timezone.now(), options={"format": chosen}
+        )
+        workbook = tabular.measures_xlsx(rows, context)
+        return BuiltExport(io.BytesIO(workbook), f"{stem}.xlsx", tabular.XLSX_CONTENT_TYPE, details)
+    fields = tabular.redcap_fields(rows)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(f"{stem}-redcap-data.csv", tabular.redcap_records_csv(rows, fields))
+        archive.writestr(f"{stem}-redcap-dictionary.csv", tabular.redcap_dictionary_csv(fields))
+    buffer.seek(0)
+    return BuiltExport(buffer, f"{stem}-redcap.zip", "application/zip", {**details, "fields": len(fields)})
+
+
+def dicom_options(
+    study: Study,
+    *,
+    subject_id: int | None = None,
+    deidentify: bool = False,
+    method: str = dicom.DeidentifyMethod.MASK_EYES,
+    keep_subject_code: bool = False,
+) -> dict:
+    """The DICOM export's options, checked: a living subject of ``study`` (or None: all), a known method."""
+    if subject_id is not None and not study.subjects.alive().filter(pk=subject_id).exists():
+        raise ValidationError({"subject_id": f"Subject {subject_id} is not a subject of this study."})
+    methods = [choice.value for choice in dicom.DeidentifyMethod]
+    if method not in methods:
+        raise ValidationError({"method": f"Choose one of: {', '.join(methods)}."})
+    return {
+        "subject_id": subject_id,
+        "deidentify": bool(deidentify),
+        "method": str(method),
+        "keep_subject_code": bool(keep_subject_code),
+    }
+
+
+def dicom_export_built(
+    study: Study, options: dict, progress: Callable[[float, str], None] | None = None
+) -> BuiltExport:
+    """:func:`dicom_export` with ``options`` (:func:`dicom_options`), as a file to download."""
+    export = dicom_export(study, **options, progress=progress)
+    suffix = "-deidentified" if options["deidentify"] else ""
+    subject = f"-subject-{options['subject_id']}" if options["subject_id"] is not None else ""
+    return BuiltExport(
+        export.archive,
+        f"study-{study.pk}{subject}-dicom{suffix}.zip",
+        "application/zip",
+        {"format": ExportFormat.DICOM.value, **options, "files": export.files, "skipped": export.skipped},
+    )
+
+
+def study_export_request(
+    *,
+    study: Study,
+    format: str,
+    options: dict | None = None,
+    actor: AbstractBaseUser,
+    request: HttpRequest | None = None,
+    via: str = "",
+) -> StudyExport:
+    """Queue a background export of ``study`` (audited with its options); the worker builds the file."""
+    if format not in ExportFormat.values:
+        raise ValidationError({"format": f"Choose one of: {', '.join(ExportFormat.values)}."})
+    checked = dicom_options(study, **(options or {})) if format == ExportFormat.DICOM else {}
+    export = StudyExport.objects.create(study=study, format=format, options=checked, requested_by=actor)
+    audit_record(
+        action=AuditAction.EXPORT,
+        summary=f"Requested export {export.pk} of {study.name!r}: {export.get_format_display()}",
+        actor=actor,
+        target=study,
+        request=request,
+        via=via,
+        details={"export": export.pk, "format": format, **checked},
+    )
+    dispatch.send_run_on_commit(export)
+    return export
+
+
+def study_export_build(export: StudyExport, progress: Callable[[float, str], None]) -> BuiltExport:
+    """Build the file of a background export (the worker's work)."""
+    if export.format == ExportFormat.DICOM:
+        return dicom_export_built(export.study, export.options, progress)
+    progress(0.0, "Reading the measures")
+    exported_by = export.requested_by.get_username() if export.requested_by else ""
+    return measures_export(export.study, export.format, exported_by=exported_by)
+
+
+def study_export_succeed(*, export_id: int, attempt: int, built: BuiltExport) -> StudyExport | None:
+    """Store the built file on the export and mark it succeeded (None when the attempt lost the run)."""
+
+    def record(export: StudyExport) -> None:
+        built.content.seek(0)
+        export.file.save(built.filename, File(built.content), save=False)
+        export.filename = built.filename
+        export.content_type = built.content_type
+        export.size_bytes = export.file.size
+        export.details = built.details
+
+    message = f"Ready: {built.filename}"
+    return run_succeed(StudyExport, run_id=export_id, attempt=attempt, message=message, record=record)
+
+
+def study_export_downloaded(
+    export: StudyExport, *, actor: AbstractBaseUser, request: HttpRequest | None = None, via: str = ""
+) -> None:
+    """Audit a download of a built export, with its options."""
+    audit_record(
+        action=AuditAction.DOWNLOAD,
+        summary=f"Downloaded export {export.pk} of {export.study.name!r}: {export.get_format_display()}",
+        actor=actor,
+        target=export.study,
+        request=request,
+        via=via,
+        details={
+            "export": export.pk,
+            "format": export.format,
+            **export.options,
+            **export.details,
+            "bytes": export.size_bytes,
+        },
     )

@@ -12,6 +12,8 @@ urlpatterns = [
         views.study_cohort_report_pdf,
         name="study_cohort_report",
     ),
+    path("exports/<int:export_id>/", views.export_detail, name="export_detail"),
+    path("exports/<int:export_id>/download/", views.export_download, name="export_download"),
     path("visits/<int:visit_id>/dicom-import/", views.visit_dicom_import, name="visit_dicom_import"),
     path("comparisons/<int:comparison_id>/report/", views.comparison_report, name="comparison_report"),
     path(

@@ -2,24 +2,21 @@
 DICOM import into a visit, and the before/after and cohort reports. Every export is audited with its
 options; each view checks the user's capability in the study first."""
 
-import io
-import zipfile
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ml.measures.statistics import ADJUSTMENTS
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
-from webapp.exports import reports, services, tabular
+from webapp.exports import reports, selectors, services
 from webapp.exports.dicom import DeidentifyMethod
-from webapp.exports.tables import export_rows
+from webapp.exports.models import ExportFormat
+from webapp.runs.models import RunStatus
 from webapp.studies import selectors as study_selectors
 from webapp.studies.access import Capability
 from webapp.studies.ingest import IngestError
@@ -107,8 +104,21 @@ def study_exports(request: HttpRequest, study_id: int) -> HttpResponse:
         "measures_form": MeasuresExportForm(),
         "dicom_form": DicomExportForm(study=study),
         "report_form": CohortReportForm(),
+        "recent_exports": selectors.recent_exports(study),
     }
     return render(request, "exports/study_exports.html", context)
+
+
+def _built_response(built: services.BuiltExport) -> FileResponse:
+    built.content.seek(0)
+    # The response closes the file once it has been sent.
+    return FileResponse(
+        built.content,
+        as_attachment=True,
+        filename=built.filename,
+        content_type=built.content_type,
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 @login_required
@@ -121,62 +131,63 @@ def study_measures_export(request: HttpRequest, study_id: int) -> HttpResponse:
         messages.error(request, "Choose an export format: XLSX, CSV or REDCap.")
         return redirect("exports:study_exports", study_id=study.pk)
     chosen = form.cleaned_data["format"]
-    rows = export_rows(study)
-    stem = f"study-{study.pk}-measures"
-    details = {"format": chosen, "rows": len(rows), "pairs": len({row.pair_id for row in rows})}
-    if chosen == "csv":
-        response = _attachment(tabular.measures_csv(study, rows), tabular.CSV_CONTENT_TYPE, f"{stem}.csv")
-    elif chosen == "xlsx":
-        context = tabular.ExportContext(
-            study=study,
-            exported_by=request.user.get_username(),
-            exported_at=timezone.now(),
-            options={"format": chosen},
+    built = services.measures_export(study, chosen, exported_by=request.user.get_username())
+    _audit_export(request, study, f"the measures table as {chosen.upper()}", built.details)
+    return _attachment(built.content.read(), built.content_type, built.filename)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_dicom_export(request: HttpRequest, study_id: int) -> HttpResponse:
+    """One subject's photos as DICOM VL Photographic images in a ZIP, at once; the whole study's (POST)
+    as a background export, followed on its page until the ZIP can be downloaded."""
+    study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
+    form = DicomExportForm(request.POST if request.method == "POST" else request.GET, study=study)
+    if not form.is_valid():
+        messages.error(request, "Choose a subject of this study (or all subjects) and a method.")
+        return redirect("exports:study_exports", study_id=study.pk)
+    options = services.dicom_options(
+        study,
+        subject_id=form.cleaned_data["subject"],
+        deidentify=form.cleaned_data["deidentify"],
+        method=form.cleaned_data["method"] or DeidentifyMethod.MASK_EYES.value,
+        keep_subject_code=form.cleaned_data["keep_subject_code"],
+    )
+    if options["subject_id"] is None:
+        if request.method != "POST":
+            messages.error(request, "The whole study's photos are exported in the background: use the form.")
+            return redirect("exports:study_exports", study_id=study.pk)
+        export = services.study_export_request(
+            study=study, format=ExportFormat.DICOM, options=options, actor=request.user, request=request
         )
-        response = _attachment(
-            tabular.measures_xlsx(rows, context), tabular.XLSX_CONTENT_TYPE, f"{stem}.xlsx"
-        )
-    else:
-        fields = tabular.redcap_fields(rows)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{stem}-redcap-data.csv", tabular.redcap_records_csv(rows, fields))
-            archive.writestr(f"{stem}-redcap-dictionary.csv", tabular.redcap_dictionary_csv(fields))
-        details["fields"] = len(fields)
-        response = _attachment(buffer.getvalue(), "application/zip", f"{stem}-redcap.zip")
-    _audit_export(request, study, f"the measures table as {chosen.upper()}", details)
-    return response
+        return redirect("exports:export_detail", export_id=export.pk)
+    built = services.dicom_export_built(study, options)
+    kind = "de-identified DICOM" if options["deidentify"] else "DICOM"
+    _audit_export(request, study, f"photos as {kind}", built.details)
+    return _built_response(built)
 
 
 @login_required
 @require_GET
-def study_dicom_export(request: HttpRequest, study_id: int) -> HttpResponse:
-    """The study's photos (or one subject's) as DICOM VL Photographic images in a ZIP."""
-    study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
-    form = DicomExportForm(request.GET, study=study)
-    if not form.is_valid():
-        messages.error(request, "Choose a subject of this study (or all subjects) and a method.")
-        return redirect("exports:study_exports", study_id=study.pk)
-    options = {
-        "subject_id": form.cleaned_data["subject"],
-        "deidentify": form.cleaned_data["deidentify"],
-        "method": form.cleaned_data["method"] or DeidentifyMethod.MASK_EYES.value,
-        "keep_subject_code": form.cleaned_data["keep_subject_code"],
-    }
-    export = services.dicom_export(study, **options)
-    kind = "de-identified DICOM" if options["deidentify"] else "DICOM"
-    _audit_export(
-        request,
-        study,
-        f"photos as {kind}",
-        {"format": "dicom", **options, "files": export.files, "skipped": export.skipped},
-    )
-    suffix = "-deidentified" if options["deidentify"] else ""
+def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
+    """A background export's progress, and its download link once the file is built."""
+    export = selectors.get_export(request.user, export_id)
+    return render(request, "exports/export_detail.html", {"export": export, "study": export.study})
+
+
+@login_required
+@require_GET
+def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
+    """The file of a built background export (audited as a download)."""
+    export = selectors.get_export(request.user, export_id)
+    if export.status != RunStatus.SUCCEEDED or not export.file:
+        raise Http404("This export has no file to download (yet).")
+    services.study_export_downloaded(export, actor=request.user, request=request)
     return FileResponse(
-        export.archive,
+        export.file.open("rb"),
         as_attachment=True,
-        filename=f"study-{study.pk}-dicom{suffix}.zip",
-        content_type="application/zip",
+        filename=export.filename,
+        content_type=export.content_type,
         headers={"Cache-Control": "private, no-store"},
     )
 

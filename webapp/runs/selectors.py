@@ -203,11 +203,18 @@ def unserved_queue_banner(user: User) -> str:
     if not user.is_authenticated:
         return ""
     study_ids = study_ids_for_user(user)
+    # One query whatever the number of run kinds (every page shows the banner): a UNION of each kind's
+    # queued runs counted per queue.
+    first, *others = [
+        model.objects.filter(status=RunStatus.QUEUED, **{f"{model.study_lookup}__in": study_ids})
+        .values_list("queue")
+        .annotate(n=Count("id"))
+        .order_by()
+        for model in run_models()
+    ]
     waiting: dict[str, int] = {}
-    for model in run_models():
-        queued = model.objects.filter(status=RunStatus.QUEUED, **{f"{model.study_lookup}__in": study_ids})
-        for queue, n in queued.values_list("queue").annotate(n=Count("id")).order_by():
-            waiting[queue] = waiting.get(queue, 0) + n
+    for queue, n in first.union(*others, all=True):
+        waiting[queue] = waiting.get(queue, 0) + n
     if not waiting:
         return ""
     unserved = sorted(queue for queue in waiting if queue not in served_queues())
