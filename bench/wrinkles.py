@@ -6,7 +6,9 @@ process with the models loaded once (one warm-up photo not counted): the whole `
 analyze_wrinkles` (segmentation, skin mask, figures per region and zone, wrinkle types), the
 segmentation alone (`segment_wrinkles`: the model's square, texture map, U-Net, mask mapped back) of
 the shipped model and, side by side, of `--checkpoint` (for example the whole-face model), and the
-wrinkle-type detector alone when it is installed. Landmarks are computed beforehand and timed apart,
+default wrinkle-type detector alone when one is installed (the landmark-geometry rules: their
+evidence, i.e. wrinkle lines and clusters, from the photo's segmentation, skin and zones computed
+beforehand; a YOLO detector: the photo). Landmarks are computed beforehand and timed apart,
 since a wrinkles job reuses the photo's landmark result. Writes DIR/wrinkles.json and DIR/wrinkles.md
 (default bench/reports/).
 """
@@ -22,7 +24,7 @@ from bench.machine import machine_info
 from bench.report import timing_table, write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
 from ml.core.subject import subject_face
-from ml.model_names import WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
+from ml.model_names import WRINKLES_UNET_WDS
 
 MODEL = WRINKLES_UNET_WDS
 
@@ -52,7 +54,7 @@ def markdown(report: dict[str, Any]) -> str:
         "segmentation": "Segmentation only, shipped model "
         f"({report['input_region']}, {report['input_px']} px)",
         "checkpoint": f"Segmentation only, {report.get('checkpoint_description', 'checkpoint')}",
-        "types": "Wrinkle types (YOLOv8n detector)",
+        "types": f"Wrinkle types ({report.get('types_model', 'detector')})",
         "landmarks": "68 landmarks (default landmark model)",
     }
     rows = [(label, key) for key, label in labels.items() if key in report["timings"]]
@@ -80,6 +82,17 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _type_evidence_parts(image, landmarks, network, metadata) -> tuple:
+    """What the analysis hands the type detector (landmarks, analysed wrinkle mask, analysed skin, atlas
+    zones), computed as ``analyze_wrinkles`` computes it without a zones result."""
+    from ml.wrinkles.analysis import analysed_wrinkles, segment_wrinkles
+    from ml.zones.landmark_model import render_zone_masks
+
+    segmentation = segment_wrinkles(image, landmarks, network, metadata)
+    analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata)
+    return landmarks, analysed.mask, analysed.whole, render_zone_masks(landmarks, image.shape)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     import torch
@@ -89,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.registry import registry
     from ml.wrinkles.analysis import analyze_wrinkles, segment_wrinkles
+    from ml.wrinkles.models import default_type_model
     from ml.wrinkles.train import load_checkpoint
+    from ml.wrinkles.type_geometry import TypeEvidence
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -139,9 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         detector = load_type_detector(args.types_weights, image_size=args.types_imgsz)
         timings["types"] = time_model(detector.detect, images)
         extra["types_weights"] = args.types_weights.name
-    elif registry.describe(WRINKLE_TYPES_YOLO)["trained"]:
-        detector = registry.load(WRINKLE_TYPES_YOLO)
-        timings["types"] = time_model(detector.detect, images)
+        extra["types_model"] = f"YOLOv8n `{args.types_weights.name}`"
+    elif (types_model := default_type_model()) is not None:
+        detector = registry.load(types_model)
+        evidence_parts = {
+            id(image): _type_evidence_parts(image, landmarks_of[id(image)], network, metadata)
+            for image in images
+        }
+        timings["types"] = time_model(
+            lambda image: detector.detect(image, TypeEvidence(*evidence_parts[id(image)])), images
+        )
+        extra["types_model"] = f"`{types_model}` {registry.describe(types_model)['version']}"
     timings["landmarks"] = time_model(detect_faces_with_landmarks, images)
     report = {
         "command": "python -m bench.wrinkles " + " ".join(sys.argv[1:] if argv is None else argv),

@@ -3,7 +3,10 @@
 Keys: the landmark measures of :mod:`ml.measures.facial`; ``normality_score`` and ``normality_rating``;
 per atlas zone ``zone_area:<ZONE>`` (share of the face), ``wrinkle_area:<ABBR>`` (wrinkle pixels as a
 percentage of the zone) and ``wrinkle_length:<ZONE>`` (total wrinkle length in IPD); and
-``wrinkle_area:interest`` over the study's zones of interest together.
+``wrinkle_area:interest`` over the study's zones of interest together; per clinical wrinkle type (the
+9 classes of :mod:`ml.wrinkles.type_geometry`, each an anatomical region) ``wrinkle_type_area:<TYPE>``
+(wrinkle pixels as a percentage of the region's analysed skin) and ``wrinkle_type_length:<TYPE>``
+(total wrinkle length in IPD).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from ml.core.subject import subject_face
 from ml.measures.facial import IPD, LANDMARK_MEASURES, RATIO, MeasureDefinition, face_frame, facial_measures
+from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
 from ml.zones.atlas import ZONES
 
 NOISE_FLOOR_FILE = Path(__file__).with_name("noise_floor.json")
@@ -60,6 +64,8 @@ def definition(key: str) -> MeasureDefinition:
     if key in _FIXED:
         return _FIXED[key]
     family, _, abbreviation = key.partition(":")
+    if family in TYPE_FAMILIES:
+        return _type_definition(key, family, abbreviation)
     zone = next((zone for zone in ZONES if zone.abbreviation == abbreviation), None)
     if zone is None:
         raise KeyError(key)
@@ -91,14 +97,40 @@ def definition(key: str) -> MeasureDefinition:
 
 
 ZONE_FAMILIES = ("zone_area", "wrinkle_area", "wrinkle_length")
+TYPE_FAMILIES = ("wrinkle_type_area", "wrinkle_type_length")
+WRINKLE_TYPES_GROUP = "wrinkle_types"
+
+
+def _type_definition(key: str, family: str, name: str) -> MeasureDefinition:
+    if name not in TYPE_LABELS:
+        raise KeyError(key)
+    label = TYPE_LABELS[name]
+    if family == "wrinkle_type_area":
+        return MeasureDefinition(
+            key,
+            f"{label}: wrinkle area",
+            PERCENT,
+            WRINKLE_TYPES_GROUP,
+            f"Wrinkle pixels in the {label.lower()} region (docs/wrinkles.md, 'Wrinkle types') as a "
+            "percentage of the region's analysed skin.",
+        )
+    return MeasureDefinition(
+        key,
+        f"{label}: wrinkle length",
+        IPD,
+        WRINKLE_TYPES_GROUP,
+        f"Total skeleton length of the wrinkles in the {label.lower()} region, in IPD.",
+    )
 
 
 @cache
 def group_keys(group: str) -> tuple[str, ...]:
     """Every measure key of ``group`` that :func:`definition` knows, sorted (readers select them)."""
-    keys = [*LANDMARK_MEASURES, *_FIXED] + [
-        f"{family}:{zone.abbreviation}" for family in ZONE_FAMILIES for zone in ZONES
-    ]
+    keys = (
+        [*LANDMARK_MEASURES, *_FIXED]
+        + [f"{family}:{zone.abbreviation}" for family in ZONE_FAMILIES for zone in ZONES]
+        + [f"{family}:{name}" for family in TYPE_FAMILIES for name in TYPE_CLASSES]
+    )
     return tuple(sorted(key for key in keys if definition(key).group == group))
 
 
@@ -158,4 +190,10 @@ def photo_measures(
         chosen_wrinkles += zone.get("wrinkle_area_px", 0)
     if chosen_area:
         measures["wrinkle_area:interest"] = 100 * chosen_wrinkles / chosen_area
+    for region in (wrinkles or {}).get("type_regions", []):
+        if not region["region_px"]:
+            continue  # the region is not on the analysed skin (outside the photo or the model's square)
+        measures[f"wrinkle_type_area:{region['class']}"] = 100 * float(region["area_fraction"])
+        if ipd_px:
+            measures[f"wrinkle_type_length:{region['class']}"] = float(region["total_length_px"]) / ipd_px
     return measures

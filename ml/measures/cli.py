@@ -123,9 +123,10 @@ def noise_floor_report(document: dict[str, Any]) -> str:
         "",
         "A pre→post change smaller than RC is within what re-photographing alone produces. Units: IPD "
         "(inter-pupillary distance) for lengths, IPD² for areas; × 63 mm gives mm for a typical adult IPD. "
-        "Wrinkle figures come from a wrinkle model trained on semi-synthetic data: their noise floor is that "
-        "model's repeatability, not a validated wrinkle measurement. Zones and wrinkles were measured on "
-        "every atlas zone; a study reads its zones of interest.",
+        "The wrinkle figures' noise floor is the listed wrinkle model's repeatability, not a validated "
+        "wrinkle measurement (see its model card for what it learnt from). Zones and wrinkles were "
+        "measured on every atlas zone (a study reads its zones of interest) and in every line type's "
+        "region; a region where no copy of any photo had a wrinkle gets RC 0, i.e. no floor in effect.",
         "",
         "| measure | unit | photos | mean | between-photo SD | S_w | RC | RC at IPD 63 mm |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",

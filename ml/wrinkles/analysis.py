@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from skimage.morphology import skeletonize
 
-from ml.model_names import DLIB_68, WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS, ZONES_LANDMARK
+from ml.model_names import DLIB_68, WRINKLES_UNET_WDS, ZONES_LANDMARK
 from ml.progress import ProgressCallback, report
 from ml.wrinkles.crop import CROP_SIZE, ForeheadEyeCrop, face_crop, forehead_eye_crop
 from ml.wrinkles.postprocess import (
@@ -22,6 +22,7 @@ from ml.wrinkles.postprocess import (
     refine_wrinkle_mask,
 )
 from ml.wrinkles.train import PROBABILITY_THRESHOLD, predict_probabilities, stack_input
+from ml.wrinkles.type_geometry import TypeEvidence, type_regions
 from ml.wrinkles.unet import WrinkleUNet
 
 
@@ -230,22 +231,26 @@ def analysed_wrinkles(
     return AnalysedMask(whole, mask)
 
 
-def detect_wrinkle_types(image: np.ndarray) -> dict[str, Any] | None:
-    """The wrinkle types found on the photo by the registry's type detector (``{"model", "found"}``,
-    boxes in photo pixels), or ``None`` when no trained detector is installed."""
+def detect_wrinkle_types(image: np.ndarray, evidence: TypeEvidence) -> dict[str, Any] | None:
+    """The wrinkle types found on the photo by the default type detector
+    (:func:`ml.wrinkles.models.default_type_model`: ``{"model", "found"}``, boxes in photo pixels), or
+    ``None`` when no trained detector is installed."""
     from ml.registry import registry
+    from ml.wrinkles.models import default_type_model
 
-    description = registry.describe(WRINKLE_TYPES_YOLO)
-    if not description["trained"]:
+    name = default_type_model()
+    if name is None:
         return None
-    detector = registry.load(WRINKLE_TYPES_YOLO)
+    description = registry.describe(name)
+    detector = registry.load(name)
     return {
         "model": {
             "name": description["name"],
             "version": description["version"],
             "map50_val": (description.get("metrics") or {}).get("map50"),
+            "method": (description.get("details") or {}).get("method", "learned detector"),
         },
-        "found": detector.detect(image),
+        "found": detector.detect(image, evidence),
     }
 
 
@@ -318,7 +323,15 @@ def analyze_wrinkles(
         for index, zone in enumerate(ZONES)
     ]
     report(progress, 0.85, "Finding wrinkle types")
-    types = detect_wrinkle_types(image)
+    # The type regions are landmark geometry (the rules were fitted on the landmark atlas), whatever zone
+    # model drew the per-zone figures' zones.
+    landmark_zones = zone_masks if zones_source.startswith(ZONES_LANDMARK) else None
+    if landmark_zones is None:
+        from ml.zones.landmark_model import render_zone_masks
+
+        landmark_zones = render_zone_masks(landmarks, image.shape)
+    evidence = TypeEvidence(landmarks, mask, whole, landmark_zones)
+    types = detect_wrinkle_types(image, evidence)
     if types is None:
         notes.append("No trained wrinkle-type detector is installed, so no wrinkle types are reported.")
     semi_synthetic = _is_semi_synthetic(description, metadata)
@@ -343,6 +356,10 @@ def analyze_wrinkles(
         "overall": wrinkle_figures(lines, whole),
         "regions": regions,
         "types": types,
+        "type_regions": [
+            {"class": name, **wrinkle_figures(lines, region)}
+            for name, region in type_regions(evidence).items()
+        ],
         "zones": per_zone,
         "zones_source": zones_source,
     }

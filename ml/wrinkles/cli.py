@@ -360,17 +360,56 @@ def _train_types(args: argparse.Namespace) -> int:
 def _evaluate_types(args: argparse.Namespace) -> int:
     from ml.cli import print_json
     from ml.wrinkles.evaluate import write_report
+    from ml.wrinkles.type_fitting import evaluate_geometry_types, geometry_markdown_report
+    from ml.wrinkles.type_geometry import TypeRules
     from ml.wrinkles.types import evaluate_type_detector, markdown_report
 
-    report = evaluate_type_detector(
-        args.weights, args.data, args.work, split=args.split, image_size=args.imgsz
-    )
+    if (args.weights is None) == (args.geometry_rules is None):
+        raise SystemExit("Give either --weights (YOLO) or --geometry-rules with --cache.")
+    if args.geometry_rules is not None:
+        if args.cache is None:
+            raise SystemExit("--geometry-rules needs --cache (see cache-segmentations).")
+        rules = TypeRules.read(args.geometry_rules)
+        report = evaluate_geometry_types(rules, args.data, args.cache, args.split)
+        markdown_report = geometry_markdown_report
+    else:
+        if args.work is None:
+            raise SystemExit("--weights needs --work.")
+        report = evaluate_type_detector(
+            args.weights, args.data, args.work, split=args.split, image_size=args.imgsz
+        )
     if args.out:
         write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]), render=markdown_report)
     if args.json:
         print_json(report)
     else:
         print(markdown_report(report, "python -m ml " + shlex.join(sys.argv[1:])))
+    return 0
+
+
+def _cache_segmentations(args: argparse.Namespace) -> int:
+    from ml.wrinkles.segmentation_cache import build_cache
+
+    done = build_cache(args.data, args.cache, tuple(args.splits), limit=args.limit)
+    print(f"{done} photos segmented into {args.cache}")
+    return 0
+
+
+def _fit_geometry_types(args: argparse.Namespace) -> int:
+    from ml.wrinkles.type_fitting import collect_candidates, fit_rules
+
+    rules = fit_rules(collect_candidates(args.data, args.cache, "train"))
+    rules.fitted_on["command"] = "python -m ml " + shlex.join(sys.argv[1:])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(rules.to_json() + "\n")
+    print(f"rules fitted on train written to {args.out}")
+    return 0
+
+
+def _geometry_types_card(args: argparse.Namespace) -> int:
+    from ml.wrinkles.type_fitting import write_geometry_card
+
+    print(write_geometry_card(args.rules, args.report_val, args.report_test, args.version))
     return 0
 
 
@@ -652,13 +691,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     evaluate_types = actions.add_parser("evaluate-types", help="mAP50 per wrinkle type on one split.")
     evaluate_types.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
-    evaluate_types.add_argument("--weights", type=Path, required=True)
-    evaluate_types.add_argument("--work", type=Path, required=True, help="Folder for the split lists.")
+    evaluate_types.add_argument("--weights", type=Path, default=None, help="A YOLO detector (.pt).")
+    evaluate_types.add_argument(
+        "--geometry-rules", type=Path, default=None, help="Landmark-geometry rules (.json) instead."
+    )
+    evaluate_types.add_argument(
+        "--cache", type=Path, default=None, help="Segmentation cache (geometry rules; cache-segmentations)."
+    )
+    evaluate_types.add_argument("--work", type=Path, default=None, help="Folder for the split lists (YOLO).")
     evaluate_types.add_argument("--split", choices=("train", "val", "test"), default="val")
     evaluate_types.add_argument("--imgsz", type=int, default=416)
     evaluate_types.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     evaluate_types.add_argument("--json", action="store_true")
     evaluate_types.set_defaults(handler=_evaluate_types)
+
+    cache = actions.add_parser(
+        "cache-segmentations",
+        help="Segment the photos of a wrinkle-boxes folder once with the shipped model (for rule fitting).",
+    )
+    cache.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    cache.add_argument("--cache", type=Path, required=True, help="Cache folder (keep it under var/).")
+    cache.add_argument("--splits", nargs="+", choices=("train", "val", "test"), default=["train", "val"])
+    cache.add_argument("--limit", type=int, default=None, help="First N photos of each split.")
+    cache.set_defaults(handler=_cache_segmentations)
+
+    fit_geometry = actions.add_parser(
+        "fit-geometry-types",
+        help="Fit the landmark-geometry wrinkle-type rules (margins, box modes, thresholds) on train.",
+    )
+    fit_geometry.add_argument("--data", type=Path, required=True, help="A wrinkle-boxes folder.")
+    fit_geometry.add_argument("--cache", type=Path, required=True, help="Segmentation cache.")
+    fit_geometry.add_argument("--out", type=Path, required=True, help="Rules file (.json).")
+    fit_geometry.set_defaults(handler=_fit_geometry_types)
+
+    geometry_card = actions.add_parser(
+        "geometry-types-card", help="Model card of the geometry type rules from their evaluate-types JSON."
+    )
+    geometry_card.add_argument("--rules", type=Path, required=True)
+    geometry_card.add_argument("--report-val", type=Path, required=True)
+    geometry_card.add_argument("--report-test", type=Path, default=None)
+    geometry_card.add_argument("--version", required=True)
+    geometry_card.set_defaults(handler=_geometry_types_card)
 
     ship = actions.add_parser(
         "ship-real", help="Install a real-photo checkpoint as the shipped model, with its threshold and card."

@@ -1,5 +1,7 @@
 """Registry entries of the default wrinkle model (U-Net + weighted deep supervision) and of the
-wrinkle-type detector (YOLOv8n, ``<weights_dir>/wrinkle-types/wrinkle_types.pt``).
+wrinkle-type detectors: YOLOv8n (``<weights_dir>/wrinkle-types/wrinkle_types.pt``) and the
+landmark-geometry rules (``<weights_dir>/wrinkle-types-geometry/rules.json``). The default type detector
+is the trained one with the best mAP50 on the val split (:func:`default_type_model`).
 
 The weights are ``<weights_dir>/wrinkles/unet_wds.pt`` with their model card ``unet_wds.card.json``
 (written by ``python -m ml wrinkles card``). Without the weights file the model is registered as
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ml.config import weights_dir
-from ml.model_names import WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
+from ml.model_names import WRINKLE_TYPES_GEOMETRY, WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
 from ml.modelcard import ModelCard, card_path, read_card
 from ml.registry import ModelSpec, registry
 
@@ -84,3 +86,49 @@ def _types_card() -> ModelCard:
 
 
 registry.register(ModelSpec.from_card(_types_card(), _load_types, weights_path=TYPES_WEIGHTS_FILE))
+
+
+GEOMETRY_RULES_FILE = weights_dir() / "wrinkle-types-geometry" / "rules.json"
+TYPE_DETECTION = "wrinkle-type-detection"
+
+
+def _load_geometry(weights: Path | None) -> Any:
+    path = Path(weights) if weights is not None else GEOMETRY_RULES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"No fitted wrinkle-type rules ({path.name}); fit them with "
+            "`python -m ml wrinkles fit-geometry-types`."
+        )
+    from ml.wrinkles.type_geometry import GeometryTypeDetector, TypeRules
+
+    return GeometryTypeDetector(TypeRules.read(path))
+
+
+def _geometry_card() -> ModelCard:
+    if card_path(GEOMETRY_RULES_FILE).is_file():
+        return read_card(card_path(GEOMETRY_RULES_FILE))
+    return ModelCard(
+        name=WRINKLE_TYPES_GEOMETRY,
+        task=TYPE_DETECTION,
+        version="untrained",
+        description="Landmark-geometry rules on the wrinkle segmentation: the 9 clinical wrinkle types as "
+        "facial regions (docs/wrinkles.md).",
+        data="none yet: no rules are fitted",
+        command="python -m ml wrinkles fit-geometry-types --data DATA/wrinkle-boxes --cache DIR --out FILE",
+        licence="Apache-2.0 (project code).",
+        limitations="Not fitted: no wrinkle types are reported until rules are installed.",
+    )
+
+
+registry.register(ModelSpec.from_card(_geometry_card(), _load_geometry, weights_path=GEOMETRY_RULES_FILE))
+
+
+def default_type_model() -> str | None:
+    """The wrinkle-type detector the analysis runs: of the trained ones, the best mAP50 on the val split
+    (their cards), so a better detector (a YOLO trained on a GPU) replaces the geometry rules by being
+    installed; ``None`` when none is trained."""
+    trained = [registry.describe(name) for name in registry.names(task=TYPE_DETECTION)]
+    trained = [description for description in trained if description["trained"]]
+    if not trained:
+        return None
+    return max(trained, key=lambda item: (item.get("metrics") or {}).get("map50") or 0.0)["name"]

@@ -147,10 +147,111 @@ def evaluate_type_detector(
     }
 
 
-def markdown_report(report: dict[str, Any], command: str) -> str:
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+
+
+def match_detections(
+    predictions: list[tuple[int, float, list[float]]], truth: list[tuple[int, list[float]]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One photo's predictions ``(class, confidence, [x0, y0, x1, y1])`` matched to its human boxes
+    ``(class, box)`` exactly as Ultralytics' validation does (its ``match_predictions``: greedy, best
+    confidence first, at IoU 0.50, 0.55, …, 0.95): the ``(N, 10)`` true-positive matrix, confidences and
+    classes, best first."""
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.engine.validator import BaseValidator
+    from ultralytics.utils.metrics import box_iou
+
+    ordered = sorted(predictions, key=lambda item: -item[1])
+    confidence = np.array([item[1] for item in ordered], dtype=np.float64)
+    classes = np.array([item[0] for item in ordered], dtype=np.float64)
+    if not ordered or not truth:
+        return np.zeros((len(ordered), len(IOU_THRESHOLDS)), dtype=bool), confidence, classes
+    iou = box_iou(
+        torch.tensor([box for _, box in truth], dtype=torch.float32),
+        torch.tensor([item[2] for item in ordered], dtype=torch.float32),
+    )
+    matcher = SimpleNamespace(iouv=torch.tensor(IOU_THRESHOLDS, dtype=torch.float32))
+    correct = BaseValidator.match_predictions(
+        matcher,
+        torch.tensor(classes),
+        torch.tensor([label for label, _ in truth], dtype=torch.float64),
+        iou,
+    )
+    return correct.numpy(), confidence, classes
+
+
+def detection_metrics(
+    photos: list[tuple[list[tuple[int, float, list[float]]], list[tuple[int, list[float]]]]],
+    names: dict[int, str],
+) -> dict[str, Any]:
+    """mAP50 and mAP50-95, overall and per class, of detections on photos (each a ``(predictions,
+    truth)`` pair, see :func:`match_detections`), computed by Ultralytics' ``DetMetrics`` as its
+    validation computes them, so any detector is scored like the YOLO one."""
+    from ultralytics.utils.metrics import DetMetrics
+
+    metrics = DetMetrics(names=names)
+    counts = dict.fromkeys(names, 0)
+    for number, (predictions, truth) in enumerate(photos):
+        correct, confidence, classes = match_detections(predictions, truth)
+        target = np.array([label for label, _ in truth], dtype=np.float64)
+        for label in target.astype(int).tolist():
+            counts[label] += 1
+        metrics.update_stats(
+            {
+                "tp": correct,
+                "conf": confidence,
+                "pred_cls": classes,
+                "target_cls": target,
+                "target_img": np.unique(target),
+                "im_name": str(number),
+            }
+        )
+    metrics.process()
+    ap50 = dict(zip(metrics.box.ap_class_index.tolist(), metrics.box.ap50.tolist(), strict=True))
+    ap = dict(zip(metrics.box.ap_class_index.tolist(), metrics.box.ap.tolist(), strict=True))
+    return {
+        "photos": len(photos),
+        "map50": float(metrics.box.map50),
+        "map50_95": float(metrics.box.map),
+        "per_class": [
+            {"class": name, "boxes": counts[index], "map50": ap50.get(index), "map50_95": ap.get(index)}
+            for index, name in sorted(names.items())
+        ],
+    }
+
+
+def best_f1_threshold(
+    photos: list[tuple[list[tuple[int, float, list[float]]], list[tuple[int, list[float]]]]], label: int
+) -> float:
+    """The confidence from which the detections of class ``label`` give the best F1 at IoU 0.5 (the
+    operating point Ultralytics reports precision and recall at); 1.0 when none is right."""
+    hits, confidences, total = [], [], 0
+    for predictions, truth in photos:
+        correct, confidence, classes = match_detections(predictions, truth)
+        mine = classes == label
+        hits.append(correct[mine, 0])
+        confidences.append(confidence[mine])
+        total += sum(truth_label == label for truth_label, _ in truth)
+    hit = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    confidence = np.concatenate(confidences) if confidences else np.zeros(0)
+    if not hit.any() or not total:
+        return 1.0
+    order = np.argsort(-confidence, kind="stable")
+    true_positives = np.cumsum(hit[order])
+    precision = true_positives / np.arange(1, len(order) + 1)
+    recall = true_positives / total
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(confidence[order][int(np.argmax(f1))])
+
+
+def markdown_report(
+    report: dict[str, Any], command: str, title: str = "Wrinkle-type detector (YOLOv8n)"
+) -> str:
     """The per-class mAP50 table with the command that measured it."""
     lines = [
-        "# Wrinkle-type detector (YOLOv8n): mAP50 per class",
+        f"# {title}: mAP50 per class",
         "",
         f"Split `{report['split']}`: {report['photos']} real photos with human wrinkle boxes, "
         f"{report['image_size']} px. mAP50 {report['map50']:.3f}, mAP50-95 {report['map50_95']:.3f}.",
@@ -177,9 +278,12 @@ class WrinkleTypeDetector:
     names: dict[int, str]
     image_size: int = DEFAULT_IMAGE_SIZE
 
-    def detect(self, image: np.ndarray, confidence: float = DEFAULT_CONFIDENCE) -> list[dict[str, Any]]:
+    def detect(
+        self, image: np.ndarray, evidence: Any = None, confidence: float = DEFAULT_CONFIDENCE
+    ) -> list[dict[str, Any]]:
         """Wrinkle types found in an RGB photo: ``{"class", "score", "box": [x0, y0, x1, y1]}`` in photo
-        pixels, best first."""
+        pixels, best first. ``evidence`` (the landmarks and wrinkle mask the geometry rules use) is not
+        needed: the network sees the photo only."""
         result = self.model.predict(
             np.ascontiguousarray(image[..., ::-1]),  # Ultralytics takes BGR arrays
             imgsz=self.image_size,

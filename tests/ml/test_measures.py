@@ -17,6 +17,7 @@ from ml.measures.comparability import PhotoFigures, assess_pair, pair_figures, s
 from ml.measures.facial import LANDMARK_MEASURES, face_frame, facial_measures
 from ml.measures.noise import RC_FACTOR, Perturbation, repeatability, rephotograph
 from ml.measures.statistics import adjust, between_arms, paired_change, rank_biserial
+from ml.wrinkles.type_geometry import TYPE_CLASSES
 from ml.zones.atlas import ZONES
 from ml.zones.render import mean_shape
 
@@ -143,6 +144,36 @@ def test_photo_measures_read_every_result_kind():
     assert "upper_vermilion_height" in measures
 
 
+def test_per_type_wrinkle_figures_are_measures_of_every_line_type():
+    face = {"box": [0, 0, 400, 480], "score": 1.0, "landmarks": mean_shape().tolist(), "pose": FRONTAL_POSE}
+    wrinkles = {
+        "zones": [],
+        "type_regions": [
+            {"class": "forehead", "region_px": 4000, "area_fraction": 0.025, "total_length_px": 120.0},
+            {"class": "crows_feet", "region_px": 900, "area_fraction": 0.0, "total_length_px": 0},
+            # A region off the analysed skin (outside the model's square) has no figure, not a zero.
+            {"class": "chin", "region_px": 0, "area_fraction": 0.0, "total_length_px": 0},
+        ],
+    }
+    measures = photo_measures(landmarks={"faces": [face]}, wrinkles=wrinkles)
+    _, ipd = face_frame(mean_shape())
+    assert measures["wrinkle_type_area:forehead"] == pytest.approx(2.5)
+    assert measures["wrinkle_type_length:forehead"] == pytest.approx(120.0 / ipd)
+    assert measures["wrinkle_type_area:crows_feet"] == 0.0
+    assert "wrinkle_type_area:chin" not in measures and "wrinkle_type_length:chin" not in measures
+    # Without landmarks there is no IPD: the area stays, the length (in IPD) is left out.
+    assert set(photo_measures(wrinkles=wrinkles)) == {
+        "wrinkle_type_area:forehead",
+        "wrinkle_type_area:crows_feet",
+    }
+    area = definition("wrinkle_type_area:crows_feet")
+    assert area.group == "wrinkle_types" and area.unit == "%" and "Crow's feet" in area.label
+    assert definition("wrinkle_type_length:sad_smile").unit_label(63) == "mm"
+    assert len(group_keys("wrinkle_types")) == 2 * len(TYPE_CLASSES)
+    with pytest.raises(KeyError):
+        definition("wrinkle_type_area:eyebrow")
+
+
 def test_group_keys_cover_every_measure_a_photo_gets_in_its_group():
     face = {"box": [0, 0, 400, 480], "score": 1.0, "landmarks": mean_shape().tolist(), "pose": FRONTAL_POSE}
     zones = {"zones": [{"abbreviation": zone.abbreviation, "face_fraction": 0.01} for zone in ZONES]}
@@ -151,7 +182,11 @@ def test_group_keys_cover_every_measure_a_photo_gets_in_its_group():
             {"abbreviation": zone.abbreviation, "area_fraction": 0.05, "total_length_px": 9.0}
             | {"zone_area_px": 1000, "wrinkle_area_px": 50}
             for zone in ZONES
-        ]
+        ],
+        "type_regions": [
+            {"class": name, "region_px": 500, "area_fraction": 0.02, "total_length_px": 7.0}
+            for name in TYPE_CLASSES
+        ],
     }
     measures = photo_measures(
         landmarks={"faces": [face]},
@@ -161,7 +196,7 @@ def test_group_keys_cover_every_measure_a_photo_gets_in_its_group():
         zones_of_interest=[zone.abbreviation for zone in ZONES],
     )
     groups = {definition(key).group for key in measures}
-    assert {"lips", "wrinkles", "zones", "normality"} <= groups
+    assert {"lips", "wrinkles", "wrinkle_types", "zones", "normality"} <= groups
     for group in groups:
         in_group = {key for key in measures if definition(key).group == group}
         assert in_group <= set(group_keys(group)), group

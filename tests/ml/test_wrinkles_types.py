@@ -25,20 +25,19 @@ def test_the_data_yaml_lists_each_split_and_the_nine_classes(data_dir: Path, tmp
     assert (first.parent.parent / "labels" / f"{first.stem}.txt").is_file()
 
 
-@pytest.mark.skipif(not TYPES_WEIGHTS_FILE.is_file(), reason="no wrinkle-type detector installed")
+@pytest.mark.skipif(not TYPES_WEIGHTS_FILE.is_file(), reason="no YOLO wrinkle-type detector installed")
 def test_the_installed_detector_reports_types_on_a_real_face(face_photo_path: Path) -> None:
     from ml.core.imageio import load_image
     from ml.model_names import WRINKLE_TYPES_YOLO
     from ml.registry import registry
-    from ml.wrinkles.analysis import detect_wrinkle_types
 
     image = load_image(face_photo_path)
-    types = detect_wrinkle_types(image)
-    assert types is not None and types["model"]["name"] == WRINKLE_TYPES_YOLO
-    names = set(registry.load(WRINKLE_TYPES_YOLO).names.values())
+    detector = registry.load(WRINKLE_TYPES_YOLO)
+    found = detector.detect(image)
+    names = set(detector.names.values())
     height, width = image.shape[:2]
-    scores = [item["score"] for item in types["found"]]
+    scores = [item["score"] for item in found]
     assert scores == sorted(scores, reverse=True)
-    for item in types["found"]:
+    for item in found:
         x0, y0, x1, y1 = item["box"]
         assert item["class"] in names and 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height

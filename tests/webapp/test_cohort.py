@@ -421,6 +421,47 @@ def test_cached_statistics_follow_a_new_result_and_a_new_arm(cohort, settings):
     assert upper_lip().changes_by_arm["filler"] == pytest.approx([0.04, 0.06], abs=1e-6)
 
 
+def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
+    zone = cohort["study"].zones_of_interest[0]
+    for index, comparison in enumerate(cohort["comparisons"]):
+        for photo, fraction in (
+            (comparison.pre_visit.photos.get(), 0.10),
+            (comparison.post_visit.photos.get(), 0.05),
+        ):
+            data = wrinkles_in(zone, 100) | {
+                "type_regions": [
+                    {
+                        "class": "crows_feet",
+                        "region_px": 1000,
+                        "area_fraction": fraction,
+                        "total_length_px": 50 + index,
+                    },
+                    {"class": "forehead", "region_px": 0, "area_fraction": 0.0, "total_length_px": 0},
+                ]
+            }
+            kind_result(photo, "wrinkles", data)
+    comparison = cohort["comparisons"][0]
+    pair = ComparisonPair.objects.get(comparison=comparison)
+    assert pair.measures["wrinkle_type_area:crows_feet"] == pytest.approx([10.0, 5.0])
+    assert "wrinkle_type_area:forehead" not in pair.measures  # no region on the analysed skin
+    statistics = cohort_statistics(
+        cohort_measure_rows(cohort["study"], group="wrinkle_types"), group="wrinkle_types"
+    )
+    crows_feet = next(entry for entry in statistics if entry.measure == "wrinkle_type_area:crows_feet")
+    assert crows_feet.summary.n == 6 and crows_feet.summary.mean_change == pytest.approx(-5.0)
+    client = client_for(cohort["coordinator"])
+    cohort_page = client.get(
+        reverse("studies:study_cohort", args=[cohort["study"].pk]), {"group": "wrinkle_types"}
+    ).content.decode()
+    assert "Wrinkles per line type" in cohort_page
+    assert (
+        'data-measure="wrinkle_type_area:crows_feet"' in cohort_page and "feet: wrinkle area" in cohort_page
+    )
+    page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
+    assert 'data-result="wrinkle-types"' in page and '<tr data-type="crows_feet">' in page
+    assert '<tr data-type="forehead">' not in page
+
+
 def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(
     cohort, make_photo, data_dir, settings
 ):

@@ -227,6 +227,7 @@ MEASURE_GROUPS = {
     "symmetry": "Symmetry",
     "normality": "Normality",
     "wrinkles": "Wrinkles per zone",
+    "wrinkle_types": "Wrinkles per line type",
     "zones": "Zone areas",
 }
 STATISTICS_CACHE_SECONDS = 3600

@@ -419,6 +419,7 @@ class RegisteredPair:
     wrinkle_rows: list[dict] = field(default_factory=list)
     wrinkle_notes: list[str] = field(default_factory=list)
     wrinkle_floor_measured: bool = False
+    wrinkle_type_rows: list[dict] = field(default_factory=list)
     normality: dict | None = None
     heatmaps: tuple[dict[str, str], dict[str, str]] | None = None
     normality_notes: list[str] = field(default_factory=list)
@@ -552,6 +553,7 @@ def _compare_results(pair: RegisteredPair, comparison: Comparison, view_grant: s
         floor = results.wrinkle_noise_floor(pre_wrinkles, post_wrinkles)
         pair.wrinkle_rows = results.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones, floor)
         pair.wrinkle_floor_measured = floor is not None
+        pair.wrinkle_type_rows = results.wrinkle_type_changes(pair.stored.measures if pair.stored else None)
     pre_normality, post_normality = found[("pre", "normality")], found[("post", "normality")]
     if pre_normality and post_normality:
         pair.normality = results.normality_change(pre_normality.data, post_normality.data)

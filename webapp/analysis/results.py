@@ -95,18 +95,23 @@ def zones_overlay_data(zones_data: dict, zones_of_interest: list[str]) -> dict:
 
 
 def wrinkle_type_boxes(wrinkles_data: dict) -> list[dict]:
-    """The wrinkle types a result found, best first, as boxes to draw in the photo's pixel frame."""
+    """The wrinkle types a result found, best first, as boxes to draw in the photo's pixel frame; one
+    colour per line type."""
+    from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
+
     found = (wrinkles_data.get("types") or {}).get("found") or []
     return [
         {
             "type": item["class"],
-            "name": item["class"].replace("_", " "),
+            "name": TYPE_LABELS.get(item["class"], item["class"].replace("_", " ")),
             "score": item["score"],
             "x": item["box"][0],
             "y": item["box"][1],
             "width": item["box"][2] - item["box"][0],
             "height": item["box"][3] - item["box"][1],
-            "colour": zone_colour(index * 3 + 1),
+            "colour": zone_colour(
+                (TYPE_CLASSES.index(item["class"]) if item["class"] in TYPE_CLASSES else index) * 3 + 1
+            ),
         }
         for index, item in enumerate(found)
     ]
@@ -159,6 +164,33 @@ def wrinkle_zone_changes(
                 "post_px": after.get("wrinkle_area_px"),
                 "pre_length_px": before.get("total_length_px"),
                 "post_length_px": after.get("total_length_px"),
+            }
+        )
+    return rows
+
+
+def wrinkle_type_changes(measures: dict[str, list[float]] | None) -> list[dict]:
+    """Per clinical wrinkle type, from a comparison pair's stored measures: wrinkle area (% of the type's
+    region) and length (IPD) before and after, and the area change in percentage points."""
+    from ml.measures.catalogue import TYPE_FAMILIES
+    from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
+
+    area_family, length_family = TYPE_FAMILIES
+    rows = []
+    for name in TYPE_CLASSES:
+        area = (measures or {}).get(f"{area_family}:{name}")
+        if area is None:
+            continue
+        length = (measures or {}).get(f"{length_family}:{name}") or [None, None]
+        rows.append(
+            {
+                "type": name,
+                "name": TYPE_LABELS[name],
+                "pre_percent": area[0],
+                "post_percent": area[1],
+                "change_points": area[1] - area[0],
+                "pre_length_ipd": length[0],
+                "post_length_ipd": length[1],
             }
         )
     return rows
