@@ -137,13 +137,20 @@ def group_keys(group: str) -> tuple[str, ...]:
 @cache
 def noise_floors() -> dict[str, float]:
     """Each measure's repeatability coefficient (``python -m ml measures noise-floor``; the normality
-    score's from the normality pipeline's framing test), by key."""
+    score's from the normality pipeline's framing test), by key. A measure that was zero on every copy
+    of every photo (no test photo showed the feature, e.g. bunny lines) has no floor: its zero spread
+    says nothing about the noise, so a change in it must not read as beyond noise."""
     return {
         key: row["repeatability_coefficient"]
         for path in (NOISE_FLOOR_FILE, NORMALITY_NOISE_FLOOR_FILE)
         if path.exists()
         for key, row in json.loads(path.read_text())["measures"].items()
+        if not _never_observed(row)
     }
+
+
+def _never_observed(row: dict[str, float]) -> bool:
+    return row.get("mean") == 0 and row.get("between_photo_sd") == 0 and row["within_sd"] == 0
 
 
 def _subject_landmarks(landmarks_data: dict[str, Any] | None) -> np.ndarray | None:

@@ -356,3 +356,21 @@ def test_the_normality_scores_floor_is_the_worker_normalizers_framing_floor():
     assert reference["heatmap"] == heatmap
     assert noise_floors()["normality_score"] == pytest.approx(reference["noise_floor"])
     assert "normality_rating" not in noise_floors()  # no floor measured for the rating
+
+
+def test_a_measure_no_test_photo_showed_has_no_floor(tmp_path, monkeypatch):
+    """Zero spread from photos that never had the feature is not a measured floor of zero: any change
+    would otherwise read as beyond noise."""
+    from ml.measures import catalogue
+
+    never = {"within_sd": 0.0, "repeatability_coefficient": 0.0, "mean": 0.0, "between_photo_sd": 0.0}
+    steady = {"within_sd": 0.0, "repeatability_coefficient": 0.0, "mean": 0.4, "between_photo_sd": 0.2}
+    floors_file = tmp_path / "noise_floor.json"
+    floors_file.write_text(json.dumps({"measures": {"never_seen": never, "perfectly_steady": steady}}))
+    monkeypatch.setattr(catalogue, "NOISE_FLOOR_FILE", floors_file)
+    monkeypatch.setattr(catalogue, "NORMALITY_NOISE_FLOOR_FILE", tmp_path / "absent.json")
+    catalogue.noise_floors.cache_clear()
+    try:
+        assert catalogue.noise_floors() == {"perfectly_steady": 0.0}
+    finally:
+        catalogue.noise_floors.cache_clear()
