@@ -55,8 +55,10 @@ def roi_around(centre: np.ndarray, scale: float, angle: float, side: float, shif
 def extract_crop(image: np.ndarray, roi: Roi, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The ROI warped to ``size``×``size`` (black outside the image) and the crop→image matrix.
 
-    Faces much larger than the crop are first reduced with an area filter (on the ROI's bounding region
-    only), so the crop is not aliased and a 12-MP photo costs no more than a small one.
+    Faces much larger than the crop are first reduced by whole 2:1 area steps (on the ROI's bounding region
+    only), so the crop is not aliased and a 12-MP photo costs no more than a small one; the warp does the
+    last factor (0.5–1). A single ``INTER_AREA`` to twice the crop's scale cost 1.8 ms a face here, at the
+    uneven ratios (0.6–0.8) where OpenCV's area filter is slow; the 2:1 steps cost 0.4 ms.
     """
     import cv2
 
@@ -71,7 +73,9 @@ def extract_crop(image: np.ndarray, roi: Roi, size: int) -> tuple[np.ndarray, np
         x1 = int(min(image.shape[1], np.ceil(roi.centre[0] + half)))
         y1 = int(min(image.shape[0], np.ceil(roi.centre[1] + half)))
         if x1 - x0 >= 2 and y1 - y0 >= 2:
-            source = resize_image(image[y0:y1, x0:x1], 2.0 * reduction)
+            # whole 2:1 steps only (fast, exact area averages); the warp does the last factor (0.5–1)
+            halvings = int(np.floor(np.log2(1.0 / reduction)))
+            source = resize_image(image[y0:y1, x0:x1], 0.5**halvings)
             offset = np.array([x0, y0], dtype=np.float64)
             # the reduced region's true scale per axis (sizes are rounded to whole pixels)
             factor_xy = np.array([source.shape[1] / (x1 - x0), source.shape[0] / (y1 - y0)])

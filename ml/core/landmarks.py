@@ -182,18 +182,21 @@ class DlibLandmarker(LandmarkModel):
         shape = self._shape_predictor()(image, rectangle)
         return np.array([[point.x, point.y] for point in shape.parts()], dtype=np.float64)
 
+    def hog_box_frame(self, detection: FaceDetection) -> tuple[np.ndarray, float, dict[str, float]]:
+        """Face frame (centre, eye-to-mouth scale) and the HOG-style box relative to it (``_box_from``)."""
+        if detection.detector == DLIB_HOG:
+            x0, y0, x1, y1 = detection.box
+            centre = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0])
+            scale = ((x1 - x0) + (y1 - y0)) / 2.0 / HOG_BOX_FROM_FRAME["side"]
+            return centre, scale, {"dx": 0.0, "dy": 0.0, "side": HOG_BOX_FROM_FRAME["side"]}
+        centre, scale = detection_frame(detection)
+        return centre, scale, HOG_BOX_FROM_FRAME
+
     def fit(self, image: np.ndarray, detection: FaceDetection) -> FaceLandmarks:
         if detection.detector == DLIB_HOG and not self.jitter:
             landmarks = self.predict(image, detection.box)
         else:
-            if detection.detector == DLIB_HOG:
-                x0, y0, x1, y1 = detection.box
-                centre = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0])
-                scale = ((x1 - x0) + (y1 - y0)) / 2.0 / HOG_BOX_FROM_FRAME["side"]
-                offset = {"dx": 0.0, "dy": 0.0, "side": HOG_BOX_FROM_FRAME["side"]}
-            else:
-                centre, scale = detection_frame(detection)
-                offset = HOG_BOX_FROM_FRAME
+            centre, scale, offset = self.hog_box_frame(detection)
             region, origin, factor = _face_region_at_working_scale(image, centre, offset["side"] * scale)
             grid = BOX_JITTER if self.jitter else ((1.0, 0.0),)
             local_centre = (centre - origin) * factor

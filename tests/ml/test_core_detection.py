@@ -68,12 +68,26 @@ def test_confident_scores_are_per_detector():
     assert confident_score_of("nope") is None
 
 
-def test_resize_image_keeps_the_aspect_and_averages_large_reductions():
+@pytest.mark.parametrize(("scale", "max_spread"), [(0.16, 20.0), (0.3, 1.0), (0.45, 1.0), (0.7, 45.0)])
+def test_resize_image_keeps_the_aspect_and_averages_large_reductions(scale, max_spread):
     image = np.zeros((3000, 4000, 3), np.uint8)
     image[:, ::2] = 255  # one-pixel stripes: an aliasing trap for plain subsampling
-    small = resize_image(image, 0.16)
-    assert small.shape == (480, 640, 3)
-    assert 100 < small.mean() < 155  # the stripes average to grey instead of aliasing to black or white
+    small = resize_image(image, scale)
+    assert small.shape == (round(3000 * scale), round(4000 * scale), 3)
+    # the stripes average to grey instead of aliasing to black or white (at 0.3 and 0.45 exactly, through
+    # the 2:1 area step; above 0.5 an output pixel covers under two stripes)
+    assert 100 < small.mean() < 155
+    assert small.std() <= max_spread
+
+
+@pytest.mark.data
+def test_resize_image_stays_close_to_an_area_average_on_a_photo(data_dir):
+    photo = load_image(data_dir / "landmarks68" / "images" / "lenna.jpg")
+    large = cv2.resize(photo, None, fx=6, fy=6, interpolation=cv2.INTER_CUBIC)
+    for scale in (0.1, 0.3, 0.45, 0.7):
+        reduced = resize_image(large, scale)
+        reference = cv2.resize(large, reduced.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(reduced.astype(np.int16) - reference).mean() < 1.0, scale
 
 
 @pytest.mark.data

@@ -30,15 +30,17 @@ def annotations(data_dir: Path) -> dict[str, np.ndarray]:
     return {Path(name).stem: np.asarray(points, dtype=np.float64) for name, points in faces.items()}
 
 
-# einstein (a 40-px-eye-to-mouth, rolled, grey archive face) measures NME 0.075 on the default path: YuNet's
-# five points on that small face swing dlib's result between 0.06 and 0.09 with the detector's settings, and
-# no landmark model here reaches 0.06 on it (docs/reports/landmarks-evaluation.md: FaceMesh 0.11, the
-# human-label yolo-pose68 0.086). General fixes tried and rejected on the val/London sets: levelling the eyes
-# before dlib (YuNet's points read a roll of 0.5° where the labels show 18°; levelling by dlib's own first
-# pass gave 0.0755) and a second dlib pass framed by its own points (einstein 0.057, but breakingbad 0.087
-# and val/London worse). The face is found; its landmarks miss the issue-11 bar. strict: a pass means the
+# einstein (a 40-px-eye-to-mouth, rolled, grey archive face) measures NME 0.072 on the default path. Its head
+# is rolled 21° but YuNet's five points read 0.2° and an eye-to-mouth distance 17 % too long, and dlib's
+# result swings between 0.06 and 0.09 with a few pixels of box placement; no landmark model here reaches 0.06
+# on it (docs/reports/landmarks-evaluation.md: FaceMesh 0.11, the human-label yolo-pose68 0.11). General
+# fixes tried and rejected on the val/London sets: levelling the eyes before dlib (levelling by dlib's own
+# first pass gave 0.0755), and, in docs/reports/dlib-box-calibration.md (fitted on landmarks300w train), the
+# HOG-box rule refitted (einstein 0.090), the box side taken from YuNet's box (val 0.02695 → 0.02692 but
+# breakingbad 0.064) and a second pass framed by dlib's own landmarks (einstein 0.062, breakingbad 0.067,
+# val 0.0279). The face is found; its landmarks miss the issue-11 bar. strict: a pass means the
 # documentation is out of date.
-KNOWN_ABOVE_BAR = {"einstein": "default-path NME 0.075 > 0.06 (docs/reports/landmarks-evaluation.md)"}
+KNOWN_ABOVE_BAR = {"einstein": "default-path NME 0.072 > 0.06 (docs/reports/landmarks-evaluation.md)"}
 
 
 def _subject_match(name: str, data_dir: Path, annotations) -> tuple:
