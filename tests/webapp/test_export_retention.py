@@ -115,7 +115,7 @@ def test_the_retention_setting_decides_what_expires(scene, settings, django_capt
 
 
 def test_celery_beat_schedules_the_purge_task_the_workers_know():
-    [entry] = [entry for entry in settings.CELERY_BEAT_SCHEDULE.values() if entry["task"].endswith("exports")]
+    entry = worker_app.conf.beat_schedule["purge-expired-exports"]
     assert entry["task"] in worker_app.tasks and entry["schedule"] == settings.FACET_EXPORT_PURGE_SECONDS
 
 
