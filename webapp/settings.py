@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 
 from ml.model_names import DLIB_68
+from webapp.runs import task_names
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("FACET_VAR_DIR", BASE_DIR / "var"))
@@ -292,6 +293,19 @@ FACET_RUN_STALE_SECONDS = int(os.environ.get("FACET_RUN_STALE_SECONDS", "90"))
 FACET_SWEEP_SECONDS = float(os.environ.get("FACET_SWEEP_SECONDS", "30"))
 FACET_RESEND_AFTER_SECONDS = int(os.environ.get("FACET_RESEND_AFTER_SECONDS", "60"))
 FACET_DATA_DIR = os.environ.get("FACET_DATA_DIR", "")
+# A built background export (webapp.exports) is deleted this many hours after it was built (default 7 days):
+# every FACET_EXPORT_PURGE_SECONDS by Celery beat (the `beat` service), or by `manage.py facet_purge_exports`.
+FACET_EXPORT_RETENTION_HOURS = int(os.environ.get("FACET_EXPORT_RETENTION_HOURS", str(7 * 24)))
+FACET_EXPORT_PURGE_SECONDS = int(os.environ.get("FACET_EXPORT_PURGE_SECONDS", "3600"))
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-exports": {
+        "task": task_names.PURGE_EXPIRED_EXPORTS,
+        "schedule": FACET_EXPORT_PURGE_SECONDS,
+        # A purge that waited longer than its interval is superseded by the next one.
+        "options": {"expires": FACET_EXPORT_PURGE_SECONDS},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -53,7 +53,13 @@ def _delete_files_on_commit(sender: type[models.Model], instance: models.Model, 
         if model is sender and getattr(instance, field.attname)
     ]
     if names:
-        transaction.on_commit(lambda: _delete_unreferenced(names), using=using, robust=True)
+        delete_on_commit(names, using=using)
+
+
+def delete_on_commit(names: list[tuple[Storage, str]], *, using: str | None = None) -> None:
+    """Delete the stored files once the transaction commits, each only if no row names it any more
+    (a row that let go of its file without being deleted, e.g. a purged export, uses this too)."""
+    transaction.on_commit(lambda: _delete_unreferenced(names), using=using, robust=True)
 
 
 def is_referenced(storage: Storage, name: str) -> bool:

@@ -12,7 +12,6 @@ from webapp.analysis.models import AnalysisJob, ComparisonPair
 from webapp.api.fields import ScopedRelatedField
 from webapp.exports.dicom import DeidentifyMethod
 from webapp.exports.models import ExportFormat, StudyExport
-from webapp.runs.models import RunStatus
 from webapp.studies import selectors
 from webapp.studies.access import Capability
 from webapp.studies.models import (
@@ -446,12 +445,14 @@ class StudyExportSerializer(serializers.ModelSerializer):
             "size_bytes",
             "details",
             "download",
+            "purged_at",
+            "purge_reason",
         ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_download(self, export: StudyExport) -> str | None:
-        if export.status != RunStatus.SUCCEEDED or not export.file:
+        if not export.is_downloadable:
             return None
         return reverse("api:export-download", args=[export.pk])
 

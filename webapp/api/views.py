@@ -732,11 +732,14 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
             409: OpenApiResponse(description="The export has no file (yet): see its status."),
+            410: OpenApiResponse(description="The file was deleted: expired, or it held withdrawn data."),
         },
     )
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str) -> Response | FileResponse:
         export = self.get_object()
+        if export.purged_at is not None:
+            return Response({"detail": export.purge_message()}, status=status.HTTP_410_GONE)
         if export.status != RunStatus.SUCCEEDED or not export.file:
             return Response(
                 {"detail": f"Export {export.pk} is {export.status}; it has no file to download."},

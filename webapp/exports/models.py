@@ -1,12 +1,14 @@
 """A study export built in the background (a run, ``webapp.runs``): the whole study's photos as DICOM,
 and, through the API, any export of the study. The file waits under MEDIA_ROOT for its readers, who
-download it through an audited view with the study's export right."""
+download it through an audited view with the study's export right, until it is purged: after
+FACET_EXPORT_RETENTION_HOURS, or at once when a subject, visit or photo it may contain is withdrawn
+(``webapp.exports.services``, docs/exports.md)."""
 
 from django.db import models
 from django.urls import reverse
 
 from webapp.runs import task_names
-from webapp.runs.models import Run, RunStatus
+from webapp.runs.models import Run, RunBadge, RunStatus
 from webapp.studies.models import Study
 
 
@@ -15,6 +17,11 @@ class ExportFormat(models.TextChoices):
     CSV = "csv", "Measures as CSV"
     REDCAP = "redcap", "Measures as a REDCap import (ZIP)"
     DICOM = "dicom", "Photos as DICOM (ZIP)"
+
+
+class ExportPurgeReason(models.TextChoices):
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 def export_upload_path(export: "StudyExport", filename: str) -> str:
@@ -39,6 +46,13 @@ class StudyExport(Run):
     content_type = models.CharField(max_length=100, blank=True)
     size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True, help_text="Counts and what was left out, and why.")
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="When the built file was deleted.")
+    purge_reason = models.CharField(
+        max_length=10,
+        choices=ExportPurgeReason.choices,
+        blank=True,
+        help_text="Why the file was deleted: the retention period ran out, or data it held was withdrawn.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -60,6 +74,27 @@ class StudyExport(Run):
     def run_url(self) -> str:
         return reverse("exports:export_detail", args=[self.pk])
 
+    @property
+    def is_downloadable(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED and bool(self.file) and self.purged_at is None
+
+    def purge_message(self) -> str:
+        """Why a purged export has no file any more, in the words the page and the API answer with."""
+        if self.purge_reason == ExportPurgeReason.WITHDRAWN:
+            return (
+                f"Export {self.pk}'s file was deleted on {self.purged_at:%Y-%m-%d %H:%M} UTC: a subject, "
+                "visit or photo it contained was withdrawn. Request a new export."
+            )
+        return (
+            f"Export {self.pk}'s file was deleted on {self.purged_at:%Y-%m-%d %H:%M} UTC: built exports are "
+            "kept for a limited time only. Request a new export."
+        )
+
     def status_extra(self) -> dict[str, object]:
-        ready = self.status == RunStatus.SUCCEEDED and bool(self.file)
-        return {"download_url": reverse("exports:export_download", args=[self.pk]) if ready else None}
+        download = reverse("exports:export_download", args=[self.pk]) if self.is_downloadable else None
+        return {"download_url": download, "purged": self.purge_reason or None}
+
+    def badge(self) -> RunBadge:
+        if self.purged_at is not None:
+            return RunBadge(label=f"{self.get_purge_reason_display()}: file deleted", tone="na")
+        return super().badge()

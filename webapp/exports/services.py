@@ -4,7 +4,9 @@ Reads go through `alive()` querysets (deleted subjects, visits and photos are ne
 callers (webapp.exports.views) check the user's capability and audit each export with its options.
 """
 
+import contextlib
 import csv
+import datetime
 import hashlib
 import io
 import re
@@ -20,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from PIL import Image
@@ -30,10 +33,12 @@ from webapp.analysis.services import photo_upload
 from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.exports import dicom, tabular
-from webapp.exports.models import ExportFormat, StudyExport
+from webapp.exports.models import ExportFormat, ExportPurgeReason, StudyExport
 from webapp.exports.tables import export_rows
 from webapp.runs import dispatch
-from webapp.runs.services import run_succeed
+from webapp.runs.models import RunStateError, RunStatus
+from webapp.runs.services import run_cancel, run_succeed
+from webapp.stored_files import delete_on_commit
 from webapp.studies.ingest import CaptureFields, IngestError
 from webapp.studies.models import AnalysisKind, Photo, Study, Subject, Visit
 
@@ -378,3 +383,113 @@ def study_export_downloaded(
             "bytes": export.size_bytes,
         },
     )
+
+
+# --- retention and withdrawal ---------------------------------------------------------------------------
+
+
+def _study_export_purge(
+    export_id: int,
+    *,
+    reason: ExportPurgeReason,
+    summary: str,
+    details: dict,
+    actor: AbstractBaseUser | None = None,
+    request: HttpRequest | None = None,
+    via: str = "",
+) -> bool:
+    """Delete a built export's file (once the transaction commits), mark the export purged and audit it;
+    False when it was purged meanwhile (the beat task and the command may run at once)."""
+    with transaction.atomic():
+        export = StudyExport.objects.select_for_update().select_related("study").get(pk=export_id)
+        if export.purged_at is not None or not export.file:
+            return False
+        stored = (export.file.storage, export.file.name)
+        built_at = export.finished_at
+        export.file = ""
+        export.purged_at = timezone.now()
+        export.purge_reason = reason
+        export.save(update_fields=["file", "purged_at", "purge_reason"])
+        audit_record(
+            action=AuditAction.PURGE,
+            summary=f"Purged export {export.pk} of {export.study.name!r} "
+            f"({export.get_format_display()}): {summary}",
+            actor=actor,
+            target=export,
+            request=request,
+            via=via,
+            details={
+                "export": export.pk,
+                "format": export.format,
+                "reason": reason.value,
+                "filename": export.filename,
+                "built_at": built_at.isoformat() if built_at else None,
+                **details,
+            },
+        )
+        delete_on_commit([stored])
+    return True
+
+
+def export_expiry_cutoff(now: datetime.datetime | None = None) -> datetime.datetime:
+    """Exports built before this moment are past FACET_EXPORT_RETENTION_HOURS."""
+    return (now or timezone.now()) - datetime.timedelta(hours=settings.FACET_EXPORT_RETENTION_HOURS)
+
+
+def purge_expired_exports(*, now: datetime.datetime | None = None, via: str = "") -> int:
+    """Delete the files of the exports built more than FACET_EXPORT_RETENTION_HOURS ago; one audit event
+    per export. Returns how many were purged."""
+    hours = settings.FACET_EXPORT_RETENTION_HOURS
+    expired = StudyExport.objects.filter(
+        status=RunStatus.SUCCEEDED, purged_at__isnull=True, finished_at__lte=export_expiry_cutoff(now)
+    ).exclude(file="")
+    return sum(
+        _study_export_purge(
+            export_id,
+            reason=ExportPurgeReason.EXPIRED,
+            summary=f"built more than {hours} hours ago",
+            details={"retention_hours": hours},
+            via=via,
+        )
+        for export_id in expired.order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def purge_exports_of_withdrawn_photos(
+    photos: list[Photo], *, actor: AbstractBaseUser | None, request: HttpRequest | None = None
+) -> int:
+    """Withdrawn photos (their subject, visit or themselves deleted) leave no export behind: every built
+    export of their studies that may hold them (all of the study's, but a one-subject DICOM export of
+    another subject) loses its file at once, audited; a running one, which may have read them already,
+    is cancelled. Returns how many were purged.
+
+    Exports record no list of what they hold, so "may hold" is the study: a measures table carries every
+    subject's measures and a whole-study DICOM export every subject's photos."""
+    subject_ids = set(
+        Visit.objects.filter(pk__in={photo.visit_id for photo in photos}).values_list("subject_id", flat=True)
+    )
+    exports = StudyExport.objects.filter(
+        study_id__in={photo.study_id for photo in photos},
+        status__in=(RunStatus.SUCCEEDED, RunStatus.RUNNING),
+        purged_at__isnull=True,
+    ).order_by("pk")
+    purged = 0
+    for export in exports:
+        one_subject = export.options.get("subject_id") if export.format == ExportFormat.DICOM else None
+        if one_subject is not None and one_subject not in subject_ids:
+            continue
+        if export.status == RunStatus.RUNNING:
+            # Cancelled, its worker cannot store the file; one that finished meanwhile is purged below.
+            with contextlib.suppress(RunStateError):
+                run_cancel(export, actor=actor, request=request)
+                continue
+        withdrawn = sorted(photo.pk for photo in photos if photo.study_id == export.study_id)
+        purged += _study_export_purge(
+            export.pk,
+            reason=ExportPurgeReason.WITHDRAWN,
+            summary=f"it may hold withdrawn photos {', '.join(map(str, withdrawn))}",
+            details={"photos": withdrawn},
+            actor=actor,
+            request=request,
+        )
+    return purged

@@ -3,6 +3,7 @@ DICOM import into a visit, and the before/after and cohort reports. Every export
 options; each view checks the user's capability in the study first."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -15,7 +16,7 @@ from webapp.audit.models import AuditAction
 from webapp.audit.services import audit_record
 from webapp.exports import reports, selectors, services
 from webapp.exports.dicom import DeidentifyMethod
-from webapp.exports.models import ExportFormat
+from webapp.exports.models import ExportFormat, StudyExport
 from webapp.runs.models import RunStatus
 from webapp.studies import selectors as study_selectors
 from webapp.studies.access import Capability
@@ -171,15 +172,23 @@ def study_dicom_export(request: HttpRequest, study_id: int) -> HttpResponse:
 @require_GET
 def export_detail(request: HttpRequest, export_id: int) -> HttpResponse:
     """A background export's progress, and its download link once the file is built."""
-    export = selectors.get_export(request.user, export_id)
-    return render(request, "exports/export_detail.html", {"export": export, "study": export.study})
+    return _export_page(request, selectors.get_export(request.user, export_id))
+
+
+def _export_page(request: HttpRequest, export: StudyExport, status: int = 200) -> HttpResponse:
+    retention_hours = settings.FACET_EXPORT_RETENTION_HOURS
+    context = {"export": export, "study": export.study, "retention_hours": retention_hours}
+    return render(request, "exports/export_detail.html", context, status=status)
 
 
 @login_required
 @require_GET
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
-    """The file of a built background export (audited as a download)."""
+    """The file of a built background export (audited as a download); 410, on the export's page saying
+    why, once the file was purged."""
     export = selectors.get_export(request.user, export_id)
+    if export.purged_at is not None:
+        return _export_page(request, export, status=410)
     if export.status != RunStatus.SUCCEEDED or not export.file:
         raise Http404("This export has no file to download (yet).")
     services.study_export_downloaded(export, actor=request.user, request=request)

@@ -8,3 +8,5 @@ WRINKLE_TRAINING = "workers.training.train_wrinkle_model"
 LANDMARK_CAMPAIGN = "workers.campaigns.run_landmark_campaign"
 RATING_REGRESSOR_FIT = "workers.ratings.fit_rating_regressor"
 STUDY_EXPORT = "workers.exports.build_study_export"
+# Periodic (Celery beat, CELERY_BEAT_SCHEDULE in webapp.settings), not a run.
+PURGE_EXPIRED_EXPORTS = "workers.exports.purge_expired_exports"
