@@ -177,9 +177,18 @@ def test_docker_compose_file_validates() -> None:
     )
     assert rendered.returncode == 0, rendered.stderr
     services = json.loads(rendered.stdout)["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker-quick", "worker-cpu", "worker-gpu", "flower"}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        "web",
+        "worker-quick",
+        "worker-cpu",
+        "worker-gpu",
+        "beat",
+        "flower",
+    }
     gpu_devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert gpu_devices[0]["driver"] == "nvidia" and gpu_devices[0]["capabilities"] == ["gpu"]
-    for dependent in ("web", "worker-quick", "worker-cpu", "worker-gpu", "flower"):
+    for dependent in ("web", "worker-quick", "worker-cpu", "worker-gpu", "beat", "flower"):
         conditions = {name: dep["condition"] for name, dep in services[dependent]["depends_on"].items()}
         assert conditions.get("redis") == "service_healthy", dependent
