@@ -113,6 +113,9 @@ def test_export_requests_are_checked(scene):
     for body in refusals:
         assert client.post(EXPORTS, body, format="json").status_code == 400, body
     assert not StudyExport.objects.exists()
+    # A refusal names the field of the request, not the service's option.
+    foreign = client.post(EXPORTS, {"study": study.pk, "format": "dicom", "subject": other_subject.pk})
+    assert foreign.json() == {"subject": [f"Subject {other_subject.pk} is not a subject of this study."]}
     queued = client.post(EXPORTS, {"study": study.pk, "format": "dicom"}, format="json").json()
     assert client.get(f"{EXPORTS}{queued['id']}/download/").status_code == 409
     cancelled = client.post(f"{EXPORTS}{queued['id']}/cancel/")
