@@ -387,6 +387,12 @@ class NormalityChangeSerializer(serializers.Serializer):
     rating_change = serializers.FloatField(allow_null=True)
     same_region = serializers.BooleanField()
     region = serializers.CharField(allow_null=True)
+    noise_floor = serializers.FloatField(
+        allow_null=True, help_text="The change of S from framing alone (null where not measured)."
+    )
+    within_noise_floor = serializers.BooleanField(
+        help_text="The change is within the noise floor: no measurable change, whatever `improved` says."
+    )
 
 
 class WrinkleZoneChangeSerializer(serializers.Serializer):
