@@ -113,6 +113,15 @@ def test_export_requests_are_checked(scene):
     for body in refusals:
         assert client.post(EXPORTS, body, format="json").status_code == 400, body
     assert not StudyExport.objects.exists()
+    # A refusal names the accepted values, and the field of the request, not the service's option.
+    assert client.post(EXPORTS, refusals[0], format="json").json() == {
+        "format": ['"pdf" is not an export format; choose one of: xlsx, csv, redcap, dicom.']
+    }
+    assert client.post(EXPORTS, refusals[3], format="json").json() == {
+        "method": ['"blur" is not a de-identification method; choose one of: mask_eyes, crop_below_eyes.']
+    }
+    foreign = client.post(EXPORTS, {"study": study.pk, "format": "dicom", "subject": other_subject.pk})
+    assert foreign.json() == {"subject": [f"Subject {other_subject.pk} is not a subject of this study."]}
     queued = client.post(EXPORTS, {"study": study.pk, "format": "dicom"}, format="json").json()
     assert client.get(f"{EXPORTS}{queued['id']}/download/").status_code == 409
     cancelled = client.post(f"{EXPORTS}{queued['id']}/cancel/")

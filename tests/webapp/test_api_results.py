@@ -112,6 +112,23 @@ def test_comparison_changes_give_the_normality_and_wrinkle_change(study_with_mem
     assert client_for(study_with_members["outsider"]).get(url).status_code == 404
 
 
+def test_comparison_changes_say_whether_the_normality_change_is_within_its_noise_floor(
+    study_with_members, pair
+):
+    """As the comparison page: a change of S within the floor is no measurable change (TEST DATA floor)."""
+    for results in pair["results"].values():
+        normality_result = results[1]
+        normality_result.data = {**normality_result.data, "reference": {"noise_floor": 0.54}}
+        normality_result.save()
+    url = f"/api/comparisons/{pair['comparison'].pk}/changes/"
+    change = client_for(study_with_members["rater"]).get(url).json()[0]["normality"]
+    assert change["noise_floor"] == pytest.approx(0.54) and change["within_noise_floor"] is True
+    cohort = client_for(study_with_members["coordinator"]).get(
+        f"/api/studies/{pair['comparison'].subject.study_id}/cohort/"
+    )
+    assert cohort.json()[0]["normality"]["within_noise_floor"] is True
+
+
 def test_comparison_changes_leave_out_results_of_a_photo_without_a_face(study_with_members, pair):
     add_result(pair["post"], "landmarks", {"faces": [], "quality": {"ok": False, "reasons": ["No face."]}})
     url = f"/api/comparisons/{pair['comparison'].pk}/changes/"

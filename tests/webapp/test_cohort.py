@@ -437,6 +437,13 @@ def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
                         "total_length_px": 50 + index,
                     },
                     {"class": "forehead", "region_px": 0, "area_fraction": 0.0, "total_length_px": 0},
+                    # A change of 0.5 points: within the smoker's lines' noise floor (1.2 points).
+                    {
+                        "class": "smoker_lines",
+                        "region_px": 1000,
+                        "area_fraction": fraction / 10 + 0.02,
+                        "total_length_px": 20,
+                    },
                 ]
             }
             kind_result(photo, "wrinkles", data)
@@ -460,6 +467,9 @@ def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
     page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
     assert 'data-result="wrinkle-types"' in page and '<tr data-type="crows_feet">' in page
     assert '<tr data-type="forehead">' not in page
+    rows = {row.split('">', 1)[0]: row.split("</tr>", 1)[0] for row in page.split('<tr data-type="')[1:]}
+    assert "no measurable change" in rows["smoker_lines"] and "-0.50" in rows["smoker_lines"]
+    assert "no measurable change" not in rows["crows_feet"] and "-5.00" in rows["crows_feet"]
 
 
 def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(

@@ -43,12 +43,13 @@ def aligned_face(photo) -> np.ndarray:
     return cv2.resize(photo_pixels(photo), (CROP[1], CROP[0]), interpolation=cv2.INTER_AREA)
 
 
-def store_normality(photo, blur: int, with_values: bool = True) -> np.ndarray:
+def store_normality(photo, blur: int, with_values: bool = True, region_shift: float = 0.0) -> np.ndarray:
     """A succeeded normality job whose artifacts hold a real PSE heatmap of the aligned photo against a
-    blurred stand-in for its normalized face; returns the stored heatmap values."""
+    blurred stand-in for its normalized face, scored in the region of landmarks moved by ``region_shift``
+    px; returns the stored heatmap values."""
     aligned = aligned_face(photo)
     normalized = cv2.GaussianBlur(aligned, (blur, blur), 0)
-    mask = region_mask(synthetic_landmarks() * 0.25, CROP, "mouth_nose")
+    mask = region_mask(synthetic_landmarks(shift=region_shift) * 0.25, CROP, "mouth_nose")
     values = pse_map_bytes(pse_heatmap(aligned, normalized), mask)
     artifacts = [analysis_services.Artifact(ALIGNED_ARTIFACT, encode_png(aligned), "png", "image/png")]
     if with_values:
@@ -111,6 +112,23 @@ def test_average_maps_are_the_means_of_the_stored_heatmaps(maps_scene):
         assert np.isnan(arm.pre[0, 0])  # outside the scoring region
     # A stronger blur after treatment: a larger error after in the filler arm, about none in control.
     assert np.nanmean(by_arm["filler"].difference) > 5 * abs(np.nanmean(by_arm["control"].difference))
+
+
+def test_pre_post_and_difference_maps_add_up_when_the_scoring_regions_differ(study_with_members):
+    """Each photo is scored in its own region (its own landmarks): where one subject's pre region covers a
+    pixel and its post region does not, that subject must count in neither mean there, or the page's
+    "pre …, post …, change …" does not add up."""
+    study, coordinator = study_with_members["study"], study_with_members["coordinator"]
+    for index, (pre_shift, post_shift) in enumerate(((0.0, 24.0), (-24.0, 0.0), (0.0, 0.0))):
+        subject = make_subject(study, f"R-{index}", coordinator, seed=80 + 2 * index)
+        store_normality(subject["pre"], 3, region_shift=pre_shift)
+        store_normality(subject["post"], 9, region_shift=post_shift)
+    (arm,) = cohort_normality_maps(study).arms
+    assert arm.n == 3
+    np.testing.assert_array_equal(np.isfinite(arm.pre), np.isfinite(arm.difference))
+    np.testing.assert_array_equal(np.isfinite(arm.post), np.isfinite(arm.difference))
+    np.testing.assert_allclose(arm.post - arm.pre, arm.difference, rtol=1e-4, atol=1e-3, equal_nan=True)
+    assert np.nanmean(arm.post) - np.nanmean(arm.pre) == pytest.approx(np.nanmean(arm.difference), rel=1e-4)
 
 
 def test_the_maps_page_shows_each_arm_with_its_text_alternative(maps_scene):

@@ -188,7 +188,11 @@ def test_a_background_export_is_cancelled_before_its_worker_builds_it(scene):
     export.refresh_from_db()
     assert export.status == RunStatus.CANCELLED and not export.file
     client = client_for(scene["coordinator"])
-    assert client.get(reverse("exports:export_download", args=[export.pk])).status_code == 404
+    # Its download link answers on the export's page why there is no file, not with a bare "Not Found".
+    response = client.get(reverse("exports:export_download", args=[export.pk]))
+    assert response.status_code == 409
+    assert f"Export {export.pk} is cancelled; it has no file to download." in response.content.decode()
+    assert not AuditEvent.objects.filter(action=AuditAction.DOWNLOAD).exists()
 
 
 def test_export_page_lists_the_exports(scene):

@@ -170,6 +170,11 @@ def _average(subjects: list[_SubjectMaps], *, included: int) -> NormalityMaps:
         members = [entry for entry in kept if entry[0] == arm]
         pre = np.stack([entry[2] for entry in members])
         post = np.stack([entry[3] for entry in members])
+        # Each photo has its own scoring region: a subject counts at a pixel only where both its photos
+        # were scored, so at every pixel the mean pre, mean post and mean difference come from the same
+        # subjects, and the mean post − mean pre is the mean difference (as the page's figures state).
+        paired = np.isfinite(pre) & np.isfinite(post)
+        pre, post = np.where(paired, pre, np.nan), np.where(paired, post, np.nan)
         faces = [entry[4] for entry in members if entry[4] is not None and entry[4].shape == frame[1]]
         with warnings.catch_warnings():
             # A pixel outside every subject's scoring region has an all-NaN mean: NaN, as it should.

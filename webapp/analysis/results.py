@@ -171,24 +171,31 @@ def wrinkle_zone_changes(
 
 def wrinkle_type_changes(measures: dict[str, list[float]] | None) -> list[dict]:
     """Per clinical wrinkle type, from a comparison pair's stored measures: wrinkle area (% of the type's
-    region) and length (IPD) before and after, and the area change in percentage points."""
-    from ml.measures.catalogue import TYPE_FAMILIES
+    region) and length (IPD) before and after, and the area change in percentage points, marked as no
+    measurable change when within the measure's noise floor (the one the reports and the cohort use;
+    a type never seen in the noise-floor run has none, so nothing is marked)."""
+    from ml.measures.catalogue import TYPE_FAMILIES, noise_floors
     from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
 
     area_family, length_family = TYPE_FAMILIES
+    floors = noise_floors()
     rows = []
     for name in TYPE_CLASSES:
         area = (measures or {}).get(f"{area_family}:{name}")
         if area is None:
             continue
         length = (measures or {}).get(f"{length_family}:{name}") or [None, None]
+        change = area[1] - area[0]
+        floor = floors.get(f"{area_family}:{name}")
         rows.append(
             {
                 "type": name,
                 "name": TYPE_LABELS[name],
                 "pre_percent": area[0],
                 "post_percent": area[1],
-                "change_points": area[1] - area[0],
+                "change_points": change,
+                "floor_points": floor,
+                "no_measurable_change": floor is not None and abs(change) <= floor,
                 "pre_length_ipd": length[0],
                 "post_length_ipd": length[1],
             }

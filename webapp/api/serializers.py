@@ -387,6 +387,12 @@ class NormalityChangeSerializer(serializers.Serializer):
     rating_change = serializers.FloatField(allow_null=True)
     same_region = serializers.BooleanField()
     region = serializers.CharField(allow_null=True)
+    noise_floor = serializers.FloatField(
+        allow_null=True, help_text="The change of S from framing alone (null where not measured)."
+    )
+    within_noise_floor = serializers.BooleanField(
+        help_text="The change is within the noise floor: no measurable change, whatever `improved` says."
+    )
 
 
 class WrinkleZoneChangeSerializer(serializers.Serializer):
@@ -467,13 +473,26 @@ class StudyExportRequestSerializer(serializers.Serializer):
         what="study",
         queryset=Study.objects.all(),
     )
-    format = serializers.ChoiceField(choices=ExportFormat.choices)
+    # The refusals name the accepted values: a client cannot guess them from "not a valid choice".
+    format = serializers.ChoiceField(
+        choices=ExportFormat.choices,
+        error_messages={
+            "invalid_choice": '"{input}" is not an export format; choose one of: '
+            + ", ".join(ExportFormat.values)
+            + "."
+        },
+    )
     subject = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
     deidentify = serializers.BooleanField(required=False, default=False)
     method = serializers.ChoiceField(
         choices=[choice.value for choice in DeidentifyMethod],
         required=False,
         default=DeidentifyMethod.MASK_EYES.value,
+        error_messages={
+            "invalid_choice": '"{input}" is not a de-identification method; choose one of: '
+            + ", ".join(choice.value for choice in DeidentifyMethod)
+            + "."
+        },
     )
     keep_subject_code = serializers.BooleanField(required=False, default=False)
 

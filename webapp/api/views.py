@@ -64,13 +64,15 @@ ID_REGEX = r"[0-9]{1,18}"
 
 
 @contextmanager
-def service_errors() -> Iterator[None]:
-    """Model validation that a service still rejects becomes a 400 with the model's message."""
+def service_errors(fields: dict[str, str] | None = None) -> Iterator[None]:
+    """Model validation that a service still rejects becomes a 400 with the model's message, under the
+    request's field name where the service names it differently (``fields``: service name → API name)."""
     try:
         yield
     except DjangoValidationError as error:
         detail = error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages}
-        raise serializers.ValidationError(detail) from error
+        renamed = {(fields or {}).get(name, name): messages for name, messages in detail.items()}
+        raise serializers.ValidationError(renamed) from error
 
 
 def query_id(request: Request, name: str) -> int | None:
@@ -716,7 +718,7 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
                 "method": chosen["method"],
                 "keep_subject_code": chosen["keep_subject_code"],
             }
-        with service_errors():
+        with service_errors(fields={"subject_id": "subject"}):
             export = export_services.study_export_request(
                 study=chosen["study"],
                 format=chosen["format"],

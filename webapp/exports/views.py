@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -184,13 +184,18 @@ def _export_page(request: HttpRequest, export: StudyExport, status: int = 200) -
 @login_required
 @require_GET
 def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
-    """The file of a built background export (audited as a download); 410, on the export's page saying
-    why, once the file was purged."""
+    """The file of a built background export (audited as a download); on the export's page saying why,
+    409 while it has no file (queued, running, failed, cancelled) and 410 once the file was purged."""
     export = selectors.get_export(request.user, export_id)
     if export.purged_at is not None:
         return _export_page(request, export, status=410)
     if export.status != RunStatus.SUCCEEDED or not export.file:
-        raise Http404("This export has no file to download (yet).")
+        # A link followed before the file exists (or after the run failed): the export's page says why.
+        messages.warning(
+            request,
+            f"Export {export.pk} is {export.get_status_display().lower()}; it has no file to download.",
+        )
+        return _export_page(request, export, status=409)
     services.study_export_downloaded(export, actor=request.user, request=request)
     return FileResponse(
         export.file.open("rb"),
