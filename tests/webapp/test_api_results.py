@@ -112,6 +112,27 @@ def test_comparison_changes_give_the_normality_and_wrinkle_change(study_with_mem
     assert client_for(study_with_members["outsider"]).get(url).status_code == 404
 
 
+def test_reading_comparisons_through_the_api_is_audited(study_with_members, pair):
+    """A comparison's pairs carry the patient's measures: list and detail are views of patient data."""
+    comparison = pair["comparison"]
+    rater = client_for(study_with_members["rater"])
+    assert rater.get(f"/api/comparisons/{comparison.pk}/").status_code == 200
+    viewed = AuditEvent.objects.filter(
+        action=AuditAction.VIEW, object_type="studies.comparison", object_id=str(comparison.pk)
+    )
+    assert viewed.count() == 1
+    listed = rater.get(f"/api/comparisons/?study={comparison.subject.study_id}").json()
+    assert [row["id"] for row in listed["results"]] == [comparison.pk]
+    listing = AuditEvent.objects.get(action=AuditAction.VIEW, summary="Listed 1 comparison(s)")
+    assert listing.details["comparisons"] == [comparison.pk]
+
+
+def test_a_change_of_s_has_no_percentage(study_with_members, pair):
+    """S has an arbitrary zero and a sign: a percentage change of it means nothing (issue 15)."""
+    url = f"/api/comparisons/{pair['comparison'].pk}/changes/"
+    assert "percent" not in client_for(study_with_members["rater"]).get(url).json()[0]["normality"]
+
+
 def test_comparison_changes_say_whether_the_normality_change_is_within_its_noise_floor(
     study_with_members, pair
 ):

@@ -117,10 +117,6 @@ def wrinkle_type_boxes(wrinkles_data: dict) -> list[dict]:
     ]
 
 
-def _percent_change(before: float, after: float) -> float | None:
-    return 100.0 * (after - before) / abs(before) if before else None
-
-
 def wrinkle_noise_floor(pre: Result, post: Result) -> dict | None:
     """The noise floor of the wrinkle figures when both results come from the model version it was
     measured for (same weights), else None."""
@@ -229,7 +225,6 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "pre": before,
         "post": after,
         "change": after - before,
-        "percent": _percent_change(before, after),
         "improved": after > before,
         "pre_rating": ratings[0],
         "post_rating": ratings[1],

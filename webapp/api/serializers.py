@@ -380,7 +380,6 @@ class NormalityChangeSerializer(serializers.Serializer):
     pre = serializers.FloatField(help_text="Normality score S before (higher S = more normal).")
     post = serializers.FloatField()
     change = serializers.FloatField()
-    percent = serializers.FloatField(allow_null=True)
     improved = serializers.BooleanField()
     pre_rating = serializers.FloatField(allow_null=True, help_text="1–7 rating, where a regressor gave one.")
     post_rating = serializers.FloatField(allow_null=True)

@@ -649,6 +649,31 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
         )
         return comparison
 
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # One event for the page of comparisons the answer holds (their pairs carry patients' measures).
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Listed {len(page)} comparison(s)",
+            actor=request.user,
+            object_type="studies.comparison",
+            request=request,
+            details={"comparisons": [comparison.pk for comparison in page]},
+        )
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(summary="A comparison with its pairs, registration and measures (audited)")
+    def retrieve(self, request: Request, pk: str) -> Response:
+        comparison = self.get_object()
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed comparison {comparison.pk}",
+            actor=request.user,
+            target=comparison,
+            request=request,
+        )
+        return Response(self.get_serializer(comparison).data)
+
     @extend_schema(
         summary="A comparison's pre→post changes per view: normality score and wrinkles per zone (audited)",
         responses=api.ComparisonChangeSerializer(many=True),
