@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -147,13 +148,18 @@ def study_dicom_export(request: HttpRequest, study_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a subject of this study (or all subjects) and a method.")
         return redirect("exports:study_exports", study_id=study.pk)
-    options = services.dicom_options(
-        study,
-        subject_id=form.cleaned_data["subject"],
-        deidentify=form.cleaned_data["deidentify"],
-        method=form.cleaned_data["method"] or DeidentifyMethod.MASK_EYES.value,
-        keep_subject_code=form.cleaned_data["keep_subject_code"],
-    )
+    try:
+        options = services.dicom_options(
+            study,
+            subject_id=form.cleaned_data["subject"],
+            deidentify=form.cleaned_data["deidentify"],
+            method=form.cleaned_data["method"] or DeidentifyMethod.MASK_EYES.value,
+            keep_subject_code=form.cleaned_data["keep_subject_code"],
+        )
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return redirect("exports:study_exports", study_id=study.pk)
     if options["subject_id"] is None:
         if request.method != "POST":
             messages.error(request, "The whole study's photos are exported in the background: use the form.")
