@@ -66,8 +66,8 @@ class CohortReportForm(forms.Form):
     )
 
     def options(self) -> dict[str, str]:
-        """The chosen view and adjustment, the frontal view and Holm where none (or an unknown) is given."""
-        chosen = self.cleaned_data if self.is_valid() else {}
+        """The chosen view and adjustment (a valid form), the frontal view and Holm where none is given."""
+        chosen = self.cleaned_data
         return {
             "view": chosen.get("view") or PhotoView.FRONTAL.value,
             "method": chosen.get("method") or "holm",
@@ -280,7 +280,13 @@ def _audit_report(request: HttpRequest, comparison, report: "reports.SubjectRepo
 def study_cohort_report_pdf(request: HttpRequest, study_id: int) -> HttpResponse:
     """The cohort report: the statistics of every measure group and their charts, as a PDF."""
     study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
-    options = CohortReportForm(request.GET).options()
+    form = CohortReportForm(request.GET)
+    if not form.is_valid():
+        # An unknown view or adjustment is refused with its reason, never replaced silently in the PDF.
+        for name, errors in form.errors.items():
+            messages.error(request, f"Cohort report, {form.fields[name].label or name}: {' '.join(errors)}")
+        return redirect("exports:study_exports", study_id=study.pk)
+    options = form.options()
     report = reports.cohort_report(study, **options)
     _audit_export(
         request,
