@@ -486,6 +486,14 @@ def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
     rows = {row.split('">', 1)[0]: row.split("</tr>", 1)[0] for row in page.split('<tr data-type="')[1:]}
     assert "no measurable change" in rows["smoker_lines"] and "-0.50" in rows["smoker_lines"]
     assert "no measurable change" not in rows["crows_feet"] and "-5.00" in rows["crows_feet"]
+    assert "Pre length (IPD)" in page
+    # With the study's IPD in mm the lengths are in mm, as on the subject report and the cohort page.
+    pre_length, post_length = pair.measures["wrinkle_type_length:crows_feet"]
+    study_update(study=cohort["study"], actor=cohort["coordinator"], ipd_mm=60.0)
+    page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
+    row = page.split('<tr data-type="crows_feet">', 1)[1].split("</tr>", 1)[0]
+    assert "Pre length (mm)" in page and "Pre length (IPD)" not in page
+    assert f"{pre_length * 60:.3f}" in row and f"{post_length * 60:.3f}" in row
 
 
 def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(
