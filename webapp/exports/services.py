@@ -121,6 +121,10 @@ def dicom_photos(study: Study, subject_id: int | None = None) -> QuerySet[Photo]
     return photos if subject_id is None else photos.filter(visit__subject_id=subject_id)
 
 
+class NothingToExportError(ValueError):
+    """A DICOM export whose study (or subject) has no living photo: it would be a ZIP without one."""
+
+
 def nothing_to_export(study: Study, subject_id: int | None) -> str:
     """Why a DICOM export of ``study`` (or of one subject) would hold no photo."""
     if subject_id is None:
@@ -147,7 +151,7 @@ def dicom_export(
     photos = dicom_photos(study, subject_id)
     if not photos.exists():
         # Deleted since the export was requested: a failed run says so, an empty ZIP would not.
-        raise ValueError(nothing_to_export(study, subject_id))
+        raise NothingToExportError(nothing_to_export(study, subject_id))
     landmarks = (
         {
             photo_id: result
