@@ -31,6 +31,13 @@ READABLE_ERRORS = (ValueError, FileNotFoundError)
 FACET_MODULES = ("ml.", "webapp.", "workers.")
 
 
+def expected_failure(error: BaseException) -> bool:
+    """Whether the run failed on its input (no face, an unreadable image, bad labels), an outcome of bad
+    input rather than a crash: the ValueErrors that Facet's own modules define for it. A bare ValueError
+    may come from a library's bug, so it counts as a crash."""
+    return isinstance(error, ValueError) and type(error).__module__.startswith(FACET_MODULES)
+
+
 def failure_message(error: BaseException) -> str:
     """What a clinician reads about a failed run: the error's own sentence when it was written for them,
     else a plain statement that points to the worker log. Never an exception class name."""
@@ -129,7 +136,11 @@ def execute(model: type[Run], run_id: int, worker: str, work: Callable[[RunConte
         if delay is not None:
             dispatch.send_run(claim.run, countdown=delay)
     except Exception as error:
-        logger.exception("%s %s failed", model.__name__, run_id)
+        if expected_failure(error):
+            # Recorded on the run for the user; a traceback would only bury the real crashes in the log.
+            logger.warning("%s %s failed on its input: %s", model.__name__, run_id, error)
+        else:
+            logger.exception("%s %s failed", model.__name__, run_id)
         runs.run_fail(model, run_id=run_id, attempt=claim.attempt, error=failure_message(error))
     finally:
         heartbeat.stop()

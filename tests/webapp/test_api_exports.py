@@ -141,3 +141,13 @@ def test_api_exports_need_the_export_right(scene, role, status):
     assert client.post(f"{EXPORTS}{export['id']}/cancel/").status_code == status
     assert client.get(EXPORTS).json()["results"] == []  # lists hold only the exports one may download
     assert not AuditEvent.objects.filter(action=AuditAction.DOWNLOAD).exists()
+
+
+def test_dicom_export_of_a_study_without_photos_is_a_400_with_the_reason(study_with_members):
+    client = client_for(study_with_members["coordinator"])
+    response = client.post(
+        EXPORTS, {"study": study_with_members["study"].pk, "format": "dicom"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "has no photos: there is nothing to export as DICOM" in str(response.json())
+    assert not StudyExport.objects.exists()

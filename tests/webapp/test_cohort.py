@@ -5,6 +5,8 @@ Results here are fabricated TEST DATA: landmark results hold the atlas's mean sh
 test needs a change; no figure in this file is a measurement.
 """
 
+import html
+
 import numpy as np
 import pytest
 from django.db import connection
@@ -191,6 +193,20 @@ def test_cohort_page_shows_statistics_charts_and_filters(cohort):
     assert "S00" not in filtered and "S03" in filtered
     event = AuditEvent.objects.filter(action=AuditAction.VIEW, study_id=cohort["study"].pk).latest("pk")
     assert event.details["filters"]["arm"] == "control"
+
+
+def test_cohort_page_names_unknown_filters_and_what_it_shows_instead(cohort):
+    client = client_for(cohort["coordinator"])
+    url = reverse("studies:study_cohort", args=[cohort["study"].pk])
+    response = client.get(url, {"arm": "placebo", "view": "profile", "group": "ears"})
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200 and 'id="statistics-table"' in page
+    assert "There is no arm 'placebo' here; showing every arm instead." in page
+    assert "There is no view 'profile' here; showing the view 'frontal' instead." in page
+    assert "There is no measure group 'ears' here; showing the measure group 'lips' instead." in page
+    assert "S00" in page and "S03" in page
+    known = html.unescape(client.get(url, {"arm": "control", "view": "frontal"}).content.decode())
+    assert "There is no" not in known
 
 
 def test_cohort_page_runs_a_bounded_number_of_queries(cohort, make_photo):
@@ -470,6 +486,14 @@ def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
     rows = {row.split('">', 1)[0]: row.split("</tr>", 1)[0] for row in page.split('<tr data-type="')[1:]}
     assert "no measurable change" in rows["smoker_lines"] and "-0.50" in rows["smoker_lines"]
     assert "no measurable change" not in rows["crows_feet"] and "-5.00" in rows["crows_feet"]
+    assert "Pre length (IPD)" in page
+    # With the study's IPD in mm the lengths are in mm, as on the subject report and the cohort page.
+    pre_length, post_length = pair.measures["wrinkle_type_length:crows_feet"]
+    study_update(study=cohort["study"], actor=cohort["coordinator"], ipd_mm=60.0)
+    page = client.get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
+    row = page.split('<tr data-type="crows_feet">', 1)[1].split("</tr>", 1)[0]
+    assert "Pre length (mm)" in page and "Pre length (IPD)" not in page
+    assert f"{pre_length * 60:.3f}" in row and f"{post_length * 60:.3f}" in row
 
 
 def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(

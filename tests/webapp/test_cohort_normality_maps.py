@@ -8,6 +8,7 @@ faces are stand-ins (TEST DATA: the aligned face blurred, a fuller blur after tr
 the maps differ where the test expects them to; no figure here is a measurement.
 """
 
+import html
 import io
 
 import cv2
@@ -145,6 +146,26 @@ def test_the_maps_page_shows_each_arm_with_its_text_alternative(maps_scene):
     assert event.details["filters"]["arm"] == "control" and event.details["subjects"] == 3
     cohort = client.get(reverse("studies:study_cohort", args=[maps_scene["study"].pk])).content.decode()
     assert 'id="normality-maps-link"' in cohort
+
+
+def test_the_maps_page_names_an_unknown_arm_or_view_and_shows_them_all(maps_scene):
+    client = Client()
+    client.force_login(maps_scene["coordinator"])
+    url = reverse("studies:cohort_normality_maps", args=[maps_scene["study"].pk])
+    response = client.get(url, {"arm": "placebo", "view": "sideways"})
+    page = html.unescape(response.content.decode())
+    assert response.status_code == 200 and page.count('class="card normality-maps"') == 2
+    assert "There is no arm 'placebo' here; showing every arm instead." in page
+    assert "There is no view 'sideways' here; showing the view 'frontal' instead." in page
+
+
+def test_the_cohort_report_pdf_refuses_an_unknown_view_with_the_reason(maps_scene):
+    client = Client()
+    client.force_login(maps_scene["coordinator"])
+    url = reverse("exports:study_cohort_report", args=[maps_scene["study"].pk])
+    response = client.get(url, {"view": "sideways", "method": "holm"}, follow=True)
+    assert response.redirect_chain == [(reverse("exports:study_exports", args=[maps_scene["study"].pk]), 302)]
+    assert "sideways is not one of the available choices" in html.unescape(response.content.decode())
 
 
 def test_the_cohort_report_pdf_carries_the_maps(maps_scene):

@@ -26,7 +26,7 @@ from webapp.exports.services import photo_pixels, study_export_request
 from webapp.exports.tabular import REDCAP_DICTIONARY_COLUMNS, redcap_name, redcap_name_is_valid
 from webapp.runs.models import RunStatus
 from webapp.studies.ingest import IngestError
-from webapp.studies.models import Photo, Visit, VisitRole
+from webapp.studies.models import Photo, Subject, Visit, VisitRole
 from workers.exports import build_study_export
 
 pytestmark = pytest.mark.django_db
@@ -319,6 +319,29 @@ def test_deidentified_export_leaves_out_photos_without_landmarks(study_with_memb
     shared = _datasets(_dicom_zip(study_with_members, deidentify="on"))
     manifest = list(csv.DictReader(io.StringIO(shared.pop("manifest.csv"))))
     assert not shared and len(manifest) == 2 and all("no face landmarks" in row["status"] for row in manifest)
+
+
+def test_dicom_export_without_photos_is_refused_up_front(study_with_members):
+    study, coordinator = study_with_members["study"], study_with_members["coordinator"]
+    client = client_for(coordinator)
+    url = reverse("exports:study_dicom", args=[study.pk])
+    refused = client.post(url, {}, follow=True)
+    assert refused.redirect_chain == [(reverse("exports:study_exports", args=[study.pk]), 302)]
+    assert "has no photos: there is nothing to export as DICOM" in refused.content.decode()
+    # A subject without photos (the "subject" filter) is refused as well, at once or in the background.
+    subject = Subject.objects.create(study=study, code="S-000")
+    refused = client.post(url, {"subject": subject.pk}, follow=True)
+    assert "Subject S-000 has no photos" in refused.content.decode()
+    assert not StudyExport.objects.exists()
+
+
+def test_a_background_dicom_export_whose_photos_went_meanwhile_fails_without_a_file(scene):
+    export = study_export_request(study=scene["study"], format="dicom", actor=scene["coordinator"])
+    Photo.objects.update(deleted_at=timezone.now())
+    build_study_export.apply(args=[export.pk]).get()
+    export.refresh_from_db()
+    assert export.status == RunStatus.FAILED and not export.file
+    assert "has no photos: there is nothing to export as DICOM" in export.error
 
 
 def _dicom_file(photo, **changes) -> SimpleUploadedFile:

@@ -1,5 +1,7 @@
 """`run_analysis_job` semantics, run in-process (eagerly): results, idempotency, cancel, retries, limits."""
 
+import logging
+
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -221,6 +223,38 @@ def test_an_unexpected_error_reads_as_a_sentence_without_its_class(synthetic_job
     synthetic_job.refresh_from_db()
     assert synthetic_job.status == RunStatus.FAILED
     assert "KeyError" not in synthetic_job.error and "worker's log" in synthetic_job.error
+
+
+def test_a_photo_without_a_face_is_a_warning_without_traceback_and_a_crash_an_error_with_one(
+    synthetic_job, monkeypatch, caplog
+):
+    from ml.core.subject import NoFaceError
+
+    def no_face(job, progress):
+        raise NoFaceError("No face was found in the photo, so there is nothing to analyse.")
+
+    monkeypatch.setitem(runners.RUNNERS, "landmarks", no_face)
+    with caplog.at_level(logging.INFO, logger="workers.runs"):
+        run_analysis_job.apply(args=[synthetic_job.pk])
+    synthetic_job.refresh_from_db()
+    assert synthetic_job.status == RunStatus.FAILED and synthetic_job.error.startswith("No face was found")
+    [record] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert record.levelno == logging.WARNING and record.exc_info is None
+    assert "No face was found" in record.getMessage()
+
+    caplog.clear()
+    crashed = AnalysisJob.objects.create(
+        kind="landmarks", photo=synthetic_job.photo, queue="cpu", model_name="dlib-68"
+    )
+
+    def crash(job, progress):
+        raise KeyError("faces")
+
+    monkeypatch.setitem(runners.RUNNERS, "landmarks", crash)
+    with caplog.at_level(logging.INFO, logger="workers.runs"):
+        run_analysis_job.apply(args=[crashed.pk])
+    [record] = [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
 
 
 def test_soft_time_limit_fails_with_a_clear_message(synthetic_job, monkeypatch):

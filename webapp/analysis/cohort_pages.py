@@ -36,9 +36,29 @@ from webapp.studies.models import AGE_BANDS, PhotoView, Sex
 ZONE_GROUPS = {"wrinkles": "wrinkle_area:", "zones": "zone_area:"}
 
 
+# What each of the pages' query parameters is called in the message about a value that does not exist.
+CHOICE_LABELS = {
+    "arm": "arm",
+    "sex": "sex",
+    "age_band": "age band",
+    "view": "view",
+    "group": "measure group",
+    "adjust": "adjustment",
+    "measure": "measure",
+}
+
+
 def _choice(request: HttpRequest, name: str, allowed, default: str = "") -> str:
-    value = request.GET.get(name, default)
-    return value if value in allowed else default
+    """The query's ``name`` when it is one of ``allowed``, else ``default``. An unknown value is said on
+    the page with what is shown instead: a filter dropped silently shows other subjects than asked for."""
+    value = request.GET.get(name, "")
+    if value in allowed:
+        return value
+    if value:
+        label = CHOICE_LABELS[name]
+        instead = f"the {label} {default!r}" if default else f"every {label}"
+        messages.warning(request, f"There is no {label} {value!r} here; showing {instead} instead.")
+    return default
 
 
 def _filters(request: HttpRequest, study) -> CohortFilters:

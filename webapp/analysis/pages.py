@@ -553,7 +553,9 @@ def _compare_results(pair: RegisteredPair, comparison: Comparison, view_grant: s
         floor = results.wrinkle_noise_floor(pre_wrinkles, post_wrinkles)
         pair.wrinkle_rows = results.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones, floor)
         pair.wrinkle_floor_measured = floor is not None
-        pair.wrinkle_type_rows = results.wrinkle_type_changes(pair.stored.measures if pair.stored else None)
+        pair.wrinkle_type_rows = results.wrinkle_type_changes(
+            pair.stored.measures if pair.stored else None, comparison.subject.study.ipd_mm
+        )
     pre_normality, post_normality = found[("pre", "normality")], found[("post", "normality")]
     if pre_normality and post_normality:
         pair.normality = results.normality_change(pre_normality.data, post_normality.data)

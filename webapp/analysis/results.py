@@ -165,12 +165,13 @@ def wrinkle_zone_changes(
     return rows
 
 
-def wrinkle_type_changes(measures: dict[str, list[float]] | None) -> list[dict]:
+def wrinkle_type_changes(measures: dict[str, list[float]] | None, ipd_mm: float | None = None) -> list[dict]:
     """Per clinical wrinkle type, from a comparison pair's stored measures: wrinkle area (% of the type's
-    region) and length (IPD) before and after, and the area change in percentage points, marked as no
+    region) and length before and after (IPD, or mm when the study sets its IPD in mm: ``ipd_mm``, the
+    conversion of the cohort and the reports), and the area change in percentage points, marked as no
     measurable change when within the measure's noise floor (the one the reports and the cohort use;
     a type never seen in the noise-floor run has none, so nothing is marked)."""
-    from ml.measures.catalogue import TYPE_FAMILIES, noise_floors
+    from ml.measures.catalogue import TYPE_FAMILIES, definition, noise_floors
     from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
 
     area_family, length_family = TYPE_FAMILIES
@@ -180,7 +181,10 @@ def wrinkle_type_changes(measures: dict[str, list[float]] | None) -> list[dict]:
         area = (measures or {}).get(f"{area_family}:{name}")
         if area is None:
             continue
-        length = (measures or {}).get(f"{length_family}:{name}") or [None, None]
+        length_measure = definition(f"{length_family}:{name}")
+        length = (measures or {}).get(length_measure.key) or [None, None]
+        if ipd_mm is not None:
+            length = [None if value is None else length_measure.in_mm(value, ipd_mm) for value in length]
         change = area[1] - area[0]
         floor = floors.get(f"{area_family}:{name}")
         rows.append(
@@ -192,8 +196,9 @@ def wrinkle_type_changes(measures: dict[str, list[float]] | None) -> list[dict]:
                 "change_points": change,
                 "floor_points": floor,
                 "no_measurable_change": floor is not None and abs(change) <= floor,
-                "pre_length_ipd": length[0],
-                "post_length_ipd": length[1],
+                "pre_length": length[0],
+                "post_length": length[1],
+                "length_unit": length_measure.unit_label(ipd_mm),
             }
         )
     return rows

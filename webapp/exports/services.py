@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from PIL import Image
@@ -109,6 +110,29 @@ def photo_identity(
     )
 
 
+def dicom_photos(study: Study, subject_id: int | None = None) -> QuerySet[Photo]:
+    """The living photos a DICOM export of ``study`` (or of one subject) holds, in the export's order."""
+    photos = (
+        Photo.objects.alive()
+        .filter(study=study)
+        .select_related("visit__subject", "study")
+        .order_by("visit__subject__code", "visit__date", "visit__created_at", "visit_id", "uploaded_at", "pk")
+    )
+    return photos if subject_id is None else photos.filter(visit__subject_id=subject_id)
+
+
+class NothingToExportError(ValueError):
+    """A DICOM export whose study (or subject) has no living photo: it would be a ZIP without one."""
+
+
+def nothing_to_export(study: Study, subject_id: int | None) -> str:
+    """Why a DICOM export of ``study`` (or of one subject) would hold no photo."""
+    if subject_id is None:
+        return f"The study {study.name!r} has no photos: there is nothing to export as DICOM."
+    code = Subject.objects.filter(pk=subject_id).values_list("code", flat=True).first()
+    return f"Subject {code} has no photos: there is nothing to export as DICOM."
+
+
 def dicom_export(
     study: Study,
     *,
@@ -124,14 +148,10 @@ def dicom_export(
     De-identified, a photo without a face found by its landmark job is left out (listed in the
     manifest with the reason): Facet never writes an unmasked face into a de-identified export.
     """
-    photos = (
-        Photo.objects.alive()
-        .filter(study=study)
-        .select_related("visit__subject", "study")
-        .order_by("visit__subject__code", "visit__date", "visit__created_at", "visit_id", "uploaded_at", "pk")
-    )
-    if subject_id is not None:
-        photos = photos.filter(visit__subject_id=subject_id)
+    photos = dicom_photos(study, subject_id)
+    if not photos.exists():
+        # Deleted since the export was requested: a failed run says so, an empty ZIP would not.
+        raise NothingToExportError(nothing_to_export(study, subject_id))
     landmarks = (
         {
             photo_id: result
@@ -284,9 +304,13 @@ def dicom_options(
     method: str = dicom.DeidentifyMethod.MASK_EYES,
     keep_subject_code: bool = False,
 ) -> dict:
-    """The DICOM export's options, checked: a living subject of ``study`` (or None: all), a known method."""
+    """The DICOM export's options, checked: a living subject of ``study`` (or None: all) with photos to
+    export, a known method."""
     if subject_id is not None and not study.subjects.alive().filter(pk=subject_id).exists():
         raise ValidationError({"subject_id": f"Subject {subject_id} is not a subject of this study."})
+    if not dicom_photos(study, subject_id).exists():
+        # Refused up front: a run would only build a ZIP without a single photo.
+        raise ValidationError(nothing_to_export(study, subject_id))
     methods = [choice.value for choice in dicom.DeidentifyMethod]
     if method not in methods:
         raise ValidationError({"method": f"Choose one of: {', '.join(methods)}."})

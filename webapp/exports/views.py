@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -65,8 +66,8 @@ class CohortReportForm(forms.Form):
     )
 
     def options(self) -> dict[str, str]:
-        """The chosen view and adjustment, the frontal view and Holm where none (or an unknown) is given."""
-        chosen = self.cleaned_data if self.is_valid() else {}
+        """The chosen view and adjustment (a valid form), the frontal view and Holm where none is given."""
+        chosen = self.cleaned_data
         return {
             "view": chosen.get("view") or PhotoView.FRONTAL.value,
             "method": chosen.get("method") or "holm",
@@ -147,13 +148,18 @@ def study_dicom_export(request: HttpRequest, study_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose a subject of this study (or all subjects) and a method.")
         return redirect("exports:study_exports", study_id=study.pk)
-    options = services.dicom_options(
-        study,
-        subject_id=form.cleaned_data["subject"],
-        deidentify=form.cleaned_data["deidentify"],
-        method=form.cleaned_data["method"] or DeidentifyMethod.MASK_EYES.value,
-        keep_subject_code=form.cleaned_data["keep_subject_code"],
-    )
+    try:
+        options = services.dicom_options(
+            study,
+            subject_id=form.cleaned_data["subject"],
+            deidentify=form.cleaned_data["deidentify"],
+            method=form.cleaned_data["method"] or DeidentifyMethod.MASK_EYES.value,
+            keep_subject_code=form.cleaned_data["keep_subject_code"],
+        )
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+        return redirect("exports:study_exports", study_id=study.pk)
     if options["subject_id"] is None:
         if request.method != "POST":
             messages.error(request, "The whole study's photos are exported in the background: use the form.")
@@ -274,7 +280,13 @@ def _audit_report(request: HttpRequest, comparison, report: "reports.SubjectRepo
 def study_cohort_report_pdf(request: HttpRequest, study_id: int) -> HttpResponse:
     """The cohort report: the statistics of every measure group and their charts, as a PDF."""
     study = study_selectors.get_study(request.user, study_id, Capability.EXPORT)
-    options = CohortReportForm(request.GET).options()
+    form = CohortReportForm(request.GET)
+    if not form.is_valid():
+        # An unknown view or adjustment is refused with its reason, never replaced silently in the PDF.
+        for name, errors in form.errors.items():
+            messages.error(request, f"Cohort report, {form.fields[name].label or name}: {' '.join(errors)}")
+        return redirect("exports:study_exports", study_id=study.pk)
+    options = form.options()
     report = reports.cohort_report(study, **options)
     _audit_export(
         request,
