@@ -1,5 +1,5 @@
-"""`python -m bench.wrinkles [--photos N] [--checkpoint CK.pt] [--out DIR]`: seconds per photo of the
-wrinkle analysis.
+"""`python -m bench.wrinkles [--photos N] [--megapixels MP] [--checkpoint CK.pt] [--out DIR]`: seconds per
+photo of the wrinkle analysis.
 
 For each of N MEBeauty original photos (the authors' `val` split) the benchmark times, in one
 process with the models loaded once (one warm-up photo not counted): the whole `ml.wrinkles.analysis.
@@ -9,8 +9,10 @@ the shipped model and, side by side, of `--checkpoint` (for example the whole-fa
 default wrinkle-type detector alone when one is installed (the landmark-geometry rules: their
 evidence, i.e. wrinkle lines and clusters, from the photo's segmentation, skin and zones computed
 beforehand; a YOLO detector: the photo). Landmarks are computed beforehand and timed apart,
-since a wrinkles job reuses the photo's landmark result. Writes DIR/wrinkles.json and DIR/wrinkles.md
-(default bench/reports/).
+since a wrinkles job reuses the photo's landmark result. ``--megapixels 12`` enlarges each photo to a
+clinical camera's size first (as `bench.landmark_detectors` does: the real face, at what a 12-MP photo
+costs). Writes DIR/wrinkles.json and .md, or DIR/wrinkles-12mp.* with ``--megapixels 12`` (default
+bench/reports/).
 """
 
 import argparse
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.landmark_detectors import enlarge_to
 from bench.machine import machine_info
 from bench.report import timing_table, write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
@@ -33,6 +36,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.wrinkles", description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=20, help="photos to time (at least 20; default 20)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    parser.add_argument(
+        "--megapixels", type=float, help="enlarge each photo to this many megapixels (bicubic) before timing"
+    )
     parser.add_argument("--checkpoint", type=Path, help="another segmentation checkpoint, timed side by side")
     parser.add_argument(
         "--types-weights", type=Path, help="a wrinkle-type detector to time when none is installed"
@@ -66,9 +72,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"torch threads {report['torch_threads']}; load average before/after: "
         f"{report['load_average_before']} / {report['load_average_after']}.",
         "",
-        f"{report['n_photos']} MEBeauty `val` original photos with a face (median size "
-        f"{report['median_photo_px']} px); model `{MODEL}` version `{report['model_version']}` at its "
-        f"default input of {report['input_px']} px ({report['input_region']}); loaded once, one warm-up "
+        f"{report['n_photos']} MEBeauty `val` original photos with a face"
+        + (f", enlarged to {report['megapixels']:g} MP (bicubic)" if report.get("megapixels") else "")
+        + f" (median longer side {report['median_photo_px']} px); model `{MODEL}` version "
+        f"`{report['model_version']}` at its default input of {report['input_px']} px "
+        f"({report['input_region']}); loaded once, one warm-up "
         "photo not counted.",
         "",
     ]
@@ -117,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     faces = []
     for path in paths:
         image = load_image(path)
+        if args.megapixels:
+            image = enlarge_to(image, int(args.megapixels * 1_000_000))
         found = detect_faces_with_landmarks(image)
         if found:
             faces.append((path, image, subject_face(found).landmarks))
@@ -173,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_before": load_before,
         "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "n_photos": len(images),
+        "megapixels": args.megapixels,
         "photos": [str(path.relative_to(data_dir())) for path, _, _ in faces],
         "median_photo_px": int(statistics.median(max(image.shape[:2]) for image in images)),
         "model_version": description["version"],
@@ -182,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         "timings": {key: summarise(values) for key, values in timings.items()},
         "seconds": timings,
     }
-    write_report(args.out, "wrinkles", report, markdown(report))
+    name = f"wrinkles-{args.megapixels:g}mp" if args.megapixels else "wrinkles"
+    write_report(args.out, name, report, markdown(report))
     print(markdown(report))
     return 0
 

@@ -196,12 +196,14 @@ def class_regions(
 
 
 def grow(region: np.ndarray, margin: float, ipd: float) -> np.ndarray:
-    """``region`` dilated by ``margin`` IPD (a disc)."""
+    """``region`` dilated by ``margin`` IPD (a disc): every pixel within that Euclidean distance of it.
+    A distance transform rather than ``cv2.dilate``, whose cost grows with the disc's area: on a 12-MP
+    photo (IPD about 600 px) a dilation took seconds, the transform takes milliseconds."""
     radius = int(round(margin * ipd))
     if radius <= 0:
         return region
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(region.astype(np.uint8), kernel).astype(bool)
+    outside = (~region.astype(bool)).astype(np.uint8)
+    return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
 
 
 def _box_of(mask: np.ndarray) -> list[float]:
