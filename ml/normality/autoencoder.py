@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.core.fp16 import load_configured, save_configured
 from ml.normality.features import ms_ssim
 from ml.normality.perceptual import ssim_distance
 from ml.normality.projection import LatentNormalizer, ProjectionConfig
@@ -125,24 +126,17 @@ def reconstruction_loss(reconstructed: torch.Tensor, target: torch.Tensor) -> to
 
 def save_autoencoder(model: FaceAutoencoder, path: Path, metadata: dict[str, Any]) -> None:
     """Save fp16 weights, the architecture and metadata (training data, metrics) in one file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        key: value.half() if value.is_floating_point() else value for key, value in model.state_dict().items()
-    }
-    torch.save({"state_dict": state, "config": model.config, "metadata": metadata}, path)
+    save_configured(model, path, metadata)
 
 
 def load_autoencoder(path: Path) -> tuple[FaceAutoencoder, dict[str, Any]]:
     """Load a model saved by :func:`save_autoencoder` (weights back to float32) and its metadata."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No trained normalizer at {path}. Train one with: "
-            "python -m ml normality train-normalizer --data DIR"
-        )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model = FaceAutoencoder(**payload["config"])
-    model.load_state_dict({key: value.float() for key, value in payload["state_dict"].items()})
-    return model.eval(), dict(payload.get("metadata", {}))
+    return load_configured(
+        FaceAutoencoder,
+        path,
+        f"No trained normalizer at {path}. Train one with: "
+        "python -m ml normality train-normalizer --data DIR",
+    )
 
 
 def autoencoder_normalizer(

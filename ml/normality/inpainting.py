@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml.core.fp16 import load_configured, save_configured
 from ml.normality.perceptual import PerceptualDistance, load_perceptual, ssim_distance
 from ml.normality.projection import Normalization, image_to_tensor, tensor_to_image
 
@@ -140,24 +141,17 @@ class InpaintingNet(nn.Module):
 
 def save_inpainter(model: InpaintingNet, path: Path, metadata: dict[str, Any]) -> None:
     """fp16 weights, the architecture and metadata in one file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        key: value.half() if value.is_floating_point() else value for key, value in model.state_dict().items()
-    }
-    torch.save({"state_dict": state, "config": model.config, "metadata": metadata}, path)
+    save_configured(model, path, metadata)
 
 
 def load_inpainter(path: Path) -> tuple[InpaintingNet, dict[str, Any]]:
     """A model saved by :func:`save_inpainter` (weights back to float32) and its metadata."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No trained inpainting normalizer at {path}. Train one with: "
-            "python -m ml normality train-inpainter --data DIR"
-        )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    model = InpaintingNet(**payload["config"])
-    model.load_state_dict({key: value.float() for key, value in payload["state_dict"].items()})
-    return model.eval(), dict(payload.get("metadata", {}))
+    return load_configured(
+        InpaintingNet,
+        path,
+        f"No trained inpainting normalizer at {path}. Train one with: "
+        "python -m ml normality train-inpainter --data DIR",
+    )
 
 
 class InpaintingNormalizer:

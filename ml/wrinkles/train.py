@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.core.fp16 import float_state, half_state
 from ml.wrinkles.labeling import texture_map
 from ml.wrinkles.losses import LOSS_VARIANTS, LossVariant, deep_supervision_loss
 from ml.wrinkles.metrics import Fold, confusion, kfold_splits, summarize
@@ -303,9 +304,9 @@ def train_model(
 
 def save_checkpoint(path: Path, state: dict[str, torch.Tensor], metadata: dict) -> None:
     """fp16 floating-point tensors (buffers such as batch counts stay integer) plus JSON metadata."""
-    half = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": half, "metadata": json.loads(json.dumps(metadata, default=str))}, path)
+    json_metadata = json.loads(json.dumps(metadata, default=str))
+    torch.save({"state_dict": half_state(state), "metadata": json_metadata}, path)
 
 
 def load_checkpoint(path: Path) -> tuple[WrinkleUNet, dict]:
@@ -316,11 +317,6 @@ def load_checkpoint(path: Path) -> tuple[WrinkleUNet, dict]:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     metadata = payload["metadata"]
     model = WrinkleUNet(base_width=int(metadata["base_width"]))
-    model.load_state_dict(
-        {
-            key: value.float() if value.is_floating_point() else value
-            for key, value in payload["state_dict"].items()
-        }
-    )
+    model.load_state_dict(float_state(payload["state_dict"]))
     model.eval()
     return model, metadata

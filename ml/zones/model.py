@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ml.core.fp16 import float_state, half_state
+
 BACKBONE = "hrnet_w18_small_v2"
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
@@ -110,11 +112,7 @@ def save_weights(network: Any, path: str, metadata: Mapping[str, Any]) -> None:
     """Save the state dict in fp16 (floating tensors only) with JSON-safe metadata."""
     import torch
 
-    state = {
-        key: value.half() if value.is_floating_point() else value
-        for key, value in network.state_dict().items()
-    }
-    torch.save({"state_dict": state, "metadata": dict(metadata)}, path)
+    torch.save({"state_dict": half_state(network.state_dict()), "metadata": dict(metadata)}, path)
 
 
 def load_weights(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -122,8 +120,4 @@ def load_weights(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     import torch
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    state = {
-        key: value.float() if value.is_floating_point() else value
-        for key, value in payload["state_dict"].items()
-    }
-    return state, payload["metadata"]
+    return float_state(payload["state_dict"]), payload["metadata"]
