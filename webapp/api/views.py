@@ -97,6 +97,25 @@ class ScopedViewSet(viewsets.GenericViewSet):
         return int(self.kwargs[self.lookup_field])
 
 
+class AuditedListMixin(mixins.ListModelMixin):
+    """A list answer that writes one view event for the page of objects it holds (patients' data)."""
+
+    audited_type: str  # the audit's object type, e.g. "analysis.result"
+    audited_noun: str  # "result": the summary says "Listed N result(s)", the details list "results"
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Listed {len(page)} {self.audited_noun}(s)",
+            actor=request.user,
+            object_type=self.audited_type,
+            request=request,
+            details={f"{self.audited_noun}s": [item.pk for item in page]},
+        )
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
 class ThrottledAuthTokenSerializer(AuthTokenSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         username = attrs.get("username")
@@ -540,8 +559,10 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
         ],
     )
 )
-class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class ResultViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     serializer_class = api.ResultSerializer
+    audited_type = "analysis.result"
+    audited_noun = "result"
     queryset = Result.objects.none()
 
     def get_queryset(self) -> QuerySet[Result]:
@@ -565,19 +586,6 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
 
     def get_object(self) -> Result:
         return analysis_selectors.get_result(self.request.user, self.object_id())
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        # One event for the page of results the answer holds.
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Listed {len(page)} result(s)",
-            actor=request.user,
-            object_type="analysis.result",
-            request=request,
-            details={"results": [result.pk for result in page]},
-        )
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(summary="A result's data, provenance and artifacts (audited)")
     def retrieve(self, request: Request, pk: str) -> Response:
@@ -621,8 +629,10 @@ class ResultViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedView
         ]
     )
 )
-class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class ComparisonViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     serializer_class = api.ComparisonSerializer
+    audited_type = "studies.comparison"
+    audited_noun = "comparison"
     queryset = Comparison.objects.none()
 
     def get_queryset(self) -> QuerySet[Comparison]:
@@ -648,19 +658,6 @@ class ComparisonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
             Prefetch("pairs", queryset=ComparisonPair.objects.alive().select_related("accepted_by")),
         )
         return comparison
-
-    def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        # One event for the page of comparisons the answer holds (their pairs carry patients' measures).
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Listed {len(page)} comparison(s)",
-            actor=request.user,
-            object_type="studies.comparison",
-            request=request,
-            details={"comparisons": [comparison.pk for comparison in page]},
-        )
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(summary="A comparison with its pairs, registration and measures (audited)")
     def retrieve(self, request: Request, pk: str) -> Response:
