@@ -64,6 +64,12 @@ def card_path(weights: Path) -> Path:
     return weights.with_name(weights.stem + CARD_SUFFIX)
 
 
+def installed_card(weights: Path) -> ModelCard | None:
+    """The card beside an installed weights file; None when there is none (the model is untrained here)."""
+    path = card_path(weights)
+    return read_card(path) if path.is_file() else None
+
+
 def read_card(path: Path) -> ModelCard:
     """The card in ``path``; :class:`ModelCardError` for another format or a missing field."""
     path = Path(path)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ml.config import weights_dir
 from ml.model_names import WRINKLE_TYPES_GEOMETRY, WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
-from ml.modelcard import ModelCard, card_path, read_card
+from ml.modelcard import ModelCard, installed_card
 from ml.registry import ModelSpec, registry
 
 DEFAULT_WRINKLE_MODEL = WRINKLES_UNET_WDS
@@ -34,9 +34,7 @@ def _load(weights: Path | None) -> Any:
 
 
 def _card() -> ModelCard:
-    if card_path(WEIGHTS_FILE).is_file():
-        return read_card(card_path(WEIGHTS_FILE))
-    return ModelCard(
+    return installed_card(WEIGHTS_FILE) or ModelCard(
         name=WRINKLES_UNET_WDS,
         task="wrinkle-segmentation",
         version="untrained",
@@ -65,15 +63,13 @@ def _load_types(weights: Path | None) -> Any:
     from ml.wrinkles.types import DEFAULT_IMAGE_SIZE, load_type_detector
 
     # The detector runs at the resolution it was trained at (its card says which).
-    card = card_path(path)
-    image_size = read_card(card).details.get("image_size") if card.is_file() else None
+    card = installed_card(path)
+    image_size = card.details.get("image_size") if card else None
     return load_type_detector(path, image_size=int(image_size or DEFAULT_IMAGE_SIZE))
 
 
 def _types_card() -> ModelCard:
-    if card_path(TYPES_WEIGHTS_FILE).is_file():
-        return read_card(card_path(TYPES_WEIGHTS_FILE))
-    return ModelCard(
+    return installed_card(TYPES_WEIGHTS_FILE) or ModelCard(
         name=WRINKLE_TYPES_YOLO,
         task="wrinkle-type-detection",
         version="untrained",
@@ -105,9 +101,7 @@ def _load_geometry(weights: Path | None) -> Any:
 
 
 def _geometry_card() -> ModelCard:
-    if card_path(GEOMETRY_RULES_FILE).is_file():
-        return read_card(card_path(GEOMETRY_RULES_FILE))
-    return ModelCard(
+    return installed_card(GEOMETRY_RULES_FILE) or ModelCard(
         name=WRINKLE_TYPES_GEOMETRY,
         task=TYPE_DETECTION,
         version="untrained",

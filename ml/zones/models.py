@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ml.config import weights_dir
 from ml.model_names import DLIB_68, ZONES_HRNET, ZONES_LANDMARK
-from ml.modelcard import ModelCard, card_path, read_card
+from ml.modelcard import ModelCard, installed_card
 from ml.registry import ModelSpec, registry
 from ml.zones.ensemble import ENSEMBLE_FILE, ModelNotTrainedError, ZoneEnsemble, not_trained_message
 
@@ -57,9 +57,7 @@ registry.register(
 
 
 def _segmentation_card(weights: Path) -> ModelCard:
-    if card_path(weights).is_file():
-        return read_card(card_path(weights))
-    return ModelCard(
+    return installed_card(weights) or ModelCard(
         name=ZONES_HRNET,
         task="zones",
         version="untrained",
