@@ -25,12 +25,23 @@ COLOUR_WORKING_IPD_PX = 48.0
 @dataclass(frozen=True)
 class PhotoFigures:
     """What comparability needs from one photo: the subject's 68 landmarks, head pose in degrees (yaw,
-    pitch; None or missing angles skip those checks) and the face's colour (:func:`face_colour`, None
-    when the photo was not read)."""
+    pitch; None or missing angles skip those checks), the face's colour (:func:`face_colour`, None
+    when the photo was not read) and the photo's size ``(width, height)`` in pixels.
+
+    With both photos' sizes known, the scale change compares the face's size *in its frame* (IPD over
+    the photo's diagonal), so a 12-MP photo and a 900-px export of the same framing are not flagged for
+    their resolution; without them it compares IPDs in pixels, which is only right for photos of one
+    resolution."""
 
     landmarks: np.ndarray
     pose: dict[str, float] | None
     colour: dict[str, float] | None = None
+    size: tuple[int, int] | None = None
+
+
+def _face_size(figures: PhotoFigures, ipd: float, in_frame: bool) -> float:
+    """The face's IPD, over the photo's diagonal when ``in_frame``."""
+    return ipd / float(np.hypot(*figures.size)) if in_frame and figures.size else ipd
 
 
 @dataclass(frozen=True)
@@ -88,9 +99,11 @@ def pair_figures(pre: PhotoFigures, post: PhotoFigures) -> dict[str, float]:
     _, post_ipd = face_frame(post_points)
     matrix = similarity_transform(post_points, pre_points)
     residual = np.linalg.norm(apply_transform(matrix, post_points) - pre_points, axis=1).mean()
+    in_frame = bool(pre.size and post.size)
     figures = {
         "residual_ipd": float(residual / pre_ipd),
-        "scale_change": 100 * abs(post_ipd / pre_ipd - 1),
+        "scale_change": 100
+        * abs(_face_size(post, post_ipd, in_frame) / _face_size(pre, pre_ipd, in_frame) - 1),
         "registration_scale": float(np.hypot(matrix[0, 0], matrix[1, 0])),
         "registration_rotation_degrees": float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0]))),
     }

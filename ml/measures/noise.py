@@ -225,6 +225,8 @@ def photo_figures_from(
         if face is None:
             return None
         points = np.asarray(face["landmarks"], dtype=np.float64)
-        return PhotoFigures(points, face["pose"], face_colour(image, points))
+        return PhotoFigures(
+            points, face["pose"], face_colour(image, points), size=(image.shape[1], image.shape[0])
+        )
 
     return figures

@@ -293,6 +293,30 @@ def test_the_same_face_reframed_is_comparable():
     assert assessment["figures"]["scale_change"] == pytest.approx(3.0)
 
 
+def test_the_scale_change_is_measured_in_the_frame_not_in_pixels():
+    """A 12-MP original and a 900-px export of the same framing: the face is 4.4 times larger in pixels
+    but the same size in its frame; a closer camera at another resolution is still a scale change."""
+    shape = mean_shape()
+    large, small = (4000, 3000), (900, 675)
+    exported = similarity(shape, small[0] / large[0], 0.0, (0.0, 0.0))
+    same_framing = pair_figures(
+        PhotoFigures(shape, FRONTAL_POSE, size=large), PhotoFigures(exported, FRONTAL_POSE, size=small)
+    )
+    assert same_framing["scale_change"] == pytest.approx(0.0, abs=1e-9)
+    assert not any("Scale change" in warning for warning in warnings_for(same_framing))
+
+    closer = similarity(shape, 1.2 * small[0] / large[0], 0.0, (0.0, 0.0))
+    moved_closer = pair_figures(
+        PhotoFigures(shape, FRONTAL_POSE, size=large), PhotoFigures(closer, FRONTAL_POSE, size=small)
+    )
+    assert moved_closer["scale_change"] == pytest.approx(20.0)
+    assert any("Scale change" in warning for warning in warnings_for(moved_closer))
+
+    # Without the photos' sizes the figure stays in pixels (one resolution assumed).
+    unsized = pair_figures(PhotoFigures(shape, FRONTAL_POSE), PhotoFigures(exported, FRONTAL_POSE))
+    assert unsized["scale_change"] == pytest.approx(100 * (1 - small[0] / large[0]))
+
+
 def test_pairs_of_different_people_are_flagged(data_dir):
     faces = json.loads((data_dir / "landmarks68" / "landmarks.json").read_text())["faces"]
     shapes = [np.asarray(points, dtype=np.float64) for points in faces.values()]

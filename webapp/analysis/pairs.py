@@ -60,7 +60,9 @@ def _photo_figures(photo: Photo, landmarks: Result | None) -> PhotoFigures | Non
     except (OSError, ImageLoadError, ValueError) as error:
         # Without the colour figures the geometric checks still stand; say why in the log.
         logger.warning("Colour figures of photo %s unavailable: %s", photo.pk, error)
-    return PhotoFigures(landmarks=points, pose=face.get("pose"), colour=colour)
+    return PhotoFigures(
+        landmarks=points, pose=face.get("pose"), colour=colour, size=(photo.width, photo.height)
+    )
 
 
 def pair_assess(pair: ComparisonPair, results: dict[tuple[int, str], Result] | None = None) -> ComparisonPair:
