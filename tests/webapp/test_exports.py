@@ -313,12 +313,28 @@ def test_deidentified_crop_keeps_only_the_face_below_the_eyes(scene):
 
 
 def test_deidentified_export_leaves_out_photos_without_landmarks(study_with_members):
-    make_subject(
-        study_with_members["study"], "S-009", study_with_members["coordinator"], seed=9, landmarks=False
-    )
+    study, coordinator = study_with_members["study"], study_with_members["coordinator"]
+    make_subject(study, "S-001", coordinator, seed=1)
+    make_subject(study, "S-009", coordinator, seed=9, landmarks=False)
     shared = _datasets(_dicom_zip(study_with_members, deidentify="on"))
     manifest = list(csv.DictReader(io.StringIO(shared.pop("manifest.csv"))))
-    assert not shared and len(manifest) == 2 and all("no face landmarks" in row["status"] for row in manifest)
+    assert len(shared) == 2 and len(manifest) == 4
+    left_out = [row for row in manifest if row["status"] != "ok"]
+    assert len(left_out) == 2 and all("no face landmarks" in row["status"] for row in left_out)
+
+
+def test_deidentified_export_without_any_landmarks_is_refused_up_front(study_with_members):
+    """A ZIP holding only a manifest is no export: the coordinator is told what to run instead."""
+    study, coordinator = study_with_members["study"], study_with_members["coordinator"]
+    make_subject(study, "S-009", coordinator, seed=9, landmarks=False)
+    client = client_for(coordinator)
+    url = reverse("exports:study_dicom", args=[study.pk])
+    refused = client.post(url, {"deidentify": "on"}, follow=True)
+    assert refused.redirect_chain == [(reverse("exports:study_exports", args=[study.pk]), 302)]
+    assert "None of the 2 photos has face landmarks to mask the eyes with" in refused.content.decode()
+    assert not StudyExport.objects.exists()
+    # Without de-identification the same photos export.
+    assert client.post(url, {}).status_code == 302 and StudyExport.objects.count() == 1
 
 
 def test_dicom_export_without_photos_is_refused_up_front(study_with_members):

@@ -29,6 +29,7 @@ from django.utils import timezone
 from PIL import Image
 
 from ml.core.subject import subject_face
+from webapp.analysis.models import Result
 from webapp.analysis.pairs import latest_results
 from webapp.analysis.services import photo_upload
 from webapp.audit.models import AuditAction
@@ -122,7 +123,8 @@ def dicom_photos(study: Study, subject_id: int | None = None) -> QuerySet[Photo]
 
 
 class NothingToExportError(ValueError):
-    """A DICOM export whose study (or subject) has no living photo: it would be a ZIP without one."""
+    """A DICOM export that would be a ZIP without a photo: the study (or subject) has no living photo,
+    or, de-identified, none with face landmarks to mask."""
 
 
 def nothing_to_export(study: Study, subject_id: int | None) -> str:
@@ -131,6 +133,24 @@ def nothing_to_export(study: Study, subject_id: int | None) -> str:
         return f"The study {study.name!r} has no photos: there is nothing to export as DICOM."
     code = Subject.objects.filter(pk=subject_id).values_list("code", flat=True).first()
     return f"Subject {code} has no photos: there is nothing to export as DICOM."
+
+
+def _landmarks_of(photos: QuerySet[Photo]) -> dict[int, Result]:
+    """The latest landmark result of each of ``photos`` that has one."""
+    return {
+        photo_id: result
+        for (photo_id, kind), result in latest_results(photos.values_list("pk", flat=True)).items()
+        if kind == AnalysisKind.LANDMARKS
+    }
+
+
+def nothing_to_deidentify(photos: QuerySet[Photo]) -> str:
+    """Why a de-identified export of ``photos`` would hold no photo (their faces cannot be masked)."""
+    count = photos.count()
+    return (
+        f"None of the {count} photo{'s' if count != 1 else ''} has face landmarks to mask the eyes with: "
+        "run the landmark analysis on them first, or export without de-identification."
+    )
 
 
 def dicom_export(
@@ -152,15 +172,7 @@ def dicom_export(
     if not photos.exists():
         # Deleted since the export was requested: a failed run says so, an empty ZIP would not.
         raise NothingToExportError(nothing_to_export(study, subject_id))
-    landmarks = (
-        {
-            photo_id: result
-            for (photo_id, kind), result in latest_results(photos.values_list("pk", flat=True)).items()
-            if kind == AnalysisKind.LANDMARKS
-        }
-        if deidentify
-        else {}
-    )
+    landmarks = _landmarks_of(photos) if deidentify else {}
     # Handed to the response, which closes it when it has been sent.
     export = DicomExport(archive=tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115
     manifest = io.StringIO()
@@ -205,6 +217,9 @@ def dicom_export(
                 [name, photo.pk, identity.patient_id, identity.series_number, identity.instance_number, "ok"]
             )
             export.files += 1
+        if not export.files:
+            # Landmarks deleted or failed since the request: a ZIP of a manifest alone is no export.
+            raise NothingToExportError(nothing_to_deidentify(photos))
         archive.writestr("manifest.csv", manifest.getvalue())
     export.archive.seek(0)
     return export
@@ -308,9 +323,14 @@ def dicom_options(
     export, a known method."""
     if subject_id is not None and not study.subjects.alive().filter(pk=subject_id).exists():
         raise ValidationError({"subject_id": f"Subject {subject_id} is not a subject of this study."})
-    if not dicom_photos(study, subject_id).exists():
+    photos = dicom_photos(study, subject_id)
+    if not photos.exists():
         # Refused up front: a run would only build a ZIP without a single photo.
         raise ValidationError(nothing_to_export(study, subject_id))
+    if deidentify and not any(
+        _subject_landmarks(result) is not None for result in _landmarks_of(photos).values()
+    ):
+        raise ValidationError(nothing_to_deidentify(photos))
     methods = [choice.value for choice in dicom.DeidentifyMethod]
     if method not in methods:
         raise ValidationError({"method": f"Choose one of: {', '.join(methods)}."})
