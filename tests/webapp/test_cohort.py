@@ -6,9 +6,11 @@ test needs a change; no figure in this file is a measurement.
 """
 
 import html
+import io
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -102,6 +104,22 @@ def test_a_comparison_gets_one_assessed_pair_per_view_with_its_measures(cohort):
     pre, post = pair.measures["upper_vermilion_height"]
     assert post - pre == pytest.approx(0.02, abs=1e-6)
     assert pair.sources["pre"]["landmarks"]["model"] == "test-landmarks"
+
+
+def test_reassessing_pairs_recomputes_their_stored_figures(cohort):
+    """After an upgrade changes a definition, `facet_reassess_pairs` rewrites what the pairs stored."""
+    pair = ComparisonPair.objects.get(comparison=cohort["comparisons"][0])
+    expected = dict(pair.figures)
+    ComparisonPair.objects.filter(pk=pair.pk).update(
+        figures={**expected, "scale_change": 99.0}, warnings=["Scale change 99 % exceeds the limit of 10 %."]
+    )
+    output = io.StringIO()
+    call_command("facet_reassess_pairs", study=cohort["study"].pk, stdout=output)
+    pair.refresh_from_db()
+    assert pair.figures == pytest.approx(expected) and pair.warnings == []
+    assert "Reassessed 6 comparison pair(s)." in output.getvalue()
+    with pytest.raises(CommandError, match="There is no study"):
+        call_command("facet_reassess_pairs", study=cohort["study"].pk + 1000)
 
 
 def test_measures_table_one_query_and_rows_for_the_exports(cohort, django_assert_max_num_queries):

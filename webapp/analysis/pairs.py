@@ -125,6 +125,21 @@ def pairs_assess_for_photo(photo_id: int) -> int:
     return count
 
 
+def pairs_reassess(study_id: int | None = None) -> int:
+    """Reassess every living pair (of one study, or of all): after an upgrade that changes how measures
+    or comparability are computed, stored pairs are otherwise only reassessed when a result arrives."""
+    pairs = ComparisonPair.objects.alive().select_related(
+        "comparison__subject__study", "pre_photo", "post_photo"
+    )
+    if study_id is not None:
+        pairs = pairs.filter(comparison__subject__study_id=study_id)
+    count = 0
+    for pair in pairs.iterator(chunk_size=200):
+        pair_assess(pair)
+        count += 1
+    return count
+
+
 def _default_photos(comparison: Comparison) -> dict[str, tuple[Photo, Photo]]:
     """Per view photographed at both visits: the latest uploaded photo of each visit."""
     chosen: dict[str, dict[str, Photo]] = {}
