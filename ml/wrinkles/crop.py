@@ -145,3 +145,73 @@ def face_crop(landmarks: np.ndarray, size: int = CROP_SIZE) -> ForeheadEyeCrop:
     centre_y = (top + bottom) / 2.0
     x1, y1 = centre_x - side / 2.0, centre_y - side / 2.0
     return ForeheadEyeCrop(x1=float(x1), y1=float(y1), x2=float(x1 + side), y2=float(y1 + side), size=size)
+
+
+@dataclass(frozen=True)
+class AnalysisFrame:
+    """The pixel frame the wrinkle analysis computes in: the model's square (``crop``, at its
+    ``CROP_SIZE`` px) where the photo is finer than that square — a 12-MP photo holds no more wrinkle
+    information than the segmentation made at the square's resolution, only more pixels to draw the skin,
+    the clean-up and the regions in — else the photo itself (``crop`` ``None``).
+
+    Every figure is reported in the stored photo's pixels (one frame): a length counted in this frame is
+    multiplied by :attr:`photo_px` (photo pixels per frame pixel) and an area by its square."""
+
+    photo_shape: tuple[int, int]
+    crop: ForeheadEyeCrop | None = None
+
+    @classmethod
+    def of(cls, crop: ForeheadEyeCrop, image_shape: tuple[int, ...]) -> AnalysisFrame:
+        """The coarser of the photo and the model's square ``crop``."""
+        photo_shape = (int(image_shape[0]), int(image_shape[1]))
+        return cls(photo_shape, crop if crop.scale < 1 else None)
+
+    @classmethod
+    def photo(cls, image_shape: tuple[int, ...]) -> AnalysisFrame:
+        """The photo's own pixels."""
+        return cls((int(image_shape[0]), int(image_shape[1])))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` of the frame."""
+        return self.photo_shape if self.crop is None else (self.crop.size, self.crop.size)
+
+    @property
+    def photo_px(self) -> float:
+        """Photo pixels per frame pixel, along a line."""
+        return 1.0 if self.crop is None else 1.0 / self.crop.scale
+
+    def photo_area(self, mask: np.ndarray) -> int:
+        """The area of a frame mask in whole photo pixels."""
+        return round(int(np.count_nonzero(mask)) * self.photo_px**2)
+
+    def points(self, points: np.ndarray) -> np.ndarray:
+        """Photo ``(x, y)`` points (e.g. the 68 landmarks) in the frame's pixel coordinates."""
+        points = np.asarray(points, dtype=np.float64)
+        return points if self.crop is None else self.crop.to_crop(points)
+
+    def box_to_photo(self, box: list[float]) -> list[float]:
+        """A box ``[x0, y0, x1, y1]`` of frame pixel edges in photo pixel edges (pixel ``i`` spans
+        ``[i, i + 1)``, its centre at ``i`` in the point convention the crop's affine maps)."""
+        if self.crop is None:
+            return [float(value) for value in box]
+        corners = self.crop.to_photo(np.array([box[:2], box[2:]], dtype=np.float64) - 0.5) + 0.5
+        return [float(value) for value in corners.ravel()]
+
+    def from_photo(self, photo_map: np.ndarray) -> np.ndarray:
+        """A photo-sized bool mask or uint8 label map (or a stack of them, ``(N, H, W)``) sampled into
+        the frame (nearest photo pixel)."""
+        photo_map = np.asarray(photo_map)
+        if self.crop is None:
+            return photo_map
+        if photo_map.ndim == 3:
+            return np.stack([self.from_photo(layer) for layer in photo_map])
+        is_bool = photo_map.dtype == bool
+        source = np.ascontiguousarray(photo_map).view(np.uint8) if is_bool else photo_map
+        sampled = self.crop.crop_image(source, interpolation=cv2.INTER_NEAREST)
+        return sampled.astype(bool) if is_bool else sampled
+
+    def to_photo(self, frame_mask: np.ndarray) -> np.ndarray:
+        """A frame-sized mask or probability map on the photo (see
+        :meth:`ForeheadEyeCrop.mask_to_photo`)."""
+        return frame_mask if self.crop is None else self.crop.mask_to_photo(frame_mask, self.photo_shape)
