@@ -95,14 +95,21 @@ class ClassRule:
         """The box mode that finds the candidates (``anchored-`` modes then resize them)."""
         return self.box.removeprefix(ANCHORED)
 
-    def final_box(self, box: list[float], ipd: float) -> list[float]:
-        """A candidate's box as the rule reports it: as found, or re-sized to ``box_size`` about its
-        centre for the anchored modes."""
-        if not self.box.startswith(ANCHORED) or self.box_size is None:
-            return box
-        centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        half_w, half_h = self.box_size[0] * ipd / 2, self.box_size[1] * ipd / 2
-        return [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h]
+    def final_box(self, box: list[float], ipd: float, photo_shape: tuple[int, ...]) -> list[float]:
+        """A candidate's box as the rule reports it, in the pixels of a photo of ``photo_shape`` (``ipd``
+        too): as found, or re-sized to ``box_size`` about its centre for the anchored modes; cut to the
+        photo either way (a box anchored near the photo's edge would reach beyond it)."""
+        if self.box.startswith(ANCHORED) and self.box_size is not None:
+            centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            half_w, half_h = self.box_size[0] * ipd / 2, self.box_size[1] * ipd / 2
+            box = [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h]
+        height, width = float(photo_shape[0]), float(photo_shape[1])
+        return [
+            min(max(box[0], 0.0), width),
+            min(max(box[1], 0.0), height),
+            min(max(box[2], 0.0), width),
+            min(max(box[3], 0.0), height),
+        ]
 
 
 @dataclass(frozen=True)
@@ -322,7 +329,7 @@ class GeometryTypeDetector:
                         {
                             "class": name,
                             "score": value,
-                            "box": rule.final_box(box, evidence.photo_ipd),
+                            "box": rule.final_box(box, evidence.photo_ipd, evidence.frame.photo_shape),
                             "coverage": coverage,
                         }
                     )
