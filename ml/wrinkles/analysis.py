@@ -4,7 +4,7 @@ forehead-and-eye crop and figures per region and per zone."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +30,43 @@ class WrinkleModelUnavailableError(RuntimeError):
     """No trained wrinkle model is available, so no wrinkle figures can be produced."""
 
 
+def _skeleton(mask: np.ndarray) -> np.ndarray:
+    """The skeleton of a bool mask, taken inside its bounding box (a clinical photo's mask covers a small
+    part of it)."""
+    skeleton = np.zeros_like(mask)
+    rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size:
+        window = np.s_[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+        skeleton[window] = skeletonize(np.pad(mask[window], 1))[1:-1, 1:-1]
+    return skeleton
+
+
 @dataclass(frozen=True)
 class WrinkleLines:
     """A photo's wrinkle mask, its skeleton and its connected lines, computed once so that every region's
-    figures count the same pixels (see :func:`wrinkle_figures`); ``photo_px``: photo pixels per pixel of
-    the mask's frame (:class:`ml.wrinkles.crop.AnalysisFrame`), 1 for a photo-sized mask."""
+    figures count the same pixels (see :func:`wrinkle_figures`).
+
+    In the model's square (:class:`ml.wrinkles.crop.AnalysisFrame`), ``weights`` holds the photo pixels
+    each square pixel stands for and ``skeleton`` the photo-sized skeleton's pixels in each square pixel:
+    the figures are those of the photo-sized masks, counted in the square."""
 
     mask: np.ndarray
     skeleton: np.ndarray
     lines: np.ndarray
-    photo_px: float = 1.0
+    weights: np.ndarray | None = None
 
     @classmethod
-    def of(cls, mask: np.ndarray, photo_px: float = 1.0) -> WrinkleLines:
+    def of(
+        cls, mask: np.ndarray, frame: AnalysisFrame | None = None, photo_mask: np.ndarray | None = None
+    ) -> WrinkleLines:
+        """The lines of ``mask``, a photo-sized mask or one in ``frame`` (``photo_mask``: its photo-sized
+        map when already drawn)."""
         mask = np.asarray(mask, dtype=bool)
-        skeleton = skeletonize(mask) if mask.any() else np.zeros_like(mask)
         lines = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[1]
-        return cls(mask, skeleton, lines, float(photo_px))
+        if frame is None or frame.crop is None:
+            return cls(mask, _skeleton(mask), lines)
+        photo_mask = frame.to_photo(mask) if photo_mask is None else photo_mask
+        return cls(mask, frame.photo_skeleton_counts(_skeleton(photo_mask)), lines, frame.pixel_weights)
 
 
 def wrinkle_figures(lines: WrinkleLines, region: np.ndarray) -> dict[str, float | int | None]:
@@ -60,27 +80,27 @@ def wrinkle_figures(lines: WrinkleLines, region: np.ndarray) -> dict[str, float 
       through the region;
     * ``mean_width_px`` = ``area_px`` ÷ ``total_length_px`` (``None`` without skeleton pixels).
 
-    Counted in a coarser frame than the photo (``lines.photo_px`` > 1), a length is multiplied by
-    ``photo_px`` and an area by its square, then rounded to whole photo pixels; the mean width and the
-    area fraction are those of the counts themselves.
+    Counted in the model's square, each is that of the photo-sized maps of the masks (see
+    :class:`WrinkleLines`), so it is the same figure, in photo pixels, as on the photo.
 
-    Each figure only grows with the region (rounding keeps the order), so a sub-region never exceeds the
-    region that contains it, and area and length of disjoint regions add up to those of their union (to
-    a photo pixel per region once rounded).
+    Each figure only grows with the region, so a sub-region never exceeds the region that contains it,
+    and area and length of disjoint regions add up to those of their union.
     """
     region = np.asarray(region, dtype=bool)
-    area = int(np.count_nonzero(lines.mask & region))
-    skeleton = lines.skeleton & region
-    length = int(np.count_nonzero(skeleton))
-    region_pixels = int(np.count_nonzero(region))
-    side = lines.photo_px
+    inside = lines.mask & region
+    if lines.weights is None:
+        area, region_pixels = int(np.count_nonzero(inside)), int(np.count_nonzero(region))
+    else:
+        area, region_pixels = int(lines.weights[inside].sum()), int(lines.weights[region].sum())
+    on_skeleton = (lines.skeleton > 0) & region
+    length = int(lines.skeleton[on_skeleton].sum())
     return {
-        "region_px": round(region_pixels * side * side),
-        "area_px": round(area * side * side),
+        "region_px": region_pixels,
+        "area_px": area,
         "area_fraction": area / region_pixels if region_pixels else 0.0,
-        "total_length_px": round(length * side),
-        "mean_width_px": area * side / length if length else None,
-        "count": int(np.unique(lines.lines[skeleton]).size),
+        "total_length_px": length,
+        "mean_width_px": area / length if length else None,
+        "count": int(np.unique(lines.lines[on_skeleton]).size),
     }
 
 
@@ -226,10 +246,13 @@ class AnalysedMask:
     landmarks: np.ndarray
     whole: np.ndarray
     mask: np.ndarray
+    _photo_mask: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def photo_mask(self) -> np.ndarray:
-        """The wrinkle mask on the photo (bool, the photo's size)."""
-        return self.frame.to_photo(self.mask)
+        """The wrinkle mask on the photo (bool, the photo's size; drawn once)."""
+        if self._photo_mask is None:
+            self._photo_mask = self.frame.to_photo(self.mask)
+        return self._photo_mask
 
     def photo_whole(self) -> np.ndarray:
         """The analysed skin on the photo (bool, the photo's size)."""
@@ -237,7 +260,7 @@ class AnalysedMask:
 
     def lines(self) -> WrinkleLines:
         """The wrinkle lines every figure counts (:func:`wrinkle_figures`)."""
-        return WrinkleLines.of(self.mask, self.frame.photo_px)
+        return WrinkleLines.of(self.mask, self.frame, self.photo_mask())
 
 
 def analysed_wrinkles(
@@ -246,6 +269,7 @@ def analysed_wrinkles(
     image_shape: tuple[int, ...],
     metadata: dict,
     face_parts: np.ndarray | None = None,
+    full_resolution: bool = False,
 ) -> AnalysedMask:
     """The analysed skin and the wrinkle mask every figure, the CLI, the jobs and the box evaluation use:
     the skin (:func:`skin_mask` of ``face_parts``, the landmark baseline's parts when not given) inside
@@ -254,10 +278,11 @@ def analysed_wrinkles(
     not wrinkles (glasses frames, lid folds, specks; :func:`ml.wrinkles.postprocess.refine_wrinkle_mask`).
 
     Computed in the coarser of the photo and the model's square (:class:`ml.wrinkles.crop.AnalysisFrame`):
-    every margin and line rule is measured in eye distances, so it does not depend on the frame."""
+    every margin and line rule is measured in eye distances, so it does not depend on the frame
+    (``full_resolution``: in the photo's pixels whatever its size, the slower reference)."""
     from ml.zones.landmark_model import render_face_parts
 
-    frame = AnalysisFrame.of(segmentation.crop, image_shape)
+    frame = AnalysisFrame.of(segmentation.crop, image_shape, full_resolution)
     points = frame.points(landmarks)
     if face_parts is None:
         face_parts = render_face_parts(points, frame.shape)
@@ -314,6 +339,7 @@ def analyze_wrinkles(
     loaded: tuple[WrinkleUNet, dict] | None = None,
     landmark_model: str = DLIB_68,
     progress: ProgressCallback | None = None,
+    full_resolution: bool = False,
 ) -> WrinklesAnalysis:
     """Wrinkle mask of the photo and its figures (:func:`wrinkle_figures`): the whole (``overall``: the
     skin the model segmented), above and below the brows, and every zone of the 33-zone atlas.
@@ -325,7 +351,8 @@ def analyze_wrinkles(
     map (the landmark baseline's when not given), whose skin (:func:`skin_mask`) bounds every figure.
     Everything is computed in the coarser of the photo and the model's square
     (:class:`ml.wrinkles.crop.AnalysisFrame`: the square's 640 px for a clinical photo) and reported in
-    the photo's pixels; only the returned mask is drawn at the photo's size. Raises
+    the photo's pixels; only the returned mask is drawn at the photo's size (``full_resolution``: all
+    in the photo's pixels, the slower reference of ``bench.wrinkle_frame``). Raises
     :class:`WrinkleModelUnavailableError` when the model has no trained weights and
     :class:`ml.core.subject.NoFaceError` without a face.
     """
@@ -346,7 +373,7 @@ def analyze_wrinkles(
     report(progress, 0.3, "Segmenting wrinkles")
     segmentation = segment_wrinkles(image, landmarks, network, metadata)
     report(progress, 0.7, "Measuring wrinkles per zone")
-    frame = AnalysisFrame.of(segmentation.crop, image.shape)
+    frame = AnalysisFrame.of(segmentation.crop, image.shape, full_resolution)
     points = frame.points(landmarks)
     if zone_masks is None:
         from ml.zones.landmark_model import render_zone_masks
@@ -357,7 +384,7 @@ def analyze_wrinkles(
     else:
         zones_in_frame = frame.from_photo(np.asarray(zone_masks, dtype=bool))
         zones_source = "given by the caller"
-    analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata, face_parts)
+    analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata, face_parts, full_resolution)
     whole, mask = analysed.whole, analysed.mask
     lines = analysed.lines()
     brow_row = int(np.floor(points[17:27, 1].min()))

@@ -1,6 +1,6 @@
 """The analysis frame (:class:`ml.wrinkles.crop.AnalysisFrame`): figures counted in the model's square
-and converted to photo pixels (length × s, area × s²) match those counted on the photo-sized mask, and
-sub-regions still never exceed the whole."""
+are, in photo pixels, those of the masks' photo-sized maps, and sub-regions still never exceed the
+whole."""
 
 from __future__ import annotations
 
@@ -44,23 +44,35 @@ def test_the_frame_is_the_square_only_where_the_photo_is_finer() -> None:
     assert photo.box_to_photo([1, 2, 3, 4]) == [1.0, 2.0, 3.0, 4.0]
 
 
-def test_figures_in_the_square_equal_those_on_the_photo_within_tolerance() -> None:
+def test_figures_in_the_square_are_those_of_the_photo_sized_masks() -> None:
     frame = AnalysisFrame.of(CROP, PHOTO_SHAPE)
     in_square, region = _lines_in_square(), _region_in_square()
     on_photo, region_on_photo = frame.to_photo(in_square), frame.to_photo(region)
-    reduced = wrinkle_figures(WrinkleLines.of(in_square, frame.photo_px), region)
+    reduced = wrinkle_figures(WrinkleLines.of(in_square, frame), region)
     full = wrinkle_figures(WrinkleLines.of(on_photo), region_on_photo)
-    assert reduced["count"] == full["count"] == 4
-    assert reduced["area_px"] == pytest.approx(full["area_px"], rel=0.01)
-    assert reduced["region_px"] == pytest.approx(full["region_px"], rel=0.01)
-    assert reduced["area_fraction"] == pytest.approx(full["area_fraction"], rel=0.01)
-    assert reduced["total_length_px"] == pytest.approx(full["total_length_px"], rel=0.05)
-    assert reduced["mean_width_px"] == pytest.approx(full["mean_width_px"], rel=0.05)
+    assert reduced == full
+    assert reduced["count"] == 4
+    assert reduced["area_px"] == pytest.approx((in_square & region).sum() * SIDE**2, rel=0.01)
+    left = np.zeros_like(region)
+    left[:, :300] = True
+    assert wrinkle_figures(WrinkleLines.of(in_square, frame), region & left) == wrinkle_figures(
+        WrinkleLines.of(on_photo), frame.to_photo(region & left)
+    )
 
 
-def test_sub_regions_in_the_square_never_exceed_the_whole() -> None:
+def test_pixel_weights_count_the_photo_pixels_of_each_square_pixel() -> None:
+    frame = AnalysisFrame.of(ForeheadEyeCrop(x1=-100.3, y1=250.7, x2=1931.1, y2=2282.1), PHOTO_SHAPE)
+    weights = frame.pixel_weights
+    assert weights is not None and weights.shape == (640, 640)
+    mask = np.random.default_rng(2).random((640, 640)) > 0.7
+    assert frame.photo_area(mask) == int(frame.to_photo(mask).sum())
+    # The square reaches past the photo's left edge: those square pixels stand for no photo pixel.
+    assert (weights[:, :5] == 0).all() and weights.sum() == int(frame.to_photo(np.ones_like(mask)).sum())
+
+
+def test_sub_regions_in_the_square_never_exceed_the_whole_and_add_up() -> None:
     rng = np.random.default_rng(1)
-    lines = WrinkleLines.of(_lines_in_square(), SIDE)
+    lines = WrinkleLines.of(_lines_in_square(), AnalysisFrame.of(CROP, PHOTO_SHAPE))
     whole = _region_in_square()
     overall = wrinkle_figures(lines, whole)
     for _ in range(20):
@@ -69,9 +81,8 @@ def test_sub_regions_in_the_square_never_exceed_the_whole() -> None:
         inside, outside = wrinkle_figures(lines, part), wrinkle_figures(lines, whole & ~part)
         for key in ("area_px", "total_length_px", "count", "region_px"):
             assert inside[key] <= overall[key], key
-        # Each figure is rounded to whole photo pixels once converted: parts add up to within one.
-        assert abs(inside["area_px"] + outside["area_px"] - overall["area_px"]) <= 1
-        assert abs(inside["total_length_px"] + outside["total_length_px"] - overall["total_length_px"]) <= 1
+        assert inside["area_px"] + outside["area_px"] == overall["area_px"]
+        assert inside["total_length_px"] + outside["total_length_px"] == overall["total_length_px"]
 
 
 def test_points_masks_and_boxes_map_between_the_square_and_the_photo() -> None:
