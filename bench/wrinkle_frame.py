@@ -335,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         "all_zones": False,
         "groups": groups,
         "rows": summarise(photos, floor["floor"]),
-        "photos": photos,
+        # Per photo, the changes of the three main scopes only (zones and type regions: in the rows).
+        "photos": [
+            {**photo, "changes": {scope: photo["changes"][scope] for scope in FIGURE_SCOPES}}
+            for photo in photos
+        ],
     }
     write_report(args.out, "wrinkles-analysis-frame", report, markdown(report))
     print(markdown(report))
