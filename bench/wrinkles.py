@@ -92,13 +92,15 @@ def markdown(report: dict[str, Any]) -> str:
 
 def _type_evidence_parts(image, landmarks, network, metadata) -> tuple:
     """What the analysis hands the type detector (landmarks, analysed wrinkle mask, analysed skin, atlas
-    zones), computed as ``analyze_wrinkles`` computes it without a zones result."""
+    zones, all in the analysis frame, and the frame), computed as ``analyze_wrinkles`` computes it
+    without a zones result."""
     from ml.wrinkles.analysis import analysed_wrinkles, segment_wrinkles
     from ml.zones.landmark_model import render_zone_masks
 
     segmentation = segment_wrinkles(image, landmarks, network, metadata)
     analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata)
-    return landmarks, analysed.mask, analysed.whole, render_zone_masks(landmarks, image.shape)
+    zones = render_zone_masks(analysed.landmarks, analysed.frame.shape)
+    return analysed.landmarks, analysed.mask, analysed.whole, zones, analysed.frame
 
 
 def main(argv: list[str] | None = None) -> int:

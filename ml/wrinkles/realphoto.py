@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,12 @@ def photo_segmenter(
     def analyse_face(image: np.ndarray, landmarks: np.ndarray) -> tuple[Any, ForeheadEyeCrop]:
         segmentation = segment_wrinkles(image, landmarks, network, metadata)
         if not probabilities:
-            return analysed_wrinkles(segmentation, landmarks, image.shape, metadata).mask, segmentation.crop
+            analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata)
+            return analysed.photo_mask(), segmentation.crop
 
         def mask_at(rule: float) -> np.ndarray:
-            at_rule = replace(segmentation, mask=segmentation.probability > rule)
-            return analysed_wrinkles(at_rule, landmarks, image.shape, metadata).mask
+            at_rule = segmentation.at_threshold(rule)
+            return analysed_wrinkles(at_rule, landmarks, image.shape, metadata).photo_mask()
 
         return mask_at, segmentation.crop
 

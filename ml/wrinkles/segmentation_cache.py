@@ -84,8 +84,8 @@ def build_cache(
                 no_face=False,
                 shape=np.array(image.shape[:2]),
                 landmarks=landmarks.astype(np.float32),
-                whole=np.packbits(analysed.whole),
-                mask=np.packbits(analysed.mask),
+                whole=np.packbits(analysed.photo_whole()),
+                mask=np.packbits(analysed.photo_mask()),
             )
             done += 1
             if done % 25 == 0:

@@ -38,10 +38,12 @@ def evidence_of_cached(cached: Any) -> TypeEvidence:
 
 @dataclass
 class PhotoCandidates:
-    """One photo's human boxes (``truth``: class index, ``[x0, y0, x1, y1]``) and, per class, margin and
-    box mode, its candidate ``(coverage, box)`` list (empty when no face was found)."""
+    """One photo's (``shape``: height, width) human boxes (``truth``: class index, ``[x0, y0, x1, y1]``)
+    and, per class, margin and box mode, its candidate ``(coverage, box)`` list (empty when no face was
+    found)."""
 
     name: str
+    shape: tuple[int, int]
     truth: list[tuple[int, list[float]]]
     candidates: dict[tuple[str, float, str], list[tuple[float, list[float]]]]
     outside_face: int
@@ -66,7 +68,7 @@ def collect_candidates(
         boxes = cached.photo.boxes(cached.shape[1], cached.shape[0])
         truth = [(box.label, [float(box.x0), float(box.y0), float(box.x1), float(box.y1)]) for box in boxes]
         if cached.landmarks is None:
-            photos.append(PhotoCandidates(cached.photo.name, truth, {}, len(truth)))
+            photos.append(PhotoCandidates(cached.photo.name, cached.shape, truth, {}, len(truth)))
             continue
         square = face_crop(cached.landmarks)
         inside = [
@@ -88,7 +90,9 @@ def collect_candidates(
             for mode in BOX_MODES
         }
         photos.append(
-            PhotoCandidates(cached.photo.name, truth, candidates, len(boxes) - sum(inside), ipd, sizes)
+            PhotoCandidates(
+                cached.photo.name, cached.shape, truth, candidates, len(boxes) - sum(inside), ipd, sizes
+            )
         )
         if number % 50 == 0:
             log(f"{split}: {number} photos")
@@ -97,7 +101,7 @@ def collect_candidates(
 
 def _predictions(photo: PhotoCandidates, rules: TypeRules) -> list[tuple[int, float, list[float]]]:
     return [
-        (index, score(coverage, rule.reference_coverage), rule.final_box(box, photo.ipd))
+        (index, score(coverage, rule.reference_coverage), rule.final_box(box, photo.ipd, photo.shape))
         for index, name in enumerate(TYPE_CLASSES)
         if (rule := rules.rules.get(name)) is not None
         for coverage, box in photo.candidates.get((name, rule.margin, rule.base_box), [])

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from ml.core.alignment import eye_centers
+from ml.wrinkles.crop import AnalysisFrame
 
 TYPE_CLASSES: tuple[str, ...] = (
     "bunny_line",
@@ -94,14 +95,21 @@ class ClassRule:
         """The box mode that finds the candidates (``anchored-`` modes then resize them)."""
         return self.box.removeprefix(ANCHORED)
 
-    def final_box(self, box: list[float], ipd: float) -> list[float]:
-        """A candidate's box as the rule reports it: as found, or re-sized to ``box_size`` about its
-        centre for the anchored modes."""
-        if not self.box.startswith(ANCHORED) or self.box_size is None:
-            return box
-        centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        half_w, half_h = self.box_size[0] * ipd / 2, self.box_size[1] * ipd / 2
-        return [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h]
+    def final_box(self, box: list[float], ipd: float, photo_shape: tuple[int, ...]) -> list[float]:
+        """A candidate's box as the rule reports it, in the pixels of a photo of ``photo_shape`` (``ipd``
+        too): as found, or re-sized to ``box_size`` about its centre for the anchored modes; cut to the
+        photo either way (a box anchored near the photo's edge would reach beyond it)."""
+        if self.box.startswith(ANCHORED) and self.box_size is not None:
+            centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            half_w, half_h = self.box_size[0] * ipd / 2, self.box_size[1] * ipd / 2
+            box = [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h]
+        height, width = float(photo_shape[0]), float(photo_shape[1])
+        return [
+            min(max(box[0], 0.0), width),
+            min(max(box[1], 0.0), height),
+            min(max(box[2], 0.0), width),
+            min(max(box[3], 0.0), height),
+        ]
 
 
 @dataclass(frozen=True)
@@ -218,9 +226,11 @@ def region_candidates(
     skin: np.ndarray,
     mode: str,
     clusters: np.ndarray | None = None,
+    min_line_pixels: float = MIN_LINE_PIXELS,
 ) -> list[tuple[float, list[float]]]:
     """``(coverage, box)`` of every candidate box of one region: its wrinkle pixels ÷ the region's
-    analysed-skin pixels, box ``[x0, y0, x1, y1]`` in photo pixels; none without wrinkle pixels."""
+    analysed-skin pixels, box ``[x0, y0, x1, y1]`` in the masks' pixels; none without wrinkle pixels.
+    A line (or cluster) of fewer than ``min_line_pixels`` of those pixels gives no box."""
     region = region & skin
     region_pixels = int(region.sum())
     inside = wrinkles & region
@@ -234,7 +244,7 @@ def region_candidates(
     found = []
     labels, counts = np.unique(groups[inside], return_counts=True)
     for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-        if count >= MIN_LINE_PIXELS:
+        if count >= min_line_pixels:
             found.append((count / region_pixels, _box_of(inside & (groups == label))))
     return found
 
@@ -248,14 +258,19 @@ def score(coverage: float, reference: float) -> float:
 class TypeEvidence:
     """What the geometry typing of one photo needs: the 68 landmarks, the analysed wrinkle mask, the
     analysed skin (the whole the figures are measured in) and the 33 atlas zones drawn from the
-    landmarks (``ml.zones.landmark_model``: the rules were fitted on them)."""
+    landmarks (``ml.zones.landmark_model``: the rules were fitted on them), all in ``frame`` (the
+    analysis frame, :class:`ml.wrinkles.crop.AnalysisFrame`; the photo's pixels when not given). Lengths
+    in IPD and coverages do not depend on the frame; boxes and the line-size floor are in photo pixels."""
 
     landmarks: np.ndarray
     wrinkles: np.ndarray
     skin: np.ndarray
     zone_masks: np.ndarray
+    frame: AnalysisFrame | None = None
 
     def __post_init__(self) -> None:
+        if self.frame is None:
+            self.frame = AnalysisFrame.photo(self.skin.shape)
         self.lines = cv2.connectedComponents(self.wrinkles.astype(np.uint8), connectivity=8)[1]
         self.ipd = FaceFrame(self.landmarks).ipd
         # Clusters: the lines of the wrinkle mask closed by a disc of CLUSTER_GAP (labels on the mask).
@@ -263,6 +278,11 @@ class TypeEvidence:
         self.clusters = np.where(
             self.wrinkles, cv2.connectedComponents(closed.astype(np.uint8), connectivity=8)[1], 0
         )
+
+    @property
+    def photo_ipd(self) -> float:
+        """The IPD in photo pixels."""
+        return self.ipd * self.frame.photo_px
 
     def regions(self, name: str, margin: float) -> list[np.ndarray]:
         """The class's region(s) grown by ``margin`` and cut to the analysed skin."""
@@ -272,11 +292,14 @@ class TypeEvidence:
         ]
 
     def candidates(self, name: str, margin: float, mode: str) -> list[tuple[float, list[float]]]:
+        """``(coverage, box)`` of the class's candidates (:func:`region_candidates`), boxes in photo
+        pixels; a line of fewer than ``MIN_LINE_PIXELS`` photo pixels gives none."""
+        min_line_pixels = MIN_LINE_PIXELS / self.frame.photo_px**2
         return [
-            candidate
+            (coverage, self.frame.box_to_photo(box))
             for region in self.regions(name, margin)
-            for candidate in region_candidates(
-                region, self.wrinkles, self.lines, self.skin, mode, self.clusters
+            for coverage, box in region_candidates(
+                region, self.wrinkles, self.lines, self.skin, mode, self.clusters, min_line_pixels
             )
         ]
 
@@ -306,7 +329,7 @@ class GeometryTypeDetector:
                         {
                             "class": name,
                             "score": value,
-                            "box": rule.final_box(box, evidence.ipd),
+                            "box": rule.final_box(box, evidence.photo_ipd, evidence.frame.photo_shape),
                             "coverage": coverage,
                         }
                     )

@@ -127,9 +127,11 @@ def test_eye_and_outline_margins_leave_lid_margins_and_the_face_edge_out() -> No
 
 
 def _segmentation(mask: np.ndarray) -> WrinkleSegmentation:
+    """A segmentation whose square, mapped back onto the photo, is ``mask``."""
     crop = face_crop(LANDMARKS)
+    in_square = crop.crop_image(mask.astype(np.uint8), interpolation=cv2.INTER_NEAREST) > 0
     valid = np.ones((crop.size, crop.size), dtype=bool)
-    return WrinkleSegmentation(crop, valid, valid, mask, mask.astype(np.float32))
+    return WrinkleSegmentation(crop, in_square, valid, in_square.astype(np.float32), SHAPE)
 
 
 def test_the_analysis_applies_the_models_post_processing() -> None:

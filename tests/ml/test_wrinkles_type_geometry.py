@@ -93,6 +93,42 @@ def test_a_line_drawn_on_the_forehead_is_a_forehead_line_with_its_box(face) -> N
         GeometryTypeDetector(rules).detect(np.zeros(1))
 
 
+def test_anchored_boxes_are_cut_to_the_photo(face) -> None:
+    rule = ClassRule(0.0, "anchored-lines", 0.001, 0.1, (0.5, 0.2))
+    assert rule.final_box([0.0, 5.0, 10.0, 15.0], 100.0, (50, 60)) == [0.0, 0.0, 30.0, 20.0]
+    landmarks = face[0]
+    wrinkles = np.zeros(SHAPE, dtype=bool)
+    row = int(landmarks[17:27, 1].min() - 60)
+    wrinkles[row : row + 3, 340:460] = True
+    wide = TypeRules({"forehead": ClassRule(0.0, "anchored-lines", 0.001, 0.1, (20.0, 0.2))})
+    box = GeometryTypeDetector(wide).detect(np.zeros(1), _evidence(face, wrinkles))[0]["box"]
+    assert box[0] == 0.0 and box[2] == SHAPE[1]
+
+
+def test_types_found_in_a_coarser_frame_have_their_boxes_in_photo_pixels(face) -> None:
+    from ml.wrinkles.crop import AnalysisFrame, ForeheadEyeCrop
+
+    landmarks, _, skin = face
+    wrinkles = np.zeros(SHAPE, dtype=bool)
+    row = int(landmarks[17:27, 1].min() - 60)
+    wrinkles[row : row + 3, 340:460] = True
+    frame = AnalysisFrame.of(ForeheadEyeCrop(x1=-80.0, y1=0.0, x2=880.0, y2=960.0), SHAPE)
+    assert frame.crop is not None and frame.photo_px == pytest.approx(1.5)
+    points = frame.points(landmarks)
+    evidence = TypeEvidence(
+        points,
+        frame.from_photo(wrinkles & skin),
+        frame.from_photo(skin),
+        render_zone_masks(points, frame.shape),
+        frame,
+    )
+    assert evidence.photo_ipd == pytest.approx(FaceFrame(landmarks).ipd)
+    rules = TypeRules({name: ClassRule(0.0, "lines", 0.001, 0.1) for name in TYPE_CLASSES})
+    found = GeometryTypeDetector(rules).detect(np.zeros(1), evidence)
+    assert [item["class"] for item in found] == ["forehead"]
+    assert found[0]["box"] == pytest.approx([340.0, float(row), 460.0, float(row + 3)], abs=1.5)
+
+
 def test_type_region_figures_never_exceed_the_whole(face) -> None:
     rng = np.random.default_rng(0)
     wrinkles = rng.random(SHAPE) > 0.97

@@ -99,3 +99,38 @@ def _photo_shape(path: Path) -> tuple[int, int]:
     from ml.core.imageio import load_image
 
     return load_image(path).shape[:2]
+
+
+def test_a_large_photo_is_analysed_in_the_square_with_the_figures_of_full_resolution(
+    data_dir: Path, face_photo_path: Path
+) -> None:
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.wrinkles.analysis import analyze_wrinkles
+    from ml.wrinkles.synthesize import read_wrinkle_shapes, render_creases
+
+    image = load_image(face_photo_path)
+    landmarks = np.asarray(detect_faces_with_landmarks(image)[0].landmarks, dtype=np.float64)
+    shape = read_wrinkle_shapes(data_dir / "wrinkle-masks")[3]
+    rendered = render_creases(image, landmarks, shape.frame_mask(), np.random.default_rng(0)).image
+    # Four times larger (pixel centres map as x' = 4x + 1.5): finer than the model's square.
+    large = cv2.resize(rendered, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    landmarks = landmarks * 4 + 1.5
+
+    frame = analyze_wrinkles(large, landmarks=landmarks)
+    full = analyze_wrinkles(large, landmarks=landmarks, full_resolution=True)
+
+    assert frame.data["analysis_frame"]["region"] == "model square"
+    assert full.data["analysis_frame"]["region"] == "photo"
+    assert frame.mask.shape == full.mask.shape == large.shape[:2]
+    reduced, reference = frame.data["overall"], full.data["overall"]
+    assert reference["area_px"] > 0
+    assert reduced["region_px"] == pytest.approx(reference["region_px"], rel=0.02)
+    assert reduced["area_px"] == pytest.approx(reference["area_px"], rel=0.02)
+    assert reduced["total_length_px"] == pytest.approx(reference["total_length_px"], rel=0.05)
+    assert abs(reduced["count"] - reference["count"]) <= 2
+    for name in ("forehead", "below_brows"):
+        for key in ("region_px", "area_px", "total_length_px", "count"):
+            assert frame.data["regions"][name][key] <= reduced[key]
+    for row in frame.data["zones"] + frame.data["type_regions"]:
+        assert row["area_px"] <= reduced["area_px"] and row["total_length_px"] <= reduced["total_length_px"]
