@@ -82,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     methods = [method.strip() for method in args.methods.split(",") if method.strip()]
     report = evaluate_methods(
-        args.data, args.checkpoints, methods, log=lambda line: print(line, file=sys.stderr)
+        args.data, args.checkpoints, methods, log=lambda line: print(line, file=sys.stderr), split=args.split
     )
     if args.out:
         write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]))
@@ -555,11 +555,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     box_labels.set_defaults(handler=_box_labels)
 
     evaluate = actions.add_parser(
-        "evaluate", help="Comparison table on the checkpoints' held-out test split."
+        "evaluate", help="Comparison table on the checkpoints' held-out test split (or their val split)."
     )
     evaluate.add_argument("--data", type=Path, required=True)
     evaluate.add_argument("--checkpoints", type=Path, nargs="+", required=True)
     evaluate.add_argument("--methods", default="unet,unet-ds,unet-wds,frangi,gabor")
+    evaluate.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="The checkpoints' held-out test names (default) or their validation names (epoch choice).",
+    )
     evaluate.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=_evaluate)

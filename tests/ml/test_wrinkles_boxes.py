@@ -106,6 +106,29 @@ def test_evaluation_counts_photos_that_cannot_be_analysed(tmp_path: Path) -> Non
     assert report["pixel_precision"] == 1.0
 
 
+def test_each_photo_keeps_its_counts_for_a_comparison_photo_by_photo(tmp_path: Path) -> None:
+    data = _boxes_folder(tmp_path / "boxes")
+    faces_found = iter([True, True, False])
+
+    def segment(image: np.ndarray) -> np.ndarray:
+        if not next(faces_found):
+            raise ValueError("No face was found in the photo.")
+        mask = np.zeros(image.shape[:2], dtype=bool)
+        mask[10:14, 15:20] = True  # inside the forehead box
+        mask[40:44, 0:5] = True  # outside both boxes
+        return mask
+
+    report = evaluate_boxes(data, segment, split="test", log=lambda line: None)
+    rows = report["per_photo"]
+    assert [row["analysed"] for row in rows] == [True, True, False]
+    assert [row["found"] for row in rows] == [1, 1, 0]
+    assert sum(row["found"] for row in rows) / sum(row["boxes"] for row in rows) == report["box_recall"]
+    assert sum(row["inside_any"] for row in rows) / sum(row["predicted_pixels"] for row in rows) == (
+        pytest.approx(report["pixel_precision"])
+    )
+    assert rows[0]["predicted_pixels"] == 40 and rows[2]["predicted_pixels"] == 0
+
+
 def test_a_threshold_sweep_scores_each_threshold_in_one_pass(tmp_path: Path) -> None:
     data = _boxes_folder(tmp_path / "boxes")
 
@@ -182,6 +205,7 @@ def test_boxes_on_a_second_face_count_only_when_every_face_is_analysed(tmp_path:
         "outside_squares": 0,
     }
     assert report["box_recall"] == 0.5 and report["box_recall_on_analysed_faces"] == 1.0
+    assert [row["found"] for row in report["per_photo"]] == [1, 1, 1]  # the subject's face alone
     assert every["box_recall"] == 1.0
     assert report["pixel_precision"] == 1.0
     assert every["pixel_precision"] == pytest.approx((20 + 20) / (20 + 26))

@@ -129,6 +129,14 @@ def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None
     assert registry_card.metrics == metrics and registry_card.weights == checkpoint.name
     with pytest.raises(ValueError, match="No checkpoint"):
         evaluate_methods(synthetic_set, [checkpoint], ["unet"], log=lambda _: None)
+    # The validation names (the epoch choice) can be scored too, for comparisons that choose nothing on test.
+    validation = evaluate_methods(synthetic_set, [checkpoint], ["unet-wds"], log=lambda _: None, split="val")
+    assert report["evaluated_split"] == "test" and validation["evaluated_split"] == "val"
+    assert validation["images"] == len(metadata["validation_names"]) and "test_names" not in validation
+    assert validation["results"][0]["jsi"] == pytest.approx(
+        metadata["training"]["validation"]["jsi"], abs=0.01
+    )  # the training's own measurement, up to the fp16 rounding of the saved weights
+    assert "Validation images" in markdown_table(validation, "python -m ml wrinkles evaluate --split val ...")
     analysis = analyze_wrinkles(_skin(0), landmarks=_face_landmarks(), loaded=(model, metadata))
     assert analysis.mask.shape == (360, 320)
     assert set(analysis.data["regions"]) == {"forehead", "below_brows"}
