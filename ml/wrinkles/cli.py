@@ -132,6 +132,8 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
     from ml.wrinkles.evaluate import write_report
     from ml.wrinkles.realphoto import photo_segmenter
 
+    if args.landmarks_cache is not None and args.faces == "all":
+        raise SystemExit("--landmarks-cache holds the subject's face only; leave it out with --faces all.")
     sweep = [float(value) for value in args.sweep.split(",")] if args.sweep else None
     segment, description = photo_segmenter(
         args.checkpoint,
@@ -139,6 +141,7 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
         probabilities=bool(sweep),
         post_processing=_post_processing_file(args.post_processing),
         all_faces=args.faces == "all",
+        landmarks_cache=args.landmarks_cache,
     )
     splits = [None if split == "all" else split for split in args.split]
     counts = dict(iter_split_counts(args.data))
@@ -621,6 +624,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="subject",
         help="subject: the subject's face only, as the product analyses a clinical photo (default); all: "
         "also every detected face (collages, group photos), reported beside the subject's figures.",
+    )
+    boxes.add_argument(
+        "--landmarks-cache",
+        type=Path,
+        default=None,
+        help="Folder (under var/) remembering each photo's landmarks, for evaluating several checkpoints.",
     )
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")

@@ -316,3 +316,27 @@ def test_a_box_on_no_face_says_whether_its_collage_tile_has_one(tmp_path: Path) 
         "tile_without_face": 3,  # the chin boxes, in the right tile
         "outside_squares": 3,  # the forehead boxes, in the face's tile above its square
     }
+
+
+def test_the_landmarks_cache_finds_each_face_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml.core.subject import NoFaceError
+    from ml.wrinkles import realphoto
+
+    calls = []
+
+    def detect(image: np.ndarray) -> np.ndarray:
+        calls.append(image.copy())
+        if not image.any():
+            raise NoFaceError("No face was found in the photo.")
+        return np.full((68, 2), float(image.max()))
+
+    monkeypatch.setattr(realphoto, "subject_landmarks_of", detect)
+    landmarks_of = realphoto.cached_subject_landmarks(tmp_path / "cache")
+    face, other_face, blank = (np.full((8, 8, 3), value, dtype=np.uint8) for value in (3, 5, 0))
+    for _ in range(2):
+        assert landmarks_of(face)[0, 0] == 3.0 and landmarks_of(other_face)[0, 0] == 5.0
+        with pytest.raises(NoFaceError, match="No face"):
+            landmarks_of(blank)
+    assert len(calls) == 3  # each photo once, the faceless one included
+    # A fresh cache object on the same folder (another checkpoint's run) reads the stored entries.
+    assert realphoto.cached_subject_landmarks(tmp_path / "cache")(face)[0, 0] == 3.0 and len(calls) == 3
