@@ -442,6 +442,7 @@ def _ship_real(args: argparse.Namespace) -> int:
         args.version,
         args.label_report,
         args.previous_name,
+        args.ablation,
     )
     print(f"wrote {weights} and its card: {metrics}")
     return 0
@@ -458,6 +459,7 @@ def _card_real(args: argparse.Namespace) -> int:
         args.version,
         args.label_report,
         args.previous_name,
+        args.ablation,
     )
     print(f"wrote the card of {args.weights}: {metrics}")
     return 0
@@ -769,6 +771,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument(
         "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
     )
+    ship.add_argument(
+        "--ablation",
+        type=Path,
+        default=None,
+        help="Loss-variant ablation JSON (scripts/wrinkles_ablation_real.py): the card's ablation section.",
+    )
     ship.set_defaults(handler=_ship_real)
 
     card_real = actions.add_parser(
@@ -785,6 +793,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     card_real.add_argument("--previous-name", default=None)
     card_real.add_argument("--label-report", type=Path, default=None)
+    card_real.add_argument(
+        "--ablation",
+        type=Path,
+        default=None,
+        help="Loss-variant ablation JSON (scripts/wrinkles_ablation_real.py): the card's ablation section.",
+    )
     card_real.set_defaults(handler=_card_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")
