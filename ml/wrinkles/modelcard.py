@@ -294,9 +294,14 @@ def ablation_lines(ablation_path: Path, out_path: Path) -> list[str]:
         if (row["a"], row["b"], row["setting"]) == ("unet-wds", "unet", "post")
     ]
     if differences:
+
+        def seed_by_seed(row: dict) -> str:
+            values = ", ".join(f"{seed['box_recall_difference']:+.3f}" for seed in row.get("per_seed", []))
+            return f" (seed by seed {values})" if values else ""
+
         parts = [
             f"{row['split']} {row['box_recall_difference']:+.3f} "
-            f"[{row['box_recall_interval'][0]:+.3f}, {row['box_recall_interval'][1]:+.3f}]"
+            f"[{row['box_recall_interval'][0]:+.3f}, {row['box_recall_interval'][1]:+.3f}]{seed_by_seed(row)}"
             for row in differences
         ]
         lines += [

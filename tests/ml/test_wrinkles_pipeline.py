@@ -383,6 +383,7 @@ def test_card_real_adds_the_every_face_table_and_keeps_the_weights(
                         "split": "val",
                         "box_recall_difference": 0.012,
                         "box_recall_interval": [-0.004, 0.03],
+                        "per_seed": [{"seed": 0, "box_recall_difference": 0.02}],
                     }
                 ],
             }
@@ -392,5 +393,5 @@ def test_card_real_adds_the_every_face_table_and_keeps_the_weights(
     markdown = (weights.parent / "MODEL_CARD.md").read_text()
     assert "## Ablation on real photos" in markdown and "[report](../reports/ablation.md)" in markdown
     assert "| U-Net + WDS | val | 0.220 ± 0.010 | 0.560 ± 0.010 | 0.150 ± 0.010 |" in markdown
-    assert "interval over photos: val +0.012 [-0.004, +0.030]." in markdown
+    assert "interval over photos: val +0.012 [-0.004, +0.030] (seed by seed +0.020)." in markdown
     assert weights.read_bytes() == before
