@@ -21,6 +21,10 @@ session gets the same one.
   = its pixels inside class-c boxes ÷ all pixels that count for class c;
 * *share analysed*: photos with a segmentation ÷ photos of the split.
 
+The report also lists each photo's counts (``per_photo``: boxes, found boxes, predicted pixels and those
+inside an enlarged box, for the main rule and the subject's face), so that two segmenters can be compared
+photo by photo (for example a bootstrap over photos of the difference in box recall).
+
 **Faces** (``all_faces``). By default the segmenter analyses the subject's face only (the product's rule
 for clinical photos, :mod:`ml.core.subject`), so the boxes of the other faces of a collage or a group
 photo count as missed. With ``all_faces`` the segmenter returns every detected face
@@ -539,6 +543,7 @@ def evaluate_boxes(
     all_face_tallies = [_Tally(classes) for _ in rules] if all_faces else []
     layout = _Layout()
     failures: list[dict[str, str]] = []
+    per_photo: list[dict[str, Any]] = []
     started = time.monotonic()
     for number, photo in enumerate(photos, start=1):
         image = load_image(photo.image_path)
@@ -551,16 +556,21 @@ def evaluate_boxes(
             failures.append({"photo": photo.name, "reason": str(error)})
             for tally in tallies + all_face_tallies:
                 tally.on_unanalysed_photos += len(boxes)
+            per_photo.append(_photo_counts(photo.name, boxes, None))
             continue
         if not all_faces:
-            for rule, tally in zip(rules, tallies, strict=True):
-                tally.add_score(score_photo(_mask_at(prediction, rule), boxes))
+            scores = [score_photo(_mask_at(prediction, rule), boxes) for rule in rules]
+            for score, tally in zip(scores, tallies, strict=True):
+                tally.add_score(score)
+            per_photo.append(_photo_counts(photo.name, boxes, scores[0]))
         else:
             faces = [face for face in prediction if face.prediction is not None]
             seams = collage_seams(image)
             layout.add(photo.name, prediction, boxes, image.shape, seams)
             owners = [face_of_box(box, faces, seams) for box in boxes]
-            for rule, subject_tally, all_tally in zip(rules, tallies, all_face_tallies, strict=True):
+            for rule_index, (rule, subject_tally, all_tally) in enumerate(
+                zip(rules, tallies, all_face_tallies, strict=True)
+            ):
                 masks = [_mask_at(face.prediction, rule) for face in faces]
                 for tally, chosen in (
                     (subject_tally, [face.subject for face in faces]),
@@ -570,7 +580,10 @@ def evaluate_boxes(
                     for face_mask, keep in zip(masks, chosen, strict=True):
                         if keep:
                             mask |= face_mask
-                    tally.add_score(score_photo(mask, boxes))
+                    score = score_photo(mask, boxes)
+                    tally.add_score(score)
+                    if rule_index == 0 and tally is subject_tally:
+                        per_photo.append(_photo_counts(photo.name, boxes, score))
                     off_face = [
                         _off_face_reason(box, owner, chosen, faces, seams)
                         for box, owner in zip(boxes, owners, strict=True)
@@ -596,6 +609,7 @@ def evaluate_boxes(
             "box_recall": "found boxes / all boxes, boxes of photos not analysed count as not found",
         },
         "seconds": time.monotonic() - started,
+        "per_photo": per_photo,
     }
     if thresholds:
         report["threshold"] = rules[0]
@@ -617,6 +631,18 @@ def evaluate_boxes(
             **({"sweep": _sweep(rules, all_face_tallies)} if thresholds else {}),
         }
     return report
+
+
+def _photo_counts(name: str, boxes: list[Box], score: PhotoScore | None) -> dict[str, Any]:
+    """One photo's counts for the main rule; ``score`` is ``None`` for a photo that was not analysed."""
+    return {
+        "photo": name,
+        "analysed": score is not None,
+        "boxes": len(boxes),
+        "found": sum(score.found.values()) if score is not None else 0,
+        "predicted_pixels": score.predicted_pixels if score is not None else 0,
+        "inside_any": score.inside_any if score is not None else 0,
+    }
 
 
 def _sweep(rules: list, tallies: list[_Tally]) -> list[dict]:

@@ -82,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     methods = [method.strip() for method in args.methods.split(",") if method.strip()]
     report = evaluate_methods(
-        args.data, args.checkpoints, methods, log=lambda line: print(line, file=sys.stderr)
+        args.data, args.checkpoints, methods, log=lambda line: print(line, file=sys.stderr), split=args.split
     )
     if args.out:
         write_report(report, args.out, "python -m ml " + shlex.join(sys.argv[1:]))
@@ -132,6 +132,8 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
     from ml.wrinkles.evaluate import write_report
     from ml.wrinkles.realphoto import photo_segmenter
 
+    if args.landmarks_cache is not None and args.faces == "all":
+        raise SystemExit("--landmarks-cache holds the subject's face only; leave it out with --faces all.")
     sweep = [float(value) for value in args.sweep.split(",")] if args.sweep else None
     segment, description = photo_segmenter(
         args.checkpoint,
@@ -139,6 +141,7 @@ def _evaluate_boxes(args: argparse.Namespace) -> int:
         probabilities=bool(sweep),
         post_processing=_post_processing_file(args.post_processing),
         all_faces=args.faces == "all",
+        landmarks_cache=args.landmarks_cache,
     )
     splits = [None if split == "all" else split for split in args.split]
     counts = dict(iter_split_counts(args.data))
@@ -439,6 +442,7 @@ def _ship_real(args: argparse.Namespace) -> int:
         args.version,
         args.label_report,
         args.previous_name,
+        args.ablation,
     )
     print(f"wrote {weights} and its card: {metrics}")
     return 0
@@ -455,6 +459,7 @@ def _card_real(args: argparse.Namespace) -> int:
         args.version,
         args.label_report,
         args.previous_name,
+        args.ablation,
     )
     print(f"wrote the card of {args.weights}: {metrics}")
     return 0
@@ -555,11 +560,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     box_labels.set_defaults(handler=_box_labels)
 
     evaluate = actions.add_parser(
-        "evaluate", help="Comparison table on the checkpoints' held-out test split."
+        "evaluate", help="Comparison table on the checkpoints' held-out test split (or their val split)."
     )
     evaluate.add_argument("--data", type=Path, required=True)
     evaluate.add_argument("--checkpoints", type=Path, nargs="+", required=True)
     evaluate.add_argument("--methods", default="unet,unet-ds,unet-wds,frangi,gabor")
+    evaluate.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="The checkpoints' held-out test names (default) or their validation names (epoch choice).",
+    )
     evaluate.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=_evaluate)
@@ -615,6 +626,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="subject",
         help="subject: the subject's face only, as the product analyses a clinical photo (default); all: "
         "also every detected face (collages, group photos), reported beside the subject's figures.",
+    )
+    boxes.add_argument(
+        "--landmarks-cache",
+        type=Path,
+        default=None,
+        help="Folder (under var/) remembering each photo's landmarks, for evaluating several checkpoints.",
     )
     boxes.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
     boxes.add_argument("--json", action="store_true")
@@ -754,6 +771,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ship.add_argument(
         "--label-report", type=Path, default=None, help="evaluate JSON on the box-label folder (test JSI)."
     )
+    ship.add_argument(
+        "--ablation",
+        type=Path,
+        default=None,
+        help="Loss-variant ablation JSON (scripts/wrinkles_ablation_real.py): the card's ablation section.",
+    )
     ship.set_defaults(handler=_ship_real)
 
     card_real = actions.add_parser(
@@ -770,6 +793,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     card_real.add_argument("--previous-name", default=None)
     card_real.add_argument("--label-report", type=Path, default=None)
+    card_real.add_argument(
+        "--ablation",
+        type=Path,
+        default=None,
+        help="Loss-variant ablation JSON (scripts/wrinkles_ablation_real.py): the card's ablation section.",
+    )
     card_real.set_defaults(handler=_card_real)
 
     segment = actions.add_parser("segment", help="Segment wrinkles in the forehead-eye region of a photo.")

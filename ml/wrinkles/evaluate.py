@@ -4,7 +4,9 @@ Methods: ``unet``, ``unet-ds``, ``unet-wds`` (checkpoints written by :mod:`ml.wr
 ``frangi``, ``gabor`` and ``model`` (the registry's shipped model). The test images are the test
 names recorded in the checkpoints (all checkpoints must agree), so no method sees them while
 training or choosing a checkpoint. The Frangi and Gabor thresholds are fitted on the checkpoints'
-training names. Every figure is labelled semi-synthetic when the data set is.
+training names. Every figure is labelled semi-synthetic when the data set is. ``split="val"`` scores the
+checkpoints' validation names instead (the images that chose their epoch), for comparisons that must
+choose nothing on test.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import cv2
 
@@ -29,6 +32,9 @@ from ml.wrinkles.train import (
 )
 
 MAX_THRESHOLD_FIT_IMAGES = 40
+EvaluatedSplit = Literal["test", "val"]
+EVALUATED_SPLITS: tuple[str, ...] = ("test", "val")
+_NAMES_OF_SPLIT = {"test": "test_names", "val": "validation_names"}
 
 
 def evaluate_methods(
@@ -36,9 +42,14 @@ def evaluate_methods(
     checkpoints: Sequence[Path],
     methods: Sequence[str] = ("unet", "unet-ds", "unet-wds", "frangi", "gabor"),
     log: Callable[[str], None] = print,
+    split: EvaluatedSplit = "test",
 ) -> dict:
-    """``{"label", "data", "test_images", "results": [{"method", "jsi", "jsi_per_image", "accuracy",
-    "sensitivity", "specificity", ...}]}`` for the requested methods."""
+    """``{"label", "data", "evaluated_split", "images", "test_images", "results": [{"method", "jsi",
+    "jsi_per_image", "accuracy", "sensitivity", "specificity", ...}]}`` for the requested methods, on the
+    checkpoints' test names (``test_images`` and ``test_names`` only then) or validation names."""
+    if split not in EVALUATED_SPLITS:
+        raise ValueError(f"Unknown split '{split}'; choose one of {', '.join(EVALUATED_SPLITS)}.")
+    names_key = _NAMES_OF_SPLIT[split]
     samples = {sample.name: sample for sample in read_samples(data_dir)}
     label = data_set_description(data_dir)["label"]
     loaded = [load_checkpoint(path) for path in checkpoints]
@@ -48,8 +59,8 @@ def evaluate_methods(
     }
     if not loaded:
         raise ValueError("Give at least one checkpoint: it defines the held-out test split.")
-    test_names = loaded[0][1]["test_names"]
-    if any(metadata["test_names"] != test_names for _, metadata in loaded):
+    test_names = loaded[0][1][names_key]
+    if any(metadata[key] != loaded[0][1][key] for _, metadata in loaded for key in _NAMES_OF_SPLIT.values()):
         raise ValueError("The checkpoints were trained on different splits; evaluate them separately.")
     size = int(loaded[0][1]["size"])
     missing = [name for name in test_names if name not in samples]
@@ -101,9 +112,11 @@ def evaluate_methods(
         "label": label,
         "data": str(data_dir),
         "size": size,
-        "test_images": len(test_names),
+        "evaluated_split": split,
+        "images": len(test_names),
+        **({"test_images": len(test_names), "test_names": list(test_names)} if split == "test" else {}),
+        **({"validation_names": list(test_names)} if split == "val" else {}),
         "split": {key: loaded[0][1][key] for key in ("folds", "fold", "seed")},
-        "test_names": list(test_names),
         "results": results,
     }
 
@@ -133,7 +146,8 @@ def markdown_table(report: dict, command: str) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"Test images: {report['test_images']} at {report['size']}×{report['size']}.",
+        f"{'Validation' if report.get('evaluated_split') == 'val' else 'Test'} images: {report['images']} "
+        f"at {report['size']}×{report['size']}.",
         "",
         "| method | JSI pooled | JSI per image | accuracy | sensitivity | specificity |",
         "|---|---|---|---|---|---|",

@@ -258,6 +258,60 @@ def post_processing_lines(metadata: dict) -> list[str]:
     ]
 
 
+def ablation_lines(ablation_path: Path, out_path: Path) -> list[str]:
+    """Card section of the loss-variant ablation on real photos (JSON of
+    ``scripts/wrinkles_ablation_real.py``): each variant's mean ± SD over its seeds with the shipped
+    post-processing, and the WDS − U-Net recall difference with its bootstrap interval over photos."""
+    ablation = json.loads(Path(ablation_path).read_text())
+    names = {"unet": "U-Net", "unet-ds": "U-Net + DS", "unet-wds": "U-Net + WDS"}
+
+    def mean_sd(entry: dict) -> str:
+        if entry["mean"] is None:
+            return "–"
+        return f"{entry['mean']:.3f}" + (f" ± {entry['sd']:.3f}" if entry["sd"] is not None else "")
+
+    report = os.path.relpath(Path(ablation_path).with_suffix(".md"), Path(out_path).parent)
+    seeds = sorted({seed for entry in ablation["seed_summary"] for seed in entry["seeds"]})
+    lines = [
+        "",
+        "## Ablation on real photos",
+        "",
+        "The three loss variants fine-tuned with this model's recipe (same box labels, semi-synthetic "
+        f"init, schedule and budget), seeds {', '.join(map(str, seeds))}; mean ± SD over the seeds, the "
+        f"shipped post-processing ([report]({report}), `{ablation['command']}`):",
+        "",
+        "| variant | split | box recall | pixel precision | JSI against the box labels |",
+        "|---|---|---|---|---|",
+    ]
+    for entry in ablation["seed_summary"]:
+        lines.append(
+            f"| {names[entry['model']]} | {entry['split']} | {mean_sd(entry['post_box_recall'])} "
+            f"| {mean_sd(entry['post_pixel_precision'])} | {mean_sd(entry['jsi'])} |"
+        )
+    differences = [
+        row
+        for row in ablation["comparisons"]
+        if (row["a"], row["b"], row["setting"]) == ("unet-wds", "unet", "post")
+    ]
+    if differences:
+
+        def seed_by_seed(row: dict) -> str:
+            values = ", ".join(f"{seed['box_recall_difference']:+.3f}" for seed in row.get("per_seed", []))
+            return f" (seed by seed {values})" if values else ""
+
+        parts = [
+            f"{row['split']} {row['box_recall_difference']:+.3f} "
+            f"[{row['box_recall_interval'][0]:+.3f}, {row['box_recall_interval'][1]:+.3f}]{seed_by_seed(row)}"
+            for row in differences
+        ]
+        lines += [
+            "",
+            f"Box recall of WDS − U-Net, seeds pooled, {ablation['bootstrap']['confidence']:.0%} bootstrap "
+            f"interval over photos: {'; '.join(parts)}.",
+        ]
+    return lines
+
+
 def write_real_photo_card(
     checkpoint: Path,
     new_report_path: Path,
@@ -266,13 +320,16 @@ def write_real_photo_card(
     version: str,
     label_report_path: Path | None = None,
     previous_name: str | None = None,
+    ablation_path: Path | None = None,
 ) -> dict:
     """Card of a wrinkle model fine-tuned on real-photo labels from boxes: the box evaluation of the new
     and of the previous model on the held-out splits (JSON of ``evaluate-boxes --out``), Markdown at
     ``out_path`` and the registry card beside the checkpoint; with ``label_report_path`` (JSON of
     ``evaluate --out`` on the box-label folder) also the JSI against the test split's box labels, the
     figure the platform compares model versions by; ``previous_name`` names the previous model in the
-    table when its report names only a checkpoint. Returns the registry metrics."""
+    table when its report names only a checkpoint; ``ablation_path`` (JSON of
+    ``scripts/wrinkles_ablation_real.py``) adds the loss-variant ablation on real photos. Returns the
+    registry metrics."""
     checkpoint = Path(checkpoint)
     size_bytes = checkpoint.stat().st_size
     if size_bytes > MAX_WEIGHTS_BYTES:
@@ -351,6 +408,8 @@ def write_real_photo_card(
         if split in new:
             lines.append(_box_row(new[split], threshold, f"this model ({version})"))
     lines += all_faces_lines(new, previous, version, previous_name)
+    if ablation_path is not None:
+        lines += ablation_lines(ablation_path, out_path)
     lines += [
         "",
         "## Limits",

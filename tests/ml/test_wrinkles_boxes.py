@@ -106,6 +106,29 @@ def test_evaluation_counts_photos_that_cannot_be_analysed(tmp_path: Path) -> Non
     assert report["pixel_precision"] == 1.0
 
 
+def test_each_photo_keeps_its_counts_for_a_comparison_photo_by_photo(tmp_path: Path) -> None:
+    data = _boxes_folder(tmp_path / "boxes")
+    faces_found = iter([True, True, False])
+
+    def segment(image: np.ndarray) -> np.ndarray:
+        if not next(faces_found):
+            raise ValueError("No face was found in the photo.")
+        mask = np.zeros(image.shape[:2], dtype=bool)
+        mask[10:14, 15:20] = True  # inside the forehead box
+        mask[40:44, 0:5] = True  # outside both boxes
+        return mask
+
+    report = evaluate_boxes(data, segment, split="test", log=lambda line: None)
+    rows = report["per_photo"]
+    assert [row["analysed"] for row in rows] == [True, True, False]
+    assert [row["found"] for row in rows] == [1, 1, 0]
+    assert sum(row["found"] for row in rows) / sum(row["boxes"] for row in rows) == report["box_recall"]
+    assert sum(row["inside_any"] for row in rows) / sum(row["predicted_pixels"] for row in rows) == (
+        pytest.approx(report["pixel_precision"])
+    )
+    assert rows[0]["predicted_pixels"] == 40 and rows[2]["predicted_pixels"] == 0
+
+
 def test_a_threshold_sweep_scores_each_threshold_in_one_pass(tmp_path: Path) -> None:
     data = _boxes_folder(tmp_path / "boxes")
 
@@ -182,6 +205,7 @@ def test_boxes_on_a_second_face_count_only_when_every_face_is_analysed(tmp_path:
         "outside_squares": 0,
     }
     assert report["box_recall"] == 0.5 and report["box_recall_on_analysed_faces"] == 1.0
+    assert [row["found"] for row in report["per_photo"]] == [1, 1, 1]  # the subject's face alone
     assert every["box_recall"] == 1.0
     assert report["pixel_precision"] == 1.0
     assert every["pixel_precision"] == pytest.approx((20 + 20) / (20 + 26))
@@ -292,3 +316,27 @@ def test_a_box_on_no_face_says_whether_its_collage_tile_has_one(tmp_path: Path) 
         "tile_without_face": 3,  # the chin boxes, in the right tile
         "outside_squares": 3,  # the forehead boxes, in the face's tile above its square
     }
+
+
+def test_the_landmarks_cache_finds_each_face_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml.core.subject import NoFaceError
+    from ml.wrinkles import realphoto
+
+    calls = []
+
+    def detect(image: np.ndarray) -> np.ndarray:
+        calls.append(image.copy())
+        if not image.any():
+            raise NoFaceError("No face was found in the photo.")
+        return np.full((68, 2), float(image.max()))
+
+    monkeypatch.setattr(realphoto, "subject_landmarks_of", detect)
+    landmarks_of = realphoto.cached_subject_landmarks(tmp_path / "cache")
+    face, other_face, blank = (np.full((8, 8, 3), value, dtype=np.uint8) for value in (3, 5, 0))
+    for _ in range(2):
+        assert landmarks_of(face)[0, 0] == 3.0 and landmarks_of(other_face)[0, 0] == 5.0
+        with pytest.raises(NoFaceError, match="No face"):
+            landmarks_of(blank)
+    assert len(calls) == 3  # each photo once, the faceless one included
+    # A fresh cache object on the same folder (another checkpoint's run) reads the stored entries.
+    assert realphoto.cached_subject_landmarks(tmp_path / "cache")(face)[0, 0] == 3.0 and len(calls) == 3

@@ -129,6 +129,14 @@ def test_train_evaluate_and_analyse(synthetic_set: Path, tmp_path: Path) -> None
     assert registry_card.metrics == metrics and registry_card.weights == checkpoint.name
     with pytest.raises(ValueError, match="No checkpoint"):
         evaluate_methods(synthetic_set, [checkpoint], ["unet"], log=lambda _: None)
+    # The validation names (the epoch choice) can be scored too, for comparisons that choose nothing on test.
+    validation = evaluate_methods(synthetic_set, [checkpoint], ["unet-wds"], log=lambda _: None, split="val")
+    assert report["evaluated_split"] == "test" and validation["evaluated_split"] == "val"
+    assert validation["images"] == len(metadata["validation_names"]) and "test_names" not in validation
+    assert validation["results"][0]["jsi"] == pytest.approx(
+        metadata["training"]["validation"]["jsi"], abs=0.01
+    )  # the training's own measurement, up to the fp16 rounding of the saved weights
+    assert "Validation images" in markdown_table(validation, "python -m ml wrinkles evaluate --split val ...")
     analysis = analyze_wrinkles(_skin(0), landmarks=_face_landmarks(), loaded=(model, metadata))
     assert analysis.mask.shape == (360, 320)
     assert set(analysis.data["regions"]) == {"forehead", "below_brows"}
@@ -345,3 +353,45 @@ def test_card_real_adds_the_every_face_table_and_keeps_the_weights(
     assert "| old | val | 9 of 10 | 30 | 4 of 100 | 0.660 | 0.700 | 0.650 |" in markdown
     card = read_card(card_path(weights))
     assert card.metrics["val_box_recall"] == 0.2 and card.metrics["val_all_faces_box_recall"] == 0.62
+    assert "Ablation on real photos" not in markdown
+
+    def seeds(mean: float) -> dict:
+        return {"n": 3, "mean": mean, "sd": 0.01, "values": [mean - 0.01, mean, mean + 0.01]}
+
+    ablation = tmp_path / "reports" / "ablation.json"
+    ablation.parent.mkdir()
+    ablation.write_text(
+        json.dumps(
+            {
+                "command": "python scripts/wrinkles_ablation_real.py ...",
+                "bootstrap": {"confidence": 0.95},
+                "seed_summary": [
+                    {
+                        "model": "unet-wds",
+                        "split": "val",
+                        "seeds": [0, 1, 2],
+                        "jsi": seeds(0.15),
+                        "post_box_recall": seeds(0.22),
+                        "post_pixel_precision": seeds(0.56),
+                    }
+                ],
+                "comparisons": [
+                    {
+                        "a": "unet-wds",
+                        "b": "unet",
+                        "setting": "post",
+                        "split": "val",
+                        "box_recall_difference": 0.012,
+                        "box_recall_interval": [-0.004, 0.03],
+                        "per_seed": [{"seed": 0, "box_recall_difference": 0.02}],
+                    }
+                ],
+            }
+        )
+    )
+    assert main(["wrinkles", "card-real", *arguments, "--ablation", str(ablation)]) in (0, None)
+    markdown = (weights.parent / "MODEL_CARD.md").read_text()
+    assert "## Ablation on real photos" in markdown and "[report](../reports/ablation.md)" in markdown
+    assert "| U-Net + WDS | val | 0.220 ± 0.010 | 0.560 ± 0.010 | 0.150 ± 0.010 |" in markdown
+    assert "interval over photos: val +0.012 [-0.004, +0.030] (seed by seed +0.020)." in markdown
+    assert weights.read_bytes() == before
