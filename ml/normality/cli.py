@@ -692,12 +692,19 @@ def _train_inpainter(args: argparse.Namespace) -> int:
     landmarks = np.concatenate([landmarks, annotated[1]])
     _log(f"{len(faces)} training faces ({len(annotated[0])} from 300-W), {len(held_faces)} held out")
     checkpoint = Path(args.checkpoint)
-    state = (
-        inpainting.load_checkpoint(checkpoint, args.learning_rate)
-        if checkpoint.is_file()
-        else inpainting.new_checkpoint(args.size, args.learning_rate)
+    if checkpoint.is_file():
+        state = inpainting.load_checkpoint(checkpoint, args.learning_rate)
+    elif args.init:
+        state = inpainting.checkpoint_from_weights(Path(args.init), args.learning_rate)
+        if state.model.size != args.size:
+            raise CommandError(f"--init weights are {state.model.size} px, not --size {args.size}.")
+    else:
+        state = inpainting.new_checkpoint(args.size, args.learning_rate)
+    origin_steps = int(state.origin.get("training", {}).get("steps", 0))
+    _log(
+        f"starting at step {state.step} ({state.seconds:.0f} s spent)"
+        + (f", from {state.origin['weights']} ({origin_steps} steps)" if state.origin else "")
     )
-    _log(f"starting at step {state.step} ({state.seconds:.0f} s spent)")
     out = Path(args.out) if args.out else models.inpainting_weights_path()
     command = "python -m ml " + " ".join(sys.argv[1:])
 
@@ -712,12 +719,17 @@ def _train_inpainter(args: argparse.Namespace) -> int:
             "learning_rate": args.learning_rate,
             "final_loss": float(np.mean(current.losses[-50:])),
             "threads": torch.get_num_threads(),
+            "warmup_steps": args.warmup_steps,
+            "score_time_holes": args.score_time_holes,
+            "seed": args.seed,
+            **({"initialised_from": current.origin} if current.origin else {}),
+            "total_steps": origin_steps + current.step,
         }
         limitations = (
-            f"Research baseline: {current.step} optimiser steps on one CPU thread at 128 px, so the "
-            "reconstructed lip and nose are blurry and close to an average of the training faces. The "
+            f"Research baseline: {origin_steps + current.step} optimiser steps on one CPU thread at 128 px, "
+            "so the reconstructed lip and nose are blurry and close to an average of the training faces. The "
             "training faces are mostly adults (MEBeauty, 300-W); children are few and unlabelled. "
-            "Validity figures are in docs/reports/normality-evaluation.md. Research use only."
+            "Validity figures are in docs/reports/normality-real-faces.md. Research use only."
         )
         inpainting.save_inpainter(current.model, out, {"training": training, "held_out": quality})
         write_card(
@@ -725,7 +737,7 @@ def _train_inpainter(args: argparse.Namespace) -> int:
             ModelCard(
                 name=models.INPAINTING_MODEL,
                 task="normality",
-                version=f"{args.size}px-{current.step}steps-{file_sha256(out)[:8]}",
+                version=f"{args.size}px-{origin_steps + current.step}steps-{file_sha256(out)[:8]}",
                 description="Inpainting normalizer (Hayajneh et al., IEEE JBHI 2025): a U-Net reconstructs "
                 "the hidden mouth-nose region of the aligned face from the rest of the face, so the rest "
                 "stays the person's own; the PSE score compares the photo with this personalized normal.",
@@ -755,6 +767,8 @@ def _train_inpainter(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_minutes * 60,
         on_checkpoint=export,
         log=_log,
+        warmup_steps=args.warmup_steps,
+        score_time_fraction=args.score_time_holes,
     )
     print_json({"weights": out.name, "steps": state.step, "seconds": round(state.seconds, 1)})
     return 0
@@ -1215,6 +1229,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inpaint.add_argument("--data", help="Data directory (mebeauty/, fasseg/, landmarks300w/).")
     inpaint.add_argument("--out", help="Weights file (default <weights>/normality/inpainting-128.pt).")
     inpaint.add_argument("--checkpoint", required=True, help="Training state file; resumed when present.")
+    inpaint.add_argument(
+        "--init",
+        help="Start a new run from these saved weights (e.g. the shipped inpainting-128.pt: fp16 loaded as "
+        "fp32, fresh optimizer, step 0) instead of a random network; ignored when --checkpoint exists, "
+        "so the same command resumes after a stop.",
+    )
+    inpaint.add_argument(
+        "--warmup-steps", type=int, default=0, help="Linear learning-rate warm-up steps (0; use with --init)."
+    )
+    inpaint.add_argument(
+        "--score-time-holes",
+        type=float,
+        default=0.0,
+        help="Share of training holes drawn exactly as at score time (candidate margins, no shift) (0).",
+    )
     inpaint.add_argument("--cache-dir", required=True, help="Aligned faces are kept here (.npz).")
     inpaint.add_argument("--size", type=int, default=128)
     inpaint.add_argument("--batch-size", type=int, default=16)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -221,18 +221,29 @@ def _faces_tensor(faces: np.ndarray) -> torch.Tensor:
 
 
 def random_holes(
-    landmarks: np.ndarray, size: int, flips: np.ndarray, rng: np.random.Generator
+    landmarks: np.ndarray,
+    size: int,
+    flips: np.ndarray,
+    rng: np.random.Generator,
+    score_time_fraction: float = 0.0,
 ) -> torch.Tensor:
     """Training holes ``(B, 1, S, S)``: random margin in ``TRAINING_MARGINS`` and shift up to
-    ``TRAINING_SHIFT`` inter-ocular distances, mirrored where the face is flipped."""
+    ``TRAINING_SHIFT`` inter-ocular distances, mirrored where the face is flipped.
+
+    A share ``score_time_fraction`` of the holes are instead exactly the holes drawn at score time (a
+    margin of ``CANDIDATE_MARGINS``, no shift), so the network is trained on the masks it is used with,
+    not only on their random neighbours."""
     holes = []
     for points, flip in zip(landmarks, flips, strict=True):
-        mask = hole_mask(
-            points,
-            size,
-            float(rng.uniform(*TRAINING_MARGINS)),
-            tuple(rng.uniform(-TRAINING_SHIFT, TRAINING_SHIFT, size=2)),
-        )
+        if score_time_fraction > 0 and rng.random() < score_time_fraction:
+            mask = hole_mask(points, size, float(rng.choice(CANDIDATE_MARGINS)))
+        else:
+            mask = hole_mask(
+                points,
+                size,
+                float(rng.uniform(*TRAINING_MARGINS)),
+                tuple(rng.uniform(-TRAINING_SHIFT, TRAINING_SHIFT, size=2)),
+            )
         holes.append(mask[:, ::-1] if flip else mask)
     return torch.from_numpy(np.ascontiguousarray(np.stack(holes)))[:, None]
 
@@ -252,19 +263,41 @@ def _batches(count: int, batch_size: int, rng: np.random.Generator) -> Iterator[
 
 @dataclass
 class InpaintingCheckpoint:
-    """Training state that survives a restart: weights, optimizer, steps done and seconds spent."""
+    """Training state that survives a restart: weights, optimizer, steps done and seconds spent.
+
+    ``origin`` describes the weights the run started from (empty: random initialisation); ``step``
+    and ``seconds`` count this run only."""
 
     model: InpaintingNet
     optimizer: torch.optim.Optimizer
     step: int
     seconds: float
     losses: list[float]
+    origin: dict[str, Any] = field(default_factory=dict)
+
+
+def _adam(model: InpaintingNet, learning_rate: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.99))
 
 
 def new_checkpoint(size: int, learning_rate: float) -> InpaintingCheckpoint:
     model = InpaintingNet(size=size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.99))
-    return InpaintingCheckpoint(model, optimizer, 0, 0.0, [])
+    return InpaintingCheckpoint(model, _adam(model, learning_rate), 0, 0.0, [])
+
+
+def checkpoint_from_weights(path: Path, learning_rate: float) -> InpaintingCheckpoint:
+    """A new run that starts from saved fp16 weights (:func:`save_inpainter`), e.g. the shipped model,
+    when its training state is gone: the weights back to float32, a fresh optimizer, step and time at
+    0; ``origin`` records the file, its hash and the training it had."""
+    from ml.registry import file_sha256
+
+    model, metadata = load_inpainter(path)
+    origin = {
+        "weights": path.name,
+        "sha256": file_sha256(path),
+        "training": metadata.get("training", {}),
+    }
+    return InpaintingCheckpoint(model, _adam(model, learning_rate), 0, 0.0, [], origin)
 
 
 def save_checkpoint(state: InpaintingCheckpoint, path: Path) -> None:
@@ -278,6 +311,7 @@ def save_checkpoint(state: InpaintingCheckpoint, path: Path) -> None:
             "step": state.step,
             "seconds": state.seconds,
             "losses": state.losses,
+            "origin": state.origin,
         },
         temporary,
     )
@@ -288,10 +322,15 @@ def load_checkpoint(path: Path, learning_rate: float) -> InpaintingCheckpoint:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     model = InpaintingNet(**payload["config"])
     model.load_state_dict(payload["model"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.99))
+    optimizer = _adam(model, learning_rate)
     optimizer.load_state_dict(payload["optimizer"])
     return InpaintingCheckpoint(
-        model, optimizer, payload["step"], payload["seconds"], list(payload["losses"])
+        model,
+        optimizer,
+        payload["step"],
+        payload["seconds"],
+        list(payload["losses"]),
+        dict(payload.get("origin", {})),
     )
 
 
@@ -306,9 +345,14 @@ def train_inpainter(
     checkpoint_every: float = 180.0,
     on_checkpoint: Callable[[InpaintingCheckpoint], None] | None = None,
     log: Callable[[str], None] | None = None,
+    warmup_steps: int = 0,
+    score_time_fraction: float = 0.0,
 ) -> InpaintingCheckpoint:
     """Train on aligned uint8 faces ``(N, S, S, 3)`` with their crop landmarks until ``max_seconds`` of
-    training time (summed over restarts) are spent; cosine learning-rate decay on that time budget.
+    training time (summed over restarts) are spent; cosine learning-rate decay on that time budget,
+    after a linear warm-up over the first ``warmup_steps`` steps (a fresh optimizer's first, poorly
+    scaled Adam steps would otherwise hit trained weights at the full rate). ``score_time_fraction``:
+    see :func:`random_holes`.
 
     ``on_checkpoint`` runs every ``checkpoint_every`` seconds and at the end, so a stopped job keeps
     its progress and can resume from the saved state.
@@ -327,13 +371,14 @@ def train_inpainter(
         fraction = state.seconds / max_seconds
         if fraction >= 1:
             break
+        warmup = min(1.0, (state.step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * fraction))
+            group["lr"] = warmup * learning_rate * 0.5 * (1 + math.cos(math.pi * fraction))
         chosen = next(batches)
         flips = rng.random(len(chosen)) < 0.5
         batch = images[chosen]
         batch = torch.where(torch.from_numpy(flips).view(-1, 1, 1, 1), batch.flip(-1), batch)
-        holes = random_holes(landmarks[chosen], size, flips, rng)
+        holes = random_holes(landmarks[chosen], size, flips, rng, score_time_fraction)
         loss = inpainting_loss(model(batch, holes), batch, holes)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

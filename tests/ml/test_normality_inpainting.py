@@ -86,3 +86,60 @@ def test_candidates_differ_only_inside_their_holes():
     assert not np.array_equal(candidates[0].w_norm, w_raw)
     with pytest.raises(ValueError, match="candidates"):
         normalizer.candidates(face, 9, landmarks=landmarks)
+
+
+def test_a_new_run_starts_from_saved_half_precision_weights_with_a_fresh_optimizer(tmp_path: Path):
+    torch.manual_seed(0)
+    trained = inpainting.InpaintingNet(size=32, channels=TINY)
+    weights = tmp_path / "inpainting.pt"
+    inpainting.save_inpainter(trained, weights, {"training": {"steps": 536}})
+
+    state = inpainting.checkpoint_from_weights(weights, 1e-3)
+
+    assert state.step == 0 and state.seconds == 0.0 and state.losses == []
+    assert state.origin["weights"] == "inpainting.pt" and state.origin["training"]["steps"] == 536
+    assert len(state.origin["sha256"]) == 64
+    assert not state.optimizer.state_dict()["state"]  # no moments carried over
+    parameters = dict(state.model.named_parameters())
+    for name, value in trained.state_dict().items():
+        loaded = state.model.state_dict()[name]
+        assert loaded.dtype == torch.float32
+        assert torch.equal(loaded, value.half().float())
+    assert all(p.dtype == torch.float32 for p in parameters.values())
+
+    faces = np.stack([smooth_face(i) for i in range(4)])[:, ::4, ::4]
+    landmarks = np.stack([synthetic_landmarks() / 4] * 4)
+    checkpoint = tmp_path / "state.pt"
+    inpainting.train_inpainter(
+        faces,
+        landmarks,
+        state,
+        max_seconds=0.5,
+        batch_size=2,
+        warmup_steps=10,
+        score_time_fraction=0.5,
+        on_checkpoint=lambda current: inpainting.save_checkpoint(current, checkpoint),
+    )
+    assert state.step > 0
+    resumed = inpainting.load_checkpoint(checkpoint, 1e-3)
+    assert resumed.origin == state.origin and resumed.step == state.step
+
+
+def test_the_shipped_weights_can_seed_a_longer_run():
+    from ml.normality.models import inpainting_weights_path
+
+    shipped = inpainting_weights_path()
+    if not shipped.is_file():
+        pytest.skip(f"no shipped inpainting weights at {shipped}")
+    state = inpainting.checkpoint_from_weights(shipped, 1e-3)
+    assert state.model.size == 128 and state.origin["training"]["steps"] > 0
+    assert all(p.dtype == torch.float32 for p in state.model.parameters())
+
+
+def test_score_time_holes_are_exactly_the_candidate_holes():
+    landmarks = np.stack([synthetic_landmarks()] * 6)
+    rng = np.random.default_rng(0)
+    holes = inpainting.random_holes(landmarks, 128, np.zeros(6, dtype=bool), rng, score_time_fraction=1.0)
+    candidates = [inpainting.hole_mask(landmarks[0], 128, margin) for margin in inpainting.CANDIDATE_MARGINS]
+    for hole in holes[:, 0].numpy():
+        assert any(np.array_equal(hole, candidate) for candidate in candidates)
