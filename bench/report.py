@@ -61,7 +61,8 @@ def landmarks_markdown(report: dict[str, Any]) -> str:
         "",
         f"## Landmark job latency per photo ({jobs['run']['n']} real faces, one at a time)",
         "",
-        "Each photo is ingested with `photo_ingest` and its landmarks job waited for before the next one, "
+        "Each photo is uploaded with `photo_upload` (the ingest, then the study's analyses queued, as the "
+        "site does) and its landmarks job waited for before the next one, "
         "so every job meets an idle, warm worker. Queue wait = job created → started (broker delivery), "
         "run = started → finished (read photo, detect, 68 landmarks, pose, quality, aligned crop, store), "
         "end to end = created → finished. Timestamps come from the job rows.",
