@@ -61,3 +61,16 @@ def machine_info() -> dict[str, Any]:
         "celery": _package_version("celery"),
         "code_version": code_version(),
     }
+
+
+def run_header(report: dict[str, Any]) -> list[str]:
+    """The report lines saying how the run was made: command, date, CPU, torch threads when set, and the
+    load average before and after (other work on the machine shows there)."""
+    machine = report["machine"]
+    threads = f"torch threads {report['torch_threads']}; " if "torch_threads" in report else ""
+    return [
+        f"Command: `{report['command']}`  ",
+        f"Date: {machine['date']}; CPU: {machine['cpu_model']}, {machine['cpus_available']} cores available; "
+        f"{threads}load average before/after: {report['load_average_before']} / "
+        f"{report['load_average_after']}.",
+    ]

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.landmark_detectors import enlarge_to
-from bench.machine import machine_info
+from bench.machine import machine_info, run_header
 from bench.report import write_report
 from bench.zones import benchmark_photos
 
@@ -171,13 +171,10 @@ def _cell(row: dict[str, Any], key: str, digits: int = 2) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    machine = report["machine"]
     lines = [
         "# Wrinkle figures: analysis frame (model's square) against full resolution",
         "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {machine['date']}; CPU: {machine['cpu_model']}, {machine['cpus_available']} cores available; "
-        f"load average before/after: {report['load_average_before']} / {report['load_average_after']}.",
+        *run_header(report),
         "",
         f"Model `{report['model']}` {report['model_version']}, types `{report['types_model']}`. "
         "Each photo is analysed twice with the same landmarks: in its analysis frame (the model's "

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.landmark_detectors import enlarge_to
-from bench.machine import machine_info
+from bench.machine import machine_info, run_header
 from bench.report import timing_table, write_report
 from bench.zones import DEFAULT_OUT, benchmark_photos, summarise, time_model
 from ml.core.subject import subject_face
@@ -54,7 +54,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    machine = report["machine"]
     labels = {
         "analysis": "Whole wrinkle analysis (`analyze_wrinkles`: segmentation, skin, figures, types)",
         "segmentation": "Segmentation only, shipped model "
@@ -67,10 +66,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Wrinkle segmentation: latency per photo",
         "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {machine['date']}; CPU: {machine['cpu_model']}, {machine['cpus_available']} cores available; "
-        f"torch threads {report['torch_threads']}; load average before/after: "
-        f"{report['load_average_before']} / {report['load_average_after']}.",
+        *run_header(report),
         "",
         f"{report['n_photos']} MEBeauty `val` original photos with a face"
         + (f", enlarged to {report['megapixels']:g} MP (bicubic)" if report.get("megapixels") else "")

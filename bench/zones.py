@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.machine import machine_info
+from bench.machine import machine_info, run_header
 from bench.report import timing_table, write_report
 from ml.core.subject import subject_face
 
@@ -97,14 +97,10 @@ def landmark_zone_model(image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | No
 
 
 def markdown(report: dict[str, Any]) -> str:
-    machine = report["machine"]
     lines = [
         "# Zone models: latency per photo",
         "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {machine['date']}; CPU: {machine['cpu_model']}, {machine['cpus_available']} cores available; "
-        f"torch threads {report['torch_threads']}; load average before/after: "
-        f"{report['load_average_before']} / {report['load_average_after']}.",
+        *run_header(report),
         "",
         f"{report['n_photos']} MEBeauty `val` original photos (median size {report['median_photo_px']} px), "
         "models loaded once, one warm-up photo not counted.",

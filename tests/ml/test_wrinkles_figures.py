@@ -9,6 +9,7 @@ import pytest
 
 from ml.wrinkles.analysis import WrinkleLines, skin_mask, wrinkle_figures
 from ml.zones.landmark_model import FACE_PARTS
+from tests.ml.wrinkle_figure_checks import assert_sub_regions_add_up
 
 
 def _three_lines() -> np.ndarray:
@@ -38,16 +39,7 @@ def test_sub_regions_never_exceed_the_whole_and_disjoint_parts_add_up() -> None:
     lines = WrinkleLines.of(_three_lines())
     whole = np.zeros((120, 200), dtype=bool)
     whole[10:110, 5:195] = True
-    overall = wrinkle_figures(lines, whole)
-    for _ in range(20):
-        part = whole & (rng.random((120, 200)) < rng.uniform(0.2, 0.9))
-        part = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & whole
-        inside, outside = wrinkle_figures(lines, part), wrinkle_figures(lines, whole & ~part)
-        for key in ("area_px", "total_length_px", "count", "region_px"):
-            assert inside[key] <= overall[key], key
-        assert inside["area_px"] + outside["area_px"] == overall["area_px"]
-        assert inside["total_length_px"] + outside["total_length_px"] == overall["total_length_px"]
-        assert inside["count"] + outside["count"] >= overall["count"]  # a line may cross the border
+    assert_sub_regions_add_up(lines, whole, rng)
 
 
 def test_a_line_cut_by_a_region_border_counts_once_in_each_part_and_once_overall() -> None:

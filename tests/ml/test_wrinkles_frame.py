@@ -10,6 +10,7 @@ import pytest
 
 from ml.wrinkles.analysis import WrinkleLines, wrinkle_figures
 from ml.wrinkles.crop import AnalysisFrame, ForeheadEyeCrop
+from tests.ml.wrinkle_figure_checks import assert_sub_regions_add_up
 
 # A 640-px square over 1920 photo pixels (3 photo pixels per square pixel), inside a 2400 × 2200 photo.
 PHOTO_SHAPE = (2400, 2200)
@@ -74,15 +75,7 @@ def test_sub_regions_in_the_square_never_exceed_the_whole_and_add_up() -> None:
     rng = np.random.default_rng(1)
     lines = WrinkleLines.of(_lines_in_square(), AnalysisFrame.of(CROP, PHOTO_SHAPE))
     whole = _region_in_square()
-    overall = wrinkle_figures(lines, whole)
-    for _ in range(20):
-        part = whole & (rng.random(whole.shape) < rng.uniform(0.2, 0.9))
-        part = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & whole
-        inside, outside = wrinkle_figures(lines, part), wrinkle_figures(lines, whole & ~part)
-        for key in ("area_px", "total_length_px", "count", "region_px"):
-            assert inside[key] <= overall[key], key
-        assert inside["area_px"] + outside["area_px"] == overall["area_px"]
-        assert inside["total_length_px"] + outside["total_length_px"] == overall["total_length_px"]
+    assert_sub_regions_add_up(lines, whole, rng)
 
 
 def test_points_masks_and_boxes_map_between_the_square_and_the_photo() -> None:
