@@ -116,6 +116,28 @@ class AuditedListMixin(mixins.ListModelMixin):
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
+class AuditedRetrieveMixin(mixins.RetrieveModelMixin):
+    """A detail answer that writes one view event for the object it shows (patients' data)."""
+
+    audited_noun: str  # "result": the summary says "Viewed result N"
+
+    def audit_details(self, instance: Any) -> dict[str, Any] | None:
+        """Extra details of the view event (none by default)."""
+        return None
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        instance = self.get_object()
+        audit_record(
+            action=AuditAction.VIEW,
+            summary=f"Viewed {self.audited_noun} {instance.pk}",
+            actor=request.user,
+            target=instance,
+            request=request,
+            details=self.audit_details(instance),
+        )
+        return Response(self.get_serializer(instance).data)
+
+
 class ThrottledAuthTokenSerializer(AuthTokenSerializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         username = attrs.get("username")
@@ -371,8 +393,9 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
     ),
     retrieve=extend_schema(summary="A photo's metadata and analysis jobs (audited)"),
 )
-class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class PhotoViewSet(mixins.ListModelMixin, AuditedRetrieveMixin, ScopedViewSet):
     serializer_class = api.PhotoSerializer
+    audited_noun = "photo"
     queryset = Photo.objects.none()
     # The only write is an upload, which arrives as a multipart form.
     parser_classes = [MultiPartParser, FormParser]
@@ -411,17 +434,6 @@ class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewS
                 details={"photo_ids": [photo.pk for photo in photos]},
             )
         return self.get_paginated_response(self.get_serializer(photos, many=True).data)
-
-    def retrieve(self, request: Request, pk: str) -> Response:
-        photo = self.get_object()
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Viewed photo {photo.pk}",
-            actor=request.user,
-            target=photo,
-            request=request,
-        )
-        return Response(self.get_serializer(photo).data)
 
     @extend_schema(
         summary="Upload a photo of a visit; its analyses are queued",
@@ -557,9 +569,10 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ScopedViewSet
                 "kind", OpenApiTypes.STR, OpenApiParameter.QUERY, description="Only this analysis kind."
             ),
         ],
-    )
+    ),
+    retrieve=extend_schema(summary="A result's data, provenance and artifacts (audited)"),
 )
-class ResultViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class ResultViewSet(AuditedListMixin, AuditedRetrieveMixin, ScopedViewSet):
     serializer_class = api.ResultSerializer
     audited_type = "analysis.result"
     audited_noun = "result"
@@ -587,18 +600,8 @@ class ResultViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewSet):
     def get_object(self) -> Result:
         return analysis_selectors.get_result(self.request.user, self.object_id())
 
-    @extend_schema(summary="A result's data, provenance and artifacts (audited)")
-    def retrieve(self, request: Request, pk: str) -> Response:
-        result = self.get_object()
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Viewed result {result.pk}",
-            actor=request.user,
-            target=result,
-            request=request,
-            details={"kind": result.job.kind},
-        )
-        return Response(self.get_serializer(result).data)
+    def audit_details(self, result: Result) -> dict[str, Any]:
+        return {"kind": result.job.kind}
 
     @extend_schema(
         summary="Download an artifact of a result (audited)",
@@ -627,9 +630,10 @@ class ResultViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewSet):
             id_filter("subject", "Only comparisons of this subject."),
             id_filter("study", "Only comparisons of this study."),
         ]
-    )
+    ),
+    retrieve=extend_schema(summary="A comparison with its pairs, registration and measures (audited)"),
 )
-class ComparisonViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewSet):
+class ComparisonViewSet(AuditedListMixin, AuditedRetrieveMixin, ScopedViewSet):
     serializer_class = api.ComparisonSerializer
     audited_type = "studies.comparison"
     audited_noun = "comparison"
@@ -658,18 +662,6 @@ class ComparisonViewSet(AuditedListMixin, mixins.RetrieveModelMixin, ScopedViewS
             Prefetch("pairs", queryset=ComparisonPair.objects.alive().select_related("accepted_by")),
         )
         return comparison
-
-    @extend_schema(summary="A comparison with its pairs, registration and measures (audited)")
-    def retrieve(self, request: Request, pk: str) -> Response:
-        comparison = self.get_object()
-        audit_record(
-            action=AuditAction.VIEW,
-            summary=f"Viewed comparison {comparison.pk}",
-            actor=request.user,
-            target=comparison,
-            request=request,
-        )
-        return Response(self.get_serializer(comparison).data)
 
     @extend_schema(
         summary="A comparison's pre→post changes per view: normality score and wrinkles per zone (audited)",
