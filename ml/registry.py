@@ -116,6 +116,15 @@ class ModelSpec:
         return weights_sha256(self.weights_path)
 
 
+def weights_file(weights: Path | None, shipped: Path, missing: str) -> Path:
+    """The file a loader builds from: ``weights`` when given, else the ``shipped`` file, which must
+    exist; ``missing`` says what is absent and how to make it (``{name}``: the file's name)."""
+    path = Path(weights) if weights is not None else Path(shipped)
+    if not path.is_file():
+        raise FileNotFoundError(missing.format(name=path.name))
+    return path
+
+
 _sha256_cache: dict[tuple[str, int, int], str] = {}
 _sha256_lock = threading.Lock()
 

@@ -32,7 +32,7 @@ from ml.model_names import (
     OPENCV_HAAR,
     YOLO_POSE68,
 )
-from ml.modelcard import ModelCard, card_path, read_card
+from ml.modelcard import ModelCard, card_path, installed_card, read_card
 from ml.registry import ModelSpec, registry
 
 FACE_DETECTION = "face-detection"
@@ -178,10 +178,7 @@ registry.register(_from_card_file(_mediapipe_file("blazeface_landmark.pth"), _lo
 def _yolo_card() -> ModelCard:
     from ml.landmarks.yolo_pose import yolo_pose68_weights
 
-    path = card_path(yolo_pose68_weights())
-    if path.is_file():
-        return read_card(path)
-    return ModelCard(
+    return installed_card(yolo_pose68_weights()) or ModelCard(
         name=YOLO_POSE68,
         task=LANDMARKS,
         version="untrained",

@@ -28,8 +28,8 @@ from ml.model_names import (
     NORMALITY_REGRESSOR,
     NORMALITY_STYLEGAN2,
 )
-from ml.modelcard import ModelCard, card_path, read_card
-from ml.registry import ModelSpec, registry
+from ml.modelcard import ModelCard, installed_card
+from ml.registry import ModelSpec, registry, weights_file
 
 AUTOENCODER_MODEL = NORMALITY_AUTOENCODER
 INPAINTING_MODEL = NORMALITY_INPAINTING
@@ -76,12 +76,12 @@ def _load_stylegan2(weights: Path | None) -> Any:
     """``(generator, w_avg, w_std)``; w_avg from the file or from 10,000 mapping samples."""
     from ml.normality.stylegan2 import load_generator
 
-    path = Path(weights) if weights is not None else stylegan2_weights_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No StyleGAN2 checkpoint ({path.name}). Convert official FFHQ weights to the rosinality g_ema "
-            f"layout and set {STYLEGAN2_WEIGHTS_ENV} (see docs/normality.md)."
-        )
+    path = weights_file(
+        weights,
+        stylegan2_weights_path(),
+        "No StyleGAN2 checkpoint ({name}). Convert official FFHQ weights to the rosinality g_ema layout "
+        f"and set {STYLEGAN2_WEIGHTS_ENV} (see docs/normality.md).",
+    )
     generator, w_avg = load_generator(
         path, default_config={"size": int(os.environ.get(STYLEGAN2_SIZE_ENV, "1024"))}
     )
@@ -92,37 +92,30 @@ def _load_stylegan2(weights: Path | None) -> Any:
 def _load_regressor(weights: Path | None) -> Any:
     import joblib
 
-    path = Path(weights) if weights is not None else regressor_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No fitted rating regressor ({path.name}). Fit one with: python -m ml normality "
-            "extract-features --data DIR --out features.csv, then python -m ml normality fit-regressor "
-            "--features features.csv"
-        )
+    path = weights_file(
+        weights,
+        regressor_path(),
+        "No fitted rating regressor ({name}). Fit one with: python -m ml normality extract-features "
+        "--data DIR --out features.csv, then python -m ml normality fit-regressor --features features.csv",
+    )
     return joblib.load(path)
-
-
-def _card(weights: Path, untrained: ModelCard) -> ModelCard:
-    return read_card(card_path(weights)) if card_path(weights).is_file() else untrained
 
 
 _RESEARCH_ONLY = "Weights trained on MEBeauty (non-commercial research only) and FASSEG: research use only."
 
 registry.register(
     ModelSpec.from_card(
-        _card(
-            autoencoder_weights_path(),
-            ModelCard(
-                name=AUTOENCODER_MODEL,
-                task="normality",
-                version="untrained",
-                description="Convolutional autoencoder of normal faces at 128 px; decoder = generator, "
-                "encoder = start latent.",
-                data="none yet: no weights are installed",
-                command="python -m ml normality train-normalizer --data DIR",
-                licence=_RESEARCH_ONLY,
-                limitations="Not trained: no normality score can be computed.",
-            ),
+        installed_card(autoencoder_weights_path())
+        or ModelCard(
+            name=AUTOENCODER_MODEL,
+            task="normality",
+            version="untrained",
+            description="Convolutional autoencoder of normal faces at 128 px; decoder = generator, "
+            "encoder = start latent.",
+            data="none yet: no weights are installed",
+            command="python -m ml normality train-normalizer --data DIR",
+            licence=_RESEARCH_ONLY,
+            limitations="Not trained: no normality score can be computed.",
         ),
         _load_autoencoder,
         weights_path=autoencoder_weights_path(),
@@ -130,19 +123,17 @@ registry.register(
 )
 registry.register(
     ModelSpec.from_card(
-        _card(
-            inpainting_weights_path(),
-            ModelCard(
-                name=INPAINTING_MODEL,
-                task="normality",
-                version="untrained",
-                description="U-Net that reconstructs the hidden mouth-nose region of an aligned 128 px face "
-                "from the rest of the face (inpainting normalization, Hayajneh et al. 2025).",
-                data="none yet: no weights are installed",
-                command="python -m ml normality train-inpainter --data DIR",
-                licence=_RESEARCH_ONLY,
-                limitations="Not trained: no normality score can be computed.",
-            ),
+        installed_card(inpainting_weights_path())
+        or ModelCard(
+            name=INPAINTING_MODEL,
+            task="normality",
+            version="untrained",
+            description="U-Net that reconstructs the hidden mouth-nose region of an aligned 128 px face "
+            "from the rest of the face (inpainting normalization, Hayajneh et al. 2025).",
+            data="none yet: no weights are installed",
+            command="python -m ml normality train-inpainter --data DIR",
+            licence=_RESEARCH_ONLY,
+            limitations="Not trained: no normality score can be computed.",
         ),
         _load_inpainter,
         weights_path=inpainting_weights_path(),
@@ -168,19 +159,17 @@ registry.register(
 )
 registry.register(
     ModelSpec.from_card(
-        _card(
-            regressor_path(),
-            ModelCard(
-                name=REGRESSOR_MODEL,
-                task="normality",
-                version="untrained",
-                description="Rating regressor on Boyaci features.",
-                data="none yet: not fitted",
-                command="python -m ml normality extract-features --data DIR --out features.csv, then "
-                "python -m ml normality fit-regressor --features features.csv",
-                licence="Fitted on MEBeauty ratings: non-commercial research only.",
-                limitations="Not fitted: the score S is given without a 1-7 rating.",
-            ),
+        installed_card(regressor_path())
+        or ModelCard(
+            name=REGRESSOR_MODEL,
+            task="normality",
+            version="untrained",
+            description="Rating regressor on Boyaci features.",
+            data="none yet: not fitted",
+            command="python -m ml normality extract-features --data DIR --out features.csv, then "
+            "python -m ml normality fit-regressor --features features.csv",
+            licence="Fitted on MEBeauty ratings: non-commercial research only.",
+            limitations="Not fitted: the score S is given without a 1-7 rating.",
         ),
         _load_regressor,
         weights_path=regressor_path(),

@@ -16,18 +16,18 @@ from typing import Any
 from ml.config import weights_dir
 from ml.model_names import WRINKLE_TYPES_GEOMETRY, WRINKLE_TYPES_YOLO, WRINKLES_UNET_WDS
 from ml.modelcard import ModelCard, installed_card
-from ml.registry import ModelSpec, registry
+from ml.registry import ModelSpec, registry, weights_file
 
 DEFAULT_WRINKLE_MODEL = WRINKLES_UNET_WDS
 WEIGHTS_FILE = weights_dir() / "wrinkles" / "unet_wds.pt"
 
 
 def _load(weights: Path | None) -> Any:
-    path = Path(weights) if weights is not None else WEIGHTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No trained wrinkle weights ({path.name}); train them with `python -m ml wrinkles train`."
-        )
+    path = weights_file(
+        weights,
+        WEIGHTS_FILE,
+        "No trained wrinkle weights ({name}); train them with `python -m ml wrinkles train`.",
+    )
     from ml.wrinkles.train import load_checkpoint
 
     return load_checkpoint(path)
@@ -54,12 +54,11 @@ TYPES_WEIGHTS_FILE = weights_dir() / "wrinkle-types" / "wrinkle_types.pt"
 
 
 def _load_types(weights: Path | None) -> Any:
-    path = Path(weights) if weights is not None else TYPES_WEIGHTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No trained wrinkle-type weights ({path.name}); "
-            "train them with `python -m ml wrinkles train-types`."
-        )
+    path = weights_file(
+        weights,
+        TYPES_WEIGHTS_FILE,
+        "No trained wrinkle-type weights ({name}); train them with `python -m ml wrinkles train-types`.",
+    )
     from ml.wrinkles.types import DEFAULT_IMAGE_SIZE, load_type_detector
 
     # The detector runs at the resolution it was trained at (its card says which).
@@ -89,12 +88,11 @@ TYPE_DETECTION = "wrinkle-type-detection"
 
 
 def _load_geometry(weights: Path | None) -> Any:
-    path = Path(weights) if weights is not None else GEOMETRY_RULES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"No fitted wrinkle-type rules ({path.name}); fit them with "
-            "`python -m ml wrinkles fit-geometry-types`."
-        )
+    path = weights_file(
+        weights,
+        GEOMETRY_RULES_FILE,
+        "No fitted wrinkle-type rules ({name}); fit them with `python -m ml wrinkles fit-geometry-types`.",
+    )
     from ml.wrinkles.type_geometry import GeometryTypeDetector, TypeRules
 
     return GeometryTypeDetector(TypeRules.read(path))
