@@ -194,6 +194,7 @@ def write_geometry_card(
     from ml.model_names import WRINKLE_TYPES_GEOMETRY, WRINKLES_UNET_WDS
     from ml.modelcard import ModelCard, card_path, write_card
     from ml.registry import file_sha256, registry
+    from ml.wrinkles.types import map_metrics
 
     rules_path = Path(rules_path)
     rules = TypeRules.read(rules_path)
@@ -263,13 +264,7 @@ def write_geometry_card(
             command=str(rules.fitted_on.get("command", "python -m ml wrinkles fit-geometry-types ...")),
             licence="Apache-2.0 (project code); wrinkle-boxes photos research use only.",
             limitations=limits,
-            metrics={
-                "label": "real photographs with human wrinkle boxes (val split)",
-                "map50": val["map50"],
-                "map50_95": val["map50_95"],
-                "map50_per_class": {row["class"]: row["map50"] for row in val["per_class"]},
-                **({"test_map50": test["map50"]} if test else {}),
-            },
+            metrics={**map_metrics(val), **({"test_map50": test["map50"]} if test else {})},
             weights=rules_path.name,
             weights_sha256=digest,
             details={

@@ -305,6 +305,16 @@ class WrinkleTypeDetector:
         return sorted(found, key=lambda item: -item["score"])
 
 
+def map_metrics(report: dict[str, Any]) -> dict[str, Any]:
+    """A type detector card's metrics from an mAP evaluation of the val split (``detection_metrics``)."""
+    return {
+        "label": "real photographs with human wrinkle boxes (val split)",
+        "map50": report["map50"],
+        "map50_95": report["map50_95"],
+        "map50_per_class": {row["class"]: row["map50"] for row in report["per_class"]},
+    }
+
+
 def load_type_detector(weights: Path, image_size: int = DEFAULT_IMAGE_SIZE) -> WrinkleTypeDetector:
     """The detector in ``weights`` (an Ultralytics checkpoint)."""
     from ultralytics import YOLO
@@ -360,12 +370,7 @@ def write_type_card(weights: Path, report_path: Path, version: str) -> Path:
                 if weak
                 else f"mAP50 {report['map50']:.3f} on the val split."
             ),
-            metrics={
-                "label": "real photographs with human wrinkle boxes (val split)",
-                "map50": report["map50"],
-                "map50_95": report["map50_95"],
-                "map50_per_class": {row["class"]: row["map50"] for row in report["per_class"]},
-            },
+            metrics=map_metrics(report),
             weights=weights.name,
             weights_sha256=digest,
             details={"image_size": report["image_size"], "markdown": "MODEL_CARD.md"},
