@@ -25,7 +25,6 @@ acceptance bar (NME ≤ 0.06, einstein excepted while its test is an expected fa
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -210,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("docs/reports"))
     args = parser.parse_args(argv)
+    from bench.report import write_report
     from ml.config import apply_torch_threads, data_dir_or_none
     from ml.core.landmarks import HOG_BOX_FROM_FRAME
 
@@ -281,9 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "(dlib trained on those images); London and landmarks68 are out of sample."
         ),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "dlib-box-calibration.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "dlib-box-calibration.md").write_text(markdown(report))
+    write_report(args.out, "dlib-box-calibration", report, markdown(report))
     print(markdown(report))
     return 0
 

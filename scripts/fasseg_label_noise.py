@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-report", type=Path, default=Path("docs/reports/head-pose-fasseg.json"))
     parser.add_argument("--out", type=Path, default=Path("docs/reports"))
     args = parser.parse_args(argv)
+    from bench.report import write_report
     from ml.config import data_dir_or_none
 
     root = data_dir_or_none()
@@ -181,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             "in the LOO column."
         ),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "head-pose-fasseg-label-noise.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "head-pose-fasseg-label-noise.md").write_text(markdown(report))
+    write_report(args.out, "head-pose-fasseg-label-noise", report, markdown(report))
     print(markdown(report))
     return 0
 
