@@ -3,8 +3,9 @@ forehead-and-eye crop and figures per region and per zone."""
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -246,13 +247,11 @@ class AnalysedMask:
     landmarks: np.ndarray
     whole: np.ndarray
     mask: np.ndarray
-    _photo_mask: np.ndarray | None = field(default=None, init=False, repr=False)
 
+    @functools.cached_property
     def photo_mask(self) -> np.ndarray:
         """The wrinkle mask on the photo (bool, the photo's size; drawn once)."""
-        if self._photo_mask is None:
-            self._photo_mask = self.frame.to_photo(self.mask)
-        return self._photo_mask
+        return self.frame.to_photo(self.mask)
 
     def photo_whole(self) -> np.ndarray:
         """The analysed skin on the photo (bool, the photo's size)."""
@@ -260,7 +259,7 @@ class AnalysedMask:
 
     def lines(self) -> WrinkleLines:
         """The wrinkle lines every figure counts (:func:`wrinkle_figures`)."""
-        return WrinkleLines.of(self.mask, self.frame, self.photo_mask())
+        return WrinkleLines.of(self.mask, self.frame, self.photo_mask)
 
 
 def analysed_wrinkles(
@@ -457,4 +456,4 @@ def analyze_wrinkles(
         "zones_source": zones_source,
     }
     report(progress, 0.9, "Done")
-    return WrinklesAnalysis(analysed.photo_mask(), data)
+    return WrinklesAnalysis(analysed.photo_mask, data)

@@ -127,11 +127,11 @@ def photo_segmenter(
         segmentation = segment_wrinkles(image, landmarks, network, metadata)
         if not probabilities:
             analysed = analysed_wrinkles(segmentation, landmarks, image.shape, metadata)
-            return analysed.photo_mask(), segmentation.crop
+            return analysed.photo_mask, segmentation.crop
 
         def mask_at(rule: float) -> np.ndarray:
             at_rule = segmentation.at_threshold(rule)
-            return analysed_wrinkles(at_rule, landmarks, image.shape, metadata).photo_mask()
+            return analysed_wrinkles(at_rule, landmarks, image.shape, metadata).photo_mask
 
         return mask_at, segmentation.crop
 

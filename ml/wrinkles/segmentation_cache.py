@@ -85,7 +85,7 @@ def build_cache(
                 shape=np.array(image.shape[:2]),
                 landmarks=landmarks.astype(np.float32),
                 whole=np.packbits(analysed.photo_whole()),
-                mask=np.packbits(analysed.photo_mask()),
+                mask=np.packbits(analysed.photo_mask),
             )
             done += 1
             if done % 25 == 0:
