@@ -7,6 +7,7 @@ test needs a change; no figure in this file is a measurement.
 
 import html
 import io
+import json
 
 import numpy as np
 import pytest
@@ -156,18 +157,21 @@ def test_statistics_of_the_lip_change_and_between_arms(cohort):
     assert {row.arm for row in filler_only} == {"filler"}
 
 
-def test_a_pair_of_different_people_is_left_out_until_a_coordinator_accepts_it(cohort, make_photo, data_dir):
-    import json
-
+def two_people_pair(cohort, make_photo, data_dir) -> ComparisonPair:
+    """A new subject whose pre and post photos hold two different people's human landmarks (landmarks68)."""
     faces = json.loads((data_dir / "landmarks68" / "landmarks.json").read_text())["faces"]
     first, second = (np.asarray(points) for points in list(faces.values())[:2])
-    study = cohort["study"]
-    pre = make_photo(study, subject_code="X1", visit_label="baseline", role=VisitRole.PRE)
-    post = make_photo(study, subject_code="X1", visit_label="week 12", role=VisitRole.POST)
+    pre = make_photo(cohort["study"], subject_code="X1", visit_label="baseline", role=VisitRole.PRE)
+    post = make_photo(cohort["study"], subject_code="X1", visit_label="week 12", role=VisitRole.POST)
     landmarks_result(pre, first)
     landmarks_result(post, second)
     comparison = comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=cohort["coordinator"])
-    pair = ComparisonPair.objects.get(comparison=comparison)
+    return ComparisonPair.objects.get(comparison=comparison)
+
+
+def test_a_pair_of_different_people_is_left_out_until_a_coordinator_accepts_it(cohort, make_photo, data_dir):
+    study = cohort["study"]
+    pair = two_people_pair(cohort, make_photo, data_dir)
     assert any("Registration residual" in warning for warning in pair.warnings) and not pair.included
     client = client_for(cohort["coordinator"])
     page = client.get(reverse("studies:study_cohort", args=[study.pk])).content.decode()
@@ -519,8 +523,6 @@ def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(
 ):
     """The page's cached summary is keyed by the pairs' content: a changed measure, an accepted or
     excluded pair and a soft-deleted subject each give new statistics without any explicit invalidation."""
-    import json
-
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     study = cohort["study"]
 
@@ -536,14 +538,7 @@ def test_cohort_summary_cache_follows_measures_acceptance_and_exclusion(
     landmarks_result(first.post_visit.photos.get(), fuller_lip(BASE, 0.05))  # its measures change
     assert upper_lip().changes_by_arm["filler"] == pytest.approx([0.05, 0.04, 0.06], abs=1e-6)
 
-    faces = json.loads((data_dir / "landmarks68" / "landmarks.json").read_text())["faces"]
-    first_face, second_face = (np.asarray(points) for points in list(faces.values())[:2])
-    pre = make_photo(study, subject_code="X1", visit_label="baseline", role=VisitRole.PRE)
-    post = make_photo(study, subject_code="X1", visit_label="week 12", role=VisitRole.POST)
-    landmarks_result(pre, first_face)
-    landmarks_result(post, second_face)
-    comparison = comparison_create(pre_visit=pre.visit, post_visit=post.visit, actor=cohort["coordinator"])
-    pair = ComparisonPair.objects.get(comparison=comparison)
+    pair = two_people_pair(cohort, make_photo, data_dir)
     assert pair.warnings and upper_lip().summary.n == 6  # left out: two different people
     pair_accept(pair=pair, accepted=True, note="checked", actor=cohort["coordinator"])
     assert upper_lip().summary.n == 7
