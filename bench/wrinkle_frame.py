@@ -11,7 +11,8 @@ originals and N further London photos enlarged to MP megapixels (bicubic, as `be
 For every scope (overall, forehead, below the brows, each atlas zone, each type region) it reports the
 absolute change of the area (percentage points of the region), the length (% of the longer), the line
 count and the mean width (photo pixels, and square pixels: the floor was measured on 640-px photos,
-analysed at about the square's resolution), beside the floor (`ml/weights/wrinkles/noise_floor.json`);
+analysed at about the square's resolution), beside the floor of the wrinkle figures
+(`docs/reports/wrinkles-noise-floor.json`, `python -m ml wrinkles noise-floor`);
 and the agreement of the photo-sized masks and of the types found. Writes DIR/wrinkles-analysis-frame.json
 and .md (default docs/reports/).
 """
@@ -19,6 +20,7 @@ and .md (default docs/reports/).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -34,6 +36,7 @@ from bench.report import write_report
 from bench.zones import benchmark_photos
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "reports"
+FLOOR_REPORT = DEFAULT_OUT / "wrinkles-noise-floor.json"
 FIGURE_SCOPES = ("overall", "forehead", "below_brows")
 
 
@@ -239,7 +242,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    import json
 
     import torch
 
@@ -251,11 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     from ml.registry import registry
     from ml.wrinkles.analysis import analyze_wrinkles
     from ml.wrinkles.models import WEIGHTS_FILE, default_type_model
-    from ml.wrinkles.repeatability import floor_path
+    from ml.wrinkles.repeatability import weights_sha256
 
     torch.set_num_threads(1)
     network, metadata = registry.load(WRINKLES_UNET_WDS)
-    floor = json.loads(floor_path(WEIGHTS_FILE).read_text())
+    floor = json.loads(FLOOR_REPORT.read_text())
+    if floor["weights_sha256"] != weights_sha256(WEIGHTS_FILE):
+        raise SystemExit(f"{FLOOR_REPORT} belongs to other weights: run python -m ml wrinkles noise-floor.")
     load_before = [round(value, 2) for value in os.getloadavg()]
     photos = []
     counts: dict[str, int] = {}

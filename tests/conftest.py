@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: the data directory, real face photos, users and a study."""
 
 import io
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -193,3 +194,25 @@ def sent_runs(monkeypatch) -> list:
 
     monkeypatch.setattr("webapp.runs.dispatch.send_run", send)
     return sent
+
+
+@pytest.fixture
+def measured_noise_floors(monkeypatch, tmp_path):
+    """Install a noise-floor file (TEST DATA): ``install(floors, wrinkle_weights_sha256)`` with floors
+    ``{measure: repeatability coefficient}``, measured (as it says) with that wrinkle model."""
+    from ml.measures import catalogue
+
+    def install(floors: dict[str, float], wrinkle_weights_sha256: str) -> None:
+        rows = {
+            key: {"within_sd": value / 2.77, "repeatability_coefficient": value, "mean": 1.0}
+            | {"between_photo_sd": 1.0}
+            for key, value in floors.items()
+        }
+        document = {"models": {"wrinkles": {"weights_sha256": wrinkle_weights_sha256}}, "measures": rows}
+        path = tmp_path / "noise_floor.json"
+        path.write_text(json.dumps(document))
+        monkeypatch.setattr(catalogue, "NOISE_FLOOR_FILE", path)
+        catalogue.noise_floors.cache_clear()
+
+    yield install
+    catalogue.noise_floors.cache_clear()

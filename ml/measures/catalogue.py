@@ -99,6 +99,8 @@ def definition(key: str) -> MeasureDefinition:
 ZONE_FAMILIES = ("zone_area", "wrinkle_area", "wrinkle_length")
 TYPE_FAMILIES = ("wrinkle_type_area", "wrinkle_type_length")
 WRINKLE_TYPES_GROUP = "wrinkle_types"
+# The groups whose noise floors are measured on photos of wrinkled faces (ml/measures/cli.py).
+WRINKLE_GROUPS = ("wrinkles", WRINKLE_TYPES_GROUP)
 
 
 def _type_definition(key: str, family: str, name: str) -> MeasureDefinition:
@@ -147,6 +149,15 @@ def noise_floors() -> dict[str, float]:
         for key, row in json.loads(path.read_text())["measures"].items()
         if not _never_observed(row)
     }
+
+
+def noise_floor_weights_sha256(analysis: str) -> str | None:
+    """SHA-256 of the weights of the ``analysis`` model (``wrinkles``, ``zones``, ...) the shipped noise
+    floors were measured with: a floor belongs to one model version."""
+    if not NOISE_FLOOR_FILE.exists():
+        return None
+    model = json.loads(NOISE_FLOOR_FILE.read_text()).get("models", {}).get(analysis) or {}
+    return model.get("weights_sha256")
 
 
 def _never_observed(row: dict[str, float]) -> bool:

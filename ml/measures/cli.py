@@ -24,6 +24,19 @@ def _london_photos(count: int) -> list[Path]:
     return photos[:count]
 
 
+def _wrinkle_photos(split: str, count: int) -> list[Path]:
+    from ml.cli import CommandError
+    from ml.config import data_dir
+    from ml.wrinkles.boxes import read_photos
+
+    folder = data_dir() / "wrinkle-boxes"
+    try:
+        photos = [photo.image_path for photo in read_photos(folder, split)]
+    except FileNotFoundError as error:
+        raise CommandError(f"{error} (set FACET_DATA_DIR).") from error
+    return photos[:count]
+
+
 def photo_measure_function(analyses: tuple[str, ...]):
     """image → every measure of :mod:`ml.measures.catalogue` the chosen analyses give, None without a face."""
     import numpy as np
@@ -75,36 +88,79 @@ def _models(analyses: tuple[str, ...]) -> dict[str, Any]:
 
 def _noise_floor(args: argparse.Namespace) -> int:
     from ml.cli import CommandError
+    from ml.measures.catalogue import WRINKLE_GROUPS
     from ml.measures.noise import noise_floor
 
     analyses = tuple(analysis.strip() for analysis in args.analyses.split(",") if analysis.strip())
     unknown = set(analyses) - set(ANALYSES)
     if unknown or "landmarks" not in analyses:
         raise CommandError(f"--analyses: landmarks plus any of {', '.join(ANALYSES[1:])}.")
-    photos = _london_photos(args.photos)
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    # The London faces are young adults with almost no wrinkles: a wrinkle measure's spread there is
+    # the spread of zero. Wrinkle measures are measured on real photos of wrinkled faces instead.
+    face_analyses = tuple(analysis for analysis in analyses if analysis != "wrinkles")
     found = noise_floor(
-        photos,
-        photo_measure_function(analyses),
+        _london_photos(args.photos),
+        photo_measure_function(face_analyses),
         copies=args.copies,
         seed=args.seed,
         checkpoint=checkpoint,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
+        log=log,
     )
+    london = f"London Set neutral photos ({found['photos']})"
+    measures = {key: {**row, "photo_set": london} for key, row in found["measures"].items()}
+    photo_sets = [{"name": london, "analyses": ", ".join(face_analyses), "photos": found["photos"]}]
+    if "wrinkles" in analyses:
+        wrinkled = noise_floor(
+            _wrinkle_photos(args.wrinkle_split, args.wrinkle_photos),
+            photo_measure_function(analyses),
+            copies=args.copies,
+            seed=args.seed,
+            checkpoint=checkpoint.with_suffix(".wrinkles.jsonl") if checkpoint else None,
+            log=log,
+        )
+        name = f"wrinkle-boxes {args.wrinkle_split} photos ({wrinkled['photos']})"
+        measures.update(
+            {
+                key: {**row, "photo_set": name}
+                for key, row in wrinkled["measures"].items()
+                if _measure_group(key) in WRINKLE_GROUPS
+            }
+        )
+        photo_sets.append({"name": name, "analyses": "wrinkles", "photos": wrinkled["photos"]})
+    command = (
+        f"python -m ml measures noise-floor --photos {args.photos} --copies {args.copies} "
+        f"--analyses {','.join(analyses)}"
+    )
+    if "wrinkles" in analyses:
+        command += f" --wrinkle-photos {args.wrinkle_photos} --wrinkle-split {args.wrinkle_split}"
     document = {
         "what": "Repeatability coefficient RC = 1.96·√2·S_w of each measure over re-photography-like "
-        "perturbations (shift ±3 %, rotation ±3°, scale ±5 %, brightness ±10 %, JPEG 80–95) of London Set "
-        "neutral photos; a stand-in for real test–retest photos (ml/measures/noise.py).",
+        "perturbations (shift ±3 %, rotation ±3°, scale ±5 %, brightness ±10 %, JPEG 80–95) of real photos; "
+        "a stand-in for real test–retest photos (ml/measures/noise.py). Face measures on London Set "
+        "neutral photos; wrinkle measures on wrinkle-boxes photos, real faces with wrinkles.",
         "created": datetime.date.today().isoformat(),
-        "command": f"python -m ml measures noise-floor --photos {args.photos} --copies {args.copies} "
-        f"--analyses {','.join(analyses)}",
+        "command": command,
         "models": _models(analyses),
-        **found,
+        "photo_sets": photo_sets,
+        "copies_per_photo": args.copies,
+        "seed": args.seed,
+        "measures": dict(sorted(measures.items())),
     }
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")
     Path(args.report).write_text(noise_floor_report(document))
     print(f"Wrote {args.out} and {args.report}")
     return 0
+
+
+def _measure_group(key: str) -> str | None:
+    from ml.measures.catalogue import definition
+
+    try:
+        return definition(key).group
+    except KeyError:
+        return None
 
 
 def noise_floor_report(document: dict[str, Any]) -> str:
@@ -113,13 +169,14 @@ def noise_floor_report(document: dict[str, Any]) -> str:
     from ml.measures.facial import IPD, IPD_SQUARED
 
     model_list = ", ".join(f"{model['name']} {model['version']}" for model in document["models"].values())
+    photo_sets = "; ".join(f"{entry['name']}: {entry['analyses']}" for entry in document["photo_sets"])
     lines = [
         "# Noise floors of the measures",
         "",
         document["what"],
         "",
-        f"Command: `{document['command']}` ({document['photos']} photos × "
-        f"{document['copies_per_photo']} copies, seed {document['seed']}); models: {model_list}.",
+        f"Command: `{document['command']}` ({photo_sets}; {document['copies_per_photo']} copies of each "
+        f"photo, seed {document['seed']}); models: {model_list}.",
         "",
         "A pre→post change smaller than RC is within what re-photographing alone produces. Units: IPD "
         "(inter-pupillary distance) for lengths, IPD² for areas; × 63 mm gives mm for a typical adult IPD. "
@@ -128,8 +185,8 @@ def noise_floor_report(document: dict[str, Any]) -> str:
         "measured on every atlas zone (a study reads its zones of interest) and in every line type's "
         "region; a region where no copy of any photo had a wrinkle gets RC 0, i.e. no floor in effect.",
         "",
-        "| measure | unit | photos | mean | between-photo SD | S_w | RC | RC at IPD 63 mm |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| measure | unit | photo set | photos | mean | between-photo SD | S_w | RC | RC at IPD 63 mm |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for key, row in document["measures"].items():
         try:
@@ -140,7 +197,8 @@ def noise_floor_report(document: dict[str, Any]) -> str:
         if measure.unit in (IPD, IPD_SQUARED):
             in_mm = f"{measure.in_mm(row['repeatability_coefficient'], 63.0):.3g} {measure.unit_label(63.0)}"
         lines.append(
-            f"| {measure.label} (`{key}`) | {measure.unit} | {row['photos']} | {row['mean']:.4g} | "
+            f"| {measure.label} (`{key}`) | {measure.unit} | {row['photo_set']} | {row['photos']} | "
+            f"{row['mean']:.4g} | "
             f"{row['between_photo_sd']:.3g} | {row['within_sd']:.3g} | "
             f"{row['repeatability_coefficient']:.3g} | {in_mm} |"
         )
@@ -232,6 +290,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     floor.add_argument("--photos", type=int, default=45, help="London Set neutral photos to use")
     floor.add_argument("--copies", type=int, default=4, help="re-photographed copies per photo")
     floor.add_argument("--analyses", default="landmarks,zones,wrinkles")
+    floor.add_argument(
+        "--wrinkle-photos", type=int, default=45, help="wrinkle-boxes photos for the wrinkle measures"
+    )
+    floor.add_argument("--wrinkle-split", default="test", choices=("train", "val", "test"))
     floor.add_argument("--seed", type=int, default=0)
     floor.add_argument("--checkpoint", help="JSON-lines file of finished photos (resume)")
     floor.add_argument("--out", default=str(MEASURES_DIR / "noise_floor.json"))

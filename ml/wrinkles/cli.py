@@ -314,7 +314,7 @@ def _noise_floor(args: argparse.Namespace) -> int:
     from ml.wrinkles.boxes import read_photos
     from ml.wrinkles.evaluate import write_report
     from ml.wrinkles.models import WEIGHTS_FILE
-    from ml.wrinkles.repeatability import floor_path, markdown_report, measure_noise_floor, weights_sha256
+    from ml.wrinkles.repeatability import markdown_report, measure_noise_floor, weights_sha256
 
     weights = args.checkpoint or WEIGHTS_FILE
     photos = [photo.image_path for photo in read_photos(args.data, args.split)][: args.limit]
@@ -334,8 +334,6 @@ def _noise_floor(args: argparse.Namespace) -> int:
     command = "python -m ml " + shlex.join(sys.argv[1:])
     if args.out:
         write_report(report, args.out, command, render=markdown_report)
-    if args.install:
-        floor_path(weights).write_text(json.dumps({**report, "command": command}, indent=2) + "\n")
     print(json.dumps(report["floor"]["overall"]))
     return 0
 
@@ -681,11 +679,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     noise.add_argument("--checkpoint", type=Path, default=None, help="Weights (default: the shipped ones).")
     noise.add_argument("--seed", type=int, default=0)
     noise.add_argument("--out", type=Path, default=None, help="Report path (.md; .json beside it).")
-    noise.add_argument(
-        "--install",
-        action="store_true",
-        help="Write noise_floor.json beside the weights (the comparison page reads the shipped model's).",
-    )
     noise.set_defaults(handler=_noise_floor)
 
     train_types = actions.add_parser(

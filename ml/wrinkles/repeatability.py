@@ -13,7 +13,6 @@ count in lines, the total length in per cent of the larger of the two, the mean 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +27,6 @@ MAX_ROTATION_DEGREES = 3.0
 MAX_SCALE_CHANGE = 0.05
 MAX_BRIGHTNESS_CHANGE = 0.10
 JPEG_QUALITY_RANGE = (70, 95)
-FLOOR_FILE = "noise_floor.json"
 
 
 def rephotograph(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -125,23 +123,6 @@ def measure_noise_floor(
 
 def weights_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def floor_path(weights: Path) -> Path:
-    """Where the noise floor of a weights file lives: ``<weights dir>/noise_floor.json``."""
-    return Path(weights).parent / FLOOR_FILE
-
-
-def load_noise_floor(weights_sha: str | None) -> dict[str, Any] | None:
-    """The shipped model's noise floor when it was measured for the weights with SHA-256 ``weights_sha``
-    (a floor belongs to one model version), else ``None``."""
-    from ml.wrinkles.models import WEIGHTS_FILE
-
-    path = floor_path(WEIGHTS_FILE)
-    if not weights_sha or not path.is_file():
-        return None
-    floor = json.loads(path.read_text())
-    return floor if floor.get("weights_sha256") == weights_sha else None
 
 
 def markdown_report(report: dict[str, Any], command: str) -> str:

@@ -367,6 +367,21 @@ def test_shipped_noise_floors_cover_the_landmark_measures():
         assert 0 < floors[key] < 0.1, key
 
 
+def test_shipped_wrinkle_floors_were_measured_on_wrinkled_faces_with_the_shipped_model():
+    """The London faces have almost no wrinkles: a wrinkle floor from them would be the spread of zero.
+    The wrinkle measures' floors come from the wrinkle photos, for the installed wrinkle model."""
+    from ml.measures import catalogue
+    from ml.wrinkles.models import WEIGHTS_FILE
+    from ml.wrinkles.repeatability import weights_sha256
+
+    document = json.loads(catalogue.NOISE_FLOOR_FILE.read_text())
+    for key, row in document["measures"].items():
+        wrinkle_measure = catalogue.definition(key).group in catalogue.WRINKLE_GROUPS
+        assert row["photo_set"].startswith("wrinkle-boxes" if wrinkle_measure else "London"), key
+    assert catalogue.noise_floor_weights_sha256("wrinkles") == weights_sha256(WEIGHTS_FILE)
+    assert sum(key.startswith("wrinkle_area:") for key in noise_floors()) >= 20
+
+
 def test_the_normality_scores_floor_is_the_worker_normalizers_framing_floor():
     """The pre-post "beyond noise" call of S uses the floor measured for the normalizer and residual map
     the worker scores with (its model card), not a floor of another model or map."""

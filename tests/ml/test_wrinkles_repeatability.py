@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from ml.wrinkles import repeatability
-from ml.wrinkles.repeatability import figure_changes, load_noise_floor, measure_noise_floor, rephotograph
+from ml.wrinkles.repeatability import figure_changes, measure_noise_floor, rephotograph
 
 
 def _result(fraction: float, count: int, length: float, width: float | None) -> dict:
@@ -58,14 +56,3 @@ def test_the_floor_is_the_95th_percentile_and_skips_photos_without_a_face(tmp_pa
     report = measure_noise_floor(photos, analyse, log=lambda line: None)
     assert report["photos"] == 2 and report["skipped"][0]["reason"].startswith("No face")
     assert report["floor"]["overall"]["area_percent_points"] == pytest.approx(np.percentile([1.0, 2.0], 95))
-
-
-def test_a_floor_belongs_to_the_weights_it_was_measured_for(tmp_path: Path, monkeypatch) -> None:
-    import ml.wrinkles.models
-
-    monkeypatch.setattr(ml.wrinkles.models, "WEIGHTS_FILE", tmp_path / "unet_wds.pt")
-    assert load_noise_floor("a" * 64) is None
-    (tmp_path / repeatability.FLOOR_FILE).write_text(json.dumps({"weights_sha256": "a" * 64, "floor": {}}))
-    assert load_noise_floor("a" * 64) == {"weights_sha256": "a" * 64, "floor": {}}
-    assert load_noise_floor("b" * 64) is None
-    assert load_noise_floor(None) is None

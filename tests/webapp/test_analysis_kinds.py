@@ -6,7 +6,6 @@ pages; no figure in this file is a measurement.
 
 import csv
 import io
-import json
 
 import pytest
 from django.test import Client
@@ -334,13 +333,10 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
 
 
 def test_comparison_marks_a_wrinkle_change_inside_the_noise_floor(
-    study_with_members, pre_post, tmp_path, monkeypatch
+    study_with_members, pre_post, measured_noise_floors
 ):
-    import ml.wrinkles.models
-
-    monkeypatch.setattr(ml.wrinkles.models, "WEIGHTS_FILE", tmp_path / "unet_wds.pt")
-    floor = {"weights_sha256": "a" * 64, "floor": {"zone:FFA": {"area_percent_points": 25.0}}}
-    (tmp_path / "noise_floor.json").write_text(json.dumps(floor))
+    """The floor is the measures' one (cohort, exports, API), for the wrinkle model it was measured with."""
+    measured_noise_floors({"wrinkle_area:FFA": 25.0}, wrinkle_weights_sha256="a" * 64)
     pre, post, comparison = pre_post
     url = reverse("studies:comparison_detail", args=[comparison.pk])
     client = client_for(study_with_members["clinician"])

@@ -459,7 +459,9 @@ def test_cached_statistics_follow_a_new_result_and_a_new_arm(cohort, settings):
     assert upper_lip().changes_by_arm["filler"] == pytest.approx([0.04, 0.06], abs=1e-6)
 
 
-def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort):
+def test_per_type_wrinkle_figures_reach_the_comparison_and_cohort_pages(cohort, measured_noise_floors):
+    floors = {"wrinkle_type_area:smoker_lines": 1.2, "wrinkle_type_area:crows_feet": 1.0}
+    measured_noise_floors(floors, wrinkle_weights_sha256="cd" * 32)  # the model of kind_result
     zone = cohort["study"].zones_of_interest[0]
     for index, comparison in enumerate(cohort["comparisons"]):
         for photo, fraction in (

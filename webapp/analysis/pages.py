@@ -550,11 +550,11 @@ def _compare_results(pair: RegisteredPair, comparison: Comparison, view_grant: s
                 notes.append(_missing_result_note(photo, side, kind))
     pre_wrinkles, post_wrinkles = found[("pre", "wrinkles")], found[("post", "wrinkles")]
     if pre_wrinkles and post_wrinkles:
-        floor = results.wrinkle_noise_floor(pre_wrinkles, post_wrinkles)
-        pair.wrinkle_rows = results.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones, floor)
-        pair.wrinkle_floor_measured = floor is not None
+        floors = results.wrinkle_noise_floors(pre_wrinkles, post_wrinkles)
+        pair.wrinkle_rows = results.wrinkle_zone_changes(pre_wrinkles.data, post_wrinkles.data, zones, floors)
+        pair.wrinkle_floor_measured = floors is not None
         pair.wrinkle_type_rows = results.wrinkle_type_changes(
-            pair.stored.measures if pair.stored else None, comparison.subject.study.ipd_mm
+            pair.stored.measures if pair.stored else None, comparison.subject.study.ipd_mm, floors
         )
     pre_normality, post_normality = found[("pre", "normality")], found[("post", "normality")]
     if pre_normality and post_normality:

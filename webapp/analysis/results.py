@@ -117,25 +117,27 @@ def wrinkle_type_boxes(wrinkles_data: dict) -> list[dict]:
     ]
 
 
-def wrinkle_noise_floor(pre: Result, post: Result) -> dict | None:
-    """The noise floor of the wrinkle figures when both results come from the model version it was
-    measured for (same weights), else None."""
-    from ml.wrinkles.repeatability import load_noise_floor
+def wrinkle_noise_floors(pre: Result, post: Result) -> dict[str, float] | None:
+    """The wrinkle measures' noise floors (the ones the cohort, the exports and the API use) when both
+    results come from the wrinkle model version they were measured with (same weights), else None."""
+    from ml.measures.catalogue import noise_floor_weights_sha256, noise_floors
 
     if not pre.weights_sha256 or pre.weights_sha256 != post.weights_sha256:
         return None
-    return load_noise_floor(pre.weights_sha256)
+    if pre.weights_sha256 != noise_floor_weights_sha256("wrinkles"):
+        return None
+    return noise_floors()
 
 
 def wrinkle_zone_changes(
-    pre_data: dict | None, post_data: dict | None, zones: list[str], noise_floor: dict | None = None
+    pre_data: dict | None, post_data: dict | None, zones: list[str], floors: dict[str, float] | None = None
 ) -> list[dict]:
     """Per zone of `zones`: wrinkle area (% of the zone and pixels) before and after, and the change.
 
-    Area fractions are compared, not pixels: the two photos need not have the same scale. With a
-    `noise_floor`, a change no larger than the zone's floor is marked as no measurable change.
+    Area fractions are compared, not pixels: the two photos need not have the same scale. With the
+    measures' noise `floors` (:func:`wrinkle_noise_floors`), a change no larger than the zone's
+    ``wrinkle_area`` floor is marked as no measurable change.
     """
-    zone_floors = (noise_floor or {}).get("floor", {})
     if not pre_data or not post_data:
         return []
     pre = {zone["abbreviation"]: zone for zone in pre_data.get("zones", [])}
@@ -146,7 +148,7 @@ def wrinkle_zone_changes(
             continue
         before, after = pre[abbreviation], post[abbreviation]
         change = 100 * (after["area_fraction"] - before["area_fraction"])
-        floor = zone_floors.get(f"zone:{abbreviation}", {}).get("area_percent_points")
+        floor = (floors or {}).get(f"wrinkle_area:{abbreviation}")
         rows.append(
             {
                 "abbreviation": abbreviation,
@@ -165,17 +167,22 @@ def wrinkle_zone_changes(
     return rows
 
 
-def wrinkle_type_changes(measures: dict[str, list[float]] | None, ipd_mm: float | None = None) -> list[dict]:
+def wrinkle_type_changes(
+    measures: dict[str, list[float]] | None,
+    ipd_mm: float | None = None,
+    floors: dict[str, float] | None = None,
+) -> list[dict]:
     """Per clinical wrinkle type, from a comparison pair's stored measures: wrinkle area (% of the type's
     region) and length before and after (IPD, or mm when the study sets its IPD in mm: ``ipd_mm``, the
     conversion of the cohort and the reports), and the area change in percentage points, marked as no
-    measurable change when within the measure's noise floor (the one the reports and the cohort use;
-    a type never seen in the noise-floor run has none, so nothing is marked)."""
-    from ml.measures.catalogue import TYPE_FAMILIES, definition, noise_floors
+    measurable change when within the measure's noise floor in `floors` (:func:`wrinkle_noise_floors`,
+    the ones the reports and the cohort use; a type never seen in the noise-floor run has none, so
+    nothing is marked)."""
+    from ml.measures.catalogue import TYPE_FAMILIES, definition
     from ml.wrinkles.type_geometry import TYPE_CLASSES, TYPE_LABELS
 
     area_family, length_family = TYPE_FAMILIES
-    floors = noise_floors()
+    floors = floors or {}
     rows = []
     for name in TYPE_CLASSES:
         area = (measures or {}).get(f"{area_family}:{name}")
