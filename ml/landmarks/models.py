@@ -142,7 +142,7 @@ DLIB_68_CARD = ModelCard(
     description=(
         "dlib 68-point ensemble-of-regression-trees shape predictor (Kazemi & Sullivan, CVPR 2014) on the "
         "study's face detector (default YuNet; its box calibrated to the predictor's HOG-style box, median "
-        "of a 3×3 box jitter), pretrained weights from face-recognition-models; every face also carries the "
+        "of a 2×2 box jitter), pretrained weights from face-recognition-models; every face also carries the "
         "FaceMesh surface for head pose."
     ),
     data="iBUG 300-W training images (AFW, HELEN train, LFPW train, IBUG): dlib's own training; not trained "

@@ -75,7 +75,9 @@ def landmarks_report(
         "",
         "How dlib-68 gets its box from a YuNet detection (calibrations fitted on landmarks300w train, "
         "measured on val, London and landmarks68, including the rules tried for einstein): "
-        "[dlib-box-calibration.md](dlib-box-calibration.md), `python scripts/dlib_box_calibration.py`.",
+        "[dlib-box-calibration.md](dlib-box-calibration.md), `python scripts/dlib_box_calibration.py`. "
+        "Why einstein stays above the acceptance bar, and the box-jitter and contrast fixes tried: "
+        "[landmarks-einstein.md](landmarks-einstein.md), `python scripts/dlib_einstein_study.py`.",
         "",
     ]
     for label, folder, split, description in LANDMARK_SETS:

@@ -38,9 +38,12 @@ def annotations(data_dir: Path) -> dict[str, np.ndarray]:
 # first pass gave 0.0755), and, in docs/reports/dlib-box-calibration.md (fitted on landmarks300w train), the
 # HOG-box rule refitted (einstein 0.090), the box side taken from YuNet's box (val 0.02695 → 0.02692 but
 # breakingbad 0.064) and a second pass framed by dlib's own landmarks (einstein 0.062, breakingbad 0.067,
-# val 0.0279). The face is found; its landmarks miss the issue-11 bar. strict: a pass means the
-# documentation is out of date.
-KNOWN_ABOVE_BAR = {"einstein": "default-path NME 0.072 > 0.06 (docs/reports/landmarks-evaluation.md)"}
+# val 0.0279). docs/reports/landmarks-einstein.md (scripts/dlib_einstein_study.py): about half the excess is
+# YuNet's frame (from the human labels' frame dlib gives 0.062), the rest the image (jaw 0.11 and brows 0.09;
+# resamplings of the photo move it between 0.067 and 0.081); box-jitter sets of 1–9 boxes (0.073–0.092) and
+# contrast normalisation (best 0.061, with a worse val) do not meet the adoption rule. The face is found; its
+# landmarks miss the issue-11 bar. strict: a pass means the documentation is out of date.
+KNOWN_ABOVE_BAR = {"einstein": "default-path NME 0.072 > 0.06 (docs/reports/landmarks-einstein.md)"}
 
 
 def _subject_match(name: str, data_dir: Path, annotations) -> tuple:
