@@ -24,6 +24,7 @@ from ml.model_names import (
     NORMALITY_REGRESSOR,
     NORMALITY_STYLEGAN2,
 )
+from ml.normality.scoring import REGION_LABELS
 from ml.progress import ProgressCallback, report, scaled
 
 RATING_SCALE = "1-7 (7 = most normal)"
@@ -40,7 +41,6 @@ METRIC_LABELS = {
     "lpips-alex-random-backbone": "LPIPS with an untrained network (for comparison only)",
     "ssim-fallback": "structural similarity (SSIM), used because the LPIPS network is not installed",
 }
-REGION_LABELS = {"mouth_nose": "mouth and nose", "face_no_eyes": "whole face without the eyes"}
 # ``raw``: Hayajneh's PSE map as it is; ``standardized``: relative to normal faces' residuals at each
 # place (:mod:`ml.normality.residual_reference`). The standardized map did not win the validity tests
 # under the rule fixed before measuring (docs/reports/normality-real-faces.md), so raw stays the default.
@@ -50,6 +50,10 @@ DEFAULT_RESIDUAL_MAP = "raw"
 # is at least twice this is decoded at reduced size (``load_photo``), which is most of a 12-MP
 # photo's time otherwise.
 ANALYSIS_MIN_SIDE = 720
+# Whether the normalizer's fit and the score use only the aligned crop's pixels that are the photo's own,
+# leaving out the padding the alignment invents where the face fills the photo
+# (docs/reports/normality-real-faces.md, section 10).
+DEFAULT_OBSERVED_ONLY = False
 
 
 class NormalizerUnavailableError(RuntimeError):
@@ -59,7 +63,8 @@ class NormalizerUnavailableError(RuntimeError):
 @dataclass
 class NormalityAnalysis:
     """The aligned face, its normalized version, the heatmap with its scoring region and the landmarks (all
-    in the aligned face's frame), and ``data``, the JSON result."""
+    in the aligned face's frame), and ``data``, the JSON result. ``observed``: the crop pixels that are the
+    photo's own, when the analysis left the rest out (``None`` when it used every pixel)."""
 
     aligned: np.ndarray
     normalized: np.ndarray
@@ -67,6 +72,7 @@ class NormalityAnalysis:
     region_mask: np.ndarray
     landmarks: np.ndarray
     data: dict[str, Any]
+    observed: np.ndarray | None = None
 
 
 def build_normalizer(
@@ -160,6 +166,7 @@ def analyze_normality(
     candidates: int | None = None,
     landmark_model: str = DLIB_68,
     residual_map: str = DEFAULT_RESIDUAL_MAP,
+    observed_only: bool = DEFAULT_OBSERVED_ONLY,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -170,13 +177,17 @@ def analyze_normality(
     overrides K (default: the regressor's, or 1 without a rating). ``residual_map`` ``standardized``
     scores the PSE map relative to normal faces (the normalizer's stored residual reference; the raw
     map, with a note, when it has none); ``data["score_raw"]`` is always Hayajneh's S of the raw map.
-    Raises :class:`NormalizerUnavailableError`
-    without normalizer weights and :class:`ml.core.subject.NoFaceError` without a face.
+    ``observed_only``: the crop pixels the alignment filled with padding (the face filled the photo)
+    are left out of the latent normalizers' fit (not the inpainting normalizer's: its network was trained
+    with padding as context) and of S and the heatmap.
+    Raises :class:`NormalizerUnavailableError` without normalizer weights,
+    :class:`ml.core.subject.NoFaceError` without a face and, with ``observed_only``,
+    :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
     """
     from ml.normality.features import candidate_features, feature_vector
     from ml.normality.models import residual_reference
     from ml.normality.preprocess import align_face
-    from ml.normality.scoring import score_pair
+    from ml.normality.scoring import region_mask, score_pair
     from ml.normality.settings import analysis_settings
     from ml.registry import registry
     from ml.zones.landmark_model import render_zone_masks
@@ -241,6 +252,7 @@ def analyze_normality(
         landmarks = subject_landmarks(detect_faces_with_landmarks(image, model=landmark_model))
     inpainting = normalizer == NORMALITY_INPAINTING
     aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
+    observed = aligned.observed if observed_only else None
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -250,16 +262,16 @@ def analyze_normality(
         )
     else:
         w_raw, normalizations = model.candidates(
-            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9)
+            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=observed
         )
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     report(progress, 0.92, "Scoring")
     normalized = normalizations[0].image
-    raw_scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric)
+    raw_scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric, observed=observed)
     scored = (
-        score_pair(aligned.image, normalized, aligned.landmarks, region, metric, reference)
+        score_pair(aligned.image, normalized, aligned.landmarks, region, metric, reference, observed)
         if reference is not None and metric == "pse"
         else raw_scored
     )
@@ -277,6 +289,8 @@ def analyze_normality(
             "weights_sha256": regressor_description["weights_sha256"],
             "note": regressor_description["limitations"],
         }
+    region_pixels = region_mask(aligned.landmarks, aligned.image.shape[:2], region)
+    region_observed = float((aligned.observed & region_pixels).sum()) / max(int(region_pixels.sum()), 1)
     energy = zone_energy(scored.heatmap, render_zone_masks(aligned.landmarks, aligned.image.shape))
     timings["score_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
@@ -308,7 +322,15 @@ def analyze_normality(
         # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
         "reference": _reference_range(description, scored.metric),
         "crop_size": int(aligned.image.shape[0]),
+        # How much of the aligned crop is the photo's own (the rest is padding), and whether S used it alone.
+        "observed": {
+            "observed_only": observed_only,
+            "crop_fraction": round(float(aligned.observed.mean()), 4),
+            "region_fraction": round(region_observed, 4),
+        },
         "notes": notes,
         "timings": {key: round(value, 3) for key, value in timings.items()},
     }
-    return NormalityAnalysis(aligned.image, normalized, scored.heatmap, scored.mask, aligned.landmarks, data)
+    return NormalityAnalysis(
+        aligned.image, normalized, scored.heatmap, scored.mask, aligned.landmarks, data, observed
+    )

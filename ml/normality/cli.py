@@ -17,8 +17,8 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
-from ml.normality.analysis import DEFAULT_RESIDUAL_MAP, RESIDUAL_MAPS
-from ml.normality.scoring import HEATMAP_METRICS, REGIONS
+from ml.normality.analysis import DEFAULT_OBSERVED_ONLY, DEFAULT_RESIDUAL_MAP, RESIDUAL_MAPS
+from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
 
@@ -119,7 +119,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.subject import NoFaceError
     from ml.normality import validation
     from ml.normality.analysis import analyze_normality, build_normalizer
-    from ml.normality.autoencoder import cached_faces_by_source
+    from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
     from ml.normality.scoring import region_mask, score_pair
 
     data = Path(args.data) if args.data else data_dir()
@@ -131,9 +131,17 @@ def _validate(args: argparse.Namespace) -> int:
 
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
-        result = analyze_normality(load_image(path), normalizer=name, weights=weights, rating=False)
+        result = analyze_normality(
+            load_image(path), normalizer=name, weights=weights, rating=False, observed_only=args.observed_only
+        )
         scored = {
-            map_name: score_pair(result.aligned, result.normalized, result.landmarks, reference=reference)
+            map_name: score_pair(
+                result.aligned,
+                result.normalized,
+                result.landmarks,
+                reference=reference,
+                observed=result.observed,
+            )
             for map_name, reference in maps.items()
         }
         return result, scored
@@ -148,6 +156,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
         zone = validation.lip_nose_zone(cleft.landmarks, cleft.aligned.shape)
         face = region_mask(cleft.landmarks, cleft.aligned.shape, "face_no_eyes")
+        if cleft.observed is not None:
+            face &= cleft.observed
         for map_name in maps:
             peak = validation.heatmap_peak(cleft_scores[map_name].heatmap, face)
             pairs[map_name].append(
@@ -182,8 +192,8 @@ def _validate(args: argparse.Namespace) -> int:
     for path in london:
         try:
             result, scored = analyse(path)
-        except NoFaceError:
-            _log(f"no face in {path.name}")
+        except (NoFaceError, RegionNotObservedError) as error:
+            _log(f"{path.name}: not scored: {error}")
             continue
         textures.append(validation.region_texture(result.aligned, result.region_mask))
         for map_name in maps:
@@ -259,13 +269,31 @@ def _validate(args: argparse.Namespace) -> int:
             for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
             if row["split"] == "val"
         }
-        faces = [face for source, face in sorted(cache.items()) if source.split("/mebeauty/")[-1] in val]
-        faces = faces[args.defect_skip :][: args.defect_limit]
+        sources = [source for source in sorted(cache) if source.split("/mebeauty/")[-1] in val]
+        sources = sources[args.defect_skip :][: args.defect_limit]
+        faces = [cache[source] for source in sources]
+        observed = None
+        if args.observed_only:
+            masks = cached_observed_by_source(Path(args.cache_dir), 128)
+            if any(source not in masks for source in sources):
+                raise CommandError(
+                    "The aligned-face cache has no observed-pixel masks (written before they existed): "
+                    "delete it and rebuild it (ml.normality.autoencoder.aligned_faces_cached), or pass "
+                    "--no-observed-only."
+                )
+            observed = [masks[source] for source in sources]
         if isinstance(normalizer, InpaintingNormalizer):
-            normalize = normalizer.normalized_image
+
+            def normalize(image: np.ndarray, landmarks: np.ndarray, _: np.ndarray | None) -> np.ndarray:
+                return normalizer.normalized_image(image, landmarks)
         else:
-            normalize = lambda image, landmarks: normalizer.normalized_image(image)  # noqa: E731
-        evaluated = validation.evaluate_simulated_defects(faces, normalize, references=maps)
+
+            def normalize(image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+                return normalizer.normalized_image(image, observed=mask)
+
+        evaluated = validation.evaluate_simulated_defects(
+            faces, normalize, references=maps, observed=observed
+        )
         for map_name, (mebeauty_scores, results) in evaluated.items():
             per_map[map_name]["simulated_defects"] = {
                 "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
@@ -285,6 +313,7 @@ def _validate(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "model": name,
         "weights": str(weights) if weights else "shipped",
+        "observed_only": args.observed_only,
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -326,16 +355,23 @@ def _framing(args: argparse.Namespace) -> int:
     maps = _residual_maps(name, weights)
 
     def score(image: np.ndarray) -> dict[str, float]:
-        result = analyze_normality(image, normalizer=name, weights=weights, rating=False)
+        result = analyze_normality(
+            image, normalizer=name, weights=weights, rating=False, observed_only=args.observed_only
+        )
         return {
             map_name: score_pair(
-                result.aligned, result.normalized, result.landmarks, reference=reference
+                result.aligned,
+                result.normalized,
+                result.landmarks,
+                reference=reference,
+                observed=result.observed,
             ).score
             for map_name, reference in maps.items()
         }
 
     differences: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     per_face = []
+    unscored: list[str] = []
     for path in sorted((data / "london" / "neutral").glob("*.jpg"))[args.skip :][: args.limit]:
         image = load_image(path)
         try:
@@ -346,8 +382,9 @@ def _framing(args: argparse.Namespace) -> int:
         for variant, framed in validation.reframings(image, landmarks).items():
             try:
                 scores[variant] = score(framed)
-            except NoFaceError:
-                _log(f"{path.name} {variant}: no face found")
+            except (NoFaceError, RegionNotObservedError) as error:
+                _log(f"{path.name} {variant}: not scored: {error}")
+                unscored.append(f"{path.stem} {variant}: {error}")
         for variant, values in scores.items():
             if variant != "original" and "original" in scores:
                 for map_name in maps:
@@ -367,7 +404,8 @@ def _framing(args: argparse.Namespace) -> int:
         try:
             crop = score(load_image(data / "mebeauty" / row["image"]))
             original = score(load_image(data / "mebeauty" / row["original"]))
-        except NoFaceError:
+        except (NoFaceError, RegionNotObservedError) as error:
+            unscored.append(f"MEBeauty {row['image']}: {error}")
             continue
         for map_name in maps:
             crops[map_name].append(crop[map_name] - original[map_name])
@@ -392,6 +430,8 @@ def _framing(args: argparse.Namespace) -> int:
     report = {
         "model": name,
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
+        "observed_only": args.observed_only,
+        "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
         "residual_maps": per_map,
@@ -539,8 +579,9 @@ def _score(args: argparse.Namespace) -> int:
             projection_steps=args.steps,
             adapt_steps=args.adapt_steps,
             residual_map=args.residual_map,
+            observed_only=args.observed_only,
         )
-    except (NormalizerUnavailableError, NoFaceError) as error:
+    except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
     if args.heatmap:
         Path(args.heatmap).write_bytes(
@@ -1176,6 +1217,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--residual-map", choices=RESIDUAL_MAPS, default=DEFAULT_RESIDUAL_MAP, help=help_text
         )
 
+    def observed_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--observed-only",
+            action=argparse.BooleanOptionalAction,
+            default=DEFAULT_OBSERVED_ONLY,
+            help="Fit the normalizer and score S on the aligned crop's pixels that are the photo's own, "
+            "leaving out the padding the alignment invents where the face fills the photo "
+            f"(default: {'on' if DEFAULT_OBSERVED_ONLY else 'off'}).",
+        )
+
     score = actions.add_parser("score", help="Normality score of one face photo.")
     score.add_argument("image", help="Photo with one face (the largest face is scored).")
     score.add_argument("--json", action="store_true", help="Print a JSON document.")
@@ -1192,6 +1243,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     normalizer_options(score, tuple(NORMALIZERS))
     residual_map_option(score, "Heatmap and S: Hayajneh's raw PSE map (default) or standardized.")
+    observed_option(score)
     score.set_defaults(handler=_score)
 
     ceiling = actions.add_parser(
@@ -1301,6 +1353,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument("--cache-dir", help="Aligned-face caches written by train-inpainter --cache-dir.")
     validate.add_argument("--out", help="Write the JSON report here too.")
     residual_map_option(validate)
+    observed_option(validate)
     validate.set_defaults(handler=_validate)
 
     framing = actions.add_parser(
@@ -1314,6 +1367,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
     framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
     residual_map_option(framing)
+    observed_option(framing)
     framing.set_defaults(handler=_framing)
 
     fit_reference = actions.add_parser(
