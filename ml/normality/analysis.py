@@ -50,10 +50,12 @@ DEFAULT_RESIDUAL_MAP = "raw"
 # is at least twice this is decoded at reduced size (``load_photo``), which is most of a 12-MP
 # photo's time otherwise.
 ANALYSIS_MIN_SIDE = 720
-# Whether the normalizer's fit and the score use only the aligned crop's pixels that are the photo's own,
-# leaving out the padding the alignment invents where the face fills the photo
-# (docs/reports/normality-real-faces.md, section 10).
-DEFAULT_OBSERVED_ONLY = False
+# Which aligned-crop pixels the latent normalizer's fit and S use (docs/reports/normality-real-faces.md,
+# section 10): ``all`` (the padding the alignment invents where the face fills the photo included),
+# ``observed`` (only the photo's own pixels) or ``observed-face`` (the photo's own pixels inside the face
+# outline, so that the fit covers the same part of the face whatever the framing).
+FIT_PIXELS = ("all", "observed", "observed-face")
+DEFAULT_FIT_PIXELS = "all"
 
 
 class NormalizerUnavailableError(RuntimeError):
@@ -63,8 +65,8 @@ class NormalizerUnavailableError(RuntimeError):
 @dataclass
 class NormalityAnalysis:
     """The aligned face, its normalized version, the heatmap with its scoring region and the landmarks (all
-    in the aligned face's frame), and ``data``, the JSON result. ``observed``: the crop pixels that are the
-    photo's own, when the analysis left the rest out (``None`` when it used every pixel)."""
+    in the aligned face's frame), and ``data``, the JSON result. ``fit_mask``: the crop pixels the fit and
+    S used (``FIT_PIXELS``), ``None`` when every pixel was used."""
 
     aligned: np.ndarray
     normalized: np.ndarray
@@ -72,7 +74,21 @@ class NormalityAnalysis:
     region_mask: np.ndarray
     landmarks: np.ndarray
     data: dict[str, Any]
-    observed: np.ndarray | None = None
+    fit_mask: np.ndarray | None = None
+
+
+def fit_pixels_mask(observed: np.ndarray, landmarks: np.ndarray, fit_pixels: str) -> np.ndarray | None:
+    """The crop pixels a fit with ``fit_pixels`` uses, from the crop's observed-pixel mask and landmarks
+    (``None`` for ``all``)."""
+    from ml.normality.preprocess import face_mask
+
+    if fit_pixels not in FIT_PIXELS:
+        raise ValueError(f"Unknown fit pixels '{fit_pixels}'; choose one of {', '.join(FIT_PIXELS)}.")
+    if fit_pixels == "all":
+        return None
+    if fit_pixels == "observed":
+        return observed
+    return observed & face_mask(landmarks, observed.shape)
 
 
 def build_normalizer(
@@ -166,7 +182,7 @@ def analyze_normality(
     candidates: int | None = None,
     landmark_model: str = DLIB_68,
     residual_map: str = DEFAULT_RESIDUAL_MAP,
-    observed_only: bool = DEFAULT_OBSERVED_ONLY,
+    fit_pixels: str = DEFAULT_FIT_PIXELS,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -177,11 +193,12 @@ def analyze_normality(
     overrides K (default: the regressor's, or 1 without a rating). ``residual_map`` ``standardized``
     scores the PSE map relative to normal faces (the normalizer's stored residual reference; the raw
     map, with a note, when it has none); ``data["score_raw"]`` is always Hayajneh's S of the raw map.
-    ``observed_only``: the crop pixels the alignment filled with padding (the face filled the photo)
-    are left out of the latent normalizers' fit (not the inpainting normalizer's: its network was trained
+    ``fit_pixels`` (``FIT_PIXELS``): other than ``all``, the crop pixels the alignment filled with
+    padding (the face filled the photo), and with ``observed-face`` those outside the face outline, are
+    left out of the latent normalizers' fit (not the inpainting normalizer's: its network was trained
     with padding as context) and of S and the heatmap.
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
-    :class:`ml.core.subject.NoFaceError` without a face and, with ``observed_only``,
+    :class:`ml.core.subject.NoFaceError` without a face and, unless ``fit_pixels`` is ``all``,
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
     """
     from ml.normality.features import candidate_features, feature_vector
@@ -252,7 +269,7 @@ def analyze_normality(
         landmarks = subject_landmarks(detect_faces_with_landmarks(image, model=landmark_model))
     inpainting = normalizer == NORMALITY_INPAINTING
     aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
-    observed = aligned.observed if observed_only else None
+    observed = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -322,9 +339,9 @@ def analyze_normality(
         # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
         "reference": _reference_range(description, scored.metric),
         "crop_size": int(aligned.image.shape[0]),
-        # How much of the aligned crop is the photo's own (the rest is padding), and whether S used it alone.
+        # How much of the aligned crop is the photo's own (the rest is padding), and which pixels S used.
         "observed": {
-            "observed_only": observed_only,
+            "fit_pixels": fit_pixels,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "region_fraction": round(region_observed, 4),
         },

@@ -17,7 +17,7 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
-from ml.normality.analysis import DEFAULT_OBSERVED_ONLY, DEFAULT_RESIDUAL_MAP, RESIDUAL_MAPS
+from ml.normality.analysis import DEFAULT_FIT_PIXELS, DEFAULT_RESIDUAL_MAP, FIT_PIXELS, RESIDUAL_MAPS
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
@@ -118,7 +118,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.imageio import load_image
     from ml.core.subject import NoFaceError
     from ml.normality import validation
-    from ml.normality.analysis import analyze_normality, build_normalizer
+    from ml.normality.analysis import analyze_normality, build_normalizer, fit_pixels_mask
     from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
     from ml.normality.scoring import region_mask, score_pair
 
@@ -132,7 +132,7 @@ def _validate(args: argparse.Namespace) -> int:
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
         result = analyze_normality(
-            load_image(path), normalizer=name, weights=weights, rating=False, observed_only=args.observed_only
+            load_image(path), normalizer=name, weights=weights, rating=False, fit_pixels=args.fit_pixels
         )
         scored = {
             map_name: score_pair(
@@ -140,7 +140,7 @@ def _validate(args: argparse.Namespace) -> int:
                 result.normalized,
                 result.landmarks,
                 reference=reference,
-                observed=result.observed,
+                observed=result.fit_mask,
             )
             for map_name, reference in maps.items()
         }
@@ -156,8 +156,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
         zone = validation.lip_nose_zone(cleft.landmarks, cleft.aligned.shape)
         face = region_mask(cleft.landmarks, cleft.aligned.shape, "face_no_eyes")
-        if cleft.observed is not None:
-            face &= cleft.observed
+        if cleft.fit_mask is not None:
+            face &= cleft.fit_mask
         for map_name in maps:
             peak = validation.heatmap_peak(cleft_scores[map_name].heatmap, face)
             pairs[map_name].append(
@@ -273,15 +273,17 @@ def _validate(args: argparse.Namespace) -> int:
         sources = sources[args.defect_skip :][: args.defect_limit]
         faces = [cache[source] for source in sources]
         observed = None
-        if args.observed_only:
+        if args.fit_pixels != "all":
             masks = cached_observed_by_source(Path(args.cache_dir), 128)
             if any(source not in masks for source in sources):
                 raise CommandError(
                     "The aligned-face cache has no observed-pixel masks (written before they existed): "
                     "delete it and rebuild it (ml.normality.autoencoder.aligned_faces_cached), or pass "
-                    "--no-observed-only."
+                    "--fit-pixels all."
                 )
-            observed = [masks[source] for source in sources]
+            observed = [
+                fit_pixels_mask(masks[source], cache[source][1], args.fit_pixels) for source in sources
+            ]
         if isinstance(normalizer, InpaintingNormalizer):
 
             def normalize(image: np.ndarray, landmarks: np.ndarray, _: np.ndarray | None) -> np.ndarray:
@@ -313,7 +315,7 @@ def _validate(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "model": name,
         "weights": str(weights) if weights else "shipped",
-        "observed_only": args.observed_only,
+        "fit_pixels": args.fit_pixels,
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -356,7 +358,7 @@ def _framing(args: argparse.Namespace) -> int:
 
     def score(image: np.ndarray) -> dict[str, float]:
         result = analyze_normality(
-            image, normalizer=name, weights=weights, rating=False, observed_only=args.observed_only
+            image, normalizer=name, weights=weights, rating=False, fit_pixels=args.fit_pixels
         )
         return {
             map_name: score_pair(
@@ -364,7 +366,7 @@ def _framing(args: argparse.Namespace) -> int:
                 result.normalized,
                 result.landmarks,
                 reference=reference,
-                observed=result.observed,
+                observed=result.fit_mask,
             ).score
             for map_name, reference in maps.items()
         }
@@ -430,7 +432,7 @@ def _framing(args: argparse.Namespace) -> int:
     report = {
         "model": name,
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
-        "observed_only": args.observed_only,
+        "fit_pixels": args.fit_pixels,
         "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
@@ -579,7 +581,7 @@ def _score(args: argparse.Namespace) -> int:
             projection_steps=args.steps,
             adapt_steps=args.adapt_steps,
             residual_map=args.residual_map,
-            observed_only=args.observed_only,
+            fit_pixels=args.fit_pixels,
         )
     except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
@@ -1219,12 +1221,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     def observed_option(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--observed-only",
-            action=argparse.BooleanOptionalAction,
-            default=DEFAULT_OBSERVED_ONLY,
-            help="Fit the normalizer and score S on the aligned crop's pixels that are the photo's own, "
-            "leaving out the padding the alignment invents where the face fills the photo "
-            f"(default: {'on' if DEFAULT_OBSERVED_ONLY else 'off'}).",
+            "--fit-pixels",
+            choices=FIT_PIXELS,
+            default=DEFAULT_FIT_PIXELS,
+            help="Aligned-crop pixels the normalizer fits and S uses: all (padding included), observed "
+            "(the photo's own, not the padding the alignment invents where the face fills the photo) or "
+            f"observed-face (the photo's own inside the face outline). Default {DEFAULT_FIT_PIXELS}.",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")

@@ -74,3 +74,18 @@ def test_observed_mask_marks_padding_of_a_tight_crop_and_nothing_of_an_interior_
     inverse = np.linalg.inv(np.vstack([aligned.matrix, [0, 0, 1]]))[:2]
     photo_points = np.stack([columns, rows], axis=1) @ inverse[:, :2].T + inverse[:, 2]
     assert photo_points.min() >= -1 and photo_points.max() <= 151
+
+
+def test_fit_pixels_choose_all_observed_or_the_observed_face():
+    from ml.normality.analysis import fit_pixels_mask
+
+    rng = np.random.default_rng(3)
+    landmarks = synthetic_landmarks(150)
+    aligned = align_face(rng.integers(0, 256, (150, 150, 3), dtype=np.uint8), landmarks, 128)
+    assert fit_pixels_mask(aligned.observed, aligned.landmarks, "all") is None
+    assert fit_pixels_mask(aligned.observed, aligned.landmarks, "observed") is aligned.observed
+    face = fit_pixels_mask(aligned.observed, aligned.landmarks, "observed-face")
+    assert face.any() and not (face & ~aligned.observed).any()
+    assert (face & ~face_mask(aligned.landmarks, (128, 128))).sum() == 0
+    with pytest.raises(ValueError, match="observed-face"):
+        fit_pixels_mask(aligned.observed, aligned.landmarks, "padding")
