@@ -55,7 +55,13 @@ ANALYSIS_MIN_SIDE = 720
 # ``observed`` (only the photo's own pixels) or ``observed-face`` (the photo's own pixels inside the face
 # outline, so that the fit covers the same part of the face whatever the framing).
 FIT_PIXELS = ("all", "observed", "observed-face")
-DEFAULT_FIT_PIXELS = "all"
+# Per normalizer, where a setting other than ``all`` won the rule fixed before measuring (section 10).
+DEFAULT_FIT_PIXELS: dict[str, str] = {}
+
+
+def default_fit_pixels(normalizer: str) -> str:
+    """The fit pixels the analysis uses for ``normalizer`` unless the caller names them."""
+    return DEFAULT_FIT_PIXELS.get(normalizer, "all")
 
 
 class NormalizerUnavailableError(RuntimeError):
@@ -158,11 +164,14 @@ def zone_energy(heatmap: np.ndarray, zone_masks: np.ndarray) -> list[dict[str, A
     return rows
 
 
-def _reference_range(description: dict[str, Any], metric: str) -> dict[str, Any] | None:
+def _reference_range(description: dict[str, Any], metric: str, fit_pixels: str) -> dict[str, Any] | None:
     """The card's reference range and noise floor of S, if they were measured with this heatmap metric
-    (ranges measured before the standardized map existed are of the raw PSE map)."""
+    and these fit pixels (ranges measured before the standardized map, or the fit pixels, existed are of
+    the raw PSE map with every pixel fitted)."""
     reference = dict(description.get("details") or {}).get("reference")
     if reference is None or reference.get("heatmap", "pse-ycbcr-eroded") != metric:
+        return None
+    if reference.get("fit_pixels", "all") != fit_pixels:
         return None
     return reference
 
@@ -182,7 +191,7 @@ def analyze_normality(
     candidates: int | None = None,
     landmark_model: str = DLIB_68,
     residual_map: str = DEFAULT_RESIDUAL_MAP,
-    fit_pixels: str = DEFAULT_FIT_PIXELS,
+    fit_pixels: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -193,10 +202,11 @@ def analyze_normality(
     overrides K (default: the regressor's, or 1 without a rating). ``residual_map`` ``standardized``
     scores the PSE map relative to normal faces (the normalizer's stored residual reference; the raw
     map, with a note, when it has none); ``data["score_raw"]`` is always Hayajneh's S of the raw map.
-    ``fit_pixels`` (``FIT_PIXELS``): other than ``all``, the crop pixels the alignment filled with
-    padding (the face filled the photo), and with ``observed-face`` those outside the face outline, are
-    left out of the latent normalizers' fit (not the inpainting normalizer's: its network was trained
-    with padding as context) and of S and the heatmap.
+    ``fit_pixels`` (``FIT_PIXELS``; default :func:`default_fit_pixels`): other than ``all``, the crop
+    pixels the alignment filled with padding (the face filled the photo), and with ``observed-face``
+    those outside the face outline, are left out of the latent normalizers' fit (not the inpainting
+    normalizer's: its network was trained with padding as context) and of S and the heatmap. The rating's
+    features still come from candidates fitted on every pixel, as its regressor's were.
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
     :class:`ml.core.subject.NoFaceError` without a face and, unless ``fit_pixels`` is ``all``,
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
@@ -269,7 +279,10 @@ def analyze_normality(
         landmarks = subject_landmarks(detect_faces_with_landmarks(image, model=landmark_model))
     inpainting = normalizer == NORMALITY_INPAINTING
     aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
+    fit_pixels = fit_pixels or default_fit_pixels(normalizer)
     observed = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
+    # Rating regressors were fitted on features of candidates fitted on every pixel.
+    candidate_mask = None if regressor is not None else observed
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -279,13 +292,15 @@ def analyze_normality(
         )
     else:
         w_raw, normalizations = model.candidates(
-            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=observed
+            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=candidate_mask
         )
+    normalized = normalizations[0].image
+    if not inpainting and candidate_mask is not observed:
+        normalized = model.normalized_image(aligned.image, observed=observed)
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     report(progress, 0.92, "Scoring")
-    normalized = normalizations[0].image
     raw_scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric, observed=observed)
     scored = (
         score_pair(aligned.image, normalized, aligned.landmarks, region, metric, reference, observed)
@@ -337,7 +352,7 @@ def analyze_normality(
             "region": REGION_LABELS.get(scored.region, scored.region),
         },
         # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
-        "reference": _reference_range(description, scored.metric),
+        "reference": _reference_range(description, scored.metric, fit_pixels),
         "crop_size": int(aligned.image.shape[0]),
         # How much of the aligned crop is the photo's own (the rest is padding), and which pixels S used.
         "observed": {

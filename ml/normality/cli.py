@@ -17,7 +17,7 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
-from ml.normality.analysis import DEFAULT_FIT_PIXELS, DEFAULT_RESIDUAL_MAP, FIT_PIXELS, RESIDUAL_MAPS
+from ml.normality.analysis import DEFAULT_RESIDUAL_MAP, FIT_PIXELS, RESIDUAL_MAPS, default_fit_pixels
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
@@ -128,11 +128,12 @@ def _validate(args: argparse.Namespace) -> int:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
+    fit_pixels = args.fit_pixels or default_fit_pixels(name)
 
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
         result = analyze_normality(
-            load_image(path), normalizer=name, weights=weights, rating=False, fit_pixels=args.fit_pixels
+            load_image(path), normalizer=name, weights=weights, rating=False, fit_pixels=fit_pixels
         )
         scored = {
             map_name: score_pair(
@@ -273,7 +274,7 @@ def _validate(args: argparse.Namespace) -> int:
         sources = sources[args.defect_skip :][: args.defect_limit]
         faces = [cache[source] for source in sources]
         observed = None
-        if args.fit_pixels != "all":
+        if fit_pixels != "all":
             masks = cached_observed_by_source(Path(args.cache_dir), 128)
             if any(source not in masks for source in sources):
                 raise CommandError(
@@ -281,9 +282,7 @@ def _validate(args: argparse.Namespace) -> int:
                     "delete it and rebuild it (ml.normality.autoencoder.aligned_faces_cached), or pass "
                     "--fit-pixels all."
                 )
-            observed = [
-                fit_pixels_mask(masks[source], cache[source][1], args.fit_pixels) for source in sources
-            ]
+            observed = [fit_pixels_mask(masks[source], cache[source][1], fit_pixels) for source in sources]
         if isinstance(normalizer, InpaintingNormalizer):
 
             def normalize(image: np.ndarray, landmarks: np.ndarray, _: np.ndarray | None) -> np.ndarray:
@@ -315,7 +314,7 @@ def _validate(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "model": name,
         "weights": str(weights) if weights else "shipped",
-        "fit_pixels": args.fit_pixels,
+        "fit_pixels": fit_pixels,
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -355,10 +354,11 @@ def _framing(args: argparse.Namespace) -> int:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
+    fit_pixels = args.fit_pixels or default_fit_pixels(name)
 
     def score(image: np.ndarray) -> dict[str, float]:
         result = analyze_normality(
-            image, normalizer=name, weights=weights, rating=False, fit_pixels=args.fit_pixels
+            image, normalizer=name, weights=weights, rating=False, fit_pixels=fit_pixels
         )
         return {
             map_name: score_pair(
@@ -432,7 +432,7 @@ def _framing(args: argparse.Namespace) -> int:
     report = {
         "model": name,
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
-        "fit_pixels": args.fit_pixels,
+        "fit_pixels": fit_pixels,
         "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
@@ -524,8 +524,14 @@ def _write_reference(args: argparse.Namespace) -> int:
             f"The validate and framing reports must both hold figures of the {args.residual_map} residual "
             "map (reports of this version do, for each map the normalizer has)."
         )
+    fit_pixels = {report.get("fit_pixels", "all") for report in (validated, framing)}
+    if len(fit_pixels) != 1:
+        raise CommandError(
+            f"The validate and framing reports were made with different fit pixels: {fit_pixels}."
+        )
     reference = {
         **maps[0][args.residual_map]["reference"],
+        "fit_pixels": fit_pixels.pop(),
         "noise_floor": maps[1][args.residual_map]["noise_floor_95"],
         "noise_floor_meaning": "95th percentile of |S(re-framed) - S(original)| over "
         f"{framing['data']}: tight/loose crop, 0.5-2x scale, shifts, 5-degree rotations, JPEG 75/50",
@@ -541,6 +547,7 @@ def _write_reference(args: argparse.Namespace) -> int:
             "normalizer": card.name,
             "normalizer_version": card.version,
             "heatmap": reference["heatmap"],
+            "fit_pixels": reference["fit_pixels"],
             "measures": {
                 "normality_score": {
                     "repeatability_coefficient": reference["noise_floor"],
@@ -1223,10 +1230,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument(
             "--fit-pixels",
             choices=FIT_PIXELS,
-            default=DEFAULT_FIT_PIXELS,
             help="Aligned-crop pixels the normalizer fits and S uses: all (padding included), observed "
             "(the photo's own, not the padding the alignment invents where the face fills the photo) or "
-            f"observed-face (the photo's own inside the face outline). Default {DEFAULT_FIT_PIXELS}.",
+            "observed-face (the photo's own inside the face outline). Default: the normalizer's "
+            f"(autoencoder {default_fit_pixels(NORMALITY_AUTOENCODER)}, others all).",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")
