@@ -55,8 +55,10 @@ ANALYSIS_MIN_SIDE = 720
 # ``observed`` (only the photo's own pixels) or ``observed-face`` (the photo's own pixels inside the face
 # outline, so that the fit covers the same part of the face whatever the framing).
 FIT_PIXELS = ("all", "observed", "observed-face")
-# Per normalizer, where a setting other than ``all`` won the rule fixed before measuring (section 10).
-DEFAULT_FIT_PIXELS: dict[str, str] = {}
+# Per normalizer, where a setting other than ``all`` won the rule fixed before measuring (section 10): for
+# the autoencoder, fitting only the observed face halved the framing noise floor of S (0.508 → 0.286) and
+# raised crop-vs-original agreement (50 → 70 %), with the paired and lip-notch tests still passing.
+DEFAULT_FIT_PIXELS: dict[str, str] = {NORMALITY_AUTOENCODER: "observed-face"}
 
 
 def default_fit_pixels(normalizer: str) -> str:
