@@ -85,6 +85,23 @@ class NormalityAnalysis:
     fit_mask: np.ndarray | None = None
 
 
+def region_weighted_fit(
+    fit_mask: np.ndarray | None, landmarks: np.ndarray, shape: tuple[int, int], region: str, weight: float
+) -> np.ndarray | None:
+    """The per-pixel weight of the latent normalizer's fit: ``fit_mask`` (``None``: every pixel) with the
+    scoring region down-weighted to ``weight`` (Hayajneh et al. 2025's idea: the person's own face
+    elsewhere, the normal prior in the region); unchanged for ``weight`` 1."""
+    from ml.normality.scoring import region_mask
+
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"The region's fit weight must lie in [0, 1]; got {weight}.")
+    if weight == 1.0:
+        return fit_mask
+    weights = np.ones(shape[:2], np.float32) if fit_mask is None else fit_mask.astype(np.float32)
+    weights[region_mask(landmarks, shape[:2], region)] *= weight
+    return weights
+
+
 def fit_pixels_mask(observed: np.ndarray, landmarks: np.ndarray, fit_pixels: str) -> np.ndarray | None:
     """The crop pixels a fit with ``fit_pixels`` uses, from the crop's observed-pixel mask and landmarks
     (``None`` for ``all``)."""
@@ -194,6 +211,7 @@ def analyze_normality(
     landmark_model: str = DLIB_68,
     residual_map: str = DEFAULT_RESIDUAL_MAP,
     fit_pixels: str | None = None,
+    region_fit_weight: float = 1.0,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -209,6 +227,8 @@ def analyze_normality(
     those outside the face outline, are left out of the latent normalizers' fit (not the inpainting
     normalizer's: its network was trained with padding as context) and of S and the heatmap. The rating's
     features still come from candidates fitted on every pixel, as its regressor's were.
+    ``region_fit_weight`` below 1 down-weights the scoring region in the latent normalizer's fit
+    (:func:`region_weighted_fit`; S is unchanged in what it compares).
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
     :class:`ml.core.subject.NoFaceError` without a face and, unless ``fit_pixels`` is ``all``,
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
@@ -283,8 +303,11 @@ def analyze_normality(
     aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
     fit_pixels = fit_pixels or default_fit_pixels(normalizer)
     observed = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
+    fit_weights = region_weighted_fit(
+        observed, aligned.landmarks, aligned.image.shape, region, region_fit_weight
+    )
     # Rating regressors were fitted on features of candidates fitted on every pixel.
-    candidate_mask = None if regressor is not None else observed
+    candidate_mask = None if regressor is not None else fit_weights
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -297,8 +320,8 @@ def analyze_normality(
             aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=candidate_mask
         )
     normalized = normalizations[0].image
-    if not inpainting and candidate_mask is not observed:
-        normalized = model.normalized_image(aligned.image, observed=observed)
+    if not inpainting and candidate_mask is not fit_weights:
+        normalized = model.normalized_image(aligned.image, observed=fit_weights)
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

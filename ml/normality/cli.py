@@ -118,7 +118,12 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.imageio import load_image
     from ml.core.subject import NoFaceError
     from ml.normality import validation
-    from ml.normality.analysis import analyze_normality, build_normalizer, fit_pixels_mask
+    from ml.normality.analysis import (
+        analyze_normality,
+        build_normalizer,
+        fit_pixels_mask,
+        region_weighted_fit,
+    )
     from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
     from ml.normality.scoring import region_mask, score_pair
 
@@ -133,7 +138,12 @@ def _validate(args: argparse.Namespace) -> int:
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
         result = analyze_normality(
-            load_image(path), normalizer=name, weights=weights, rating=False, fit_pixels=fit_pixels
+            load_image(path),
+            normalizer=name,
+            weights=weights,
+            rating=False,
+            fit_pixels=fit_pixels,
+            region_fit_weight=args.region_fit_weight,
         )
         scored = {
             map_name: score_pair(
@@ -290,7 +300,10 @@ def _validate(args: argparse.Namespace) -> int:
         else:
 
             def normalize(image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-                return normalizer.normalized_image(image, observed=mask)
+                weights = region_weighted_fit(
+                    mask, landmarks, image.shape, "mouth_nose", args.region_fit_weight
+                )
+                return normalizer.normalized_image(image, observed=weights)
 
         evaluated = validation.evaluate_simulated_defects(
             faces, normalize, references=maps, observed=observed
@@ -315,6 +328,7 @@ def _validate(args: argparse.Namespace) -> int:
         "model": name,
         "weights": str(weights) if weights else "shipped",
         "fit_pixels": fit_pixels,
+        "region_fit_weight": args.region_fit_weight,
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -358,7 +372,12 @@ def _framing(args: argparse.Namespace) -> int:
 
     def score(image: np.ndarray) -> dict[str, float]:
         result = analyze_normality(
-            image, normalizer=name, weights=weights, rating=False, fit_pixels=fit_pixels
+            image,
+            normalizer=name,
+            weights=weights,
+            rating=False,
+            fit_pixels=fit_pixels,
+            region_fit_weight=args.region_fit_weight,
         )
         return {
             map_name: score_pair(
@@ -433,6 +452,7 @@ def _framing(args: argparse.Namespace) -> int:
         "model": name,
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
         "fit_pixels": fit_pixels,
+        "region_fit_weight": args.region_fit_weight,
         "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
@@ -589,6 +609,7 @@ def _score(args: argparse.Namespace) -> int:
             adapt_steps=args.adapt_steps,
             residual_map=args.residual_map,
             fit_pixels=args.fit_pixels,
+            region_fit_weight=args.region_fit_weight,
         )
     except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
@@ -1234,6 +1255,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(the photo's own, not the padding the alignment invents where the face fills the photo) or "
             "observed-face (the photo's own inside the face outline). Default: the normalizer's "
             f"(autoencoder {default_fit_pixels(NORMALITY_AUTOENCODER)}, others all).",
+        )
+        parser.add_argument(
+            "--region-fit-weight",
+            type=float,
+            default=1.0,
+            help="Weight of the scoring region's pixels in the latent normalizer's fit (1: like the rest; "
+            "0: the region is left to the normal-face prior, Hayajneh et al. 2025). Default 1.",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")
