@@ -89,3 +89,19 @@ def test_fit_pixels_choose_all_observed_or_the_observed_face():
     assert (face & ~face_mask(aligned.landmarks, (128, 128))).sum() == 0
     with pytest.raises(ValueError, match="observed-face"):
         fit_pixels_mask(aligned.observed, aligned.landmarks, "padding")
+
+
+def test_region_weight_lowers_only_the_scoring_region_in_the_fit():
+    from ml.normality.analysis import region_weighted_fit
+    from ml.normality.scoring import region_mask
+
+    landmarks = synthetic_landmarks(128)
+    region = region_mask(landmarks, (128, 128), "mouth_nose")
+    fit = np.ones((128, 128), dtype=bool)
+    fit[:10] = False
+    assert region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 1.0) is fit
+    weights = region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 0.25)
+    assert np.all(weights[region] == 0.25) and np.all(weights[:10] == 0) and weights[50, 5] == 1
+    assert region_weighted_fit(None, landmarks, (128, 128), "mouth_nose", 0.0)[region].max() == 0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 1.5)
