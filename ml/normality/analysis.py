@@ -302,9 +302,9 @@ def analyze_normality(
     inpainting = normalizer == NORMALITY_INPAINTING
     aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
     fit_pixels = fit_pixels or default_fit_pixels(normalizer)
-    observed = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
+    fit_mask = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
     fit_weights = region_weighted_fit(
-        observed, aligned.landmarks, aligned.image.shape, region, region_fit_weight
+        fit_mask, aligned.landmarks, aligned.image.shape, region, region_fit_weight
     )
     # Rating regressors were fitted on features of candidates fitted on every pixel.
     candidate_mask = None if regressor is not None else fit_weights
@@ -326,9 +326,9 @@ def analyze_normality(
 
     mark = time.perf_counter()
     report(progress, 0.92, "Scoring")
-    raw_scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric, observed=observed)
+    raw_scored = score_pair(aligned.image, normalized, aligned.landmarks, region, metric, observed=fit_mask)
     scored = (
-        score_pair(aligned.image, normalized, aligned.landmarks, region, metric, reference, observed)
+        score_pair(aligned.image, normalized, aligned.landmarks, region, metric, reference, fit_mask)
         if reference is not None and metric == "pse"
         else raw_scored
     )
@@ -376,12 +376,16 @@ def analyze_normality(
             "perceptual": METRIC_LABELS.get(model.metric, model.metric),
             "region": REGION_LABELS.get(scored.region, scored.region),
         },
-        # Where S of normal faces lies, and how much S moves when only the framing changes (model card).
-        "reference": _reference_range(description, scored.metric, fit_pixels),
+        # Where S of normal faces lies, and how much S moves when only the framing changes (model card);
+        # card ranges are measured with the region weighted like the rest of the fit.
+        "reference": _reference_range(description, scored.metric, fit_pixels)
+        if region_fit_weight == 1
+        else None,
         "crop_size": int(aligned.image.shape[0]),
         # How much of the aligned crop is the photo's own (the rest is padding), and which pixels S used.
         "observed": {
             "fit_pixels": fit_pixels,
+            "region_fit_weight": region_fit_weight,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "region_fraction": round(region_observed, 4),
         },
@@ -389,5 +393,5 @@ def analyze_normality(
         "timings": {key: round(value, 3) for key, value in timings.items()},
     }
     return NormalityAnalysis(
-        aligned.image, normalized, scored.heatmap, scored.mask, aligned.landmarks, data, observed
+        aligned.image, normalized, scored.heatmap, scored.mask, aligned.landmarks, data, fit_mask
     )
