@@ -228,7 +228,9 @@ def aligned_faces_cached(
 
     With ``cache`` (an ``.npz`` file) the alignment is done once and reused while the photo list and
     size are unchanged: face detection dominates, and training, evaluation and feature extraction
-    all need the same crops.
+    all need the same crops. The cache also keeps each crop's observed-pixel mask
+    (:attr:`ml.normality.preprocess.AlignedFace.observed`, read by :func:`cached_observed_by_source`);
+    a cache written before it had one is rebuilt.
     """
     from ml.core.imageio import load_image
     from ml.normality.preprocess import align_face
@@ -236,9 +238,9 @@ def aligned_faces_cached(
     names = [str(path) for path in paths]
     if cache is not None and cache.is_file():
         stored = np.load(cache, allow_pickle=False)
-        if int(stored["size"]) == size and list(stored["requested"]) == names:
+        if int(stored["size"]) == size and list(stored["requested"]) == names and "observed" in stored:
             return stored["faces"], stored["landmarks"], [str(name) for name in stored["sources"]]
-    faces, landmarks, sources = [], [], []
+    faces, landmarks, observed, sources = [], [], [], []
     for index, path in enumerate(paths):
         image = load_image(path)
         points = find_landmarks(image)
@@ -246,6 +248,7 @@ def aligned_faces_cached(
             aligned = align_face(image, points, size)
             faces.append(aligned.image)
             landmarks.append(aligned.landmarks)
+            observed.append(aligned.observed)
             sources.append(str(path))
         if progress is not None and (index + 1) % 200 == 0:
             progress(f"aligned {index + 1}/{len(paths)} photos, {len(faces)} faces")
@@ -260,6 +263,7 @@ def aligned_faces_cached(
             requested=np.array(names),
             faces=result[0],
             landmarks=result[1],
+            observed=np.stack(observed),
             sources=np.array(sources),
         )
     return result
@@ -276,6 +280,19 @@ def cached_faces_by_source(cache_dir: Path, size: int) -> dict[str, tuple[np.nda
             stored["sources"], stored["faces"], stored["landmarks"], strict=True
         ):
             found[str(source)] = (face, landmarks.astype(np.float64))
+    return found
+
+
+def cached_observed_by_source(cache_dir: Path, size: int) -> dict[str, np.ndarray]:
+    """The observed-pixel mask of every cached face at ``size``, by photo (caches written before the
+    masks existed have none and are skipped)."""
+    found: dict[str, np.ndarray] = {}
+    for cache in sorted(cache_dir.glob(f"*-{size}.npz")):
+        stored = np.load(cache, allow_pickle=False)
+        if int(stored["size"]) != size or "observed" not in stored:
+            continue
+        for source, observed in zip(stored["sources"], stored["observed"], strict=True):
+            found[str(source)] = observed.astype(bool)
     return found
 
 

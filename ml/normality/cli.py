@@ -17,8 +17,8 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
-from ml.normality.analysis import DEFAULT_RESIDUAL_MAP, RESIDUAL_MAPS
-from ml.normality.scoring import HEATMAP_METRICS, REGIONS
+from ml.normality.analysis import DEFAULT_RESIDUAL_MAP, FIT_PIXELS, RESIDUAL_MAPS, default_fit_pixels
+from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
 
@@ -118,8 +118,13 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.imageio import load_image
     from ml.core.subject import NoFaceError
     from ml.normality import validation
-    from ml.normality.analysis import analyze_normality, build_normalizer
-    from ml.normality.autoencoder import cached_faces_by_source
+    from ml.normality.analysis import (
+        analyze_normality,
+        build_normalizer,
+        fit_pixels_mask,
+        region_weighted_fit,
+    )
+    from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
     from ml.normality.scoring import region_mask, score_pair
 
     data = Path(args.data) if args.data else data_dir()
@@ -128,12 +133,26 @@ def _validate(args: argparse.Namespace) -> int:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
+    fit_pixels = args.fit_pixels or default_fit_pixels(name)
 
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
-        result = analyze_normality(load_image(path), normalizer=name, weights=weights, rating=False)
+        result = analyze_normality(
+            load_image(path),
+            normalizer=name,
+            weights=weights,
+            rating=False,
+            fit_pixels=fit_pixels,
+            region_fit_weight=args.region_fit_weight,
+        )
         scored = {
-            map_name: score_pair(result.aligned, result.normalized, result.landmarks, reference=reference)
+            map_name: score_pair(
+                result.aligned,
+                result.normalized,
+                result.landmarks,
+                reference=reference,
+                observed=result.fit_mask,
+            )
             for map_name, reference in maps.items()
         }
         return result, scored
@@ -148,6 +167,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
         zone = validation.lip_nose_zone(cleft.landmarks, cleft.aligned.shape)
         face = region_mask(cleft.landmarks, cleft.aligned.shape, "face_no_eyes")
+        if cleft.fit_mask is not None:
+            face &= cleft.fit_mask
         for map_name in maps:
             peak = validation.heatmap_peak(cleft_scores[map_name].heatmap, face)
             pairs[map_name].append(
@@ -182,8 +203,8 @@ def _validate(args: argparse.Namespace) -> int:
     for path in london:
         try:
             result, scored = analyse(path)
-        except NoFaceError:
-            _log(f"no face in {path.name}")
+        except (NoFaceError, RegionNotObservedError) as error:
+            _log(f"{path.name}: not scored: {error}")
             continue
         textures.append(validation.region_texture(result.aligned, result.region_mask))
         for map_name in maps:
@@ -259,13 +280,34 @@ def _validate(args: argparse.Namespace) -> int:
             for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
             if row["split"] == "val"
         }
-        faces = [face for source, face in sorted(cache.items()) if source.split("/mebeauty/")[-1] in val]
-        faces = faces[args.defect_skip :][: args.defect_limit]
+        sources = [source for source in sorted(cache) if source.split("/mebeauty/")[-1] in val]
+        sources = sources[args.defect_skip :][: args.defect_limit]
+        faces = [cache[source] for source in sources]
+        observed = None
+        if fit_pixels != "all":
+            masks = cached_observed_by_source(Path(args.cache_dir), 128)
+            if any(source not in masks for source in sources):
+                raise CommandError(
+                    "The aligned-face cache has no observed-pixel masks (written before they existed): "
+                    "delete it and rebuild it (ml.normality.autoencoder.aligned_faces_cached), or pass "
+                    "--fit-pixels all."
+                )
+            observed = [fit_pixels_mask(masks[source], cache[source][1], fit_pixels) for source in sources]
         if isinstance(normalizer, InpaintingNormalizer):
-            normalize = normalizer.normalized_image
+
+            def normalize(image: np.ndarray, landmarks: np.ndarray, _: np.ndarray | None) -> np.ndarray:
+                return normalizer.normalized_image(image, landmarks)
         else:
-            normalize = lambda image, landmarks: normalizer.normalized_image(image)  # noqa: E731
-        evaluated = validation.evaluate_simulated_defects(faces, normalize, references=maps)
+
+            def normalize(image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+                weights = region_weighted_fit(
+                    mask, landmarks, image.shape, "mouth_nose", args.region_fit_weight
+                )
+                return normalizer.normalized_image(image, observed=weights)
+
+        evaluated = validation.evaluate_simulated_defects(
+            faces, normalize, references=maps, observed=observed
+        )
         for map_name, (mebeauty_scores, results) in evaluated.items():
             per_map[map_name]["simulated_defects"] = {
                 "data": f"{len(faces)} held-out MEBeauty val faces (never trained on): SEMI-SYNTHETIC",
@@ -285,6 +327,8 @@ def _validate(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "model": name,
         "weights": str(weights) if weights else "shipped",
+        "fit_pixels": fit_pixels,
+        "region_fit_weight": args.region_fit_weight,
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -324,18 +368,31 @@ def _framing(args: argparse.Namespace) -> int:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
+    fit_pixels = args.fit_pixels or default_fit_pixels(name)
 
     def score(image: np.ndarray) -> dict[str, float]:
-        result = analyze_normality(image, normalizer=name, weights=weights, rating=False)
+        result = analyze_normality(
+            image,
+            normalizer=name,
+            weights=weights,
+            rating=False,
+            fit_pixels=fit_pixels,
+            region_fit_weight=args.region_fit_weight,
+        )
         return {
             map_name: score_pair(
-                result.aligned, result.normalized, result.landmarks, reference=reference
+                result.aligned,
+                result.normalized,
+                result.landmarks,
+                reference=reference,
+                observed=result.fit_mask,
             ).score
             for map_name, reference in maps.items()
         }
 
     differences: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     per_face = []
+    unscored: list[str] = []
     for path in sorted((data / "london" / "neutral").glob("*.jpg"))[args.skip :][: args.limit]:
         image = load_image(path)
         try:
@@ -346,8 +403,9 @@ def _framing(args: argparse.Namespace) -> int:
         for variant, framed in validation.reframings(image, landmarks).items():
             try:
                 scores[variant] = score(framed)
-            except NoFaceError:
-                _log(f"{path.name} {variant}: no face found")
+            except (NoFaceError, RegionNotObservedError) as error:
+                _log(f"{path.name} {variant}: not scored: {error}")
+                unscored.append(f"{path.stem} {variant}: {error}")
         for variant, values in scores.items():
             if variant != "original" and "original" in scores:
                 for map_name in maps:
@@ -367,7 +425,8 @@ def _framing(args: argparse.Namespace) -> int:
         try:
             crop = score(load_image(data / "mebeauty" / row["image"]))
             original = score(load_image(data / "mebeauty" / row["original"]))
-        except NoFaceError:
+        except (NoFaceError, RegionNotObservedError) as error:
+            unscored.append(f"MEBeauty {row['image']}: {error}")
             continue
         for map_name in maps:
             crops[map_name].append(crop[map_name] - original[map_name])
@@ -392,6 +451,9 @@ def _framing(args: argparse.Namespace) -> int:
     report = {
         "model": name,
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
+        "fit_pixels": fit_pixels,
+        "region_fit_weight": args.region_fit_weight,
+        "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
         "residual_maps": per_map,
@@ -482,8 +544,14 @@ def _write_reference(args: argparse.Namespace) -> int:
             f"The validate and framing reports must both hold figures of the {args.residual_map} residual "
             "map (reports of this version do, for each map the normalizer has)."
         )
+    fit_pixels = {report.get("fit_pixels", "all") for report in (validated, framing)}
+    if len(fit_pixels) != 1:
+        raise CommandError(
+            f"The validate and framing reports were made with different fit pixels: {fit_pixels}."
+        )
     reference = {
         **maps[0][args.residual_map]["reference"],
+        "fit_pixels": fit_pixels.pop(),
         "noise_floor": maps[1][args.residual_map]["noise_floor_95"],
         "noise_floor_meaning": "95th percentile of |S(re-framed) - S(original)| over "
         f"{framing['data']}: tight/loose crop, 0.5-2x scale, shifts, 5-degree rotations, JPEG 75/50",
@@ -499,6 +567,7 @@ def _write_reference(args: argparse.Namespace) -> int:
             "normalizer": card.name,
             "normalizer_version": card.version,
             "heatmap": reference["heatmap"],
+            "fit_pixels": reference["fit_pixels"],
             "measures": {
                 "normality_score": {
                     "repeatability_coefficient": reference["noise_floor"],
@@ -539,8 +608,10 @@ def _score(args: argparse.Namespace) -> int:
             projection_steps=args.steps,
             adapt_steps=args.adapt_steps,
             residual_map=args.residual_map,
+            fit_pixels=args.fit_pixels,
+            region_fit_weight=args.region_fit_weight,
         )
-    except (NormalizerUnavailableError, NoFaceError) as error:
+    except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
     if args.heatmap:
         Path(args.heatmap).write_bytes(
@@ -1176,6 +1247,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--residual-map", choices=RESIDUAL_MAPS, default=DEFAULT_RESIDUAL_MAP, help=help_text
         )
 
+    def observed_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--fit-pixels",
+            choices=FIT_PIXELS,
+            help="Aligned-crop pixels the normalizer fits and S uses: all (padding included), observed "
+            "(the photo's own, not the padding the alignment invents where the face fills the photo) or "
+            "observed-face (the photo's own inside the face outline). Default: the normalizer's "
+            f"(autoencoder {default_fit_pixels(NORMALITY_AUTOENCODER)}, others all).",
+        )
+        parser.add_argument(
+            "--region-fit-weight",
+            type=float,
+            default=1.0,
+            help="Weight of the scoring region's pixels in the latent normalizer's fit (1: like the rest; "
+            "0: the region is left to the normal-face prior, Hayajneh et al. 2025). Default 1.",
+        )
+
     score = actions.add_parser("score", help="Normality score of one face photo.")
     score.add_argument("image", help="Photo with one face (the largest face is scored).")
     score.add_argument("--json", action="store_true", help="Print a JSON document.")
@@ -1192,6 +1280,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     normalizer_options(score, tuple(NORMALIZERS))
     residual_map_option(score, "Heatmap and S: Hayajneh's raw PSE map (default) or standardized.")
+    observed_option(score)
     score.set_defaults(handler=_score)
 
     ceiling = actions.add_parser(
@@ -1301,6 +1390,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument("--cache-dir", help="Aligned-face caches written by train-inpainter --cache-dir.")
     validate.add_argument("--out", help="Write the JSON report here too.")
     residual_map_option(validate)
+    observed_option(validate)
     validate.set_defaults(handler=_validate)
 
     framing = actions.add_parser(
@@ -1314,6 +1404,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
     framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
     residual_map_option(framing)
+    observed_option(framing)
     framing.set_defaults(handler=_framing)
 
     fit_reference = actions.add_parser(

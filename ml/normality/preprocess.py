@@ -4,7 +4,9 @@ The crop follows the FFHQ recipe (Karras et al. 2019, ``ffhq-dataset/download_ff
 an oriented square ("quad") from the eye-to-eye and eye-to-mouth vectors, so the eyes are level
 and the face fills the same part of every crop; when the quad leaves the photo (the face fills
 the frame) the canvas is enlarged by mirror reflection, blurred and faded to the median colour
-towards the new border, so the generator never sees a hard edge.
+towards the new border, so the generator never sees a hard edge. The padding is invented content, so
+:class:`AlignedFace` also says which crop pixels are the photo's own (``observed``): the normalizer and
+the score can then leave the padding out.
 """
 
 from __future__ import annotations
@@ -14,15 +16,24 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+# Bilinear sampling mixes up to four canvas pixels; below this share of the photo's own value a crop
+# pixel counts as padding (the tolerance only absorbs float rounding of the warp).
+OBSERVED_THRESHOLD = 0.999
+
 
 @dataclass
 class AlignedFace:
-    """An aligned square face, its landmarks in crop coordinates and the photo → crop affine map."""
+    """An aligned square face, its landmarks in crop coordinates and the photo → crop affine map.
+
+    ``observed`` ``(size, size)`` bool: True where the crop pixel is the photo's own content, False where
+    it comes (even in part) from the blurred mirror padding, i.e. where the quad left the photo.
+    """
 
     image: np.ndarray
     landmarks: np.ndarray
     matrix: np.ndarray
     quad: np.ndarray
+    observed: np.ndarray
 
 
 def _check_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -52,8 +63,11 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
 
 def _pad_blurred_reflection(
     image: np.ndarray, pad: tuple[int, int, int, int], quad_size: float
-) -> np.ndarray:
-    """FFHQ padding: reflect, blur towards the new border and fade to the median colour."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """FFHQ padding: reflect, blur towards the new border and fade to the median colour.
+
+    Returns the padded canvas and, on the same grid, the share of each pixel that is the photo's own
+    value (0 in the padding; below 1 also in the band inside the photo that the blur reaches)."""
     left, top, right, bottom = pad
     padded = np.pad(image.astype(np.float32), ((top, bottom), (left, right), (0, 0)), mode="reflect")
     height, width = padded.shape[:2]
@@ -66,9 +80,14 @@ def _pad_blurred_reflection(
     # OpenCV's separable blur is several times faster than scipy's on a large canvas; the median colour
     # from every 4th pixel in each direction is the same to within a grey level.
     blurred = cv2.GaussianBlur(padded, (0, 0), sigmaX=blur, sigmaY=blur, borderType=cv2.BORDER_REFLECT)
-    padded += (blurred - padded) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
-    padded += (np.median(padded[::4, ::4], axis=(0, 1)) - padded) * np.clip(mask, 0.0, 1.0)
-    return padded
+    blur_weight = np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+    fade_weight = np.clip(mask, 0.0, 1.0)
+    padded += (blurred - padded) * blur_weight
+    padded += (np.median(padded[::4, ::4], axis=(0, 1)) - padded) * fade_weight
+    own = np.zeros((height, width), dtype=np.float32)
+    own[top : height - bottom, left : width - right] = 1.0
+    own *= (1.0 - blur_weight[..., 0]) * (1.0 - fade_weight[..., 0])
+    return padded, own
 
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFace:
@@ -116,15 +135,20 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
     ]
     offset = np.zeros(2)
     canvas = work.astype(np.float32)
+    own = np.ones((height, width), dtype=np.float32)
     if max(pad) > border - 4:
         pad = [max(p, int(np.rint(quad_size * scale * 0.3))) for p in pad]
-        canvas = _pad_blurred_reflection(work, (pad[0], pad[1], pad[2], pad[3]), quad_size * scale)
+        canvas, own = _pad_blurred_reflection(work, (pad[0], pad[1], pad[2], pad[3]), quad_size * scale)
         offset = np.array([pad[0], pad[1]], dtype=np.float64)
     source = (quad_work + offset).astype(np.float32)
     target = np.array([[0, 0], [0, size], [size, size], [size, 0]], dtype=np.float32)
     canvas_to_crop = cv2.getAffineTransform(source[:3], target[:3])
     aligned = cv2.warpAffine(
         canvas, canvas_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
+    # A crop pixel is observed when every canvas pixel its bilinear sample reads is the photo's own.
+    own_in_crop = cv2.warpAffine(
+        own, canvas_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
     # Compose photo → shrunk/padded canvas → crop, to map landmarks and heatmaps back.
     photo_to_canvas = np.array(
@@ -137,6 +161,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
         landmarks=aligned_points,
         matrix=matrix,
         quad=quad,
+        observed=own_in_crop >= OBSERVED_THRESHOLD,
     )
 
 

@@ -10,6 +10,11 @@
 * :func:`adapt_generator` — Hayajneh et al.'s Algorithm 2: latent frozen, a copy of the generator
   fine-tuned with LPIPS + L2 to the input for 50 iterations, so identity details the latent space
   cannot express are recovered while the averageness of w_norm is kept.
+
+Both take an optional ``observed`` mask ``(1, 1, H, W)`` in [0, 1]: where the aligned crop is padding
+invented by the alignment (the face filled the frame), the target is replaced at every step by the
+current output itself (:func:`observed_target`), so the loss there is zero whatever the distance and
+the fit follows only the photo's own pixels.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from ml.normality.perceptual import PerceptualDistance, load_perceptual
 ProgressCallback = Callable[[float, str], None]
 # Hayajneh et al., Algorithm 2: generator adaptation for 50 iterations.
 HAYAJNEH_ADAPT_STEPS = 50
+# With unobserved pixels, the encoder's start is re-encoded this many times from the photo with its
+# unobserved pixels replaced by the previous decoding (first by the average face), so padding does not
+# pull the starting latent.
+ENCODER_FILL_ITERATIONS = 2
 
 
 class LatentDecoder(Protocol):
@@ -128,6 +137,15 @@ def clip_and_resample_(w: torch.Tensor, clip: float, generator: torch.Generator)
     return count
 
 
+def observed_target(
+    target: torch.Tensor, output: torch.Tensor, observed: torch.Tensor | None
+) -> torch.Tensor:
+    """``target`` where observed, the (detached) ``output`` elsewhere: unobserved pixels cost nothing."""
+    if observed is None:
+        return target
+    return observed * target + (1.0 - observed) * output.detach()
+
+
 def project_latent(
     decoder: LatentDecoder,
     target: torch.Tensor,
@@ -137,6 +155,7 @@ def project_latent(
     config: ProjectionConfig = ProjectionConfig(),
     w_start: torch.Tensor | None = None,
     progress: ProgressCallback | None = None,
+    observed: torch.Tensor | None = None,
 ) -> ProjectionResult:
     """Invert ``target`` ``(1, 3, H, W)`` in [−1, 1]: Hayajneh Algorithm 1 with Boyaci's objective.
 
@@ -144,7 +163,8 @@ def project_latent(
     ``w̃ = w + N(0, σ_t²)`` (σ_t decays from 0.05·w_std to 0 over the first 75 % of the steps), R the
     noise regulariser (:func:`noise_regularization`) and d the perceptual distance. After each Adam
     step noise maps are renormalised and, if ``config.clip`` is set, components of w outside
-    ``[−clip, clip]`` are resampled. The w and noise of the lowest loss are returned.
+    ``[−clip, clip]`` are resampled. The w and noise of the lowest loss are returned. With
+    ``observed``, d compares only the observed pixels (:func:`observed_target`).
     """
     if target.ndim != 4 or target.shape[0] != 1 or target.shape[1] != 3:
         raise ValueError(f"target must be a (1, 3, H, W) tensor; got {tuple(target.shape)}.")
@@ -170,7 +190,7 @@ def project_latent(
             group["lr"] = learning_rate(step, config)
         w_noisy = w + torch.randn(w.shape, generator=random).to(w.device) * noise_strength
         image = decoder.decode(w_noisy, noises or None)
-        similarity = perceptual(image, target).mean()
+        similarity = perceptual(image, observed_target(target, image, observed)).mean()
         averageness = (w - w_avg).abs().mean()
         loss = config.lambda_sim * similarity + config.lambda_avg * averageness
         if noises:
@@ -206,11 +226,13 @@ def adapt_generator(
     learning_rate: float = 3e-4,
     l2_weight: float = 1.0,
     progress: ProgressCallback | None = None,
+    observed: torch.Tensor | None = None,
 ) -> nn.Module:
     """Hayajneh et al. Algorithm 2: fine-tune a copy of the generator with w and noise frozen.
 
     Loss ``d(G'(w), x) + l2_weight · ‖G'(w) − x‖²`` (mean squared error), Adam at
-    ``learning_rate`` (3e-4, as in pivotal tuning); the caller's generator is left untouched.
+    ``learning_rate`` (3e-4, as in pivotal tuning); the caller's generator is left untouched. With
+    ``observed``, both terms compare only the observed pixels (:func:`observed_target`).
     """
     adapted = copy.deepcopy(decoder).train()
     parameters = list(adapted.parameters())
@@ -221,7 +243,8 @@ def adapt_generator(
     frozen_noise = [n.detach() for n in noises] or None
     for step in range(steps):
         image = adapted.decode(w, frozen_noise)
-        loss = perceptual(image, target).mean() + l2_weight * F.mse_loss(image, target)
+        step_target = observed_target(target, image, observed)
+        loss = perceptual(image, step_target).mean() + l2_weight * F.mse_loss(image, step_target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -237,6 +260,19 @@ def image_to_tensor(image: np.ndarray, size: int) -> torch.Tensor:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"Expected an RGB uint8 (H, W, 3) image; got {getattr(image, 'shape', None)}.")
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    if tensor.shape[-2:] != (size, size):
+        tensor = F.interpolate(tensor, size=(size, size), mode="area")
+    return tensor
+
+
+def mask_to_tensor(observed: np.ndarray | None, size: int) -> torch.Tensor | None:
+    """Observed-pixel mask ``(H, W)`` → ``(1, 1, size, size)`` float in [0, 1] (area-resized), or ``None``."""
+    if observed is None:
+        return None
+    mask = np.asarray(observed)
+    if mask.ndim != 2:
+        raise ValueError(f"The observed mask must be (H, W); got {mask.shape}.")
+    tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
     if tensor.shape[-2:] != (size, size):
         tensor = F.interpolate(tensor, size=(size, size), mode="area")
     return tensor
@@ -279,7 +315,10 @@ class LatentNormalizer:
     ``(normalized_image, w_norm, w_raw)``: w_norm projected with λ_avg, the normalized image rendered
     by the generator adapted (Algorithm 2) at w_norm. Images are aligned RGB uint8 faces; they are
     resized to the generator resolution and the result is returned at that resolution.
-    ``w_start`` (an encoder's guess) may replace ``w_avg`` as the starting point.
+    ``w_start`` (an encoder's guess) may replace ``w_avg`` as the starting point. Every method takes
+    an optional ``observed`` mask ``(H, W)`` of the crop pixels that are the photo's own
+    (:attr:`ml.normality.preprocess.AlignedFace.observed`); the fit then ignores the others (``None``:
+    every pixel counts).
     """
 
     def __init__(
@@ -306,11 +345,17 @@ class LatentNormalizer:
     def metric(self) -> str:
         return self.perceptual.metric
 
-    def _start(self, target: torch.Tensor) -> torch.Tensor | None:
+    def _start(self, target: torch.Tensor, observed: torch.Tensor | None) -> torch.Tensor | None:
         if self.encoder is None:
             return None
         with torch.no_grad():
-            return self.encoder(target).reshape(1, -1)
+            if observed is None:
+                return self.encoder(target).reshape(1, -1)
+            # The unobserved pixels are first filled with the average face, then with each decoding.
+            w = self.w_avg
+            for _ in range(ENCODER_FILL_ITERATIONS + 1):
+                w = self.encoder(observed_target(target, self.decoder.decode(w), observed)).reshape(1, -1)
+            return w
 
     def _project(
         self,
@@ -318,6 +363,7 @@ class LatentNormalizer:
         lambda_avg: float,
         progress: ProgressCallback | None,
         seed: int | None = None,
+        observed: torch.Tensor | None = None,
     ) -> ProjectionResult:
         config = replace(self.config, lambda_avg=lambda_avg, seed=self.config.seed if seed is None else seed)
         return project_latent(
@@ -327,17 +373,25 @@ class LatentNormalizer:
             self.w_std,
             self.perceptual,
             config,
-            w_start=self._start(target),
+            w_start=self._start(target, observed),
             progress=progress,
+            observed=observed,
         )
 
-    def project(self, image: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+    def project(
+        self, image: np.ndarray, progress: ProgressCallback | None = None, observed: np.ndarray | None = None
+    ) -> np.ndarray:
         """``w_raw``: the projection without the averageness term."""
         target = image_to_tensor(image, self.decoder.size)
-        return self._project(target, 0.0, progress).w[0].numpy()
+        mask = mask_to_tensor(observed, self.decoder.size)
+        return self._project(target, 0.0, progress, observed=mask).w[0].numpy()
 
     def candidates(
-        self, image: np.ndarray, count: int = 5, progress: ProgressCallback | None = None
+        self,
+        image: np.ndarray,
+        count: int = 5,
+        progress: ProgressCallback | None = None,
+        observed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[Normalization]]:
         """``w_raw`` and ``count`` normalized candidates (Boyaci et al. average features over K = 5).
 
@@ -347,8 +401,9 @@ class LatentNormalizer:
         if count < 1:
             raise ValueError("At least one normalized candidate is needed.")
         target = image_to_tensor(image, self.decoder.size)
+        mask = mask_to_tensor(observed, self.decoder.size)
         share = 1.0 / (count + 1)
-        raw = self._project(target, 0.0, _stage(progress, 0.0, share), self.config.seed)
+        raw = self._project(target, 0.0, _stage(progress, 0.0, share), self.config.seed, mask)
         results = []
         for index in range(count):
             start = share * (index + 1)
@@ -357,6 +412,7 @@ class LatentNormalizer:
                 self.config.lambda_avg,
                 _stage(progress, start, start + 0.7 * share),
                 self.config.seed + index,
+                mask,
             )
             decoder = self.decoder
             if self.adapt_steps > 0:
@@ -368,6 +424,7 @@ class LatentNormalizer:
                     self.perceptual,
                     steps=self.adapt_steps,
                     progress=_stage(progress, start + 0.7 * share, start + share),
+                    observed=mask,
                 )
             with torch.no_grad():
                 normalized = decoder.decode(norm.w, norm.noises or None)
@@ -381,13 +438,18 @@ class LatentNormalizer:
             )
         return raw.w[0].numpy(), results
 
-    def normalized_image(self, image: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+    def normalized_image(
+        self, image: np.ndarray, progress: ProgressCallback | None = None, observed: np.ndarray | None = None
+    ) -> np.ndarray:
         """Only the normalized face: the w_norm projection and adaptation, without the w_raw projection.
 
         For evaluations that need the image alone; one projection cheaper than :meth:`normalize`.
         """
         target = image_to_tensor(image, self.decoder.size)
-        norm = self._project(target, self.config.lambda_avg, _stage(progress, 0.0, 0.7), self.config.seed)
+        mask = mask_to_tensor(observed, self.decoder.size)
+        norm = self._project(
+            target, self.config.lambda_avg, _stage(progress, 0.0, 0.7), self.config.seed, mask
+        )
         decoder = self.decoder
         if self.adapt_steps > 0:
             decoder = adapt_generator(
@@ -398,13 +460,16 @@ class LatentNormalizer:
                 self.perceptual,
                 steps=self.adapt_steps,
                 progress=_stage(progress, 0.7, 1.0),
+                observed=mask,
             )
         with torch.no_grad():
             return tensor_to_image(decoder.decode(norm.w, norm.noises or None))
 
-    def normalize_full(self, image: np.ndarray, progress: ProgressCallback | None = None) -> Normalization:
+    def normalize_full(
+        self, image: np.ndarray, progress: ProgressCallback | None = None, observed: np.ndarray | None = None
+    ) -> Normalization:
         """One normalized candidate with both latents and the perceptual metric used."""
-        return self.candidates(image, 1, progress)[1][0]
+        return self.candidates(image, 1, progress, observed)[1][0]
 
     def normalize(
         self, image: np.ndarray, progress: ProgressCallback | None = None

@@ -12,6 +12,10 @@ StyleGAN2-based model adaptation technique"):
 4. restriction to a region from the landmarks (mouth + nose, or the face without the eyes);
 5. ``S = −log(‖PSE_region‖_F / N)``, N = number of pixels in the region. Dividing by N makes
    regions of different sizes comparable; a higher S means a smaller difference, i.e. more normal.
+
+Where the aligned crop is padding the alignment invented (the face filled the photo), nothing was
+observed: with an ``observed`` mask those pixels are left out of the region and the heatmap, and a
+region that is mostly unobserved gets no score (:class:`RegionNotObservedError`).
 """
 
 from __future__ import annotations
@@ -28,9 +32,14 @@ if TYPE_CHECKING:
 
 Region = Literal["mouth_nose", "face_no_eyes"]
 REGIONS: tuple[str, ...] = ("mouth_nose", "face_no_eyes")
+# Plain-language region names, for messages and the pages.
+REGION_LABELS = {"mouth_nose": "mouth and nose", "face_no_eyes": "whole face without the eyes"}
 HEATMAP_METRICS: tuple[str, ...] = ("pse", "lpips", "ssim")
 # S is finite even for identical images: the normalised norm is floored at this value.
 MIN_NORMALISED_NORM = 1e-12
+# Below this share of its pixels inside the photo, a region's S would describe a different, smaller
+# region than the one named (and than the reference range's), so none is given.
+MIN_OBSERVED_COVERAGE = 0.6
 
 _JAW = slice(0, 17)
 _BROWS = slice(17, 27)
@@ -38,6 +47,10 @@ _NOSE = slice(27, 36)
 _RIGHT_EYE = slice(36, 42)
 _LEFT_EYE = slice(42, 48)
 _MOUTH = slice(48, 68)
+
+
+class RegionNotObservedError(ValueError):
+    """Too little of the scoring region lies inside the photo for a score; the message says how much."""
 
 
 def _check_image(image: np.ndarray, name: str) -> None:
@@ -144,9 +157,19 @@ def normality_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
     return float(-np.log(max(norm / pixel_count, MIN_NORMALISED_NORM)))
 
 
-def pse_heatmap(raw: np.ndarray, normalized: np.ndarray, erosion_size: int = 3) -> np.ndarray:
-    """Eroded YCbCr squared-error heatmap ``(H, W, 3)`` of Hayajneh et al."""
-    return erode_channels(squared_error_heatmap(raw, normalized), erosion_size)
+def pse_heatmap(
+    raw: np.ndarray, normalized: np.ndarray, erosion_size: int = 3, observed: np.ndarray | None = None
+) -> np.ndarray:
+    """Eroded YCbCr squared-error heatmap ``(H, W, 3)`` of Hayajneh et al.
+
+    With ``observed`` ``(H, W)`` bool, unobserved pixels take no part in their neighbours' erosion
+    (infinite before the minimum filter) and are 0 in the map.
+    """
+    squared = squared_error_heatmap(raw, normalized)
+    if observed is None:
+        return erode_channels(squared, erosion_size)
+    squared[~observed] = np.inf
+    return np.where(observed[..., None], erode_channels(squared, erosion_size), 0.0)
 
 
 def ssim_heatmap(raw: np.ndarray, normalized: np.ndarray) -> np.ndarray:
@@ -200,6 +223,8 @@ def score_pair(
     region: str = "mouth_nose",
     metric: str = "pse",
     reference: ResidualReference | None = None,
+    observed: np.ndarray | None = None,
+    min_coverage: float = MIN_OBSERVED_COVERAGE,
 ) -> ScoreResult:
     """Score a raw face against its normalized version within a landmark region.
 
@@ -207,22 +232,50 @@ def score_pair(
     ``ssim`` (comparison heatmaps scored with the same formula). With a ``reference`` of normal faces'
     residuals, the PSE map is standardized against it (:mod:`ml.normality.residual_reference`) before
     the same score formula. ``landmarks`` are in the coordinates of ``raw``.
+
+    ``observed`` ``(H, W)`` bool marks the pixels that are the photo's own (not alignment padding): the
+    others are set to 0 in the heatmap and left out of the region, and ``extra["observed_coverage"]``
+    is the share of the region kept. Below ``min_coverage`` :class:`RegionNotObservedError` is raised.
     """
     if metric not in HEATMAP_METRICS:
         raise ValueError(f"Unknown heatmap metric '{metric}'; choose one of {', '.join(HEATMAP_METRICS)}.")
     mask = region_mask(landmarks, raw.shape[:2], region)
+    extra: dict[str, float] = {}
+    inside = None
+    if observed is not None:
+        inside = np.asarray(observed, dtype=bool)
+        if inside.shape != mask.shape:
+            raise ValueError(f"Observed mask shape {inside.shape} does not match the image {mask.shape}.")
+        coverage = float((mask & inside).sum()) / max(int(mask.sum()), 1)
+        if coverage < min_coverage:
+            raise RegionNotObservedError(
+                f"Only {coverage:.0%} of the {REGION_LABELS[region]} region lies inside the photo "
+                f"(the rest of the aligned face would be filled in by the alignment); a score needs at "
+                f"least {min_coverage:.0%}. Use a photo that shows the whole face with a margin around it."
+            )
+        mask = mask & inside
+        extra["observed_coverage"] = coverage
     if metric == "pse" and reference is not None:
         from ml.normality.residual_reference import STANDARDIZED_METRIC, standardize
 
-        heatmap, used = standardize(pse_heatmap(raw, normalized), reference), STANDARDIZED_METRIC
+        pse = pse_heatmap(raw, normalized, observed=inside)
+        heatmap, used = standardize(pse, reference), STANDARDIZED_METRIC
     elif metric == "pse":
-        heatmap, used = pse_heatmap(raw, normalized), "pse-ycbcr-eroded"
+        heatmap, used = pse_heatmap(raw, normalized, observed=inside), "pse-ycbcr-eroded"
     elif metric == "ssim":
         heatmap, used = ssim_heatmap(raw, normalized), "ssim-y"
     else:
         heatmap, used = lpips_heatmap(raw, normalized)
+    if inside is not None:
+        # SSIM and LPIPS windows still see unobserved neighbours; their maps are comparison metrics only.
+        heatmap = np.where(inside[..., None] if heatmap.ndim == 3 else inside, heatmap, 0.0)
     return ScoreResult(
-        score=normality_score(heatmap, mask), heatmap=heatmap, mask=mask, region=region, metric=used
+        score=normality_score(heatmap, mask),
+        heatmap=heatmap,
+        mask=mask,
+        region=region,
+        metric=used,
+        extra=extra,
     )
 
 

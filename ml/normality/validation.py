@@ -114,7 +114,8 @@ DEFECTS: dict[str, Callable[[np.ndarray, np.ndarray, int], SimulatedDefect]] = {
     "local_warp": lambda image, landmarks, index: simulate_local_warp(image, landmarks, index),
 }
 
-Normalize = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# (aligned face, its landmarks, its observed-pixel mask or None) → normalized face.
+Normalize = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
 
 
 @dataclass
@@ -136,21 +137,27 @@ def evaluate_simulated_defects(
     region: str = "mouth_nose",
     peak_tolerance: int = 2,
     references: Mapping[str, ResidualReference | None] | None = None,
+    observed: Sequence[np.ndarray] | None = None,
 ) -> dict[str, tuple[list[float], list[DefectResult]]]:
     """Each aligned ``(face, landmarks)`` and its altered copies, normalized once by ``normalize(image,
-    landmarks)`` and scored with each residual map of ``references`` (name → reference of normal faces'
-    residuals, ``None`` for the raw PSE map; default: the raw map alone, named ``raw``); the same
+    landmarks, observed)`` (``observed``: each face's observed-pixel mask, which then also restricts the
+    score and the peak; ``None``: every pixel counts) and scored with each residual map of
+    ``references`` (name → reference of normal faces' residuals, ``None`` for the raw PSE map; default:
+    the raw map alone, named ``raw``); the same
     landmarks are used for the altered face (the defect is small). Per map: the unaltered faces' scores
     S (a normal group for other comparisons) and one result per defect."""
     if not faces:
         raise ValueError("No faces to evaluate.")
     maps = dict(references) if references is not None else {"raw": None}
+    masks: list[np.ndarray | None] = list(observed) if observed is not None else [None] * len(faces)
+    if len(masks) != len(faces):
+        raise ValueError(f"{len(masks)} observed masks for {len(faces)} faces.")
     kernel = np.ones((2 * peak_tolerance + 1, 2 * peak_tolerance + 1), np.uint8)
-    normalized = [normalize(image, points) for image, points in faces]
+    normalized = [normalize(image, points, mask) for (image, points), mask in zip(faces, masks, strict=True)]
     normal_scores = {
         name: [
-            score_pair(image, twin, points, region, reference=reference)
-            for (image, points), twin in zip(faces, normalized, strict=True)
+            score_pair(image, twin, points, region, reference=reference, observed=mask)
+            for (image, points), twin, mask in zip(faces, normalized, masks, strict=True)
         ]
         for name, reference in maps.items()
     }
@@ -160,10 +167,12 @@ def evaluate_simulated_defects(
             defect = DEFECTS[defect_name](image, points, index)
             if not defect.mask.any():
                 continue
-            twin = normalize(defect.image, points)
+            twin = normalize(defect.image, points, masks[index])
             changed = cv2.dilate(defect.mask.astype(np.uint8), kernel)
             for name, reference in maps.items():
-                altered = score_pair(defect.image, twin, points, region, reference=reference)
+                altered = score_pair(
+                    defect.image, twin, points, region, reference=reference, observed=masks[index]
+                )
                 tallies[name].setdefault(defect_name, []).append(
                     (
                         altered.score,

@@ -121,3 +121,21 @@ def test_normalized_image_matches_the_interface(trained):
 def test_autoencoder_normalizer_clamps_its_tanh_latent(trained):
     normalizer = autoencoder_normalizer(trained.model, ProjectionConfig(steps=3), adapt_steps=0)
     assert normalizer.config.clip_mode == "clamp" and normalizer.config.steps == 3
+
+
+def test_masked_normalization_ignores_the_content_of_unobserved_pixels(trained):
+    normalizer = autoencoder_normalizer(
+        trained.model, ProjectionConfig(steps=3), adapt_steps=3, perceptual=load_perceptual(False)
+    )
+    image = blobs(1, seed=5)[0]
+    observed = np.zeros(image.shape[:2], dtype=bool)
+    observed[6:26, 4:28] = True
+    repainted = image.copy()
+    repainted[~observed] = np.random.default_rng(0).integers(0, 256, (int((~observed).sum()), 3))
+    masked = [normalizer.normalized_image(face, observed=observed) for face in (image, repainted)]
+    np.testing.assert_allclose(masked[0].astype(int), masked[1].astype(int), atol=1)
+    full = normalizer.normalize_full(repainted, observed=observed)
+    np.testing.assert_allclose(full.image.astype(int), masked[1].astype(int), atol=1)
+    # Without the mask the repainted pixels do pull the fit (so the check above is not vacuous).
+    unmasked = [normalizer.normalized_image(face) for face in (image, repainted)]
+    assert np.abs(unmasked[0].astype(int) - unmasked[1].astype(int)).max() > 5

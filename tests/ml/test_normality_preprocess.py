@@ -53,3 +53,55 @@ def test_face_mask_contains_face_and_not_background():
     assert smaller.sum() < mask.sum()
     with pytest.raises(ValueError, match="68, 2"):
         face_mask(np.zeros((10, 2)), (128, 128))
+
+
+def test_observed_mask_marks_padding_of_a_tight_crop_and_nothing_of_an_interior_crop():
+    rng = np.random.default_rng(1)
+    roomy = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    interior = align_face(roomy, synthetic_landmarks(128) * 1.5 + 100, 64)
+    assert interior.observed.shape == (64, 64) and interior.observed.dtype == bool
+    assert interior.observed.all()
+
+    tight = rng.integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    landmarks = synthetic_landmarks(150)
+    aligned = align_face(tight, landmarks, 128)
+    assert ffhq_quad(landmarks).min() < 0  # the quad leaves the photo: padding fills the crop's rim
+    assert not aligned.observed[:4, :4].any() and not aligned.observed[-4:, -4:].any()
+    mouth = np.round(aligned.landmarks[48:68].mean(0)).astype(int)
+    assert aligned.observed[mouth[1], mouth[0]]
+    # Every observed crop pixel samples the photo itself, never the padded canvas around it.
+    rows, columns = np.nonzero(aligned.observed)
+    inverse = np.linalg.inv(np.vstack([aligned.matrix, [0, 0, 1]]))[:2]
+    photo_points = np.stack([columns, rows], axis=1) @ inverse[:, :2].T + inverse[:, 2]
+    assert photo_points.min() >= -1 and photo_points.max() <= 151
+
+
+def test_fit_pixels_choose_all_observed_or_the_observed_face():
+    from ml.normality.analysis import fit_pixels_mask
+
+    rng = np.random.default_rng(3)
+    landmarks = synthetic_landmarks(150)
+    aligned = align_face(rng.integers(0, 256, (150, 150, 3), dtype=np.uint8), landmarks, 128)
+    assert fit_pixels_mask(aligned.observed, aligned.landmarks, "all") is None
+    assert fit_pixels_mask(aligned.observed, aligned.landmarks, "observed") is aligned.observed
+    face = fit_pixels_mask(aligned.observed, aligned.landmarks, "observed-face")
+    assert face.any() and not (face & ~aligned.observed).any()
+    assert (face & ~face_mask(aligned.landmarks, (128, 128))).sum() == 0
+    with pytest.raises(ValueError, match="observed-face"):
+        fit_pixels_mask(aligned.observed, aligned.landmarks, "padding")
+
+
+def test_region_weight_lowers_only_the_scoring_region_in_the_fit():
+    from ml.normality.analysis import region_weighted_fit
+    from ml.normality.scoring import region_mask
+
+    landmarks = synthetic_landmarks(128)
+    region = region_mask(landmarks, (128, 128), "mouth_nose")
+    fit = np.ones((128, 128), dtype=bool)
+    fit[:10] = False
+    assert region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 1.0) is fit
+    weights = region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 0.25)
+    assert np.all(weights[region] == 0.25) and np.all(weights[:10] == 0) and weights[50, 5] == 1
+    assert region_weighted_fit(None, landmarks, (128, 128), "mouth_nose", 0.0)[region].max() == 0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 1.5)

@@ -114,3 +114,29 @@ def test_bad_inputs_are_explained():
         scoring.squared_error_heatmap(np.zeros((4, 4, 3), np.uint8), np.zeros((5, 4, 3), np.uint8))
     with pytest.raises(ValueError, match="68, 2"):
         scoring.region_mask(np.zeros((5, 2)), (10, 10), "mouth_nose")
+
+
+def test_unobserved_pixels_leave_the_score_and_a_mostly_unobserved_region_is_refused():
+    rng = np.random.default_rng(2)
+    face = rng.integers(80, 200, size=(128, 128, 3), dtype=np.uint8)
+    normalized = rng.integers(80, 200, size=(128, 128, 3), dtype=np.uint8)
+    landmarks = synthetic_landmarks()
+    region = scoring.region_mask(landmarks, (128, 128), "mouth_nose")
+    everything = np.ones((128, 128), dtype=bool)
+    assert scoring.score_pair(face, normalized, landmarks, observed=everything).score == pytest.approx(
+        scoring.score_pair(face, normalized, landmarks).score
+    )
+    rows = np.nonzero(region.any(axis=1))[0]
+    observed = everything.copy()
+    observed[rows[-1] - (rows[-1] - rows[0]) // 4 :] = False  # the bottom quarter of the region: padding
+    spoiled = face.copy()
+    spoiled[~observed] = 0  # whatever the padding holds does not enter S
+    partial = scoring.score_pair(spoiled, normalized, landmarks, observed=observed)
+    assert partial.score == pytest.approx(
+        scoring.score_pair(face, normalized, landmarks, observed=observed).score
+    )
+    assert not partial.mask[~observed].any() and not partial.heatmap[~observed].any()
+    assert 0.6 <= partial.extra["observed_coverage"] < 1.0
+    observed[rows[0] + (rows[-1] - rows[0]) // 3 :] = False
+    with pytest.raises(scoring.RegionNotObservedError, match=r"Only \d+% of the mouth and nose region"):
+        scoring.score_pair(face, normalized, landmarks, observed=observed)

@@ -31,7 +31,7 @@ def test_ideal_normalizer_detects_every_simulated_defect():
     clean = {i: textured_face(i) for i in range(3)}
     faces = [(clean[i], synthetic_landmarks()) for i in range(3)]
 
-    def ideal(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    def ideal(image: np.ndarray, landmarks: np.ndarray, observed: np.ndarray | None) -> np.ndarray:
         return min(clean.values(), key=lambda face: float(np.abs(face.astype(int) - image).sum()))
 
     normal_scores, results = validation.evaluate_simulated_defects(faces, ideal)["raw"]

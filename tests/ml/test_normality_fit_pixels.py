@@ -1,0 +1,53 @@
+"""The analysis's fit pixels on a real photo: a tight crop's padding is reported and left out, S does not
+depend on whether a rating is asked, and a card's range is shown only for the fit pixels it was measured
+with."""
+
+import numpy as np
+import pytest
+
+from ml.config import data_dir_or_none
+from ml.normality import models
+
+
+@pytest.fixture(scope="module")
+def tight_crop() -> np.ndarray:
+    data = data_dir_or_none()
+    if data is None or not (data / "london" / "neutral").is_dir():
+        pytest.skip("the face data directory (FACET_DATA_DIR) with london/ is absent")
+    if not models.autoencoder_weights_path().is_file() or not models.regressor_path().is_file():
+        pytest.skip("the shipped autoencoder or rating regressor is not installed")
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_landmarks
+    from ml.normality.validation import reframings
+
+    image = load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
+    return reframings(image, subject_landmarks(detect_faces_with_landmarks(image)))["tight_crop"]
+
+
+def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_asked(tight_crop):
+    from ml.normality.analysis import analyze_normality
+
+    fast = {"projection_steps": 1, "adapt_steps": 2, "candidates": 1, "fit_pixels": "observed-face"}
+    scored = analyze_normality(tight_crop, rating=False, **fast)
+    rated = analyze_normality(tight_crop, rating=True, **fast)
+    assert scored.data["observed"]["fit_pixels"] == "observed-face"
+    assert scored.data["observed"]["crop_fraction"] < 0.5  # the quad left the photo: mostly padding
+    assert scored.fit_mask is not None and not scored.region_mask[~scored.fit_mask].any()
+    assert not scored.heatmap[~scored.fit_mask].any()
+    assert rated.data["rating"] is not None
+    # The rating's candidates are fitted on every pixel (as its regressor's were), S on the fit pixels.
+    assert rated.data["score"] == pytest.approx(scored.data["score"])
+    assert rated.data["features"] != scored.data["features"]
+    every_pixel = analyze_normality(tight_crop, rating=False, **{**fast, "fit_pixels": "all"})
+    assert every_pixel.fit_mask is None and every_pixel.data["score"] != pytest.approx(scored.data["score"])
+
+
+def test_a_cards_range_is_shown_only_for_the_fit_pixels_it_was_measured_with():
+    from ml.normality.analysis import _reference_range
+
+    description = {"details": {"reference": {"heatmap": "pse-ycbcr-eroded", "noise_floor": 0.3}}}
+    assert _reference_range(description, "pse-ycbcr-eroded", "all") is not None  # recorded before: all
+    assert _reference_range(description, "pse-ycbcr-eroded", "observed-face") is None
+    description["details"]["reference"]["fit_pixels"] = "observed-face"
+    assert _reference_range(description, "pse-ycbcr-eroded", "observed-face") is not None
