@@ -53,6 +53,7 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
     import numpy as np
     from django.conf import settings
 
+    from ml.normality.analysis import default_fit_pixels
     from ml.normality.autoencoder import autoencoder_normalizer
     from ml.normality.calibration import (
         FeatureCache,
@@ -79,7 +80,7 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
     rated = [item for item in items if item.code in means.index]
     if len(rated) < 10:
         raise ValueError(f"Only {len(rated)} photos of the study have included ratings; a fit needs 10.")
-    candidates = int(fit.parameters.get("candidates", 5))
+    candidates = int(fit.parameters.get("candidates", 1))
     trials = int(fit.parameters.get("trials", 20))
     report(0.02, "Loading the normalizer")
     # The normalizer the study's normality jobs run, so that the regressor sees the features they compute.
@@ -93,6 +94,7 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
         "candidates": candidates,
         "projection_steps": normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
+        "fit_pixels": default_fit_pixels(NORMALITY_AUTOENCODER),
     }
     cache = FeatureCache(
         Path(settings.VAR_DIR) / "cache" / "normality-features",
@@ -117,7 +119,11 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
         return load
 
     features = features_for_contents(
-        [(item.code, read(item)) for item in rated], normalizer, candidates, cache
+        [(item.code, read(item)) for item in rated],
+        normalizer,
+        candidates,
+        cache,
+        fit_pixels=settings_used["fit_pixels"],
     )
     low, high = survey.scale_min, survey.scale_max
     samples = [

@@ -116,6 +116,11 @@ def fit_pixels_mask(observed: np.ndarray, landmarks: np.ndarray, fit_pixels: str
     return observed & face_mask(landmarks, observed.shape)
 
 
+def regressor_fit_pixels(regressor: dict[str, Any]) -> str:
+    """The fit pixels a rating regressor's features were extracted with (``all`` before they existed)."""
+    return str(regressor.get("normalizer_settings", {}).get("fit_pixels", "all"))
+
+
 def build_normalizer(
     name: str, weights: Path | str | None, projection_steps: int | None, adapt_steps: int | None
 ) -> Any:
@@ -226,7 +231,8 @@ def analyze_normality(
     pixels the alignment filled with padding (the face filled the photo), and with ``observed-face``
     those outside the face outline, are left out of the latent normalizers' fit (not the inpainting
     normalizer's: its network was trained with padding as context) and of S and the heatmap. The rating's
-    features still come from candidates fitted on every pixel, as its regressor's were.
+    features come from candidates fitted on the pixels its regressor's were (``regressor_fit_pixels``);
+    when those are ``fit_pixels`` one set of candidates serves the rating and S.
     ``region_fit_weight`` below 1 down-weights the scoring region in the latent normalizer's fit
     (:func:`region_weighted_fit`; S is unchanged in what it compares).
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
@@ -306,8 +312,13 @@ def analyze_normality(
     fit_weights = region_weighted_fit(
         fit_mask, aligned.landmarks, aligned.image.shape, region, region_fit_weight
     )
-    # Rating regressors were fitted on features of candidates fitted on every pixel.
-    candidate_mask = None if regressor is not None else fit_weights
+    # The rating's features must come from candidates fitted on the pixels its regressor's were; when
+    # those are the analysis' own, one set of candidates serves both the rating and S.
+    rating_fit_pixels = regressor_fit_pixels(regressor) if regressor is not None else fit_pixels
+    shared_fit = rating_fit_pixels == fit_pixels and region_fit_weight == 1
+    candidate_mask = (
+        fit_weights if shared_fit else fit_pixels_mask(aligned.observed, aligned.landmarks, rating_fit_pixels)
+    )
     timings["detect_align_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -320,7 +331,7 @@ def analyze_normality(
             aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=candidate_mask
         )
     normalized = normalizations[0].image
-    if not inpainting and candidate_mask is not fit_weights:
+    if not inpainting and not shared_fit:
         normalized = model.normalized_image(aligned.image, observed=fit_weights)
     timings["normalize_s"] = time.perf_counter() - mark
 
@@ -333,7 +344,11 @@ def analyze_normality(
         else raw_scored
     )
     features = candidate_features(
-        aligned.image, [(c.image, c.w_norm) for c in normalizations], w_raw, model.perceptual
+        aligned.image,
+        [(c.image, c.w_norm) for c in normalizations],
+        w_raw,
+        model.perceptual,
+        None if inpainting else candidate_mask,
     )
     rating_result = None
     if regressor is not None:

@@ -84,8 +84,12 @@ class FeatureCache:
                 handle.write(json.dumps(record) + "\n")
 
 
-def photo_features(image: np.ndarray, normalizer: Any, candidates: int) -> dict[str, float]:
-    """Boyaci's five features of a photo's largest face, averaged over ``candidates`` normalizations."""
+def photo_features(
+    image: np.ndarray, normalizer: Any, candidates: int, fit_pixels: str = "all"
+) -> dict[str, float]:
+    """Boyaci's five features of a photo's largest face, averaged over ``candidates`` normalizations
+    fitted on ``fit_pixels`` (:data:`ml.normality.analysis.FIT_PIXELS`), as the normality job does."""
+    from ml.normality.analysis import fit_pixels_mask
     from ml.normality.autoencoder import largest_face_landmarks
     from ml.normality.preprocess import align_face
 
@@ -93,9 +97,10 @@ def photo_features(image: np.ndarray, normalizer: Any, candidates: int) -> dict[
     if landmarks is None:
         raise NoFaceFound("No face was found in the photo.")
     aligned = align_face(image, landmarks, normalizer.decoder.size)
-    w_raw, normalized = normalizer.candidates(aligned.image, candidates)
+    fit_mask = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
+    w_raw, normalized = normalizer.candidates(aligned.image, candidates, observed=fit_mask)
     return candidate_features(
-        aligned.image, [(c.image, c.w_norm) for c in normalized], w_raw, normalizer.perceptual
+        aligned.image, [(c.image, c.w_norm) for c in normalized], w_raw, normalizer.perceptual, fit_mask
     )
 
 
@@ -105,6 +110,7 @@ def features_for_images(
     candidates: int,
     cache: FeatureCache,
     log: Callable[[str], None] = lambda message: None,
+    fit_pixels: str = "all",
 ) -> dict[Path, dict[str, float] | None]:
     """Features of each photo file (``None`` where no face was found), from the cache where possible."""
     return features_for_contents(
@@ -113,6 +119,7 @@ def features_for_images(
         candidates,
         cache,
         log,
+        fit_pixels,
     )
 
 
@@ -122,8 +129,10 @@ def features_for_contents(
     candidates: int,
     cache: FeatureCache,
     log: Callable[[str], None] = lambda message: None,
+    fit_pixels: str = "all",
 ) -> dict[Any, dict[str, float] | None]:
-    """Features of each ``(key, read_bytes)`` photo (``None`` where no face was found), cached by content.
+    """Features of each ``(key, read_bytes)`` photo (``None`` where no face was found), cached by content
+    (the cache's setting must name ``fit_pixels``).
 
     Photos are decoded as the normality job decodes them (large JPEGs at reduced size), so the features
     a regressor is fitted on are those the study's jobs compute."""
@@ -138,7 +147,9 @@ def features_for_contents(
             found[key] = cached
             continue
         try:
-            features: dict[str, float] | None = photo_features(load_photo(content)[0], normalizer, candidates)
+            features: dict[str, float] | None = photo_features(
+                load_photo(content)[0], normalizer, candidates, fit_pixels
+            )
         except NoFaceFound:
             features = None
         cache.put(digest, features)
@@ -265,7 +276,7 @@ def regressor_document(
     calibration: Calibration,
     *,
     trained_on: str,
-    normalizer_settings: Mapping[str, int],
+    normalizer_settings: Mapping[str, Any],
     metrics: Mapping[str, Any],
 ) -> dict[str, Any]:
     """What ``fit-regressor`` saves with joblib and ``score --regressor`` (and the worker) loads."""

@@ -17,7 +17,13 @@ from ml.cli import CommandError, print_json
 from ml.config import data_dir
 from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
 from ml.modelcard import ModelCard, card_path, write_card
-from ml.normality.analysis import DEFAULT_RESIDUAL_MAP, FIT_PIXELS, RESIDUAL_MAPS, default_fit_pixels
+from ml.normality.analysis import (
+    DEFAULT_RESIDUAL_MAP,
+    FIT_PIXELS,
+    RESIDUAL_MAPS,
+    default_fit_pixels,
+    fit_pixels_mask,
+)
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
@@ -36,20 +42,21 @@ def _log(message: str) -> None:
 
 def _aligned_face(
     path: Path, size: int, cache: dict[str, tuple[np.ndarray, np.ndarray]]
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(aligned face, crop landmarks)`` from the cache, else by detection; ``None`` without a face."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """``(aligned face, crop landmarks, observed pixels)`` from the cache (which does not know the
+    observed pixels: ``None``), else by detection; ``None`` without a face."""
     from ml.core.imageio import load_image
     from ml.normality.autoencoder import largest_face_landmarks
     from ml.normality.preprocess import align_face
 
     if str(path) in cache:
-        return cache[str(path)]
+        return (*cache[str(path)], None)
     image = load_image(path)
     landmarks = largest_face_landmarks(image)
     if landmarks is None:
         return None
     aligned = align_face(image, landmarks, size)
-    return aligned.image, aligned.landmarks
+    return aligned.image, aligned.landmarks, aligned.observed
 
 
 def _face_cache(args: argparse.Namespace, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -852,7 +859,7 @@ def _extract_features(args: argparse.Namespace) -> int:
     table = data / "mebeauty" / "images.csv"
     if not table.is_file():
         raise CommandError(f"{table} not found: --data must hold mebeauty/images.csv.")
-    normalizer, _ = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
     with table.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if args.split in ("all", row["split"])]
     if args.sample:
@@ -862,7 +869,9 @@ def _extract_features(args: argparse.Namespace) -> int:
         )
         rows = [rows[i] for i in sorted(chosen)]
     rows = rows[args.skip :][: args.limit or None]
-    cache = _face_cache(args, normalizer.decoder.size)
+    fit_pixels = args.fit_pixels or default_fit_pixels(model_name)
+    # Cached crops do not say which of their pixels are padding; fits on the observed pixels align anew.
+    cache = _face_cache(args, normalizer.decoder.size) if fit_pixels == "all" else {}
     out = Path(args.out)
     with out.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -875,6 +884,7 @@ def _extract_features(args: argparse.Namespace) -> int:
                 "candidates",
                 "projection_steps",
                 "adapt_steps",
+                "fit_pixels",
             ]
         )
         for index, row in enumerate(rows):
@@ -882,9 +892,10 @@ def _extract_features(args: argparse.Namespace) -> int:
             if face is None:
                 _log(f"skipped {row['image']}: no face found")
                 continue
-            w_raw, candidates = normalizer.candidates(face[0], args.candidates)
+            fit_mask = fit_pixels_mask(face[2], face[1], fit_pixels)
+            w_raw, candidates = normalizer.candidates(face[0], args.candidates, observed=fit_mask)
             features = candidate_features(
-                face[0], [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual
+                face[0], [(c.image, c.w_norm) for c in candidates], w_raw, normalizer.perceptual, fit_mask
             )
             writer.writerow(
                 [
@@ -895,6 +906,7 @@ def _extract_features(args: argparse.Namespace) -> int:
                     args.candidates,
                     normalizer.config.steps,
                     normalizer.adapt_steps,
+                    fit_pixels,
                 ]
             )
             handle.flush()
@@ -903,17 +915,19 @@ def _extract_features(args: argparse.Namespace) -> int:
     return 0
 
 
-def _normalizer_settings(rows: list[dict[str, str]], candidates: int) -> dict[str, int]:
-    """K, projection and adaptation steps the features were extracted with (one setting per file)."""
-    settings = {"candidates": candidates}
-    for name in ("candidates", "projection_steps", "adapt_steps"):
+def _normalizer_settings(rows: list[dict[str, str]], candidates: int) -> dict[str, Any]:
+    """K, projection and adaptation steps and fit pixels the features were extracted with (one setting
+    per file; features written before fit pixels existed were fitted on every pixel)."""
+    settings: dict[str, Any] = {"candidates": candidates, "fit_pixels": "all"}
+    for name in ("candidates", "projection_steps", "adapt_steps", "fit_pixels"):
         values = {row[name] for row in rows if row.get(name)}
         if len(values) > 1:
             raise CommandError(
                 f"The features mix {name} values {sorted(values)}: extract them with one setting."
             )
         if values:
-            settings[name] = int(values.pop())
+            value = values.pop()
+            settings[name] = value if name == "fit_pixels" else int(value)
     return settings
 
 
@@ -999,6 +1013,7 @@ def _fit_regressor_on_ratings(args: argparse.Namespace) -> int:
         "candidates": args.candidates,
         "projection_steps": normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
+        "fit_pixels": args.fit_pixels or default_fit_pixels(model_name),
     }
     cache_setting = {
         **settings,
@@ -1016,6 +1031,7 @@ def _fit_regressor_on_ratings(args: argparse.Namespace) -> int:
         args.candidates,
         FeatureCache(cache_dir, cache_setting),
         log=_log,
+        fit_pixels=settings["fit_pixels"],
     )
     samples = [
         Sample(
@@ -1191,7 +1207,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             break
         face = _aligned_face(path, normalizer.decoder.size, cache)
         if face is not None:
-            faces.append(face)
+            faces.append(face[:2])
     if not faces:
         raise CommandError("No held-out face was found (MEBeauty val split).")
     started = time.perf_counter()
@@ -1362,6 +1378,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--seed", type=int, default=0)
     extract.add_argument("--skip", type=int, default=0, help="Skip the first N chosen faces (to split work).")
     extract.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
+    extract.add_argument(
+        "--fit-pixels",
+        choices=FIT_PIXELS,
+        help="Aligned-crop pixels the candidates are fitted on and the features compare (default: the "
+        "normalizer's, as the normality job uses; the regressor records them).",
+    )
     normalizer_options(extract)
     extract.set_defaults(handler=_extract_features)
 
@@ -1442,6 +1464,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--images", nargs="+", help="Folder(s) of the rated photos: item X is FOLDER/X.jpg (or .png)."
     )
     fit.add_argument("--ratings", help="Long ratings CSV: one row per item and rating (and rater).")
+    fit.add_argument(
+        "--fit-pixels",
+        choices=FIT_PIXELS,
+        help="Aligned-crop pixels the candidates are fitted on and the features compare (default: the "
+        "normalizer's, as the normality job uses; the regressor records them).",
+    )
     fit.add_argument("--item", default="item", help="Column of the ratings CSV naming the item (item).")
     fit.add_argument("--rating", default="rating", help="Column holding the rating (rating).")
     fit.add_argument("--rater", help="Column naming the rater: adds the split-half ceiling.")

@@ -117,8 +117,16 @@ def candidate_features(
     candidates: Sequence[tuple[np.ndarray, np.ndarray]],
     w_raw: np.ndarray,
     perceptual: PerceptualDistance,
+    fit_mask: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Features averaged over K candidates, each ``(normalized_image, w_norm)``, against one ``w_raw``."""
+    """Features averaged over K candidates, each ``(normalized_image, w_norm)``, against one ``w_raw``.
+
+    With the ``fit_mask`` the candidates were fitted with (pixels > 0 were fitted), the pixels the fit
+    ignored are taken from ``raw``: the normalizer was free to draw anything there, so they are not
+    compared."""
+    if fit_mask is not None:
+        fitted = np.asarray(fit_mask) > 0
+        candidates = [(np.where(fitted[..., None], image, raw), w_norm) for image, w_norm in candidates]
     return average_features(
         [pair_features(raw, image, w_raw, w_norm, perceptual) for image, w_norm in candidates]
     )

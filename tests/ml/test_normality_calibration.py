@@ -42,7 +42,7 @@ def test_calibrate_reports_cross_validation_and_held_out_persons():
 def test_feature_cache_is_keyed_by_content_and_setting(tmp_path: Path, monkeypatch):
     calls = []
 
-    def fake_features(image, normalizer, candidates):
+    def fake_features(image, normalizer, candidates, fit_pixels):
         calls.append(image.shape)
         return {"d_xperc": 0.1, "d_xstr": 0.2, "d_xpsnr": 20.0, "d_braycurtis": 0.3, "d_correlation": 0.4}
 
@@ -63,7 +63,7 @@ def test_fit_regressor_cli_on_images_and_a_long_ratings_csv(tmp_path: Path, monk
     monkeypatch.setattr(
         calibration,
         "photo_features",
-        lambda image, normalizer, candidates: dict(
+        lambda image, normalizer, candidates, fit_pixels: dict(
             zip(
                 calibration.FEATURE_NAMES,
                 [float(image.mean()), float(image[..., 0].mean()), 1.0, 0.5, 0.2],

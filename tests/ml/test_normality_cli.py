@@ -94,7 +94,12 @@ def test_fit_regressor_keeps_the_extraction_settings_for_score(tmp_path, capsys,
     )
     assert status in (0, None)
     document = json.loads(capsys.readouterr().out)
-    assert document["normalizer_settings"] == {"candidates": 2, "projection_steps": 10, "adapt_steps": 5}
+    assert document["normalizer_settings"] == {
+        "candidates": 2,
+        "projection_steps": 10,
+        "adapt_steps": 5,
+        "fit_pixels": "all",  # features written before fit pixels existed were fitted on every pixel
+    }
     assert {report["name"] for report in document["cross_validation"]} == {"linear", "ridge"}
     assert all(report["pearson_r"] > 0.8 for report in document["cross_validation"])
     saved = joblib.load(out)

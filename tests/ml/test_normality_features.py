@@ -68,3 +68,26 @@ def test_features_are_averaged_over_k_candidates():
     assert features.feature_vector(averaged).shape == (5,)
     with pytest.raises(ValueError, match="No normalized"):
         features.average_features([])
+
+
+def test_pixels_the_fit_ignored_are_not_compared():
+    """Where a candidate was not fitted (outside its fit mask) the normalizer drew freely: two candidates
+    that differ only there give the same features, and one that differs inside does not."""
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    fit_mask = np.zeros((32, 32), bool)
+    fit_mask[8:24, 8:24] = True
+    w_raw, w_norm = rng.normal(size=16), rng.normal(size=16)
+    normalized = np.clip(raw.astype(int) + rng.integers(-20, 20, raw.shape), 0, 255).astype(np.uint8)
+    scribbled = normalized.copy()
+    scribbled[~fit_mask] = 255 - scribbled[~fit_mask]
+    perceptual = load_perceptual(allow_lpips=False)
+
+    def features_of(image: np.ndarray, mask: np.ndarray | None) -> dict[str, float]:
+        return features.candidate_features(raw, [(image, w_norm)], w_raw, perceptual, mask)
+
+    assert features_of(scribbled, fit_mask) == pytest.approx(features_of(normalized, fit_mask))
+    assert features_of(scribbled, None) != pytest.approx(features_of(normalized, None))
+    inside = normalized.copy()
+    inside[fit_mask] = 255 - inside[fit_mask]
+    assert features_of(inside, fit_mask) != pytest.approx(features_of(normalized, fit_mask))

@@ -25,20 +25,33 @@ def tight_crop() -> np.ndarray:
     return reframings(image, subject_landmarks(detect_faces_with_landmarks(image)))["tight_crop"]
 
 
-def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_asked(tight_crop):
-    from ml.normality.analysis import analyze_normality
+def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_asked(tight_crop, tmp_path):
+    import joblib
+
+    from ml.normality.analysis import analyze_normality, regressor_fit_pixels
 
     fast = {"projection_steps": 1, "adapt_steps": 2, "candidates": 1, "fit_pixels": "observed-face"}
     scored = analyze_normality(tight_crop, rating=False, **fast)
-    rated = analyze_normality(tight_crop, rating=True, **fast)
     assert scored.data["observed"]["fit_pixels"] == "observed-face"
     assert scored.data["observed"]["crop_fraction"] < 0.5  # the quad left the photo: mostly padding
     assert scored.fit_mask is not None and not scored.region_mask[~scored.fit_mask].any()
     assert not scored.heatmap[~scored.fit_mask].any()
+    # The shipped regressor's features were fitted on every pixel: the rating gets candidates fitted on
+    # every pixel, S its own fit on the fit pixels.
+    assert regressor_fit_pixels(joblib.load(models.regressor_path())) == "all"
+    rated = analyze_normality(tight_crop, rating=True, **fast)
     assert rated.data["rating"] is not None
-    # The rating's candidates are fitted on every pixel (as its regressor's were), S on the fit pixels.
     assert rated.data["score"] == pytest.approx(scored.data["score"])
-    assert rated.data["features"] != scored.data["features"]
+    assert rated.data["features"] != pytest.approx(scored.data["features"])
+    # A regressor fitted on the analysis' own fit pixels shares one set of candidates with S.
+    regressor = joblib.load(models.regressor_path())
+    regressor["normalizer_settings"] = {**regressor["normalizer_settings"], "fit_pixels": "observed-face"}
+    joblib.dump(regressor, tmp_path / "observed-face.joblib")
+    shared = analyze_normality(
+        tight_crop, rating=True, regressor_weights=tmp_path / "observed-face.joblib", **fast
+    )
+    assert shared.data["score"] == pytest.approx(scored.data["score"])
+    assert shared.data["features"] == pytest.approx(scored.data["features"])
     every_pixel = analyze_normality(tight_crop, rating=False, **{**fast, "fit_pixels": "all"})
     assert every_pixel.fit_mask is None and every_pixel.data["score"] != pytest.approx(scored.data["score"])
 

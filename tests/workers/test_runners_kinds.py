@@ -238,7 +238,7 @@ def test_normality_with_a_small_stand_in_normalizer(
     """Without a rating regressor: the default step counts, one candidate, no rating."""
     mark_untrained(NORMALITY_REGRESSOR)
     study = study_with_members["study"]
-    study.normality_region = "face_no_eyes"
+    study.normality_region = "mouth_nose"
     study.save()
     job = make_job(face_photo, AnalysisKind.NORMALITY, NORMALITY_AUTOENCODER)
     job.photo.study.refresh_from_db()
@@ -246,7 +246,7 @@ def test_normality_with_a_small_stand_in_normalizer(
     outcome = runners.run_normality(job, progress)
     data = outcome.data
     assert np.isfinite(data["score"]) and data["direction"] == "higher S = more normal"
-    assert data["region"] == "face_no_eyes" and data["rating"] is None
+    assert data["region"] == "mouth_nose" and data["rating"] is None
     assert any(NORMALITY_REGRESSOR in note for note in data["notes"])
     assert set(data["features"]) == {"d_xperc", "d_xstr", "d_xpsnr", "d_braycurtis", "d_correlation"}
     assert sum(row["energy_fraction"] for row in data["zone_energy"]) >= 0.99
@@ -265,6 +265,23 @@ def test_normality_with_a_small_stand_in_normalizer(
     assert len(projection_reports) == 4, reports  # 2 projections (w_raw, w_norm) × 2 steps
     assert data["metric"]["candidates"] == 1 and outcome.parameters["projection_steps"] == 2
     assert outcome.model["version"] == "stand-in-32" and outcome.model["weights"] == "autoencoder-32.pt"
+
+
+def test_normality_refuses_a_region_the_photo_mostly_lacks(
+    face_photo, study_with_members, stand_in_normalizer, mark_untrained
+):
+    """FASSEG's portraits end at the cheeks: most of the whole-face region of the aligned crop would be
+    invented padding, so the job says so instead of scoring it (the mouth and nose are scored above)."""
+    from ml.normality.scoring import RegionNotObservedError
+
+    mark_untrained(NORMALITY_REGRESSOR)
+    study = study_with_members["study"]
+    study.normality_region = "face_no_eyes"
+    study.save()
+    job = make_job(face_photo, AnalysisKind.NORMALITY, NORMALITY_AUTOENCODER)
+    job.photo.study.refresh_from_db()
+    with pytest.raises(RegionNotObservedError, match="lies inside the photo"):
+        runners.run_normality(job, progress_log()[1])
 
 
 def test_normality_runs_with_the_settings_the_regressor_was_fitted_with(

@@ -110,5 +110,12 @@ class ImportForm(forms.Form):
 
 
 class FitForm(forms.Form):
-    candidates = forms.IntegerField(min_value=1, max_value=10, initial=5, label="K normalized candidates")
+    candidates = forms.IntegerField(
+        min_value=1,
+        max_value=10,
+        initial=1,
+        label="K normalized candidates",
+        help_text="Each normality job of the study then fits K candidates for the rating: K = 1 keeps a job "
+        "near a second; K = 5 (Boyaci et al.) takes about five times as long (docs/normality.md).",
+    )
     trials = forms.IntegerField(min_value=1, max_value=100, initial=20, label="TPE trials per regressor")
