@@ -40,6 +40,19 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _scores_by_map(result: Any, maps: dict[str, Any]) -> dict[str, Any]:
+    """The analysis' aligned and normalized face scored with each residual map (``{name: reference}``),
+    on the pixels its fit used."""
+    from ml.normality.scoring import score_pair
+
+    return {
+        map_name: score_pair(
+            result.aligned, result.normalized, result.landmarks, reference=reference, observed=result.fit_mask
+        )
+        for map_name, reference in maps.items()
+    }
+
+
 def _aligned_face(
     path: Path, size: int, cache: dict[str, tuple[np.ndarray, np.ndarray]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
@@ -132,7 +145,7 @@ def _validate(args: argparse.Namespace) -> int:
         region_weighted_fit,
     )
     from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
-    from ml.normality.scoring import region_mask, score_pair
+    from ml.normality.scoring import region_mask
 
     data = Path(args.data) if args.data else data_dir()
     name = NORMALIZERS[args.model]
@@ -152,17 +165,7 @@ def _validate(args: argparse.Namespace) -> int:
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
         )
-        scored = {
-            map_name: score_pair(
-                result.aligned,
-                result.normalized,
-                result.landmarks,
-                reference=reference,
-                observed=result.fit_mask,
-            )
-            for map_name, reference in maps.items()
-        }
-        return result, scored
+        return result, _scores_by_map(result, maps)
 
     per_map: dict[str, dict[str, Any]] = {map_name: {} for map_name in maps}
     pairs: dict[str, list[dict[str, Any]]] = {map_name: [] for map_name in maps}
@@ -367,7 +370,6 @@ def _framing(args: argparse.Namespace) -> int:
     from ml.core.subject import NoFaceError, subject_landmarks
     from ml.normality import validation
     from ml.normality.analysis import analyze_normality
-    from ml.normality.scoring import score_pair
 
     data = Path(args.data) if args.data else data_dir()
     name = NORMALIZERS[args.model]
@@ -386,16 +388,7 @@ def _framing(args: argparse.Namespace) -> int:
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
         )
-        return {
-            map_name: score_pair(
-                result.aligned,
-                result.normalized,
-                result.landmarks,
-                reference=reference,
-                observed=result.fit_mask,
-            ).score
-            for map_name, reference in maps.items()
-        }
+        return {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
 
     differences: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     per_face = []
