@@ -51,10 +51,11 @@ DEFAULT_RESIDUAL_MAP = "raw"
 # photo's time otherwise.
 ANALYSIS_MIN_SIDE = 720
 # Which aligned-crop pixels the latent normalizer's fit and S use (docs/reports/normality-real-faces.md,
-# section 10): ``all`` (the padding the alignment invents where the face fills the photo included),
-# ``observed`` (only the photo's own pixels) or ``observed-face`` (the photo's own pixels inside the face
-# outline, so that the fit covers the same part of the face whatever the framing).
-FIT_PIXELS = ("all", "observed", "observed-face")
+# sections 10 and 12): ``all`` (the padding the alignment invents where the face fills the photo
+# included), ``observed`` (only the photo's own pixels), ``observed-face`` (the photo's own pixels inside
+# the face outline, so that the fit covers the same part of the face whatever the framing) or
+# ``observed-core`` (inside the brows-to-mouth hull, which tight crops cut less than the outline).
+FIT_PIXELS = ("all", "observed", "observed-face", "observed-core")
 # Per normalizer, where a setting other than ``all`` won the rule fixed before measuring (section 10): for
 # the autoencoder, fitting only the observed face halved the framing noise floor of S (0.508 → 0.286) and
 # raised crop-vs-original agreement (50 → 70 %), with the paired and lip-notch tests still passing.
@@ -105,7 +106,7 @@ def region_weighted_fit(
 def fit_pixels_mask(observed: np.ndarray, landmarks: np.ndarray, fit_pixels: str) -> np.ndarray | None:
     """The crop pixels a fit with ``fit_pixels`` uses, from the crop's observed-pixel mask and landmarks
     (``None`` for ``all``)."""
-    from ml.normality.preprocess import face_mask
+    from ml.normality.preprocess import face_mask, inner_face_mask
 
     if fit_pixels not in FIT_PIXELS:
         raise ValueError(f"Unknown fit pixels '{fit_pixels}'; choose one of {', '.join(FIT_PIXELS)}.")
@@ -113,6 +114,8 @@ def fit_pixels_mask(observed: np.ndarray, landmarks: np.ndarray, fit_pixels: str
         return None
     if fit_pixels == "observed":
         return observed
+    if fit_pixels == "observed-core":
+        return observed & inner_face_mask(landmarks, observed.shape)
     return observed & face_mask(landmarks, observed.shape)
 
 

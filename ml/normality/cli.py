@@ -1261,8 +1261,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--fit-pixels",
             choices=FIT_PIXELS,
             help="Aligned-crop pixels the normalizer fits and S uses: all (padding included), observed "
-            "(the photo's own, not the padding the alignment invents where the face fills the photo) or "
-            "observed-face (the photo's own inside the face outline). Default: the normalizer's "
+            "(the photo's own, not the padding the alignment invents where the face fills the photo), "
+            "observed-face (the photo's own inside the face outline) or observed-core (the photo's own "
+            "inside the brows-to-mouth hull, no jaw line). Default: the normalizer's "
             f"(autoencoder {default_fit_pixels(NORMALITY_AUTOENCODER)}, others all).",
         )
         parser.add_argument(

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ml.normality.preprocess import align_face, face_mask, ffhq_quad
+from ml.normality.preprocess import align_face, face_mask, ffhq_quad, inner_face_mask
 from tests.ml.test_normality_scoring import synthetic_landmarks
 
 
@@ -55,6 +55,15 @@ def test_face_mask_contains_face_and_not_background():
         face_mask(np.zeros((10, 2)), (128, 128))
 
 
+def test_inner_face_mask_holds_brows_to_mouth_and_leaves_out_the_jaw_line():
+    landmarks = synthetic_landmarks(128)
+    inner = inner_face_mask(landmarks, (128, 128))
+    mouth, nose = np.round(landmarks[48:68].mean(0)).astype(int), np.round(landmarks[30]).astype(int)
+    assert inner[mouth[1], mouth[0]] and inner[nose[1], nose[0]]
+    chin = np.round(landmarks[8]).astype(int)
+    assert not inner[chin[1], chin[0]] and inner.sum() < face_mask(landmarks, (128, 128)).sum()
+
+
 def test_observed_mask_marks_padding_of_a_tight_crop_and_nothing_of_an_interior_crop():
     rng = np.random.default_rng(1)
     roomy = rng.integers(0, 256, (400, 400, 3), dtype=np.uint8)
@@ -87,6 +96,8 @@ def test_fit_pixels_choose_all_observed_or_the_observed_face():
     face = fit_pixels_mask(aligned.observed, aligned.landmarks, "observed-face")
     assert face.any() and not (face & ~aligned.observed).any()
     assert (face & ~face_mask(aligned.landmarks, (128, 128))).sum() == 0
+    core = fit_pixels_mask(aligned.observed, aligned.landmarks, "observed-core")
+    assert core.any() and not (core & ~face).any() and core.sum() < face.sum()
     with pytest.raises(ValueError, match="observed-face"):
         fit_pixels_mask(aligned.observed, aligned.landmarks, "padding")
 
