@@ -172,15 +172,7 @@ def face_mask(landmarks: np.ndarray, shape: tuple[int, int], dilation: float = 0
     face_height = float(points[:, 1].max() - points[:, 1].min())
     brows = points[17:27].copy()
     brows[:, 1] -= 0.15 * face_height
-    hull = cv2.convexHull(np.round(np.concatenate([points[:17], brows])).astype(np.int32))
-    mask = np.zeros(shape[:2], dtype=np.uint8)
-    cv2.fillConvexPoly(mask, hull, 1)
-    radius = int(round(dilation * face_height))
-    if radius > 0:
-        mask = cv2.dilate(
-            mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        )
-    return mask.astype(bool)
+    return _dilated_hull(np.concatenate([points[:17], brows]), shape, int(round(dilation * face_height)))
 
 
 def inner_face_mask(landmarks: np.ndarray, shape: tuple[int, int], dilation: float = 0.05) -> np.ndarray:
@@ -189,10 +181,13 @@ def inner_face_mask(landmarks: np.ndarray, shape: tuple[int, int], dilation: flo
     the whole face outline does."""
     points = _check_landmarks(landmarks)
     face_height = float(points[:, 1].max() - points[:, 1].min())
-    hull = cv2.convexHull(np.round(points[17:68]).astype(np.int32))
+    return _dilated_hull(points[17:68], shape, int(round(dilation * face_height)))
+
+
+def _dilated_hull(points: np.ndarray, shape: tuple[int, int], radius: int) -> np.ndarray:
+    """Boolean mask of the points' convex hull dilated by an elliptical ``radius`` (none at 0)."""
     mask = np.zeros(shape[:2], dtype=np.uint8)
-    cv2.fillConvexPoly(mask, hull, 1)
-    radius = int(round(dilation * face_height))
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points).astype(np.int32)), 1)
     if radius > 0:
         mask = cv2.dilate(
             mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
