@@ -213,6 +213,8 @@ def measured_noise_floors(monkeypatch, tmp_path):
         path.write_text(json.dumps(document))
         monkeypatch.setattr(catalogue, "NOISE_FLOOR_FILE", path)
         catalogue.noise_floors.cache_clear()
+        catalogue.noise_floor_weights_sha256.cache_clear()
 
     yield install
     catalogue.noise_floors.cache_clear()
+    catalogue.noise_floor_weights_sha256.cache_clear()

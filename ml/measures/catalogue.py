@@ -151,6 +151,7 @@ def noise_floors() -> dict[str, float]:
     }
 
 
+@cache
 def noise_floor_weights_sha256(analysis: str) -> str | None:
     """SHA-256 of the weights of the ``analysis`` model (``wrinkles``, ``zones``, ...) the shipped noise
     floors were measured with: a floor belongs to one model version."""

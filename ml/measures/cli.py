@@ -88,7 +88,7 @@ def _models(analyses: tuple[str, ...]) -> dict[str, Any]:
 
 def _noise_floor(args: argparse.Namespace) -> int:
     from ml.cli import CommandError
-    from ml.measures.catalogue import WRINKLE_GROUPS
+    from ml.measures.catalogue import WRINKLE_GROUPS, group_keys
     from ml.measures.noise import noise_floor
 
     analyses = tuple(analysis.strip() for analysis in args.analyses.split(",") if analysis.strip())
@@ -121,13 +121,9 @@ def _noise_floor(args: argparse.Namespace) -> int:
             log=log,
         )
         name = f"wrinkle-boxes {args.wrinkle_split} photos ({wrinkled['photos']})"
-        measures.update(
-            {
-                key: {**row, "photo_set": name}
-                for key, row in wrinkled["measures"].items()
-                if _measure_group(key) in WRINKLE_GROUPS
-            }
-        )
+        wrinkle_keys = {key for group in WRINKLE_GROUPS for key in group_keys(group)}
+        found_rows = wrinkled["measures"].items()
+        measures.update({key: {**row, "photo_set": name} for key, row in found_rows if key in wrinkle_keys})
         photo_sets.append({"name": name, "analyses": "wrinkles", "photos": wrinkled["photos"]})
     command = (
         f"python -m ml measures noise-floor --photos {args.photos} --copies {args.copies} "
@@ -152,15 +148,6 @@ def _noise_floor(args: argparse.Namespace) -> int:
     Path(args.report).write_text(noise_floor_report(document))
     print(f"Wrote {args.out} and {args.report}")
     return 0
-
-
-def _measure_group(key: str) -> str | None:
-    from ml.measures.catalogue import definition
-
-    try:
-        return definition(key).group
-    except KeyError:
-        return None
 
 
 def noise_floor_report(document: dict[str, Any]) -> str:
