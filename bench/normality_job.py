@@ -10,12 +10,15 @@ pixel count and decoding cost are those of a real 12-MP photo). Normalizers side
 inpainting normalizer (K = 1 and K = 5) and the autoencoder (K = 1, 3 / 25 steps: S alone), the latter
 also with the whole photo decoded instead of the reduced decode of large JPEGs, and the job exactly as the
 worker runs it when the shipped rating regressor is usable: the autoencoder with the 1–7 rating, whose
-features need the K candidates the regressor was fitted with.
+features need the K candidates the regressor was fitted with. Then that job again on the 12-MP photos in
+``--side-by-side`` warm processes at once (a worker with that concurrency): seconds per job and photos per
+second.
 Writes DIR/normality_job.json and DIR/normality_job.md (default bench/reports/).
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -39,6 +42,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--photos", type=int, default=5, help="London photos (default 5)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per photo; the fastest counts (2)")
     parser.add_argument(
+        "--side-by-side",
+        type=int,
+        default=2,
+        help="worker processes running the worker's job on the 12-MP photos at the same time, as a "
+        "worker with that concurrency does (default 2, this machine's cores; 0 skips)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="report folder (default bench/reports/)"
     )
     return parser.parse_args(argv)
@@ -61,6 +71,7 @@ def twelve_megapixel_copy(photo: Path, folder: Path) -> Path:
     return path
 
 
+WORKER_SETUP = "worker: autoencoder + rating (regressor's K)"
 SETUPS = {
     "inpainting K=1": {"normalizer": "normality-inpainting-128", "candidates": 1},
     "inpainting K=5": {"normalizer": "normality-inpainting-128", "candidates": 5},
@@ -73,7 +84,7 @@ SETUPS = {
         "reduced_decode": False,
     },
     # What the worker runs (workers/runners.py::run_normality) when the rating regressor is usable.
-    "worker: autoencoder + rating (regressor's K)": {
+    WORKER_SETUP: {
         "normalizer": "normality-autoencoder-128",
         "candidates": None,
         "rating": True,
@@ -121,6 +132,48 @@ def measure(photos: list[Path], repeats: int) -> dict[str, list[dict[str, Any]]]
     return results
 
 
+def _warm_worker_process(photo: Path, all_warm: Any) -> None:
+    """Pool initializer: one torch thread and the models loaded, as ``workers.celery`` prepares a
+    worker pool process; returns once every process is warm, so the timing starts with all of them."""
+    import torch
+
+    torch.set_num_threads(1)
+    run_job(photo, **SETUPS[WORKER_SETUP])
+    all_warm.wait()
+
+
+def _ready(_: int) -> None:
+    return None
+
+
+def _worker_job(photo: Path) -> dict[str, Any]:
+    return run_job(photo, **SETUPS[WORKER_SETUP])
+
+
+def side_by_side(photos: list[Path], processes: int, repeats: int) -> dict[str, Any]:
+    """The worker's job run by ``processes`` warm processes at once, each photo ``repeats`` times per
+    process: each job's wall seconds (what one clinician waits) and photos per second (what the
+    machine does)."""
+    context = multiprocessing.get_context("spawn")
+    jobs = photos * repeats * processes
+    all_warm = context.Barrier(processes)
+    with context.Pool(processes, initializer=_warm_worker_process, initargs=(photos[0], all_warm)) as pool:
+        pool.map(_ready, range(processes), chunksize=1)
+        started = time.perf_counter()
+        rows = pool.map(_worker_job, jobs, chunksize=1)
+        elapsed = time.perf_counter() - started
+    walls = [row["wall_s"] for row in rows]
+    return {
+        "processes": processes,
+        "jobs": len(rows),
+        "median_job_wall_s": round(statistics.median(walls), 3),
+        "max_job_wall_s": round(max(walls), 3),
+        "median_job_cpu_s": round(statistics.median(row["cpu_s"] for row in rows), 3),
+        "photos_per_s": round(len(rows) / elapsed, 3),
+        "seconds_per_photo_throughput": round(elapsed / len(rows), 3),
+    }
+
+
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     walls = [row["wall_s"] for row in rows]
     return {
@@ -161,6 +214,17 @@ def markdown(report: dict[str, Any]) -> str:
             f"{summary['median_score_s']} | {'met' if summary['meets_goal'] else 'NOT met'} |"
         )
     machine = report["machine"]
+    together = report.get("side_by_side")
+    if together:
+        lines += [
+            "",
+            f"**{together['processes']} worker processes side by side** (one torch thread each, as a worker "
+            f"with concurrency {together['processes']}), the worker's job on the 12-MP photos, "
+            f"{together['jobs']} jobs: median {together['median_job_wall_s']} s per job (worst "
+            f"{together['max_job_wall_s']} s, CPU {together['median_job_cpu_s']} s); the machine finishes "
+            f"{together['photos_per_s']} photos per second ({together['seconds_per_photo_throughput']} s "
+            "per photo).",
+        ]
     lines += [
         "",
         "Large JPEGs are decoded at 1/2-1/8 size (libjpeg DCT scaling, shorter side >= 720 px; "
@@ -201,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind, photos in (("London 900 px", london), ("12 MP", large))
             for label, rows in measure(photos, args.repeats).items()
         }
+        together = side_by_side(large, args.side_by_side, args.repeats) if args.side_by_side else None
     decode_effect = {
         kind: max(
             abs(reduced["score"] - full["score"])
@@ -213,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_abs_score_change_reduced_vs_full_decode": decode_effect,
         "repeats": args.repeats,
         "summary": {key: summarize(rows) for key, rows in results.items()},
+        "side_by_side": together,
         "rows": results,
         "load_before": load_before,
         "load_after": [round(value, 2) for value in os.getloadavg()],

@@ -220,6 +220,7 @@ def analyze_normality(
     residual_map: str = DEFAULT_RESIDUAL_MAP,
     fit_pixels: str | None = None,
     region_fit_weight: float = 1.0,
+    symmetry_weight: float = 0.0,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -237,14 +238,16 @@ def analyze_normality(
     features come from candidates fitted on the pixels its regressor's were (``regressor_fit_pixels``);
     when those are ``fit_pixels`` one set of candidates serves the rating and S.
     ``region_fit_weight`` below 1 down-weights the scoring region in the latent normalizer's fit
-    (:func:`region_weighted_fit`; S is unchanged in what it compares).
+    (:func:`region_weighted_fit`; S is unchanged in what it compares); ``symmetry_weight`` above 0
+    fits the latent normalizer's normal face to the face blended with its own mirror image
+    (:func:`ml.normality.preprocess.symmetric_target`; S still compares the photo's own face).
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
     :class:`ml.core.subject.NoFaceError` without a face and, unless ``fit_pixels`` is ``all``,
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
     """
     from ml.normality.features import candidate_features, feature_vector
     from ml.normality.models import residual_reference
-    from ml.normality.preprocess import align_face
+    from ml.normality.preprocess import align_face, symmetric_target
     from ml.normality.scoring import region_mask, score_pair
     from ml.normality.settings import analysis_settings
     from ml.registry import registry
@@ -318,7 +321,7 @@ def analyze_normality(
     # The rating's features must come from candidates fitted on the pixels its regressor's were; when
     # those are the analysis' own, one set of candidates serves both the rating and S.
     rating_fit_pixels = regressor_fit_pixels(regressor) if regressor is not None else fit_pixels
-    shared_fit = rating_fit_pixels == fit_pixels and region_fit_weight == 1
+    shared_fit = rating_fit_pixels == fit_pixels and region_fit_weight == 1 and symmetry_weight == 0
     candidate_mask = (
         fit_weights if shared_fit else fit_pixels_mask(aligned.observed, aligned.landmarks, rating_fit_pixels)
     )
@@ -335,7 +338,8 @@ def analyze_normality(
         )
     normalized = normalizations[0].image
     if not inpainting and not shared_fit:
-        normalized = model.normalized_image(aligned.image, observed=fit_weights)
+        target = symmetric_target(aligned.image, aligned.landmarks, fit_mask, symmetry_weight)
+        normalized = model.normalized_image(target, observed=fit_weights)
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -404,6 +408,7 @@ def analyze_normality(
         "observed": {
             "fit_pixels": fit_pixels,
             "region_fit_weight": region_fit_weight,
+            "symmetry_weight": symmetry_weight,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "region_fraction": round(region_observed, 4),
         },

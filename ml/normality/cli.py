@@ -145,6 +145,7 @@ def _validate(args: argparse.Namespace) -> int:
         region_weighted_fit,
     )
     from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
+    from ml.normality.preprocess import symmetric_target
     from ml.normality.scoring import region_mask
 
     data = Path(args.data) if args.data else data_dir()
@@ -164,6 +165,7 @@ def _validate(args: argparse.Namespace) -> int:
             rating=False,
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
+            symmetry_weight=args.symmetry_weight,
         )
         return result, _scores_by_map(result, maps)
 
@@ -313,7 +315,8 @@ def _validate(args: argparse.Namespace) -> int:
                 weights = region_weighted_fit(
                     mask, landmarks, image.shape, "mouth_nose", args.region_fit_weight
                 )
-                return normalizer.normalized_image(image, observed=weights)
+                target = symmetric_target(image, landmarks, mask, args.symmetry_weight)
+                return normalizer.normalized_image(target, observed=weights)
 
         evaluated = validation.evaluate_simulated_defects(
             faces, normalize, references=maps, observed=observed
@@ -387,6 +390,7 @@ def _framing(args: argparse.Namespace) -> int:
             rating=False,
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
+            symmetry_weight=args.symmetry_weight,
         )
         return {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
 
@@ -610,6 +614,7 @@ def _score(args: argparse.Namespace) -> int:
             residual_map=args.residual_map,
             fit_pixels=args.fit_pixels,
             region_fit_weight=args.region_fit_weight,
+            symmetry_weight=args.symmetry_weight,
         )
     except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
@@ -1272,6 +1277,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             default=1.0,
             help="Weight of the scoring region's pixels in the latent normalizer's fit (1: like the rest; "
             "0: the region is left to the normal-face prior, Hayajneh et al. 2025). Default 1.",
+        )
+        parser.add_argument(
+            "--symmetry-weight",
+            type=float,
+            default=0.0,
+            help="Weight of the face's own mirror image in the target the normal face is fitted to "
+            "(0: the face as photographed; 1: only its mirror). Default 0.",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")

@@ -116,3 +116,26 @@ def test_region_weight_lowers_only_the_scoring_region_in_the_fit():
     assert region_weighted_fit(None, landmarks, (128, 128), "mouth_nose", 0.0)[region].max() == 0
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         region_weighted_fit(fit, landmarks, (128, 128), "mouth_nose", 1.5)
+
+
+def test_symmetric_target_blends_a_one_sided_mark_onto_the_other_side():
+    from ml.normality.preprocess import symmetric_target
+
+    landmarks = synthetic_landmarks(128)
+    face = np.full((128, 128, 3), 100, dtype=np.uint8)
+    right_corner, left_corner = np.round(landmarks[54]).astype(int), np.round(landmarks[48]).astype(int)
+    face[right_corner[1] - 2 : right_corner[1] + 3, right_corner[0] - 2 : right_corner[0] + 3] = 200
+    assert symmetric_target(face, landmarks, None, 0.0) is face
+    half = symmetric_target(face, landmarks, None, 0.5)
+    assert half[right_corner[1], right_corner[0], 0] == pytest.approx(150, abs=2)
+    assert half[left_corner[1], left_corner[0], 0] == pytest.approx(150, abs=2)
+    assert symmetric_target(face, landmarks, None, 1.0)[left_corner[1], left_corner[0], 0] == pytest.approx(
+        200, abs=2
+    )
+    # Where the mirror image would come from pixels outside the fit, the face keeps its own value.
+    right_half_only = np.zeros((128, 128), dtype=bool)
+    right_half_only[:, 64:] = True
+    kept = symmetric_target(face, landmarks, right_half_only, 1.0)
+    assert kept[right_corner[1], right_corner[0], 0] == 200
+    with pytest.raises(ValueError, match="symmetry weight"):
+        symmetric_target(face, landmarks, None, 1.5)
