@@ -8,6 +8,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +274,8 @@ def _validate(args: argparse.Namespace) -> int:
             },
         }
     _log(f"groups: {[(m, per_map[m]['groups']['auroc_cleft_vs_london_adults']) for m in maps]}")
+    if args.age_similar:
+        _compare_age_similar(args.age_similar, data, analyse, pairs, per_map)
 
     if args.defect_limit:
         from ml.normality.inpainting import InpaintingNormalizer
@@ -351,6 +354,75 @@ def _validate(args: argparse.Namespace) -> int:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print_json(report)
     return 0
+
+
+def _compare_age_similar(
+    listing: str,
+    data: Path,
+    analyse: Callable[[Path], tuple[Any, dict[str, Any]]],
+    pairs: dict[str, list[dict[str, Any]]],
+    per_map: dict[str, dict[str, Any]],
+) -> None:
+    """The cleft photos against the normal faces of a similar age named in ``listing`` (JSON: ``children``
+    and a ``same_source_sample`` of the same photo source, paths relative to the data directory, with
+    how they were chosen), so that the age effect and the photo-source effect can be told apart."""
+    from scipy.stats import mannwhitneyu
+
+    from ml.core.subject import NoFaceError
+    from ml.normality import validation
+
+    def compare(lower: list[float], higher: list[float]) -> dict[str, float | None]:
+        """AUROC of ``lower`` scoring below ``higher`` and the one-sided Mann–Whitney p of that."""
+        if not lower or not higher:
+            return {"auroc": None, "mann_whitney_p_one_sided": None}
+        return {
+            "auroc": validation.auroc(lower, higher),
+            "mann_whitney_p_one_sided": float(mannwhitneyu(lower, higher, alternative="less").pvalue),
+        }
+
+    chosen = json.loads(Path(listing).read_text())
+    groups = {"children": chosen["children"], "same_source_sample": chosen["same_source_sample"]["faces"]}
+    scores: dict[str, dict[str, list[float]]] = {name: {m: [] for m in per_map} for name in groups}
+    scored_faces: dict[str, list[str]] = {name: [] for name in groups}
+    not_scored: dict[str, list[str]] = {name: [] for name in groups}
+    for name, paths in groups.items():
+        for relative in paths:
+            try:
+                _, scored = analyse(data / relative)
+            except (NoFaceError, RegionNotObservedError) as error:
+                not_scored[name].append(f"{relative}: {error}")
+                continue
+            scored_faces[name].append(relative)
+            for map_name in per_map:
+                scores[name][map_name].append(scored[map_name].score)
+        _log(f"age-similar {name}: {len(paths) - len(not_scored[name])} of {len(paths)} scored")
+    for map_name in per_map:
+        cleft = [pair["score_cleft"] for pair in pairs[map_name]]
+        children, sample = scores["children"][map_name], scores["same_source_sample"][map_name]
+        per_map[map_name]["age_similar"] = {
+            "listing": listing,
+            "source": chosen["source"],
+            "selected_by": chosen["selected_by"],
+            "confound": chosen["caveat"],
+            "children": {
+                "listed": len(groups["children"]),
+                "not_scored": not_scored["children"],
+                **validation.reference_range(children),
+                "scores": dict(zip(scored_faces["children"], (round(v, 4) for v in children), strict=True)),
+            },
+            "same_source_sample": {
+                "what": chosen["same_source_sample"]["what"],
+                "listed": len(groups["same_source_sample"]),
+                "not_scored": not_scored["same_source_sample"],
+                **validation.reference_range(sample),
+                "scores": dict(
+                    zip(scored_faces["same_source_sample"], (round(v, 4) for v in sample), strict=True)
+                ),
+            },
+            "cleft_vs_children": compare(cleft, children),
+            "cleft_vs_same_source_sample": compare(cleft, sample),
+            "children_vs_same_source_sample": compare(children, sample),
+        }
 
 
 def _heatmap_metric(residual_map: str) -> str:
@@ -1411,6 +1483,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validate.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
     validate.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     validate.add_argument("--normal-limit", type=int, default=51, help="London normal faces to score (51).")
+    validate.add_argument(
+        "--age-similar",
+        help="JSON naming normal faces of the cleft photos' age (children) and a same-source sample "
+        "(docs/reports/normality-age-similar-faces.json): adds the cleft-vs-children comparison.",
+    )
     validate.add_argument(
         "--defect-limit", type=int, default=100, help="Held-out faces for defects (0: skip)."
     )

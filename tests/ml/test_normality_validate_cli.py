@@ -45,6 +45,40 @@ def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_conf
     assert "age" in groups["confound"]
 
 
+def test_validate_compares_the_clefts_with_listed_children_and_a_same_source_sample(
+    data, stand_in_weights, tmp_path, capsys
+):
+    faces = sorted((data / "landmarks300w" / "images").glob("*.jpg"))[:4]
+    if len(faces) < 4:
+        pytest.skip("landmarks300w/ is absent from the face data directory")
+    named = [str(face.relative_to(data)) for face in faces]
+    listing = tmp_path / "age-similar.json"
+    listing.write_text(
+        json.dumps(
+            {
+                "source": "landmarks300w",
+                "selected_by": "this test",
+                "caveat": "apparent age by eye; photo source differs",
+                "children": named[:2],
+                "same_source_sample": {"what": "two other faces", "faces": named[2:]},
+            }
+        )
+    )
+    out = tmp_path / "validate.json"
+    arguments = ["normality", "validate", "--data", str(data), "--weights", str(stand_in_weights)]
+    options = ["--normal-limit", "0", "--defect-limit", "0", "--age-similar", str(listing), "--out", str(out)]
+    assert main([*arguments, *options]) == 0
+    capsys.readouterr()
+    compared = json.loads(out.read_text())["age_similar"]
+    assert compared["confound"] == "apparent age by eye; photo source differs"
+    assert compared["children"]["count"] + len(compared["children"]["not_scored"]) == 2
+    assert set(compared["children"]["scores"]) <= set(named[:2])
+    for comparison in ("cleft_vs_children", "cleft_vs_same_source_sample", "children_vs_same_source_sample"):
+        figures = compared[comparison]
+        if figures["auroc"] is not None:
+            assert 0 <= figures["auroc"] <= 1 and 0 <= figures["mann_whitney_p_one_sided"] <= 1
+
+
 def test_score_with_the_inpainting_normalizer_gives_labels_and_no_rating_from_another_normalizer(
     data, stand_in_weights, capsys
 ):
