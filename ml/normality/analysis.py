@@ -314,6 +314,13 @@ def analyze_normality(
     inpainting = normalizer == NORMALITY_INPAINTING
     aligned = align_face(image, landmarks, model.size if inpainting else model.decoder.size)
     fit_pixels = fit_pixels or default_fit_pixels(normalizer)
+    reference_fit_pixels = reference.provenance.get("fit_pixels", "all") if reference is not None else None
+    if reference_fit_pixels is not None and reference_fit_pixels != fit_pixels and not inpainting:
+        notes.append(
+            f"The residual reference of normal faces was fitted on '{reference_fit_pixels}' pixels and this "
+            f"analysis fits '{fit_pixels}': the standardized map compares unlike fits; the raw map (S_raw) "
+            "does not depend on it."
+        )
     fit_mask = fit_pixels_mask(aligned.observed, aligned.landmarks, fit_pixels)
     fit_weights = region_weighted_fit(
         fit_mask, aligned.landmarks, aligned.image.shape, region, region_fit_weight

@@ -585,6 +585,8 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
         "sigma 2 px, scale floored at 0.25 x its median over the pixels the normalizer changes",
         "projection_steps": 0 if isinstance(normalizer, InpaintingNormalizer) else normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
+        # Every crop pixel is fitted and compared here (the aligned training faces carry no fit mask).
+        "fit_pixels": "all",
         "command": "python -m ml " + " ".join(sys.argv[1:]),
     }
     reference = residual_reference.fit_residual_reference(np.stack(heatmaps), provenance)

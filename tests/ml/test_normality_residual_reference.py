@@ -101,6 +101,9 @@ def test_the_analysis_scores_the_standardized_map_only_when_asked_and_says_when_
         and "training" in standardized["residual_reference"]["data"]
     )
     assert standardized["reference"] is None  # the card's range is of the raw map, not shown for another
+    # The shipped reference was fitted on every pixel; the default analysis fits the observed face.
+    assert any("compares unlike fits" in note for note in standardized["notes"])
+    assert not any("unlike fits" in note for note in default["notes"])
     copy = tmp_path / "autoencoder-copy.pt"
     shutil.copy(weights, copy)
     fallback = analyze_normality(image, weights=copy, residual_map="standardized", **fast).data
