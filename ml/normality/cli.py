@@ -167,6 +167,7 @@ def _validate(args: argparse.Namespace) -> int:
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
             symmetry_weight=args.symmetry_weight,
+            adapt_steps=args.adapt_steps,
         )
         return result, _scores_by_map(result, maps)
 
@@ -281,7 +282,9 @@ def _validate(args: argparse.Namespace) -> int:
         from ml.normality.inpainting import InpaintingNormalizer
 
         steps = (
-            (DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS) if args.model == "autoencoder" else (None, None)
+            (DEFAULT_PROJECTION_STEPS, args.adapt_steps or DEFAULT_ADAPT_STEPS)
+            if args.model == "autoencoder"
+            else (None, args.adapt_steps)
         )
         normalizer = build_normalizer(name, weights, *steps)
         cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
@@ -345,6 +348,8 @@ def _validate(args: argparse.Namespace) -> int:
         "weights": str(weights) if weights else "shipped",
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
+        "symmetry_weight": args.symmetry_weight,
+        "adapt_steps": args.adapt_steps or DEFAULT_ADAPT_STEPS,
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -463,6 +468,7 @@ def _framing(args: argparse.Namespace) -> int:
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
             symmetry_weight=args.symmetry_weight,
+            adapt_steps=args.adapt_steps,
         )
         return {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
 
@@ -529,6 +535,8 @@ def _framing(args: argparse.Namespace) -> int:
         "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
+        "symmetry_weight": args.symmetry_weight,
+        "adapt_steps": args.adapt_steps or DEFAULT_ADAPT_STEPS,
         "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
@@ -1326,6 +1334,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="Generator adaptation iterations (50; score: the rating regressor's extraction setting).",
         )
 
+    def adapt_steps_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--adapt-steps",
+            type=int,
+            help=f"Generator adaptation iterations of the autoencoder (default {DEFAULT_ADAPT_STEPS}).",
+        )
+
     def residual_map_option(
         parser: argparse.ArgumentParser,
         help_text: str = "Residual map whose figures are the report's main ones (both are reported): "
@@ -1482,6 +1497,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate", help="Validity tests: real cleft pairs, simulated defects, clefts vs normal faces."
     )
     validate.add_argument("--data", help="Data directory (cleft-pairs/, london/, mebeauty/).")
+    adapt_steps_option(validate)
     validate.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
     validate.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     validate.add_argument("--normal-limit", type=int, default=51, help="London normal faces to score (51).")
@@ -1504,6 +1520,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "framing", help="Framing invariance of S and its noise floor (London photos)."
     )
     framing.add_argument("--data", help="Data directory (london/, mebeauty/).")
+    adapt_steps_option(framing)
     framing.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
     framing.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     framing.add_argument("--limit", type=int, default=10, help="London faces (10).")
