@@ -12,6 +12,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """One torch thread, as every worker process runs (workers/celery.py): with torch's default of one
+    thread per core, anything else on the two cores makes each parallel op wait for a descheduled thread
+    (the study regressor fit test: 7 s with one thread, 120 s with two beside one other busy process)."""
+    from ml.config import apply_torch_threads
+
+    apply_torch_threads(default=1)
+
+
 DATA_ABSENT = "the face data directory (FACET_DATA_DIR, default ../shared/data) is absent"
 
 
