@@ -1372,7 +1372,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             type=float,
             default=0.0,
             help="Weight of the face's own mirror image in the target the normal face is fitted to "
-            "(0: the face as photographed; 1: only its mirror). Default 0.",
+            "(0: the face as photographed; 1: only its mirror). Default 0; tried and not adopted "
+            "(docs/reports/normality-real-faces.md section 14).",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")

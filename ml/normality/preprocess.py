@@ -207,7 +207,8 @@ def symmetric_target(
     warped onto it by the similarity that best maps the mirrored brows, eyes and nose onto the face's
     (iBUG mirror order). A normal face is nearly mirror-symmetric, so fitting the normal prior to this
     target leaves a one-sided defect (a displaced lip, a notch, a local warp) less room to be
-    reproduced. Pixels whose mirror is outside ``fit`` (``None``: every pixel) keep the face's own value."""
+    reproduced. Pixels whose mirror is outside ``fit`` (``None``: every pixel) keep the face's own value.
+    Measured, not the default: it copies a one-sided notch onto the other side (report section 14)."""
     from ml.landmarks.formats import IBUG68_FLIP_IDX
 
     if not 0.0 <= weight <= 1.0:
