@@ -409,20 +409,17 @@ def _compare_age_similar(
             "source": chosen["source"],
             "selected_by": chosen["selected_by"],
             "confound": chosen["caveat"],
-            "children": {
-                "listed": len(groups["children"]),
-                "not_scored": not_scored["children"],
-                **validation.reference_range(children),
-                "scores": dict(zip(scored_faces["children"], (round(v, 4) for v in children), strict=True)),
-            },
-            "same_source_sample": {
-                "what": chosen["same_source_sample"]["what"],
-                "listed": len(groups["same_source_sample"]),
-                "not_scored": not_scored["same_source_sample"],
-                **validation.reference_range(sample),
-                "scores": dict(
-                    zip(scored_faces["same_source_sample"], (round(v, 4) for v in sample), strict=True)
-                ),
+            **{
+                name: {
+                    **({"what": chosen[name]["what"]} if name == "same_source_sample" else {}),
+                    "listed": len(paths),
+                    "not_scored": not_scored[name],
+                    **validation.reference_range(scores[name][map_name]),
+                    "scores": dict(
+                        zip(scored_faces[name], (round(v, 4) for v in scores[name][map_name]), strict=True)
+                    ),
+                }
+                for name, paths in groups.items()
             },
             "cleft_vs_children": compare(cleft, children),
             "cleft_vs_same_source_sample": compare(cleft, sample),
@@ -1334,6 +1331,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="Generator adaptation iterations (50; score: the rating regressor's extraction setting).",
         )
 
+    def features_fit_pixels_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--fit-pixels",
+            choices=FIT_PIXELS,
+            help="Aligned-crop pixels the candidates are fitted on and the features compare (default: the "
+            "normalizer's, as the normality job uses; the regressor records them).",
+        )
+
     def adapt_steps_option(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--adapt-steps",
@@ -1474,12 +1479,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--seed", type=int, default=0)
     extract.add_argument("--skip", type=int, default=0, help="Skip the first N chosen faces (to split work).")
     extract.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
-    extract.add_argument(
-        "--fit-pixels",
-        choices=FIT_PIXELS,
-        help="Aligned-crop pixels the candidates are fitted on and the features compare (default: the "
-        "normalizer's, as the normality job uses; the regressor records them).",
-    )
+    features_fit_pixels_option(extract)
     normalizer_options(extract)
     extract.set_defaults(handler=_extract_features)
 
@@ -1568,12 +1568,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--images", nargs="+", help="Folder(s) of the rated photos: item X is FOLDER/X.jpg (or .png)."
     )
     fit.add_argument("--ratings", help="Long ratings CSV: one row per item and rating (and rater).")
-    fit.add_argument(
-        "--fit-pixels",
-        choices=FIT_PIXELS,
-        help="Aligned-crop pixels the candidates are fitted on and the features compare (default: the "
-        "normalizer's, as the normality job uses; the regressor records them).",
-    )
+    features_fit_pixels_option(fit)
     fit.add_argument("--item", default="item", help="Column of the ratings CSV naming the item (item).")
     fit.add_argument("--rating", default="rating", help="Column holding the rating (rating).")
     fit.add_argument("--rater", help="Column naming the rater: adds the split-half ceiling.")
