@@ -34,6 +34,9 @@ def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_ask
     scored = analyze_normality(tight_crop, rating=False, **fast)
     assert scored.data["observed"]["fit_pixels"] == "observed-face"
     assert scored.data["observed"]["crop_fraction"] < 0.5  # the quad left the photo: mostly padding
+    # The clinician is told that S of a tight framing may not compare with a loosely framed photo's.
+    assert scored.data["observed"]["face_fraction"] < 0.95
+    assert any("tight framing" in note for note in scored.data["notes"])
     assert scored.fit_mask is not None and not scored.region_mask[~scored.fit_mask].any()
     assert not scored.heatmap[~scored.fit_mask].any()
     # The shipped regressor's features were fitted on every pixel: the rating gets candidates fitted on
@@ -54,6 +57,21 @@ def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_ask
     assert shared.data["features"] == pytest.approx(scored.data["features"])
     every_pixel = analyze_normality(tight_crop, rating=False, **{**fast, "fit_pixels": "all"})
     assert every_pixel.fit_mask is None and every_pixel.data["score"] != pytest.approx(scored.data["score"])
+
+
+def test_a_photo_with_the_whole_face_inside_gets_no_framing_note():
+    from ml.core.imageio import load_image
+    from ml.normality.analysis import analyze_normality
+
+    data = data_dir_or_none()
+    if data is None or not (data / "london" / "neutral").is_dir():
+        pytest.skip("the face data directory (FACET_DATA_DIR) with london/ is absent")
+    if not models.autoencoder_weights_path().is_file():
+        pytest.skip("the shipped autoencoder is not installed")
+    photo = load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
+    result = analyze_normality(photo, rating=False, projection_steps=1, adapt_steps=2, candidates=1)
+    assert result.data["observed"]["face_fraction"] == pytest.approx(1.0)
+    assert not any("tight framing" in note for note in result.data["notes"])
 
 
 def test_a_cards_range_is_shown_only_for_the_fit_pixels_it_was_measured_with():
