@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -553,8 +554,8 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
 
     from ml.modelcard import read_card
     from ml.normality import residual_reference
-    from ml.normality.analysis import build_normalizer
-    from ml.normality.autoencoder import aligned_faces_cached, training_image_paths
+    from ml.normality.analysis import build_normalizer, fit_pixels_mask
+    from ml.normality.autoencoder import aligned_faces_cached, cached_observed_by_source, training_image_paths
     from ml.normality.inpainting import InpaintingNormalizer
     from ml.normality.scoring import pse_heatmap
     from ml.registry import registry
@@ -565,19 +566,26 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
     if args.weights is None:
         _require_normalizer_weights(args.model)
     weights = Path(args.weights) if args.weights else registry.spec(name).weights_path
+    # The inpainting normalizer redraws its hole from everything else: it has no fit pixels.
+    fit_pixels = "all" if args.model == "inpainting" else args.fit_pixels or default_fit_pixels(name)
     train_paths, _ = training_image_paths(data)
     chosen = sorted(np.random.default_rng(args.seed).choice(len(train_paths), args.limit, replace=False))
     paths = [train_paths[index] for index in chosen]
-    cache = Path(args.cache_dir) / f"reference-{args.limit}-{args.seed}-128.npz" if args.cache_dir else None
+    # The cache also holds each face's observed-pixel mask, which the fit pixels start from.
+    cache_dir = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(prefix="facet-reference-"))
+    cache = cache_dir / f"reference-{args.limit}-{args.seed}-128.npz"
     faces, landmarks, sources = aligned_faces_cached(paths, 128, cache, progress=_log)
+    observed = cached_observed_by_source(cache_dir, 128)
     normalizer = build_normalizer(name, weights, DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS)
-    heatmaps = []
-    for index, (face, points) in enumerate(zip(faces, landmarks, strict=True)):
+    heatmaps, fitted = [], []
+    for index, (face, points, source) in enumerate(zip(faces, landmarks, sources, strict=True)):
+        mask = fit_pixels_mask(observed[source], points, fit_pixels)
         if isinstance(normalizer, InpaintingNormalizer):
             normalized = normalizer.normalized_image(face, points)
         else:
-            normalized = normalizer.normalized_image(face)
-        heatmaps.append(pse_heatmap(face, normalized))
+            normalized = normalizer.normalized_image(face, observed=mask)
+        heatmaps.append(pse_heatmap(face, normalized, observed=mask))
+        fitted.append(np.ones(face.shape[:2], dtype=bool) if mask is None else mask)
         if (index + 1) % 20 == 0:
             _log(f"normalized {index + 1}/{len(faces)} training faces")
     provenance = {
@@ -586,15 +594,16 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
         "faces": len(heatmaps),
         "data": f"{len(heatmaps)} normal training faces (seeded sample {args.seed} of the normalizer's "
         "MEBeauty train split and FASSEG frontal training faces; no cleft pair, no held-out face)",
-        "statistic": "per pixel and YCbCr channel: median and 1.4826 x MAD of the eroded PSE, Gaussian "
-        "sigma 2 px, scale floored at 0.25 x its median over the pixels the normalizer changes",
+        "statistic": "per pixel and YCbCr channel, over the faces whose fit used that pixel: median and "
+        "1.4826 x MAD of the eroded PSE, Gaussian sigma 2 px, scale floored at 0.25 x its median over the "
+        "pixels the normalizer changes",
         "projection_steps": 0 if isinstance(normalizer, InpaintingNormalizer) else normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
-        # Every crop pixel is fitted and compared here (the aligned training faces carry no fit mask).
-        "fit_pixels": "all",
+        # Each face is fitted and compared on these pixels, as the analysis with the same fit pixels does.
+        "fit_pixels": fit_pixels,
         "command": "python -m ml " + " ".join(sys.argv[1:]),
     }
-    reference = residual_reference.fit_residual_reference(np.stack(heatmaps), provenance)
+    reference = residual_reference.fit_residual_reference(np.stack(heatmaps), provenance, np.stack(fitted))
     out = residual_reference.residual_reference_path(weights)
     residual_reference.save_residual_reference(reference, out)
     provenance = {**provenance, "file": out.name, "sha256": file_sha256(out)}
@@ -1544,6 +1553,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit_reference.add_argument("--seed", type=int, default=0)
     fit_reference.add_argument("--cache-dir", help="Keep the aligned sample here (.npz).")
     fit_reference.add_argument("--threads", type=int, default=1, help="torch CPU threads (1).")
+    fit_reference.add_argument(
+        "--fit-pixels",
+        choices=FIT_PIXELS,
+        help="Aligned-crop pixels each face is fitted and compared on, as in the analyses the reference "
+        f"serves (default: the normalizer's: autoencoder {default_fit_pixels(NORMALITY_AUTOENCODER)}; "
+        "inpainting all).",
+    )
     fit_reference.set_defaults(handler=_fit_residual_reference)
 
     reference = actions.add_parser(

@@ -24,6 +24,7 @@ are written by ``python -m ml normality fit-residual-reference``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,20 +56,43 @@ def residual_reference_path(weights: Path) -> Path:
     return weights.with_name(f"{weights.stem}.residual.npz")
 
 
-def fit_residual_reference(heatmaps: np.ndarray, provenance: dict[str, Any]) -> ResidualReference:
-    """Median and floored MAD scale of ``(N, S, S, 3)`` eroded PSE maps of normal faces, smoothed."""
+def _blur_where_known(values: np.ndarray, known: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of ``(S, S, 3)`` values that uses only the ``known`` ``(S, S)`` pixels (normalized
+    convolution); 0 where no known pixel is near."""
+    weight = known.astype(np.float32)
+    summed = cv2.GaussianBlur(np.where(known[..., None], values, 0.0).astype(np.float32), (0, 0), sigma)
+    norm = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    return np.divide(summed, norm, out=np.zeros_like(summed), where=norm > 1e-6)
+
+
+def fit_residual_reference(
+    heatmaps: np.ndarray, provenance: dict[str, Any], fitted: np.ndarray | None = None
+) -> ResidualReference:
+    """Median and floored MAD scale of ``(N, S, S, 3)`` eroded PSE maps of normal faces, smoothed.
+
+    ``fitted`` ``(N, S, S)`` bool marks the pixels each face's fit used (its fit pixels): the statistics of
+    a pixel come only from the faces that fitted it, as the analysis compares only those. Pixels no face
+    fitted get median 0 and the floor scale (no analysis with those fit pixels scores them).
+    """
     maps = np.asarray(heatmaps, dtype=np.float64)
     if maps.ndim != 4 or maps.shape[1] != maps.shape[2] or maps.shape[3] != 3 or len(maps) < 2:
         raise ValueError(f"Need at least two (S, S, 3) heatmaps; got shape {maps.shape}.")
+    fitted = np.ones(maps.shape[:3], dtype=bool) if fitted is None else np.asarray(fitted, dtype=bool)
+    if fitted.shape != maps.shape[:3]:
+        raise ValueError(f"The fitted-pixel masks {fitted.shape} do not match the heatmaps {maps.shape[:3]}.")
     sigma = SMOOTHING_SIGMA_FRACTION * maps.shape[1]
-    median = np.median(maps, axis=0)
-    scale = MAD_TO_SD * np.median(np.abs(maps - median), axis=0)
-    median = cv2.GaussianBlur(median.astype(np.float32), (0, 0), sigma)
-    scale = cv2.GaussianBlur(scale.astype(np.float32), (0, 0), sigma)
+    maps = np.where(fitted[..., None], maps, np.nan)
+    known = fitted.any(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no face fitted them
+        median = np.nanmedian(maps, axis=0)
+        scale = MAD_TO_SD * np.nanmedian(np.abs(maps - median), axis=0)
+    median = _blur_where_known(median, known, sigma)
+    scale = _blur_where_known(scale, known, sigma)
     # The floor is taken over the pixels the normalizer changes on some normal face: an inpainting
     # normalizer leaves everything outside its hole as it is, and a median over the whole image would
     # then be 0 (version 1 of this rule did that: report §3.4).
-    changed = (maps > 0).any(axis=0).reshape(-1, 3)
+    changed = (np.nan_to_num(maps) > 0).any(axis=0).reshape(-1, 3)
     flat = scale.reshape(-1, 3)
     floor = np.array(
         [

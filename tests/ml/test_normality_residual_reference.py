@@ -101,9 +101,11 @@ def test_the_analysis_scores_the_standardized_map_only_when_asked_and_says_when_
         and "training" in standardized["residual_reference"]["data"]
     )
     assert standardized["reference"] is None  # the card's range is of the raw map, not shown for another
-    # The shipped reference was fitted on every pixel; the default analysis fits the observed face.
-    assert any("compares unlike fits" in note for note in standardized["notes"])
-    assert not any("unlike fits" in note for note in default["notes"])
+    # The shipped reference was fitted on the default analysis' fit pixels; another fit is told it differs.
+    assert standardized["residual_reference"]["fit_pixels"] == default["observed"]["fit_pixels"]
+    assert not any("unlike fits" in note for note in standardized["notes"] + default["notes"])
+    every_pixel = analyze_normality(image, residual_map="standardized", fit_pixels="all", **fast).data
+    assert any("compares unlike fits" in note for note in every_pixel["notes"])
     copy = tmp_path / "autoencoder-copy.pt"
     shutil.copy(weights, copy)
     fallback = analyze_normality(image, weights=copy, residual_map="standardized", **fast).data
@@ -124,3 +126,22 @@ def test_the_scale_floor_comes_from_the_pixels_the_normalizer_changes():
     face = np.zeros((SIZE, SIZE, 3))
     face[41, 30] = 1.0  # a grey level of residual on the rim
     assert residual_reference.standardize(face, reference).max() < 1.0
+
+
+def test_a_pixel_s_statistics_come_only_from_the_faces_that_fitted_it():
+    """With fit pixels, a face's unfitted pixels (padding, outside the outline) are not normal residuals:
+    they must not move the reference, and pixels no face fitted get no statistics of their own."""
+    maps = normal_heatmaps()
+    fitted = np.ones(maps.shape[:3], dtype=bool)
+    fitted[:, :, : SIZE // 4] = False  # no face fitted the left quarter
+    fitted[: len(maps) // 2, SIZE // 2 :, :] = False  # half the faces did not fit the lower half
+    polluted = maps.copy()
+    polluted[~fitted] = 1e6  # what an unfitted pixel's residual might be: anything
+    masked = residual_reference.fit_residual_reference(polluted, {}, fitted)
+    lower_half = residual_reference.fit_residual_reference(maps[len(maps) // 2 :], {})
+    inner = (slice(SIZE // 2 + 4, SIZE - 4), slice(SIZE // 4 + 4, SIZE - 4))
+    np.testing.assert_allclose(masked.median[inner], lower_half.median[inner], rtol=1e-5, atol=1e-6)
+    assert np.all(masked.median[:, : SIZE // 4 - 4] == 0.0)
+    assert np.all(masked.scale < 1e5)
+    with pytest.raises(ValueError, match="masks"):
+        residual_reference.fit_residual_reference(maps, {}, fitted[:, :-1])
