@@ -29,15 +29,9 @@ import cv2
 import numpy as np
 
 from ml.config import data_dir
+from ml.core.detection import FaceDetection
 from ml.core.imageio import load_image
-from ml.core.landmarks import (
-    BOX_JITTER,
-    HOG_BOX_FROM_FRAME,
-    _box_from,
-    _face_region_at_working_scale,
-    detect_faces_with_landmarks,
-    landmarks_frame,
-)
+from ml.core.landmarks import detect_faces_with_landmarks
 from ml.core.subject import subject_landmarks
 from ml.measures.catalogue import NORMALITY_NOISE_FLOOR_FILE
 from ml.normality import validation
@@ -56,16 +50,14 @@ def _score(image: np.ndarray, landmarks: np.ndarray | None = None) -> float:
 
 
 def _repredicted(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """One more dlib-68 prediction from the face frame of ``landmarks`` (the box grid dlib-68 uses)."""
-    predictor = registry.load("dlib-68").base
-    centre, scale = landmarks_frame(landmarks)
-    region, origin, factor = _face_region_at_working_scale(image, centre, HOG_BOX_FROM_FRAME["side"] * scale)
-    local = (centre - origin) * factor
-    predictions = [
-        predictor.predict(region, _box_from(local, scale * factor, HOG_BOX_FROM_FRAME, side, shift))
-        for side, shift in BOX_JITTER
-    ]
-    return np.median(predictions, axis=0) / factor + origin
+    """One more dlib-68 prediction, from the face frame of its own ``landmarks`` (given to it as a
+    detector's five points: eye centres, nose tip, mouth corners)."""
+    points = np.stack(
+        [landmarks[36:42].mean(0), landmarks[42:48].mean(0), landmarks[30], landmarks[48], landmarks[54]]
+    )
+    low, high = landmarks.min(0), landmarks.max(0)
+    detection = FaceDetection(box=(*low, *high), score=1.0, detector="landmarks", points=points)
+    return registry.load("dlib-68").base.fit(image, detection).landmarks
 
 
 def _similarity(original: np.ndarray, crop: np.ndarray) -> np.ndarray:
@@ -112,7 +104,7 @@ def _pair_scores(crop: np.ndarray, original: np.ndarray) -> dict[str, float]:
 
 def _london_scores(image: np.ndarray) -> dict[str, float]:
     landmarks = _landmarks(image)
-    centre, extent = validation._face_box(landmarks)
+    centre, extent = validation.landmark_box(landmarks)
     side = 1.3 * extent
     corner = np.array([round(centre[0] - side / 2), round(centre[1] - side / 2)], dtype=np.float64)
     tight = validation.reframings(image, landmarks)["tight_crop"]

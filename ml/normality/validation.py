@@ -239,7 +239,8 @@ def reference_range(scores: Sequence[float]) -> dict[str, float | int | None]:
 # ---- framing invariance --------------------------------------------------------------------------
 
 
-def _face_box(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+def landmark_box(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centre and larger side of the landmarks' bounding box (what the re-framings are sized by)."""
     points = np.asarray(landmarks, dtype=np.float64)
     low, high = points.min(0), points.max(0)
     return (low + high) / 2, float(max(high - low))
@@ -278,7 +279,7 @@ def _scale(image: np.ndarray, factor: float) -> np.ndarray:
 
 def reframings(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray]:
     """The same photo framed differently, by name (the photo itself is ``original``)."""
-    centre, extent = _face_box(landmarks)
+    centre, extent = landmark_box(landmarks)
     shift = 0.05 * extent
     return {
         "original": image,
