@@ -432,6 +432,7 @@ def analyze_normality(
             "symmetry_weight": symmetry_weight,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "face_fraction": round(face_observed, 4),
+            "tight_framing": face_observed < TIGHT_FRAMING_FACE_SHARE,
             "region_fraction": round(region_observed, 4),
         },
         "notes": notes,

@@ -35,7 +35,7 @@ def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_ask
     assert scored.data["observed"]["fit_pixels"] == "observed-face"
     assert scored.data["observed"]["crop_fraction"] < 0.5  # the quad left the photo: mostly padding
     # The clinician is told that S of a tight framing may not compare with a loosely framed photo's.
-    assert scored.data["observed"]["face_fraction"] < 0.95
+    assert scored.data["observed"]["face_fraction"] < 0.95 and scored.data["observed"]["tight_framing"]
     assert any("tight framing" in note for note in scored.data["notes"])
     assert scored.fit_mask is not None and not scored.region_mask[~scored.fit_mask].any()
     assert not scored.heatmap[~scored.fit_mask].any()
@@ -71,6 +71,7 @@ def test_a_photo_with_the_whole_face_inside_gets_no_framing_note():
     photo = load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
     result = analyze_normality(photo, rating=False, projection_steps=1, adapt_steps=2, candidates=1)
     assert result.data["observed"]["face_fraction"] == pytest.approx(1.0)
+    assert not result.data["observed"]["tight_framing"]
     assert not any("tight framing" in note for note in result.data["notes"])
 
 

@@ -330,6 +330,20 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
         and "higher S = more normal" in page
     )
     assert page.count('class="heatmap"') == 2
+    assert "framed tightly" not in page  # results without a framing record (or loose ones) get no warning
+
+
+def test_comparison_warns_when_a_photo_of_the_pair_is_framed_tightly(study_with_members, pre_post):
+    pre, post, comparison = pre_post
+    fabricate_result(pre, "normality", normality_data(4.0), NORMALITY_ARTIFACTS)
+    tight = {**normality_data(5.0), "observed": {"face_fraction": 0.7, "tight_framing": True}}
+    fabricate_result(post, "normality", tight, NORMALITY_ARTIFACTS)
+    page = (
+        client_for(study_with_members["clinician"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
+    assert "The after photo is framed tightly" in page and "before photo is framed" not in page
 
 
 def test_comparison_marks_a_wrinkle_change_inside_the_noise_floor(

@@ -249,6 +249,12 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "metric_label": (post_data.get("labels") or {}).get("heatmap"),
         "noise_floor": floor,
         "within_noise_floor": floor is not None and abs(after - before) <= floor,
+        # Sides framed so tightly that S may differ from a loose framing's by more than the floor.
+        "tightly_framed": [
+            side
+            for side, data in (("before", pre_data), ("after", post_data))
+            if (data.get("observed") or {}).get("tight_framing")
+        ],
     }
 
 
