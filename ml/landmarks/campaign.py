@@ -849,7 +849,9 @@ def ship_weights(
             "summary": f"test mean NME {test['mean_nme']}, {test['cpu_ms_per_face_median']} CPU ms per face",
         }
     if data_root is not None and (data_root / "landmarks68" / "landmarks.json").is_file():
-        faces = landmarks68_nme(as_the_registry_runs(yolo_pose_model(weights, inference)), data_root)
+        from ml.landmarks.models import as_registered
+
+        faces = landmarks68_nme(as_registered(yolo_pose_model(weights, inference)), data_root)
         metrics["landmarks68"] = faces
         metrics["nme_outer_eye_corners"] = {name: face["nme"] for name, face in faces.items()}
         measured = [face["nme"] for face in faces.values() if face["nme"] is not None]
@@ -904,16 +906,6 @@ def ship_weights(
     return metrics
 
 
-def as_the_registry_runs(model: Any) -> Any:
-    """A crop landmark model as the registry (and so every analysis and acceptance test) runs it: on the
-    face's neighbourhood at the landmark models' working scale, beside FaceMesh. The bare model on the whole
-    photo resamples its crop differently (einstein 0.071 against 0.081 for the same weights), so a card's
-    figures are measured this way."""
-    from ml.landmarks.mesh import WithFaceMesh
-
-    return WithFaceMesh(model).load() if hasattr(model, "fit") else model
-
-
 def _crop_settings_and_test(
     weights: Path, version: str, data_root: Path, second_pass: bool, inference: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -922,11 +914,12 @@ def _crop_settings_and_test(
     from ml.landmarks.human_sets import read_human_set
 
     def evaluate(settings: dict[str, Any], split: str) -> dict[str, Any]:
+        from ml.landmarks.models import as_registered
         from ml.landmarks.yolo_pose import yolo_pose_model
 
         evaluation = Evaluation(MODEL_NAME, version, DEFAULT_FACE_DETECTOR, "landmarks300w", split)
         evaluation.faces = evaluate_faces(
-            as_the_registry_runs(yolo_pose_model(weights, settings)),
+            as_registered(yolo_pose_model(weights, settings)),
             read_human_set(data_root / "landmarks300w", split),
         )
         return evaluation.summary()

@@ -67,6 +67,11 @@ DEFAULT_FIT_PIXELS: dict[str, str] = {NORMALITY_AUTOENCODER: "observed-face"}
 TIGHT_FRAMING_FACE_SHARE = 0.95
 
 
+def _observed_share(observed: np.ndarray, mask: np.ndarray) -> float:
+    """The share of ``mask``'s pixels that are the photo's own (not alignment padding)."""
+    return float((observed & mask).sum()) / max(int(mask.sum()), 1)
+
+
 def default_fit_pixels(normalizer: str) -> str:
     """The fit pixels the analysis uses for ``normalizer`` unless the caller names them."""
     return DEFAULT_FIT_PIXELS.get(normalizer, "all")
@@ -380,11 +385,12 @@ def analyze_normality(
             "weights_sha256": regressor_description["weights_sha256"],
             "note": regressor_description["limitations"],
         }
-    region_pixels = region_mask(aligned.landmarks, aligned.image.shape[:2], region)
-    region_observed = float((aligned.observed & region_pixels).sum()) / max(int(region_pixels.sum()), 1)
-    outline = face_mask(aligned.landmarks, aligned.image.shape[:2])
-    face_observed = float((aligned.observed & outline).sum()) / max(int(outline.sum()), 1)
-    if face_observed < TIGHT_FRAMING_FACE_SHARE:
+    region_observed = _observed_share(
+        aligned.observed, region_mask(aligned.landmarks, aligned.image.shape[:2], region)
+    )
+    face_observed = _observed_share(aligned.observed, face_mask(aligned.landmarks, aligned.image.shape[:2]))
+    tight_framing = face_observed < TIGHT_FRAMING_FACE_SHARE
+    if tight_framing:
         notes.append(
             f"Only {face_observed:.0%} of the face outline is inside the photo (a tight framing): S of the "
             "same face can then differ from a loosely framed photo's by more than the noise floor (on "
@@ -432,7 +438,7 @@ def analyze_normality(
             "symmetry_weight": symmetry_weight,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "face_fraction": round(face_observed, 4),
-            "tight_framing": face_observed < TIGHT_FRAMING_FACE_SHARE,
+            "tight_framing": tight_framing,
             "region_fraction": round(region_observed, 4),
         },
         "notes": notes,

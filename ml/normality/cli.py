@@ -571,11 +571,13 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
     train_paths, _ = training_image_paths(data)
     chosen = sorted(np.random.default_rng(args.seed).choice(len(train_paths), args.limit, replace=False))
     paths = [train_paths[index] for index in chosen]
-    # The cache also holds each face's observed-pixel mask, which the fit pixels start from.
-    cache_dir = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(prefix="facet-reference-"))
-    cache = cache_dir / f"reference-{args.limit}-{args.seed}-128.npz"
-    faces, landmarks, sources = aligned_faces_cached(paths, 128, cache, progress=_log)
-    observed = cached_observed_by_source(cache_dir, 128)
+    # The cache also holds each face's observed-pixel mask, which the fit pixels start from; without a
+    # cache folder it lives in a scratch folder for as long as it is read.
+    with tempfile.TemporaryDirectory(prefix="facet-reference-") as scratch:
+        cache_dir = Path(args.cache_dir or scratch)
+        cache = cache_dir / f"reference-{args.limit}-{args.seed}-128.npz"
+        faces, landmarks, sources = aligned_faces_cached(paths, 128, cache, progress=_log)
+        observed = cached_observed_by_source(cache_dir, 128)
     normalizer = build_normalizer(name, weights, DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS)
     heatmaps, fitted = [], []
     for index, (face, points, source) in enumerate(zip(faces, landmarks, sources, strict=True)):

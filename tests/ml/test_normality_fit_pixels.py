@@ -10,19 +10,27 @@ from ml.normality import models
 
 
 @pytest.fixture(scope="module")
-def tight_crop() -> np.ndarray:
+def london_photo() -> np.ndarray:
+    """A London studio photo (the whole face inside, with a margin), where the shipped models exist."""
     data = data_dir_or_none()
     if data is None or not (data / "london" / "neutral").is_dir():
         pytest.skip("the face data directory (FACET_DATA_DIR) with london/ is absent")
     if not models.autoencoder_weights_path().is_file() or not models.regressor_path().is_file():
         pytest.skip("the shipped autoencoder or rating regressor is not installed")
     from ml.core.imageio import load_image
+
+    return load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
+
+
+@pytest.fixture(scope="module")
+def tight_crop(london_photo: np.ndarray) -> np.ndarray:
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.core.subject import subject_landmarks
     from ml.normality.validation import reframings
 
-    image = load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
-    return reframings(image, subject_landmarks(detect_faces_with_landmarks(image)))["tight_crop"]
+    return reframings(london_photo, subject_landmarks(detect_faces_with_landmarks(london_photo)))[
+        "tight_crop"
+    ]
 
 
 def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_asked(tight_crop, tmp_path):
@@ -59,17 +67,10 @@ def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_ask
     assert every_pixel.fit_mask is None and every_pixel.data["score"] != pytest.approx(scored.data["score"])
 
 
-def test_a_photo_with_the_whole_face_inside_gets_no_framing_note():
-    from ml.core.imageio import load_image
+def test_a_photo_with_the_whole_face_inside_gets_no_framing_note(london_photo):
     from ml.normality.analysis import analyze_normality
 
-    data = data_dir_or_none()
-    if data is None or not (data / "london" / "neutral").is_dir():
-        pytest.skip("the face data directory (FACET_DATA_DIR) with london/ is absent")
-    if not models.autoencoder_weights_path().is_file():
-        pytest.skip("the shipped autoencoder is not installed")
-    photo = load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
-    result = analyze_normality(photo, rating=False, projection_steps=1, adapt_steps=2, candidates=1)
+    result = analyze_normality(london_photo, rating=False, projection_steps=1, adapt_steps=2, candidates=1)
     assert result.data["observed"]["face_fraction"] == pytest.approx(1.0)
     assert not result.data["observed"]["tight_framing"]
     assert not any("tight framing" in note for note in result.data["notes"])
