@@ -473,7 +473,7 @@ def _framing(args: argparse.Namespace) -> int:
     differences: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     per_face = []
     unscored: list[str] = []
-    for path in sorted((data / "london" / "neutral").glob("*.jpg"))[args.skip :][: args.limit]:
+    for path in sorted((data / "london" / args.london_expression).glob("*.jpg"))[args.skip :][: args.limit]:
         image = load_image(path)
         try:
             landmarks = subject_landmarks(detect_faces_with_landmarks(image))
@@ -500,8 +500,8 @@ def _framing(args: argparse.Namespace) -> int:
         )
         _log(f"{path.name}: {per_face[-1]['scores']}")
     crops: dict[str, list[float]] = {map_name: [] for map_name in maps}
-    rows = [row for row in csv.DictReader((data / "mebeauty" / "images.csv").open()) if row["split"] == "val"]
-    for row in [row for row in rows if row["original"]][args.crop_skip :][: args.crop_limit]:
+    crop_pairs = []
+    for row in _crop_pairs(data, args.crop_split, args.crop_skip, args.crop_limit, args.crop_sample_seed):
         try:
             crop = score(load_image(data / "mebeauty" / row["image"]))
             original = score(load_image(data / "mebeauty" / row["original"]))
@@ -510,6 +510,13 @@ def _framing(args: argparse.Namespace) -> int:
             continue
         for map_name in maps:
             crops[map_name].append(crop[map_name] - original[map_name])
+        crop_pairs.append(
+            {
+                "image": row["image"],
+                "crop": {m: round(v, 4) for m, v in crop.items()},
+                "original": {m: round(v, 4) for m, v in original.items()},
+            }
+        )
     per_map = {}
     for map_name in maps:
         floor = validation.noise_floor([v for values in differences[map_name].values() for v in values])
@@ -525,12 +532,15 @@ def _framing(args: argparse.Namespace) -> int:
                 "count": len(found),
                 "median_abs_difference": float(np.median(found)) if len(found) else None,
                 "within_floor_fraction": float(np.mean(found <= floor)) if len(found) else None,
+                "icc_a1": _agreement_icc(crop_pairs, map_name),
             },
         }
     primary = args.residual_map if args.residual_map in maps else "raw"
     report = {
         "model": name,
-        "data": f"{len(per_face)} London neutral studio photos (900 px, adults), re-framed",
+        "data": f"{len(per_face)} London {args.london_expression} studio photos (900 px, adults), re-framed",
+        "crop_pairs_data": f"{len(crop_pairs)} MEBeauty {args.crop_split}-split crop/original pairs"
+        + ("" if args.crop_sample_seed is None else f" (seeded sample {args.crop_sample_seed})"),
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
@@ -540,11 +550,48 @@ def _framing(args: argparse.Namespace) -> int:
         **per_map[primary],
         "residual_maps": per_map,
         "faces": per_face,
+        "crop_pairs": crop_pairs,
     }
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print_json({k: v for k, v in report.items() if k != "faces"})
+    print_json({k: v for k, v in report.items() if k not in ("faces", "crop_pairs")})
     return 0
+
+
+def _crop_pairs(
+    data: Path, split: str, skip: int, limit: int, sample_seed: int | None
+) -> list[dict[str, str]]:
+    """MEBeauty rows of ``split`` with an original photo: ``limit`` of them after ``skip`` in file order,
+    or a seeded random sample of ``limit`` (without replacement) when ``sample_seed`` is given."""
+    rows = [
+        row
+        for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
+        if row["split"] == split and row["original"]
+    ]
+    if sample_seed is None:
+        return rows[skip:][:limit]
+    chosen = np.random.default_rng(sample_seed).choice(len(rows), min(limit, len(rows)), replace=False)
+    return [rows[index] for index in sorted(chosen)]
+
+
+def _agreement_icc(crop_pairs: list[dict[str, Any]], map_name: str) -> dict[str, float] | None:
+    """ICC(A,1) of S from the crop and S from the original (two-way, absolute agreement, single measure):
+    how well one framing's S stands in for the other's, on the common scale of S."""
+    import pandas as pd
+
+    from ml.ratings.reliability import icc
+
+    if len(crop_pairs) < 3:
+        return None
+    frame = pd.DataFrame(
+        [
+            {"item": pair["image"], "rater": framing, "rating": pair[framing][map_name]}
+            for pair in crop_pairs
+            for framing in ("crop", "original")
+        ]
+    )
+    result = icc(frame)
+    return {"icc": result.icc2_1, "ci95": list(result.icc2_1_ci), "pairs": result.items}
 
 
 def _fit_residual_reference(args: argparse.Namespace) -> int:
@@ -1539,6 +1586,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     framing.add_argument("--skip", type=int, default=0)
     framing.add_argument("--crop-limit", type=int, default=20, help="MEBeauty crop/original pairs (20).")
     framing.add_argument("--crop-skip", type=int, default=0, help="Skip the first N MEBeauty pairs.")
+    framing.add_argument(
+        "--crop-split",
+        choices=("val", "train"),
+        default="val",
+        help="MEBeauty split of the pairs (val; the train crops trained the autoencoder).",
+    )
+    framing.add_argument(
+        "--crop-sample-seed",
+        type=int,
+        help="Take a seeded random sample of --crop-limit pairs instead of the first ones.",
+    )
+    framing.add_argument(
+        "--london-expression",
+        choices=("neutral", "smiling"),
+        default="neutral",
+        help="Which London photos are re-framed (neutral).",
+    )
     framing.add_argument("--out", help="Write the JSON report (with per-face scores) here.")
     residual_map_option(framing)
     observed_option(framing)
