@@ -468,7 +468,9 @@ def _framing(args: argparse.Namespace) -> int:
             symmetry_weight=args.symmetry_weight,
             adapt_steps=args.adapt_steps,
         )
-        return {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
+        scores = {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
+        # Kept beside the scores: how much of the face outline the framing left inside the photo.
+        return {**scores, "face_fraction": result.data["observed"]["face_fraction"]}
 
     differences: dict[str, dict[str, list[float]]] = {map_name: {} for map_name in maps}
     per_face = []

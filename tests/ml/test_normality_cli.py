@@ -125,3 +125,41 @@ def test_fit_regressor_refuses_features_from_mixed_settings(tmp_path, capsys):
         ]
     )
     assert status == 2 and "mix adapt_steps" in capsys.readouterr().err
+
+
+def test_framing_pairs_are_a_seeded_sample_of_one_split_with_originals(tmp_path):
+    from ml.normality.cli import _crop_pairs
+
+    rows = ["image,original,split,sex,ethnicity,mean_score,n_raters,sd"]
+    for index in range(40):
+        split = "train" if index % 4 else "val"
+        original = "" if index % 10 == 1 else f"originals/{index}.jpg"
+        rows.append(f"crops/{index}.jpg,{original},{split},f,x,5,10,1")
+    (tmp_path / "mebeauty").mkdir()
+    (tmp_path / "mebeauty" / "images.csv").write_text("\n".join(rows) + "\n")
+
+    first = _crop_pairs(tmp_path, "train", 0, 5, None)
+    assert [row["image"] for row in first] == [f"crops/{i}.jpg" for i in (2, 3, 5, 6, 7)]
+    sample = _crop_pairs(tmp_path, "train", 0, 8, 0)
+    assert len(sample) == 8 and sample == _crop_pairs(tmp_path, "train", 0, 8, 0)
+    assert all(row["split"] == "train" and row["original"] for row in sample)
+    assert sample != _crop_pairs(tmp_path, "train", 0, 8, 1)
+
+
+def test_framing_agreement_icc_is_high_for_agreeing_framings_and_low_for_unrelated_ones():
+    from ml.normality.cli import _agreement_icc
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 1, 60)
+
+    def pairs(noise: float) -> list[dict]:
+        other = truth + rng.normal(0, noise, truth.size)
+        return [
+            {"image": str(i), "crop": {"raw": float(a)}, "original": {"raw": float(b)}}
+            for i, (a, b) in enumerate(zip(truth, other, strict=True))
+        ]
+
+    close, unrelated = _agreement_icc(pairs(0.1), "raw"), _agreement_icc(pairs(3.0), "raw")
+    assert close["icc"] > 0.95 and close["pairs"] == 60
+    assert unrelated["icc"] < 0.3 and unrelated["ci95"][0] < unrelated["icc"] < unrelated["ci95"][1]
+    assert _agreement_icc(pairs(0.1)[:2], "raw") is None
