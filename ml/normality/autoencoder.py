@@ -230,15 +230,15 @@ def aligned_faces_cached(
     size are unchanged: face detection dominates, and training, evaluation and feature extraction
     all need the same crops. The cache also keeps each crop's observed-pixel mask
     (:attr:`ml.normality.preprocess.AlignedFace.observed`, read by :func:`cached_observed_by_source`);
-    a cache written before it had one is rebuilt.
+    a cache written by another version of the alignment is rebuilt.
     """
     from ml.core.imageio import load_image
-    from ml.normality.preprocess import align_face
+    from ml.normality.preprocess import ALIGNMENT_VERSION, align_face
 
     names = [str(path) for path in paths]
     if cache is not None and cache.is_file():
         stored = np.load(cache, allow_pickle=False)
-        if int(stored["size"]) == size and list(stored["requested"]) == names and "observed" in stored:
+        if _is_current(stored, size) and list(stored["requested"]) == names:
             return stored["faces"], stored["landmarks"], [str(name) for name in stored["sources"]]
     faces, landmarks, observed, sources = [], [], [], []
     for index, path in enumerate(paths):
@@ -260,6 +260,7 @@ def aligned_faces_cached(
         np.savez(
             cache,
             size=size,
+            alignment_version=ALIGNMENT_VERSION,
             requested=np.array(names),
             faces=result[0],
             landmarks=result[1],
@@ -269,12 +270,24 @@ def aligned_faces_cached(
     return result
 
 
+def _is_current(stored: Any, size: int) -> bool:
+    """Whether a cache of aligned faces holds ``size`` crops, with masks, from today's alignment."""
+    from ml.normality.preprocess import ALIGNMENT_VERSION
+
+    return (
+        "alignment_version" in stored
+        and int(stored["alignment_version"]) == ALIGNMENT_VERSION
+        and int(stored["size"]) == size
+        and "observed" in stored
+    )
+
+
 def cached_faces_by_source(cache_dir: Path, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every ``(aligned face, landmarks)`` in the ``.npz`` caches of ``cache_dir`` at ``size``, by photo."""
     found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for cache in sorted(cache_dir.glob(f"*-{size}.npz")):
         stored = np.load(cache, allow_pickle=False)
-        if int(stored["size"]) != size:
+        if not _is_current(stored, size):
             continue
         for source, face, landmarks in zip(
             stored["sources"], stored["faces"], stored["landmarks"], strict=True
@@ -284,12 +297,12 @@ def cached_faces_by_source(cache_dir: Path, size: int) -> dict[str, tuple[np.nda
 
 
 def cached_observed_by_source(cache_dir: Path, size: int) -> dict[str, np.ndarray]:
-    """The observed-pixel mask of every cached face at ``size``, by photo (caches written before the
-    masks existed have none and are skipped)."""
+    """The observed-pixel mask of every cached face at ``size``, by photo (caches from another version
+    of the alignment are skipped)."""
     found: dict[str, np.ndarray] = {}
     for cache in sorted(cache_dir.glob(f"*-{size}.npz")):
         stored = np.load(cache, allow_pickle=False)
-        if int(stored["size"]) != size or "observed" not in stored:
+        if not _is_current(stored, size):
             continue
         for source, observed in zip(stored["sources"], stored["observed"], strict=True):
             found[str(source)] = observed.astype(bool)

@@ -62,8 +62,12 @@ class FeatureCache:
     """Features per photo content and normalizer setting, appended to ``features.jsonl`` in a folder."""
 
     def __init__(self, folder: Path | None, setting: Mapping[str, Any]) -> None:
+        from ml.normality.preprocess import ALIGNMENT_VERSION
+
         self.path = Path(folder) / "features.jsonl" if folder else None
-        self.setting_key = hashlib.sha256(json.dumps(setting, sort_keys=True).encode()).hexdigest()[:16]
+        # Features of another alignment are another setting: entries of an older one are never reused.
+        keyed = {**setting, "alignment_version": ALIGNMENT_VERSION}
+        self.setting_key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
         self._entries: dict[str, dict[str, float] | None] = {}
         if self.path and self.path.is_file():
             for line in self.path.read_text().splitlines():

@@ -6,7 +6,9 @@ and the face fills the same part of every crop; when the quad leaves the photo (
 the frame) the canvas is enlarged by mirror reflection, blurred and faded to the median colour
 towards the new border, so the generator never sees a hard edge. The padding is invented content, so
 :class:`AlignedFace` also says which crop pixels are the photo's own (``observed``): the normalizer and
-the score can then leave the padding out.
+the score can then leave the padding out. Unlike FFHQ, the blur stops at the photo's edge: FFHQ also
+blurs a band inside the photo (a third of the padding's width, a tenth of the crop), which on a tightly
+framed photo took face pixels out of the fit and moved S (report §18).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import numpy as np
 # Bilinear sampling mixes up to four canvas pixels; below this share of the photo's own value a crop
 # pixel counts as padding (the tolerance only absorbs float rounding of the warp).
 OBSERVED_THRESHOLD = 0.999
+
+# Bumped whenever align_face's output changes, so caches of aligned faces are rebuilt.
+ALIGNMENT_VERSION = 2
 
 
 @dataclass
@@ -67,7 +72,7 @@ def _pad_blurred_reflection(
     """FFHQ padding: reflect, blur towards the new border and fade to the median colour.
 
     Returns the padded canvas and, on the same grid, the share of each pixel that is the photo's own
-    value (0 in the padding; below 1 also in the band inside the photo that the blur reaches)."""
+    value (1 inside the photo, 0 in the padding): the blur and the fade change only the padding."""
     left, top, right, bottom = pad
     padded = np.pad(image.astype(np.float32), ((top, bottom), (left, right), (0, 0)), mode="reflect")
     height, width = padded.shape[:2]
@@ -80,13 +85,12 @@ def _pad_blurred_reflection(
     # OpenCV's separable blur is several times faster than scipy's on a large canvas; the median colour
     # from every 4th pixel in each direction is the same to within a grey level.
     blurred = cv2.GaussianBlur(padded, (0, 0), sigmaX=blur, sigmaY=blur, borderType=cv2.BORDER_REFLECT)
-    blur_weight = np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+    own = np.zeros((height, width), dtype=np.float32)
+    own[top : height - bottom, left : width - right] = 1.0
+    blur_weight = np.clip(mask * 3.0 + 1.0, 0.0, 1.0) * (1.0 - own[..., None])
     fade_weight = np.clip(mask, 0.0, 1.0)
     padded += (blurred - padded) * blur_weight
     padded += (np.median(padded[::4, ::4], axis=(0, 1)) - padded) * fade_weight
-    own = np.zeros((height, width), dtype=np.float32)
-    own[top : height - bottom, left : width - right] = 1.0
-    own *= (1.0 - blur_weight[..., 0]) * (1.0 - fade_weight[..., 0])
     return padded, own
 
 

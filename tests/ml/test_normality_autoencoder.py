@@ -105,6 +105,11 @@ def test_aligned_face_cache_is_reused_and_read_by_source(tmp_path, monkeypatch):
     by_source = cached_faces_by_source(cache.parent, 32)
     assert list(by_source) == [str(photos[0])] and np.array_equal(by_source[str(photos[0])][0], faces[0])
     assert cached_faces_by_source(cache.parent, 64) == {}
+    # A cache from another version of the alignment is neither read nor reused: the faces are aligned again.
+    monkeypatch.setattr("ml.normality.preprocess.ALIGNMENT_VERSION", -1)
+    assert cached_faces_by_source(cache.parent, 32) == {}
+    aligned_faces_cached(photos, 32, cache, find_landmarks=finder)
+    assert len(calls) == 4
 
 
 def test_normalized_image_matches_the_interface(trained):

@@ -56,6 +56,9 @@ def test_feature_cache_is_keyed_by_content_and_setting(tmp_path: Path, monkeypat
     assert len(calls) == 1  # read back from features.jsonl
     features_for_contents(sources, None, 1, FeatureCache(tmp_path / "cache", {"k": 2}))
     assert len(calls) == 2  # another normalizer setting is another feature
+    monkeypatch.setattr("ml.normality.preprocess.ALIGNMENT_VERSION", -1)
+    features_for_contents(sources, None, 1, FeatureCache(tmp_path / "cache", {"k": 1}))
+    assert len(calls) == 3  # features of another alignment are never reused
 
 
 def test_fit_regressor_cli_on_images_and_a_long_ratings_csv(tmp_path: Path, monkeypatch, capsys):

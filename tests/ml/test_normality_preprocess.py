@@ -85,6 +85,24 @@ def test_observed_mask_marks_padding_of_a_tight_crop_and_nothing_of_an_interior_
     assert photo_points.min() >= -1 and photo_points.max() <= 151
 
 
+def test_padding_leaves_every_photo_pixel_of_a_tight_crop_as_it_is():
+    """The blur and fade of the FFHQ padding stop at the photo's edge: a face photographed tightly keeps
+    every pixel it has (observed and unchanged), so its fit sees what a loosely framed photo's does."""
+    import cv2
+
+    rng = np.random.default_rng(2)
+    tight = rng.integers(0, 256, (150, 150, 3), dtype=np.uint8)
+    aligned = align_face(tight, synthetic_landmarks(150), 128)
+    inverse = np.linalg.inv(np.vstack([aligned.matrix, [0, 0, 1]]))[:2]
+    rows, columns = np.mgrid[:128, :128]
+    photo_points = np.stack([columns.ravel(), rows.ravel()], axis=1) @ inverse[:, :2].T + inverse[:, 2]
+    inside = np.all((photo_points >= 0.01) & (photo_points <= 148.99), axis=1).reshape(128, 128)
+    assert 0.3 < inside.mean() < 1.0  # the quad leaves this photo on some sides
+    assert aligned.observed[inside].all()
+    direct = cv2.warpAffine(tight.astype(np.float32), aligned.matrix, (128, 128), flags=cv2.INTER_LINEAR)
+    assert np.abs(aligned.image[inside].astype(np.float64) - direct[inside]).max() <= 1.0
+
+
 def test_fit_pixels_choose_all_observed_or_the_observed_face():
     from ml.normality.analysis import fit_pixels_mask
 
