@@ -8,7 +8,7 @@ towards the new border, so the generator never sees a hard edge. The padding is 
 :class:`AlignedFace` also says which crop pixels are the photo's own (``observed``): the normalizer and
 the score can then leave the padding out. Unlike FFHQ, the blur stops at the photo's edge: FFHQ also
 blurs a band inside the photo (a third of the padding's width, a tenth of the crop), which on a tightly
-framed photo took face pixels out of the fit and moved S (report §18).
+framed photo took face pixels out of the fit and moved S (report §18; this padding adopted in §20).
 """
 
 from __future__ import annotations

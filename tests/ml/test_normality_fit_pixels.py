@@ -24,13 +24,13 @@ def london_photo() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tight_crop(london_photo: np.ndarray) -> np.ndarray:
+    """The photo cut at its landmarks' extent: the frame runs through the forehead and the cheeks."""
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.core.subject import subject_landmarks
-    from ml.normality.validation import reframings
 
-    return reframings(london_photo, subject_landmarks(detect_faces_with_landmarks(london_photo)))[
-        "tight_crop"
-    ]
+    landmarks = subject_landmarks(detect_faces_with_landmarks(london_photo))
+    (left, top), (right, bottom) = landmarks.min(axis=0).astype(int), landmarks.max(axis=0).astype(int)
+    return np.ascontiguousarray(london_photo[top:bottom, left:right])
 
 
 def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_asked(tight_crop, tmp_path):
