@@ -268,17 +268,39 @@ def test_normality_with_a_small_stand_in_normalizer(
 
 
 def test_normality_refuses_a_region_the_photo_mostly_lacks(
-    face_photo, study_with_members, stand_in_normalizer, mark_untrained
+    study_with_members, face_photo_path, stand_in_normalizer, mark_untrained, monkeypatch
 ):
-    """FASSEG's portraits end at the cheeks: most of the whole-face region of the aligned crop would be
-    invented padding, so the job says so instead of scoring it (the mouth and nose are scored above)."""
-    from ml.normality.scoring import RegionNotObservedError
+    """A close-up cut between the pupils and from the eyes to the lower lip: most of the whole-face
+    region of the aligned crop would be invented padding, so the job says so instead of scoring it."""
+    import cv2
 
+    from ml.core.imageio import load_image
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_landmarks
+    from ml.normality.scoring import RegionNotObservedError
+    from webapp.analysis.services import photo_upload
+    from webapp.studies.models import Subject, Visit, VisitRole
+
+    image = load_image(face_photo_path)
+    points = subject_landmarks(detect_faces_with_landmarks(image)).astype(int)
+    left, right = points[37:39, 0].mean().astype(int), points[43:45, 0].mean().astype(int)
+    close_up = image[points[37, 1] : points[57, 1], left:right]
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(close_up, cv2.COLOR_RGB2BGR))[1].tobytes()
+    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     mark_untrained(NORMALITY_REGRESSOR)
     study = study_with_members["study"]
     study.normality_region = "face_no_eyes"
     study.save()
-    job = make_job(face_photo, AnalysisKind.NORMALITY, NORMALITY_AUTOENCODER)
+    visit = Visit.objects.create(
+        subject=Subject.objects.create(study=study, code="S201"), label="baseline", role=VisitRole.PRE
+    )
+    photo = photo_upload(
+        visit=visit,
+        view="frontal",
+        uploaded_by=study_with_members["coordinator"],
+        upload=SimpleUploadedFile("close-up.jpg", jpeg, content_type="image/jpeg"),
+    )
+    job = make_job(photo, AnalysisKind.NORMALITY, NORMALITY_AUTOENCODER)
     job.photo.study.refresh_from_db()
     with pytest.raises(RegionNotObservedError, match="lies inside the photo"):
         runners.run_normality(job, progress_log()[1])
