@@ -394,7 +394,7 @@ def analyze_normality(
         notes.append(
             f"Only {face_observed:.0%} of the face outline is inside the photo (a tight framing): S of the "
             "same face can then differ from a loosely framed photo's by more than the noise floor (on "
-            "re-framed studio photos, for 44 % of such framings against 1 % with the whole face inside). "
+            "re-framed studio photos, for 25 % of such framings against 5 % with the whole face inside). "
             "Compare photos framed alike, with a margin around the face."
         )
     energy = zone_energy(scored.heatmap, render_zone_masks(aligned.landmarks, aligned.image.shape))
