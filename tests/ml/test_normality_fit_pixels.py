@@ -47,22 +47,23 @@ def test_s_of_a_tight_crop_leaves_out_the_padding_whether_or_not_a_rating_is_ask
     assert any("tight framing" in note for note in scored.data["notes"])
     assert scored.fit_mask is not None and not scored.region_mask[~scored.fit_mask].any()
     assert not scored.heatmap[~scored.fit_mask].any()
-    # The shipped regressor's features were fitted on every pixel: the rating gets candidates fitted on
-    # every pixel, S its own fit on the fit pixels.
-    assert regressor_fit_pixels(joblib.load(models.regressor_path())) == "all"
-    rated = analyze_normality(tight_crop, rating=True, **fast)
+    # The shipped regressor's features were fitted on the analysis' own fit pixels: the rating shares
+    # S's candidates (one normalization per job).
+    assert regressor_fit_pixels(joblib.load(models.regressor_path())) == "observed-face"
+    shared = analyze_normality(tight_crop, rating=True, **fast)
+    assert shared.data["rating"] is not None
+    assert shared.data["score"] == pytest.approx(scored.data["score"])
+    assert shared.data["features"] == pytest.approx(scored.data["features"])
+    # A regressor fitted on every pixel gets candidates fitted on every pixel; S keeps its own fit.
+    regressor = joblib.load(models.regressor_path())
+    regressor["normalizer_settings"] = {**regressor["normalizer_settings"], "fit_pixels": "all"}
+    joblib.dump(regressor, tmp_path / "every-pixel.joblib")
+    rated = analyze_normality(
+        tight_crop, rating=True, regressor_weights=tmp_path / "every-pixel.joblib", **fast
+    )
     assert rated.data["rating"] is not None
     assert rated.data["score"] == pytest.approx(scored.data["score"])
     assert rated.data["features"] != pytest.approx(scored.data["features"])
-    # A regressor fitted on the analysis' own fit pixels shares one set of candidates with S.
-    regressor = joblib.load(models.regressor_path())
-    regressor["normalizer_settings"] = {**regressor["normalizer_settings"], "fit_pixels": "observed-face"}
-    joblib.dump(regressor, tmp_path / "observed-face.joblib")
-    shared = analyze_normality(
-        tight_crop, rating=True, regressor_weights=tmp_path / "observed-face.joblib", **fast
-    )
-    assert shared.data["score"] == pytest.approx(scored.data["score"])
-    assert shared.data["features"] == pytest.approx(scored.data["features"])
     every_pixel = analyze_normality(tight_crop, rating=False, **{**fast, "fit_pixels": "all"})
     assert every_pixel.fit_mask is None and every_pixel.data["score"] != pytest.approx(scored.data["score"])
 
