@@ -38,18 +38,23 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def face_photo(study_with_members, face_jpeg_bytes, monkeypatch):
     """A real face photo ingested into the study (its queued jobs go to no broker)."""
+    return ingest(study_with_members, face_jpeg_bytes, "S200", monkeypatch)
+
+
+def ingest(study_with_members, jpeg: bytes, subject_code: str, monkeypatch):
+    """``jpeg`` uploaded as a new subject's baseline frontal photo; its queued jobs go to no broker."""
     from webapp.analysis.services import photo_upload
     from webapp.studies.models import Subject, Visit, VisitRole
 
     monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     study = study_with_members["study"]
-    subject = Subject.objects.create(study=study, code="S200")
+    subject = Subject.objects.create(study=study, code=subject_code)
     visit = Visit.objects.create(subject=subject, label="baseline", role=VisitRole.PRE)
     return photo_upload(
         visit=visit,
         view="frontal",
         uploaded_by=study_with_members["coordinator"],
-        upload=SimpleUploadedFile("face.jpg", face_jpeg_bytes, content_type="image/jpeg"),
+        upload=SimpleUploadedFile("face.jpg", jpeg, content_type="image/jpeg"),
     )
 
 
@@ -278,28 +283,17 @@ def test_normality_refuses_a_region_the_photo_mostly_lacks(
     from ml.core.landmarks import detect_faces_with_landmarks
     from ml.core.subject import subject_landmarks
     from ml.normality.scoring import RegionNotObservedError
-    from webapp.analysis.services import photo_upload
-    from webapp.studies.models import Subject, Visit, VisitRole
 
     image = load_image(face_photo_path)
     points = subject_landmarks(detect_faces_with_landmarks(image)).astype(int)
     left, right = points[37:39, 0].mean().astype(int), points[43:45, 0].mean().astype(int)
     close_up = image[points[37, 1] : points[57, 1], left:right]
     jpeg = cv2.imencode(".jpg", cv2.cvtColor(close_up, cv2.COLOR_RGB2BGR))[1].tobytes()
-    monkeypatch.setattr("webapp.runs.dispatch.send_run", lambda run, countdown=None: True)
     mark_untrained(NORMALITY_REGRESSOR)
     study = study_with_members["study"]
     study.normality_region = "face_no_eyes"
     study.save()
-    visit = Visit.objects.create(
-        subject=Subject.objects.create(study=study, code="S201"), label="baseline", role=VisitRole.PRE
-    )
-    photo = photo_upload(
-        visit=visit,
-        view="frontal",
-        uploaded_by=study_with_members["coordinator"],
-        upload=SimpleUploadedFile("close-up.jpg", jpeg, content_type="image/jpeg"),
-    )
+    photo = ingest(study_with_members, jpeg, "S201", monkeypatch)
     job = make_job(photo, AnalysisKind.NORMALITY, NORMALITY_AUTOENCODER)
     job.photo.study.refresh_from_db()
     with pytest.raises(RegionNotObservedError, match="lies inside the photo"):
