@@ -228,10 +228,25 @@ def aligned_faces_cached(
 
     With ``cache`` (an ``.npz`` file) the alignment is done once and reused while the photo list and
     size are unchanged: face detection dominates, and training, evaluation and feature extraction
-    all need the same crops. The cache also keeps each crop's observed-pixel mask
-    (:attr:`ml.normality.preprocess.AlignedFace.observed`, read by :func:`cached_observed_by_source`);
-    a cache written by another version of the alignment is rebuilt.
+    all need the same crops. The cache also keeps each crop's observed-pixel mask (returned by
+    :func:`aligned_faces_and_masks_cached`, read back by :func:`cached_observed_by_source`); a cache
+    written by another version of the alignment is rebuilt.
     """
+    faces, landmarks, _, sources = aligned_faces_and_masks_cached(
+        paths, size, cache, find_landmarks, progress
+    )
+    return faces, landmarks, sources
+
+
+def aligned_faces_and_masks_cached(
+    paths: Sequence[Path],
+    size: int,
+    cache: Path | None,
+    find_landmarks: LandmarkFinder = largest_face_landmarks,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """:func:`aligned_faces_cached` with each crop's observed-pixel mask
+    (:attr:`ml.normality.preprocess.AlignedFace.observed`) after the landmarks."""
     from ml.core.imageio import load_image
     from ml.normality.preprocess import ALIGNMENT_VERSION, align_face
 
@@ -239,7 +254,12 @@ def aligned_faces_cached(
     if cache is not None and cache.is_file():
         stored = np.load(cache, allow_pickle=False)
         if _is_current(stored, size) and list(stored["requested"]) == names:
-            return stored["faces"], stored["landmarks"], [str(name) for name in stored["sources"]]
+            return (
+                stored["faces"],
+                stored["landmarks"],
+                stored["observed"].astype(bool),
+                [str(name) for name in stored["sources"]],
+            )
     faces, landmarks, observed, sources = [], [], [], []
     for index, path in enumerate(paths):
         image = load_image(path)
@@ -254,7 +274,7 @@ def aligned_faces_cached(
             progress(f"aligned {index + 1}/{len(paths)} photos, {len(faces)} faces")
     if not faces:
         raise ValueError("No face was found in the photos.")
-    result = np.stack(faces), np.stack(landmarks).astype(np.float32), sources
+    result = np.stack(faces), np.stack(landmarks).astype(np.float32), np.stack(observed), sources
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(
@@ -264,21 +284,21 @@ def aligned_faces_cached(
             requested=np.array(names),
             faces=result[0],
             landmarks=result[1],
-            observed=np.stack(observed),
+            observed=result[2],
             sources=np.array(sources),
         )
     return result
 
 
 def _is_current(stored: Any, size: int) -> bool:
-    """Whether a cache of aligned faces holds ``size`` crops, with masks, from today's alignment."""
+    """Whether a cache of aligned faces holds ``size`` crops from today's alignment (every versioned
+    cache also holds the observed-pixel masks)."""
     from ml.normality.preprocess import ALIGNMENT_VERSION
 
     return (
         "alignment_version" in stored
         and int(stored["alignment_version"]) == ALIGNMENT_VERSION
         and int(stored["size"]) == size
-        and "observed" in stored
     )
 
 

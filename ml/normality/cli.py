@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -604,7 +603,7 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
     from ml.modelcard import read_card
     from ml.normality import residual_reference
     from ml.normality.analysis import build_normalizer, fit_pixels_mask
-    from ml.normality.autoencoder import aligned_faces_cached, cached_observed_by_source, training_image_paths
+    from ml.normality.autoencoder import aligned_faces_and_masks_cached, training_image_paths
     from ml.normality.inpainting import InpaintingNormalizer
     from ml.normality.scoring import pse_heatmap
     from ml.registry import registry
@@ -620,17 +619,12 @@ def _fit_residual_reference(args: argparse.Namespace) -> int:
     train_paths, _ = training_image_paths(data)
     chosen = sorted(np.random.default_rng(args.seed).choice(len(train_paths), args.limit, replace=False))
     paths = [train_paths[index] for index in chosen]
-    # The cache also holds each face's observed-pixel mask, which the fit pixels start from; without a
-    # cache folder it lives in a scratch folder for as long as it is read.
-    with tempfile.TemporaryDirectory(prefix="facet-reference-") as scratch:
-        cache_dir = Path(args.cache_dir or scratch)
-        cache = cache_dir / f"reference-{args.limit}-{args.seed}-128.npz"
-        faces, landmarks, sources = aligned_faces_cached(paths, 128, cache, progress=_log)
-        observed = cached_observed_by_source(cache_dir, 128)
+    cache = Path(args.cache_dir) / f"reference-{args.limit}-{args.seed}-128.npz" if args.cache_dir else None
+    faces, landmarks, observed, _ = aligned_faces_and_masks_cached(paths, 128, cache, progress=_log)
     normalizer = build_normalizer(name, weights, DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS)
     heatmaps, fitted = [], []
-    for index, (face, points, source) in enumerate(zip(faces, landmarks, sources, strict=True)):
-        mask = fit_pixels_mask(observed[source], points, fit_pixels)
+    for index, (face, points, face_observed) in enumerate(zip(faces, landmarks, observed, strict=True)):
+        mask = fit_pixels_mask(face_observed, points, fit_pixels)
         if isinstance(normalizer, InpaintingNormalizer):
             normalized = normalizer.normalized_image(face, points)
         else:

@@ -78,7 +78,12 @@ def test_time_budget_stops_training_early():
 
 def test_aligned_face_cache_is_reused_and_read_by_source(tmp_path, monkeypatch):
     from ml.normality import autoencoder
-    from ml.normality.autoencoder import aligned_faces_cached, cached_faces_by_source
+    from ml.normality.autoencoder import (
+        aligned_faces_and_masks_cached,
+        aligned_faces_cached,
+        cached_faces_by_source,
+        cached_observed_by_source,
+    )
 
     photo = np.full((80, 80, 3), 120, np.uint8)
     photos = []
@@ -102,6 +107,9 @@ def test_aligned_face_cache_is_reused_and_read_by_source(tmp_path, monkeypatch):
     assert faces.shape == (1, 32, 32, 3) and landmarks.shape == (1, 68, 2) and sources == [str(photos[0])]
     again = aligned_faces_cached(photos, 32, cache, find_landmarks=finder)
     assert len(calls) == 2 and np.array_equal(again[0], faces)  # read back, no detection
+    masks = aligned_faces_and_masks_cached(photos, 32, cache, find_landmarks=finder)[2]
+    assert len(calls) == 2 and masks.dtype == bool
+    assert np.array_equal(masks[0], cached_observed_by_source(cache.parent, 32)[str(photos[0])])
     by_source = cached_faces_by_source(cache.parent, 32)
     assert list(by_source) == [str(photos[0])] and np.array_equal(by_source[str(photos[0])][0], faces[0])
     assert cached_faces_by_source(cache.parent, 64) == {}
