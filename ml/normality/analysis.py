@@ -62,8 +62,8 @@ FIT_PIXELS = ("all", "observed", "observed-face", "observed-core")
 DEFAULT_FIT_PIXELS: dict[str, str] = {NORMALITY_AUTOENCODER: "observed-face"}
 # Below this share of the face outline inside the photo (tight framing) the result says S may not be
 # comparable with a loosely framed photo: on 510 re-framed London photos, |ΔS| stayed within the noise floor
-# for 99 % of the 459 framings with the whole outline inside and for 56 % of the 45 with under 70 % inside
-# (report §18; the alignment's padding blurs the photo's rim, which the fit then leaves out).
+# for 95 % of the 498 framings with the whole outline inside and for 75 % of the 12 with 70-95 % inside
+# (report §20; the threshold was set in §18, under the earlier padding).
 TIGHT_FRAMING_FACE_SHARE = 0.95
 
 
