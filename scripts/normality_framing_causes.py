@@ -105,8 +105,7 @@ def _pair_scores(crop: np.ndarray, original: np.ndarray) -> dict[str, float]:
 def _london_scores(image: np.ndarray) -> dict[str, float]:
     landmarks = _landmarks(image)
     centre, extent = validation.landmark_box(landmarks)
-    side = 1.3 * extent
-    corner = np.array([round(centre[0] - side / 2), round(centre[1] - side / 2)], dtype=np.float64)
+    corner = np.array(validation.crop_origin(centre, validation.TIGHT_CROP_SIDE * extent), dtype=np.float64)
     tight = validation.reframings(image, landmarks)["tight_crop"]
     return {
         "original": _score(image, landmarks),

@@ -39,15 +39,15 @@ def compare(baseline: dict[str, Any], candidate: dict[str, Any]) -> dict[str, An
     test = wilcoxon(after, before, alternative="less")
 
     def figures(report: dict[str, Any], differences: np.ndarray) -> dict[str, Any]:
-        figures = report["residual_maps"][MAP]
-        floor = figures["noise_floor_95"]
+        raw = report["residual_maps"][MAP]
+        floor = raw["noise_floor_95"]
         return {
             "noise_floor_95": floor,
-            "tight_crop_median_abs_difference": figures["median_abs_difference"]["tight_crop"],
+            "tight_crop_median_abs_difference": raw["median_abs_difference"]["tight_crop"],
             "crop_vs_original_median_abs_difference": float(np.median(differences)),
             "crop_vs_original_within_own_floor": float(np.mean(differences <= floor)),
-            "crop_vs_original_icc_a1": figures["mebeauty_crop_vs_original"]["icc_a1"],
-            "pairs_scored": figures["mebeauty_crop_vs_original"]["count"],
+            "crop_vs_original_icc_a1": raw["mebeauty_crop_vs_original"]["icc_a1"],
+            "pairs_scored": raw["mebeauty_crop_vs_original"]["count"],
         }
 
     return {

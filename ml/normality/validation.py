@@ -246,10 +246,18 @@ def landmark_box(landmarks: np.ndarray) -> tuple[np.ndarray, float]:
     return (low + high) / 2, float(max(high - low))
 
 
+# Side of the tight re-framing, in landmark extents.
+TIGHT_CROP_SIDE = 1.3
+
+
+def crop_origin(centre: np.ndarray, side: float) -> tuple[int, int]:
+    """Photo coordinates of the top-left corner of the square crop of ``side`` around ``centre``."""
+    return int(round(centre[0] - side / 2)), int(round(centre[1] - side / 2))
+
+
 def _crop(image: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
     """Square crop around ``centre``; where it leaves the photo the photo's edge is replicated."""
-    half = side / 2
-    x0, y0 = int(round(centre[0] - half)), int(round(centre[1] - half))
+    x0, y0 = crop_origin(centre, side)
     size = int(round(side))
     pad = max(0, -x0, -y0, x0 + size - image.shape[1], y0 + size - image.shape[0])
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else image
@@ -283,7 +291,7 @@ def reframings(image: np.ndarray, landmarks: np.ndarray) -> dict[str, np.ndarray
     shift = 0.05 * extent
     return {
         "original": image,
-        "tight_crop": _crop(image, centre, 1.3 * extent),
+        "tight_crop": _crop(image, centre, TIGHT_CROP_SIDE * extent),
         "loose_crop": _crop(image, centre, 2.5 * extent),
         "scale_0.5": _scale(image, 0.5),
         "scale_2": _scale(image, 2.0),
