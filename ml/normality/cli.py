@@ -361,6 +361,12 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _age_similar_groups(chosen: dict[str, Any]) -> dict[str, list[str]]:
+    """The two groups of an age-similar listing (see :func:`_compare_age_similar`), paths relative to the
+    data directory."""
+    return {"children": chosen["children"], "same_source_sample": chosen["same_source_sample"]["faces"]}
+
+
 def _compare_age_similar(
     listing: str,
     data: Path,
@@ -386,7 +392,7 @@ def _compare_age_similar(
         }
 
     chosen = json.loads(Path(listing).read_text())
-    groups = {"children": chosen["children"], "same_source_sample": chosen["same_source_sample"]["faces"]}
+    groups = _age_similar_groups(chosen)
     scores: dict[str, dict[str, list[float]]] = {name: {m: [] for m in per_map} for name in groups}
     scored_faces: dict[str, list[str]] = {name: [] for name in groups}
     not_scored: dict[str, list[str]] = {name: [] for name in groups}
@@ -795,6 +801,7 @@ def _train_normalizer(args: argparse.Namespace) -> int:
     from ml.normality.autoencoder import (
         FaceAutoencoder,
         aligned_faces_cached,
+        load_autoencoder,
         save_autoencoder,
         train_autoencoder,
         training_image_paths,
@@ -819,15 +826,36 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         if held_out_paths
         else None
     )
+    sources = "MEBeauty train and FASSEG frontal faces"
+    if args.add_300w:
+        from ml.normality.inpainting import annotated_faces
+
+        excluded: list[str] = []
+        if args.exclude_age_similar:
+            groups = _age_similar_groups(json.loads(Path(args.exclude_age_similar).read_text()))
+            excluded = [name for names in groups.values() for name in names]
+        annotated = annotated_faces(data, args.size, exclude=excluded)[0]
+        train_faces = np.concatenate([train_faces, annotated])
+        sources += f", {len(annotated)} landmarks300w faces of all ages"
+        if excluded:
+            sources += f" (the {len(excluded)} faces of the age-similar comparison left out)"
+        _log(f"added {len(annotated)} landmarks300w faces aligned with their human landmarks")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.init_weights:
+        model = load_autoencoder(Path(args.init_weights))[0]
+        if model.size != args.size:
+            raise SystemExit(f"--init-weights holds a {model.size}-px model; --size is {args.size}.")
+        _log(f"continuing from {args.init_weights}")
+    else:
+        model = FaceAutoencoder(size=args.size)
     result = train_autoencoder(
         train_faces,
         held_out_faces,
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        model=FaceAutoencoder(size=args.size),
+        model=model,
         seed=args.seed,
         log=_log,
         max_seconds=args.max_minutes * 60 if args.max_minutes else None,
@@ -835,7 +863,8 @@ def _train_normalizer(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else models.autoencoder_weights_path()
     card = {
         "model": models.AUTOENCODER_MODEL,
-        "trained_on": {"mebeauty_train_and_fasseg_frontal_faces": len(train_faces), "data": str(data)},
+        "trained_on": {"faces": len(train_faces), "sources": sources, "data": str(data)},
+        "initialised_from": Path(args.init_weights).name if args.init_weights else None,
         "held_out": "MEBeauty val split" if held_out_faces is not None else None,
         "training": {
             "steps": len(result.losses),
@@ -860,7 +889,7 @@ def _train_normalizer(args: argparse.Namespace) -> int:
             description="Convolutional autoencoder of normal faces (embedded normalizer): decoder = "
             "generator, encoder = start latent of the personalized normalization (Hayajneh et al.; "
             "Boyaci et al. 2020).",
-            data=f"{len(train_faces)} MEBeauty train and FASSEG frontal faces aligned at {args.size} px; "
+            data=f"{len(train_faces)} faces aligned at {args.size} px ({sources}); "
             f"held out: {card['held_out'] or 'none'}.",
             command="python -m ml " + " ".join(sys.argv[1:]),
             licence="Weights trained on MEBeauty (non-commercial research only) and FASSEG: "
@@ -1480,6 +1509,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--cache-dir", help="Keep the aligned faces here (.npz) and reuse them on the next run."
+    )
+    train.add_argument(
+        "--init-weights", help="Continue training these autoencoder weights instead of starting afresh."
+    )
+    train.add_argument(
+        "--add-300w",
+        action="store_true",
+        help="Also train on the landmarks300w faces (all ages), aligned with their human landmarks.",
+    )
+    train.add_argument(
+        "--exclude-age-similar",
+        help="Age-similar listing (as validate --age-similar) whose faces stay out of training, so that "
+        "comparison stays out-of-sample.",
     )
     train.set_defaults(handler=_train_normalizer)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -420,8 +420,13 @@ def held_out_quality(model: InpaintingNet, faces: np.ndarray, landmarks: np.ndar
     }
 
 
-def annotated_faces(data: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """iBUG 300-W faces (AFW, HELEN train; all ages) aligned with their human landmarks, no detection."""
+def annotated_faces(
+    data: Path, size: int, exclude: Collection[str] = ()
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """iBUG 300-W faces (AFW, HELEN train; all ages) aligned with their human landmarks, no detection.
+
+    ``exclude``: photos to leave out, as paths relative to ``data`` (``landmarks300w/images/…``).
+    """
     import json
 
     from ml.core.imageio import load_image
@@ -430,8 +435,11 @@ def annotated_faces(data: Path, size: int) -> tuple[np.ndarray, np.ndarray, list
     table = data / "landmarks300w" / "landmarks.json"
     if not table.is_file():
         raise FileNotFoundError(f"{table} not found: --data must hold landmarks300w/.")
+    excluded = set(exclude)
     faces, points, sources = [], [], []
     for name, landmarks in sorted(json.loads(table.read_text())["faces"].items()):
+        if f"landmarks300w/{name}" in excluded:
+            continue
         aligned = align_face(load_image(data / "landmarks300w" / name), np.asarray(landmarks), size)
         faces.append(aligned.image)
         points.append(aligned.landmarks)

@@ -163,3 +163,23 @@ def test_framing_agreement_icc_is_high_for_agreeing_framings_and_low_for_unrelat
     assert close["icc"] > 0.95 and close["pairs"] == 60
     assert unrelated["icc"] < 0.3 and unrelated["ci95"][0] < unrelated["icc"] < unrelated["ci95"][1]
     assert _agreement_icc(pairs(0.1)[:2], "raw") is None
+
+
+def test_train_normalizer_continues_from_given_weights(data_dir, tmp_path, capsys):
+    import torch
+
+    from ml.normality.autoencoder import load_autoencoder
+    from ml.normality.models import autoencoder_weights_path
+
+    shipped = autoencoder_weights_path()
+    if not (data_dir / "mebeauty" / "images.csv").is_file() or not shipped.is_file():
+        pytest.skip("needs the MEBeauty photos (FACET_DATA_DIR) and the shipped autoencoder weights")
+    out = tmp_path / "continued.pt"
+    arguments = ["normality", "train-normalizer", "--data", str(data_dir), "--max-images", "4"]
+    arguments += ["--steps", "2", "--batch-size", "2", "--learning-rate", "0", "--init-weights", str(shipped)]
+    assert main([*arguments, "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["initialised_from"] == shipped.name
+    continued, start = load_autoencoder(out)[0], load_autoencoder(shipped)[0]
+    # With a zero learning rate the continued decoder is the shipped one: training started from it.
+    for mine, theirs in zip(continued.decoder.parameters(), start.decoder.parameters(), strict=True):
+        assert torch.equal(mine, theirs)

@@ -143,3 +143,22 @@ def test_score_time_holes_are_exactly_the_candidate_holes():
     candidates = [inpainting.hole_mask(landmarks[0], 128, margin) for margin in inpainting.CANDIDATE_MARGINS]
     for hole in holes[:, 0].numpy():
         assert any(np.array_equal(hole, candidate) for candidate in candidates)
+
+
+def test_annotated_faces_leave_out_the_excluded_photos(tmp_path: Path):
+    import json
+
+    import cv2
+
+    images = tmp_path / "landmarks300w" / "images"
+    images.mkdir(parents=True)
+    landmarks = synthetic_landmarks().tolist()
+    for name in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(images / name), np.full((600, 600, 3), 160, dtype=np.uint8))
+    (tmp_path / "landmarks300w" / "landmarks.json").write_text(
+        json.dumps({"faces": {"images/a.jpg": landmarks, "images/b.jpg": landmarks}})
+    )
+    faces, points, sources = inpainting.annotated_faces(tmp_path, 32, exclude=["landmarks300w/images/b.jpg"])
+    assert sources == [str(images / "a.jpg")]
+    assert faces.shape == (1, 32, 32, 3) and points.shape == (1, 68, 2)
+    assert len(inpainting.annotated_faces(tmp_path, 32)[2]) == 2
