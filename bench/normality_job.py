@@ -7,7 +7,7 @@ loaded once before timing, as in a worker pool process. Photos: London studio ph
 out from training) and 12-MP versions of the same photos (4000 × 3000 JPEG, upscaled from the 1350-px
 originals' 900-px copies, quality 92: the size of a phone or DSLR photo; the upscaling is stated, the
 pixel count and decoding cost are those of a real 12-MP photo). Normalizers side by side: the
-inpainting normalizer (K = 1 and K = 5) and the autoencoder (K = 1, 3 / 25 steps: S alone), the latter
+inpainting normalizer (K = 1 and K = 5) and the autoencoder (K = 1, default steps: S alone), the latter
 also with the whole photo decoded instead of the reduced decode of large JPEGs, and the job exactly as the
 worker runs it when the shipped rating regressor is usable: the autoencoder with the 1–7 rating, whose
 features need the K candidates the regressor was fitted with. Then that job again on the 12-MP photos in
@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.machine import machine_info
 from bench.report import write_report
+from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "reports"
 GOAL_SECONDS = 1.0
@@ -72,10 +73,11 @@ def twelve_megapixel_copy(photo: Path, folder: Path) -> Path:
 
 
 WORKER_SETUP = "worker: autoencoder + rating (regressor's K)"
+AUTOENCODER_SETUP = f"autoencoder K=1 ({DEFAULT_PROJECTION_STEPS}/{DEFAULT_ADAPT_STEPS} steps)"
 SETUPS = {
     "inpainting K=1": {"normalizer": "normality-inpainting-128", "candidates": 1},
     "inpainting K=5": {"normalizer": "normality-inpainting-128", "candidates": 5},
-    "autoencoder K=1 (3/25 steps)": {"normalizer": "normality-autoencoder-128", "candidates": 1},
+    AUTOENCODER_SETUP: {"normalizer": "normality-autoencoder-128", "candidates": 1},
     # The worker's default normalizer again with the whole photo decoded: what the reduced decode saves
     # and how far S moves with it.
     "autoencoder K=1, full decode": {
@@ -90,7 +92,7 @@ SETUPS = {
         "rating": True,
     },
 }
-REDUCED, FULL = "autoencoder K=1 (3/25 steps)", "autoencoder K=1, full decode"
+REDUCED, FULL = AUTOENCODER_SETUP, "autoencoder K=1, full decode"
 
 
 def run_job(

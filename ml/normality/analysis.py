@@ -62,8 +62,8 @@ FIT_PIXELS = ("all", "observed", "observed-face", "observed-core")
 DEFAULT_FIT_PIXELS: dict[str, str] = {NORMALITY_AUTOENCODER: "observed-face"}
 # Below this share of the face outline inside the photo (tight framing) the result says S may not be
 # comparable with a loosely framed photo: on 510 re-framed London photos, |ΔS| stayed within the noise floor
-# for 95 % of the 498 framings with the whole outline inside and for 75 % of the 12 with 70-95 % inside
-# (report §20; the threshold was set in §18, under the earlier padding).
+# for 95 % of the 498 framings with the whole outline inside and for 92 % (11) of the 12 with 70-95 % inside
+# (report §21.2, normalizer version 3; 75 % with version 2, §20; the threshold was set in §18).
 TIGHT_FRAMING_FACE_SHARE = 0.95
 
 
@@ -394,7 +394,7 @@ def analyze_normality(
         notes.append(
             f"Only {face_observed:.0%} of the face outline is inside the photo (a tight framing): S of the "
             "same face can then differ from a loosely framed photo's by more than the noise floor (on "
-            "re-framed studio photos, for 25 % of such framings against 5 % with the whole face inside). "
+            "re-framed studio photos, for 1 in 12 such framings against 1 in 20 with the whole face inside). "
             "Compare photos framed alike, with a margin around the face."
         )
     energy = zone_energy(scored.heatmap, render_zone_masks(aligned.landmarks, aligned.image.shape))

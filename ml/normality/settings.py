@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# The embedded normalizer's step counts, chosen on one half of the held-out faces by the simulated
-# lip-notch test and confirmed on the other half (docs/reports/normality-evaluation.md, section 3).
-# The encoder's latent already starts close, so few projection steps suffice; adaptation does the rest.
+# The embedded normalizer's step counts. Projection: chosen on one half of the held-out faces by the
+# simulated lip-notch test and confirmed on the other half (docs/reports/normality-evaluation.md, section 3);
+# the encoder's latent already starts close, so few steps suffice. Adaptation: 8 since the longer-trained
+# prior (docs/reports/normality-real-faces.md, section 21): a sharper prior needs less personalisation, and
+# fewer steps leave the normal face less free to copy a displaced lip.
 DEFAULT_PROJECTION_STEPS = 3
-DEFAULT_ADAPT_STEPS = 25
+DEFAULT_ADAPT_STEPS = 8
 # Boyaci et al. (2020) average the features over K = 5 normalized candidates.
 DEFAULT_CANDIDATES = 5
 

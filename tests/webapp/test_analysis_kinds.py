@@ -346,6 +346,25 @@ def test_comparison_warns_when_a_photo_of_the_pair_is_framed_tightly(study_with_
     assert "The after photo is framed tightly" in page and "before photo is framed" not in page
 
 
+def test_comparison_says_scores_of_two_normalizer_versions_are_not_comparable(study_with_members, pre_post):
+    """S of one face moves with the normalizer's weights: a change within the floor is not "no change"."""
+    pre, post, comparison = pre_post
+    for photo, score, version in ((pre, 4.0, "2"), (post, 4.1, "3")):
+        data = {
+            **normality_data(score),
+            "reference": {"noise_floor": 0.5},
+            "model": {"version": version, "weights_sha256": version * 64},
+        }
+        fabricate_result(photo, "normality", data, NORMALITY_ARTIFACTS)
+    page = (
+        client_for(study_with_members["clinician"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
+    assert "different versions of the normalizer (2 and 3)" in page
+    assert "No measurable change" not in page  # 0.1 is within 0.5, but the scales differ
+
+
 def test_comparison_marks_a_wrinkle_change_inside_the_noise_floor(
     study_with_members, pre_post, measured_noise_floors
 ):

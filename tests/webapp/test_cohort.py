@@ -107,6 +107,33 @@ def test_a_comparison_gets_one_assessed_pair_per_view_with_its_measures(cohort):
     assert pair.sources["pre"]["landmarks"]["model"] == "test-landmarks"
 
 
+def test_results_of_two_model_versions_leave_the_pair_out_of_the_cohort(cohort):
+    """A model upgrade between the pre and post analyses moves an unchanged face's measures."""
+    pair = ComparisonPair.objects.get(comparison=cohort["comparisons"][0])
+    queue = KIND_SPECS["landmarks"].queue
+    job = AnalysisJob.objects.create(
+        kind="landmarks", photo=pair.post_photo, queue=queue, model_name="test-landmarks"
+    )
+    upgraded = {"faces": [{"box": [0, 0, 200, 240], "score": 0.99, "landmarks": BASE.tolist()}], "subject": 0}
+    analysis_services.job_succeed(
+        job_id=job.pk,
+        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
+        data=upgraded,
+        model={"name": "test-landmarks", "version": "test-2", "weights_sha256": "ef" * 32},
+        parameters={},
+        code_version="test",
+    )
+    pair.refresh_from_db()
+    assert pair.warnings == [
+        "The two photos' landmarks results come from different model versions (test-landmarks test and "
+        "test-landmarks test-2): their measures are not on one scale."
+    ]
+    assert not pair.included
+    landmarks_result(pair.post_photo, BASE)  # analysed again with the pre photo's model
+    pair.refresh_from_db()
+    assert pair.warnings == [] and pair.included
+
+
 def test_reassessing_pairs_recomputes_their_stored_figures(cohort):
     """After an upgrade changes a definition, `facet_reassess_pairs` rewrites what the pairs stored."""
     pair = ComparisonPair.objects.get(comparison=cohort["comparisons"][0])

@@ -65,6 +65,22 @@ def _photo_figures(photo: Photo, landmarks: Result | None) -> PhotoFigures | Non
     )
 
 
+def _model_version_warnings(sources: dict[str, dict]) -> list[str]:
+    """One sentence per analysis whose two results come from different model weights: a model upgrade
+    between the photos' analyses moves the measures of an unchanged face (normality S, report §21.2)."""
+    warnings = []
+    for kind in sorted(set(sources["pre"]) & set(sources["post"])):
+        pre, post = sources["pre"][kind], sources["post"][kind]
+        weights = pre["weights_sha256"], post["weights_sha256"]
+        if all(weights) and weights[0] != weights[1]:
+            warnings.append(
+                f"The two photos' {kind} results come from different model versions ({pre['model']} "
+                f"{pre['version']} and {post['model']} {post['version']}): their measures are not on one "
+                "scale."
+            )
+    return warnings
+
+
 def pair_assess(pair: ComparisonPair, results: dict[tuple[int, str], Result] | None = None) -> ComparisonPair:
     """Compute the pair's measures (from the latest results of both photos) and comparability; a pair
     whose landmarks are not ready keeps ``assessed_at`` empty and is assessed when they arrive."""
@@ -104,7 +120,7 @@ def pair_assess(pair: ComparisonPair, results: dict[tuple[int, str], Result] | N
         assessment = assess_pair(*figures)
         pair.figures, pair.warnings, pair.assessed_at = (
             assessment["figures"],
-            assessment["warnings"],
+            assessment["warnings"] + _model_version_warnings(sources),
             timezone.now(),
         )
     pair.save(update_fields=["measures", "sources", "figures", "warnings", "assessed_at"])

@@ -232,6 +232,9 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
     before, after = float(pre_data["score"]), float(post_data["score"])
     ratings = [(data.get("rating") or {}).get("value") for data in (pre_data, post_data)]
     regressors = [(data.get("rating") or {}).get("model_version") for data in (pre_data, post_data)]
+    # S of one face moves with the normalizer's weights (report §21.2): two versions' scores differ in scale.
+    normalizers = [(data.get("model") or {}).get("weights_sha256") for data in (pre_data, post_data)]
+    same_normalizer = normalizers[0] == normalizers[1]
     floor = (post_data.get("reference") or {}).get("noise_floor")
     return {
         "pre": before,
@@ -244,11 +247,13 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "rating_trained_on": (post_data.get("rating") or {}).get("trained_on"),
         "same_regressor": regressors[0] == regressors[1],
         "same_region": pre_data.get("region") == post_data.get("region"),
+        "same_normalizer": same_normalizer,
+        "normalizer_versions": [(data.get("model") or {}).get("version") for data in (pre_data, post_data)],
         "region": post_data.get("region"),
         "metric": (post_data.get("metric") or {}).get("heatmap"),
         "metric_label": (post_data.get("labels") or {}).get("heatmap"),
         "noise_floor": floor,
-        "within_noise_floor": floor is not None and abs(after - before) <= floor,
+        "within_noise_floor": same_normalizer and floor is not None and abs(after - before) <= floor,
         # Sides framed so tightly that S may differ from a loose framing's by more than the floor.
         "tightly_framed": [
             side

@@ -385,6 +385,9 @@ class NormalityChangeSerializer(serializers.Serializer):
     post_rating = serializers.FloatField(allow_null=True)
     rating_change = serializers.FloatField(allow_null=True)
     same_region = serializers.BooleanField()
+    same_normalizer = serializers.BooleanField(
+        help_text="Both scores come from the same normalizer weights; if not, S is on different scales."
+    )
     region = serializers.CharField(allow_null=True)
     noise_floor = serializers.FloatField(
         allow_null=True, help_text="The change of S from framing alone (null where not measured)."
