@@ -48,8 +48,10 @@ def client_for(user) -> Client:
     return client
 
 
-def landmarks_result(photo, points: np.ndarray, yaw: float = 0.0):
-    """A succeeded landmark job holding made-up landmarks (TEST DATA)."""
+def landmarks_result(
+    photo, points: np.ndarray, yaw: float = 0.0, version: str = "test", weights_sha256: str = "ab" * 32
+):
+    """A succeeded landmark job holding made-up landmarks (TEST DATA) from the given model version."""
     job = AnalysisJob.objects.create(
         kind="landmarks", photo=photo, queue=KIND_SPECS["landmarks"].queue, model_name="test-landmarks"
     )
@@ -63,7 +65,7 @@ def landmarks_result(photo, points: np.ndarray, yaw: float = 0.0):
         job_id=job.pk,
         attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
         data={"faces": [face], "subject": 0},
-        model={"name": "test-landmarks", "version": "test", "weights_sha256": "ab" * 32},
+        model={"name": "test-landmarks", "version": version, "weights_sha256": weights_sha256},
         parameters={},
         code_version="test",
     )
@@ -110,19 +112,7 @@ def test_a_comparison_gets_one_assessed_pair_per_view_with_its_measures(cohort):
 def test_results_of_two_model_versions_leave_the_pair_out_of_the_cohort(cohort):
     """A model upgrade between the pre and post analyses moves an unchanged face's measures."""
     pair = ComparisonPair.objects.get(comparison=cohort["comparisons"][0])
-    queue = KIND_SPECS["landmarks"].queue
-    job = AnalysisJob.objects.create(
-        kind="landmarks", photo=pair.post_photo, queue=queue, model_name="test-landmarks"
-    )
-    upgraded = {"faces": [{"box": [0, 0, 200, 240], "score": 0.99, "landmarks": BASE.tolist()}], "subject": 0}
-    analysis_services.job_succeed(
-        job_id=job.pk,
-        attempt=run_claim(AnalysisJob, run_id=job.pk, worker="test").attempt,
-        data=upgraded,
-        model={"name": "test-landmarks", "version": "test-2", "weights_sha256": "ef" * 32},
-        parameters={},
-        code_version="test",
-    )
+    landmarks_result(pair.post_photo, BASE, version="test-2", weights_sha256="ef" * 32)
     pair.refresh_from_db()
     assert pair.warnings == [
         "The two photos' landmarks results come from different model versions (test-landmarks test and "
