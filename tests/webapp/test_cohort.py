@@ -116,7 +116,8 @@ def test_results_of_two_model_versions_leave_the_pair_out_of_the_cohort(cohort):
     pair.refresh_from_db()
     assert pair.warnings == [
         "The two photos' landmarks results come from different model versions (test-landmarks test and "
-        "test-landmarks test-2): their measures are not on one scale."
+        "test-landmarks test-2): their measures are not on one scale. Analyse the older photo again (its "
+        "page) to compare results of one version."
     ]
     assert not pair.included
     landmarks_result(pair.post_photo, BASE)  # analysed again with the pre photo's model

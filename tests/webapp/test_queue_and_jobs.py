@@ -89,6 +89,35 @@ def test_retry_only_from_failed_or_cancelled_and_sends_to_worker(
     assert send.call_args.args[0].pk == job.pk
 
 
+def test_analyse_again_queues_the_studys_analyses_afresh_for_those_who_control_jobs(
+    client, study_with_members, job, django_capture_on_commit_callbacks
+):
+    """After a model upgrade a photo's analyses run again, so a pre/post pair reads one model version."""
+    url = reverse("studies:photo_analyse_again", args=[job.photo_id])
+    client.force_login(study_with_members["rater"])
+    assert client.post(url).status_code == 403
+    assert list(AnalysisJob.objects.filter(photo_id=job.photo_id)) == [job]
+    AnalysisJob.objects.filter(pk=job.pk).update(status=RunStatus.SUCCEEDED)
+    client.force_login(study_with_members["clinician"])
+    with (
+        mock.patch("webapp.runs.dispatch.send_run") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("studies:photo_detail", args=[job.photo_id])
+    queued = AnalysisJob.objects.filter(photo_id=job.photo_id, status=RunStatus.QUEUED)
+    analyses = study_with_members["study"].analyses
+    assert sorted(queued.values_list("kind", flat=True)) == sorted(analyses)
+    assert send.call_count == len(analyses)
+    event = AuditEvent.objects.get(summary=f"Queued the analyses of photo {job.photo_id} again")
+    assert event.actor == study_with_members["clinician"]
+    assert sorted(event.details["queued_jobs"]) == sorted(queued.values_list("pk", flat=True))
+    with mock.patch("webapp.runs.dispatch.send_run"):
+        client.post(url)  # the analyses still queued are kept, not doubled
+    assert AnalysisJob.objects.filter(photo_id=job.photo_id, status=RunStatus.QUEUED).count() == len(analyses)
+
+
 def test_html_cancel_redirects_back_to_the_photo(client, study_with_members, job):
     client.force_login(study_with_members["clinician"])
     response = client.post(reverse("runs:cancel", args=["analysis", job.pk]))

@@ -631,6 +631,16 @@ def study_cohort_csv(request: HttpRequest, study_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def photo_analyse_again(request: HttpRequest, photo_id: int) -> HttpResponse:
+    photo = study_selectors.get_photo(request.user, photo_id, Capability.CONTROL_JOBS)
+    jobs = services.photo_analyse_again(photo=photo, actor=request.user, request=request)
+    kinds = ", ".join(job.get_kind_display().lower() for job in jobs) or "none (the study runs no analysis)"
+    messages.success(request, f"Analyses queued again with the models active now: {kinds}.")
+    return redirect("studies:photo_detail", photo_id=photo.pk)
+
+
+@login_required
+@require_POST
 def pair_photos(request: HttpRequest, pair_id: int) -> HttpResponse:
     """Choose which photo of each visit a comparison pair compares (a visit may hold several)."""
     pair = (

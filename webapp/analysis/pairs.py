@@ -76,7 +76,7 @@ def _model_version_warnings(sources: dict[str, dict]) -> list[str]:
             warnings.append(
                 f"The two photos' {kind} results come from different model versions ({pre['model']} "
                 f"{pre['version']} and {post['model']} {post['version']}): their measures are not on one "
-                "scale."
+                "scale. Analyse the older photo again (its page) to compare results of one version."
             )
     return warnings
 

@@ -53,6 +53,27 @@ def jobs_enqueue_for_photo(
     return jobs
 
 
+@transaction.atomic
+def photo_analyse_again(
+    *, photo: Photo, actor: AbstractBaseUser, request: HttpRequest | None = None
+) -> list[AnalysisJob]:
+    """Queue every analysis the study runs on the photo afresh, with the models active now: after a model
+    upgrade, so that a pre/post pair reads results of one model version. An analysis already queued or
+    running is kept, not doubled; the new results replace the old ones once they arrive."""
+    before = set(photo.jobs.values_list("pk", flat=True))
+    jobs = jobs_enqueue_for_photo(photo=photo, requested_by=actor)
+    queued = [job.pk for job in jobs if job.pk not in before]
+    audit_record(
+        action=AuditAction.STATE,
+        summary=f"Queued the analyses of photo {photo.pk} again",
+        actor=actor,
+        target=photo,
+        request=request,
+        details={"queued_jobs": queued, "kept_active_jobs": [job.pk for job in jobs if job.pk in before]},
+    )
+    return jobs
+
+
 def _job_get_or_create_active(**fields: Any) -> tuple[AnalysisJob, bool]:
     lookup = {key: fields[key] for key in ("photo", "kind", "model_name")}
     existing = AnalysisJob.objects.filter(status__in=ACTIVE_STATUSES, **lookup).first()

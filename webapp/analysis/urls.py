@@ -31,6 +31,7 @@ study_pages = [
     path("subjects/<int:subject_id>/", pages.subject_detail, name="subject_detail"),
     path("visits/<int:visit_id>/photos/", pages.photo_upload, name="photo_upload"),
     path("photos/<int:photo_id>/", pages.photo_detail, name="photo_detail"),
+    path("photos/<int:photo_id>/analyse-again/", pages.photo_analyse_again, name="photo_analyse_again"),
     path("comparisons/<int:comparison_id>/", pages.comparison_detail, name="comparison_detail"),
     path("studies/<int:study_id>/models/", pages.study_model_version, name="study_model_version"),
 ]
