@@ -807,6 +807,8 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         training_image_paths,
     )
 
+    if args.exclude_age_similar and not args.add_300w:
+        raise CommandError("--exclude-age-similar leaves landmarks300w faces out: it needs --add-300w.")
     data = Path(args.data) if args.data else data_dir()
     train_paths, held_out_paths = training_image_paths(data)
     if args.max_images:
@@ -845,7 +847,7 @@ def _train_normalizer(args: argparse.Namespace) -> int:
     if args.init_weights:
         model = load_autoencoder(Path(args.init_weights))[0]
         if model.size != args.size:
-            raise SystemExit(f"--init-weights holds a {model.size}-px model; --size is {args.size}.")
+            raise CommandError(f"--init-weights holds a {model.size}-px model; --size is {args.size}.")
         _log(f"continuing from {args.init_weights}")
     else:
         model = FaceAutoencoder(size=args.size)
@@ -892,8 +894,9 @@ def _train_normalizer(args: argparse.Namespace) -> int:
             data=f"{len(train_faces)} faces aligned at {args.size} px ({sources}); "
             f"held out: {card['held_out'] or 'none'}.",
             command="python -m ml " + " ".join(sys.argv[1:]),
-            licence="Weights trained on MEBeauty (non-commercial research only) and FASSEG: "
-            "research use only.",
+            licence="Weights trained on MEBeauty (non-commercial research only), FASSEG"
+            + (" and iBUG 300-W (annotations non-commercial research only)" if args.add_300w else "")
+            + ": research use only.",
             limitations=card["limitations"],
             metrics=card["metrics"],
             weights=out.name,

@@ -183,3 +183,9 @@ def test_train_normalizer_continues_from_given_weights(data_dir, tmp_path, capsy
     # With a zero learning rate the continued decoder is the shipped one: training started from it.
     for mine, theirs in zip(continued.decoder.parameters(), start.decoder.parameters(), strict=True):
         assert torch.equal(mine, theirs)
+
+
+def test_train_normalizer_refuses_an_exclusion_without_the_faces_it_excludes(capsys):
+    listing = "docs/reports/normality-age-similar-faces.json"
+    assert main(["normality", "train-normalizer", "--exclude-age-similar", listing]) == 2
+    assert "needs --add-300w" in capsys.readouterr().err
