@@ -809,6 +809,14 @@ def _train_normalizer(args: argparse.Namespace) -> int:
 
     if args.exclude_age_similar and not args.add_300w:
         raise CommandError("--exclude-age-similar leaves landmarks300w faces out: it needs --add-300w.")
+    # Weights to continue are checked before the alignment, which takes minutes.
+    if args.init_weights:
+        model = load_autoencoder(Path(args.init_weights))[0]
+        if model.size != args.size:
+            raise CommandError(f"--init-weights holds a {model.size}-px model; --size is {args.size}.")
+        _log(f"continuing from {args.init_weights}")
+    else:
+        model = FaceAutoencoder(size=args.size)
     data = Path(args.data) if args.data else data_dir()
     train_paths, held_out_paths = training_image_paths(data)
     if args.max_images:
@@ -844,13 +852,6 @@ def _train_normalizer(args: argparse.Namespace) -> int:
         _log(f"added {len(annotated)} landmarks300w faces aligned with their human landmarks")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.init_weights:
-        model = load_autoencoder(Path(args.init_weights))[0]
-        if model.size != args.size:
-            raise CommandError(f"--init-weights holds a {model.size}-px model; --size is {args.size}.")
-        _log(f"continuing from {args.init_weights}")
-    else:
-        model = FaceAutoencoder(size=args.size)
     result = train_autoencoder(
         train_faces,
         held_out_faces,
