@@ -9,11 +9,6 @@ towards the new border, so the generator never sees a hard edge. The padding is 
 the score can then leave the padding out. Unlike FFHQ, the blur stops at the photo's edge: FFHQ also
 blurs a band inside the photo (a third of the padding's width, a tenth of the crop), which on a tightly
 framed photo took face pixels out of the fit and moved S (report §18; this padding adopted in §20).
-
-Photos that were rotated or cropped by another tool before upload (third-party face crops, rotated
-exports) carry digital fill: black regions outside the rotated picture, up to a third of a MEBeauty crop.
-They are not the face's surroundings, so :func:`digital_fill` finds them and the alignment treats them
-like the padding: unobserved, and smoothly filled so the normalizer never sees a hard black edge.
 """
 
 from __future__ import annotations
@@ -28,15 +23,7 @@ import numpy as np
 OBSERVED_THRESHOLD = 0.999
 
 # Bumped whenever align_face's output changes, so caches of aligned faces are rebuilt.
-ALIGNMENT_VERSION = 3
-
-# Digital fill is black to within JPEG rounding; content is any pixel brighter than this in some channel.
-FILL_LEVEL = 2
-# Content specks and fill regions smaller than this share of the searched area are ignored, so a stray
-# bright JPEG pixel cannot stretch the picture's outline nor a small black patch count as fill.
-FILL_MIN_SHARE = 0.005
-# Width of the picture's edge band dropped with the fill, as a share of the FFHQ quad's side.
-FILL_EDGE_BAND = 0.015
+ALIGNMENT_VERSION = 2
 
 
 @dataclass
@@ -44,8 +31,7 @@ class AlignedFace:
     """An aligned square face, its landmarks in crop coordinates and the photo → crop affine map.
 
     ``observed`` ``(size, size)`` bool: True where the crop pixel is the photo's own content, False where
-    it comes (even in part) from the blurred mirror padding (where the quad left the photo) or from the
-    photo's digital fill.
+    it comes (even in part) from the blurred mirror padding, i.e. where the quad left the photo.
     """
 
     image: np.ndarray
@@ -80,63 +66,13 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([center - x - y, center - x + y, center + x + y, center + x - y])
 
 
-def digital_fill(image: np.ndarray, photo_edges: tuple[bool, bool, bool, bool] = (True,) * 4) -> np.ndarray:
-    """Boolean mask of the digital fill in ``image`` (RGB): black pixels outside the convex outline of
-    the picture's content, in regions touching a side of ``image`` that is the photo's own edge
-    (``photo_edges``: left, top, right, bottom).
-
-    A rotated or letterboxed picture is convex, so its fill lies outside the content's convex hull; black
-    hair or a dark backdrop inside the picture stays inside that hull and keeps counting as the photo's.
-    """
-    height, width = image.shape[:2]
-    min_area = FILL_MIN_SHARE * height * width
-    content = (image.max(axis=2) > FILL_LEVEL).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(content, connectivity=8)
-    kept = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
-    fill = np.zeros((height, width), dtype=bool)
-    if content.all() or len(kept) == 0:
-        return fill
-    points = np.concatenate([cv2.findNonZero((labels == label).astype(np.uint8)) for label in kept])
-    picture = np.zeros((height, width), dtype=np.uint8)
-    cv2.fillConvexPoly(picture, cv2.convexHull(points), 1)
-    outside = ((picture == 0) & (content == 0)).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(outside, connectivity=4)
-    left, top, right, bottom = photo_edges
-    for label in range(1, count):
-        x, y, w, h, area = stats[label]
-        touches = (
-            (left and x == 0)
-            or (top and y == 0)
-            or (right and x + w == width)
-            or (bottom and y + h == height)
-        )
-        if touches and area >= min_area:
-            fill |= labels == label
-    return fill
-
-
-def _fill_smoothly(image: np.ndarray, own: np.ndarray, sigma: float) -> np.ndarray:
-    """``image`` with the pixels where ``own`` is 0 replaced by a smooth extension of the others
-    (normalized Gaussian convolution), fading to their median colour far from them."""
-    weights = own.astype(np.float32)
-    photo = image.astype(np.float32)
-    blurred = cv2.GaussianBlur(photo * weights[..., None], (0, 0), sigmaX=sigma, sigmaY=sigma)
-    support = cv2.GaussianBlur(weights, (0, 0), sigmaX=sigma, sigmaY=sigma)[..., None]
-    median = np.median(photo[weights > 0], axis=0)
-    # A small prior weight on the median keeps the extension defined, and calm, far from the picture.
-    prior = 0.05
-    extended = (blurred + prior * median) / (support + prior)
-    return np.where(weights[..., None] > 0, photo, extended)
-
-
 def _pad_blurred_reflection(
-    image: np.ndarray, pad: tuple[int, int, int, int], quad_size: float, own_photo: np.ndarray
+    image: np.ndarray, pad: tuple[int, int, int, int], quad_size: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """FFHQ padding: reflect, blur towards the new border and fade to the median colour.
 
     Returns the padded canvas and, on the same grid, the share of each pixel that is the photo's own
-    value (``own_photo`` inside the photo, 0 in the padding): the blur and the fade change only pixels
-    that are not the photo's own."""
+    value (1 inside the photo, 0 in the padding): the blur and the fade change only the padding."""
     left, top, right, bottom = pad
     padded = np.pad(image.astype(np.float32), ((top, bottom), (left, right), (0, 0)), mode="reflect")
     height, width = padded.shape[:2]
@@ -150,7 +86,7 @@ def _pad_blurred_reflection(
     # from every 4th pixel in each direction is the same to within a grey level.
     blurred = cv2.GaussianBlur(padded, (0, 0), sigmaX=blur, sigmaY=blur, borderType=cv2.BORDER_REFLECT)
     own = np.zeros((height, width), dtype=np.float32)
-    own[top : height - bottom, left : width - right] = own_photo
+    own[top : height - bottom, left : width - right] = 1.0
     blur_weight = np.clip(mask * 3.0 + 1.0, 0.0, 1.0) * (1.0 - own[..., None])
     fade_weight = np.clip(mask, 0.0, 1.0)
     padded += (blurred - padded) * blur_weight
@@ -162,8 +98,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
     """FFHQ-aligned ``size × size`` RGB crop of the face with these landmarks.
 
     Large photos are first shrunk by an integer factor with area averaging (as FFHQ does) to avoid
-    aliasing; a quad leaving the photo triggers blurred mirror padding; digital fill touching the photo's
-    edge (:func:`digital_fill`) is filled smoothly and, like the padding, not observed.
+    aliasing; a quad leaving the photo triggers blurred mirror padding.
     """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be an RGB (H, W, 3) array; got {getattr(image, 'shape', None)}.")
@@ -195,16 +130,6 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
         scale = work.shape[1] / width
     quad_work = (quad - origin) * scale
     height, width = work.shape[:2]
-    fill = digital_fill(work, (left == 0, top == 0, right == image.shape[1], bottom == image.shape[0]))
-    own = np.ones((height, width), dtype=np.float32)
-    if fill.any():
-        # The tool that rotated the picture blended the fill into a dark band of its edge (about 2 % of
-        # the face's width in MEBeauty's crops), and the shrink blends one more pixel: drop the band too.
-        radius = max(2, round(FILL_EDGE_BAND * quad_size * scale))
-        band = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        fill = cv2.dilate(fill.astype(np.uint8), band).astype(bool)
-        own[fill] = 0.0
-        work = _fill_smoothly(work, own, quad_size * scale * 0.05)
     border = max(int(np.rint(quad_size * scale * 0.1)), 3)
     pad = [
         max(-int(np.floor(quad_work[:, 0].min())) + border, 0),
@@ -214,9 +139,10 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
     ]
     offset = np.zeros(2)
     canvas = work.astype(np.float32)
+    own = np.ones((height, width), dtype=np.float32)
     if max(pad) > border - 4:
         pad = [max(p, int(np.rint(quad_size * scale * 0.3))) for p in pad]
-        canvas, own = _pad_blurred_reflection(work, (pad[0], pad[1], pad[2], pad[3]), quad_size * scale, own)
+        canvas, own = _pad_blurred_reflection(work, (pad[0], pad[1], pad[2], pad[3]), quad_size * scale)
         offset = np.array([pad[0], pad[1]], dtype=np.float64)
     source = (quad_work + offset).astype(np.float32)
     target = np.array([[0, 0], [0, size], [size, size], [size, 0]], dtype=np.float32)
