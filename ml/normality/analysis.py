@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,21 @@ class NormalityAnalysis:
     landmarks: np.ndarray
     data: dict[str, Any]
     fit_mask: np.ndarray | None = None
+
+
+def mirror_averaged(
+    normalize: Callable[[np.ndarray, np.ndarray | None], np.ndarray],
+    image: np.ndarray,
+    fit_weights: np.ndarray | None,
+    normalized: np.ndarray,
+) -> np.ndarray:
+    """The mean of ``normalized`` (the normal face fitted to ``image``) and the normal face fitted to the
+    mirror image of ``image`` (with the mirrored ``fit_weights``), mirrored back. The aligned crop's
+    pixel mirror is exact, so both normal faces lie on the same pixels."""
+    mirrored_weights = None if fit_weights is None else np.ascontiguousarray(fit_weights[:, ::-1])
+    mirrored = normalize(np.ascontiguousarray(image[:, ::-1]), mirrored_weights)[:, ::-1]
+    mean = (normalized.astype(np.float32) + mirrored.astype(np.float32)) / 2.0
+    return np.clip(np.rint(mean), 0, 255).astype(np.uint8)
 
 
 def region_weighted_fit(
@@ -231,6 +247,7 @@ def analyze_normality(
     fit_pixels: str | None = None,
     region_fit_weight: float = 1.0,
     symmetry_weight: float = 0.0,
+    mirror_average: bool | None = None,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -251,6 +268,9 @@ def analyze_normality(
     (:func:`region_weighted_fit`; S is unchanged in what it compares); ``symmetry_weight`` above 0
     fits the latent normalizer's normal face to the face blended with its own mirror image
     (:func:`ml.normality.preprocess.symmetric_target`; S still compares the photo's own face).
+    ``mirror_average`` (default ``DEFAULT_MIRROR_AVERAGE``) averages a latent normalizer's normal face
+    with the one fitted to the face's mirror image (:func:`mirror_averaged`); S, the heatmap and the
+    normal face shown are then that average's, the rating's features stay the first fit's.
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
     :class:`ml.core.subject.NoFaceError` without a face and, unless ``fit_pixels`` is ``all``,
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
@@ -259,7 +279,7 @@ def analyze_normality(
     from ml.normality.models import residual_reference
     from ml.normality.preprocess import align_face, face_mask, symmetric_target
     from ml.normality.scoring import region_mask, score_pair
-    from ml.normality.settings import analysis_settings
+    from ml.normality.settings import DEFAULT_MIRROR_AVERAGE, analysis_settings
     from ml.registry import registry
     from ml.zones.landmark_model import render_zone_masks
 
@@ -354,9 +374,15 @@ def analyze_normality(
             aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=candidate_mask
         )
     normalized = normalizations[0].image
+    target = aligned.image
     if not inpainting and not shared_fit:
         target = symmetric_target(aligned.image, aligned.landmarks, fit_mask, symmetry_weight)
         normalized = model.normalized_image(target, observed=fit_weights)
+    mirror_average = (DEFAULT_MIRROR_AVERAGE if mirror_average is None else mirror_average) and not inpainting
+    if mirror_average:
+        normalized = mirror_averaged(
+            lambda face, fit: model.normalized_image(face, observed=fit), target, fit_weights, normalized
+        )
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -436,6 +462,7 @@ def analyze_normality(
             "fit_pixels": fit_pixels,
             "region_fit_weight": region_fit_weight,
             "symmetry_weight": symmetry_weight,
+            "mirror_average": mirror_average,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "face_fraction": round(face_observed, 4),
             "tight_framing": tight_framing,

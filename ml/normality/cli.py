@@ -26,7 +26,7 @@ from ml.normality.analysis import (
     fit_pixels_mask,
 )
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
-from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS
+from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_MIRROR_AVERAGE, DEFAULT_PROJECTION_STEPS
 from ml.registry import file_sha256
 
 MEBEAUTY_NOTE = "MEBeauty ratings are ATTRACTIVENESS ratings on a 1-10 scale, not normality ratings."
@@ -124,6 +124,18 @@ def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> 
     return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
 
 
+def _reported_adapt_steps(model: str, adapt_steps: int | None) -> int | None:
+    """The adaptation steps a report's analyses ran: none for the inpainting normalizer (it has no
+    adaptation), else the given count or the normalizer's default."""
+    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS
+
+    if model == "inpainting":
+        return None
+    if adapt_steps is not None:
+        return adapt_steps
+    return DEFAULT_ADAPT_STEPS if model == "autoencoder" else HAYAJNEH_ADAPT_STEPS
+
+
 def _residual_maps(name: str, weights: Path | None) -> dict[str, Any]:
     """The residual maps a validity run compares: the standardized map (when the normalizer has a
     residual reference of normal faces) and the raw PSE map, by name → reference (``None``: raw)."""
@@ -143,6 +155,7 @@ def _validate(args: argparse.Namespace) -> int:
         analyze_normality,
         build_normalizer,
         fit_pixels_mask,
+        mirror_averaged,
         region_weighted_fit,
     )
     from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
@@ -167,6 +180,7 @@ def _validate(args: argparse.Namespace) -> int:
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
             symmetry_weight=args.symmetry_weight,
+            mirror_average=args.mirror_average,
             adapt_steps=args.adapt_steps,
         )
         return result, _scores_by_map(result, maps)
@@ -287,6 +301,7 @@ def _validate(args: argparse.Namespace) -> int:
             else (None, args.adapt_steps)
         )
         normalizer = build_normalizer(name, weights, *steps)
+        mirror_average = DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average
         cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
         held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]
         if not held_out:
@@ -322,7 +337,15 @@ def _validate(args: argparse.Namespace) -> int:
                     mask, landmarks, image.shape, "mouth_nose", args.region_fit_weight
                 )
                 target = symmetric_target(image, landmarks, mask, args.symmetry_weight)
-                return normalizer.normalized_image(target, observed=weights)
+                normalized = normalizer.normalized_image(target, observed=weights)
+                if mirror_average:
+                    normalized = mirror_averaged(
+                        lambda face, fit: normalizer.normalized_image(face, observed=fit),
+                        target,
+                        weights,
+                        normalized,
+                    )
+                return normalized
 
         evaluated = validation.evaluate_simulated_defects(
             faces, normalize, references=maps, observed=observed
@@ -349,7 +372,8 @@ def _validate(args: argparse.Namespace) -> int:
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
-        "adapt_steps": args.adapt_steps or DEFAULT_ADAPT_STEPS,
+        "mirror_average": DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average,
+        "adapt_steps": _reported_adapt_steps(args.model, args.adapt_steps),
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -471,6 +495,7 @@ def _framing(args: argparse.Namespace) -> int:
             fit_pixels=fit_pixels,
             region_fit_weight=args.region_fit_weight,
             symmetry_weight=args.symmetry_weight,
+            mirror_average=args.mirror_average,
             adapt_steps=args.adapt_steps,
         )
         scores = {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
@@ -526,7 +551,9 @@ def _framing(args: argparse.Namespace) -> int:
         )
     per_map = {}
     for map_name in maps:
-        floor = validation.noise_floor([v for values in differences[map_name].values() for v in values])
+        reframed = [v for values in differences[map_name].values() for v in values]
+        # Crop pairs alone (--limit 0) have no re-framed photos to take a floor from.
+        floor = validation.noise_floor(reframed) if reframed else None
         found = np.abs(crops[map_name])
         per_map[map_name] = {
             "heatmap": _heatmap_metric(map_name),
@@ -538,7 +565,9 @@ def _framing(args: argparse.Namespace) -> int:
             "mebeauty_crop_vs_original": {
                 "count": len(found),
                 "median_abs_difference": float(np.median(found)) if len(found) else None,
-                "within_floor_fraction": float(np.mean(found <= floor)) if len(found) else None,
+                "within_floor_fraction": float(np.mean(found <= floor))
+                if len(found) and floor is not None
+                else None,
                 "icc_a1": _agreement_icc(crop_pairs, map_name),
             },
         }
@@ -551,7 +580,8 @@ def _framing(args: argparse.Namespace) -> int:
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
-        "adapt_steps": args.adapt_steps or DEFAULT_ADAPT_STEPS,
+        "mirror_average": DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average,
+        "adapt_steps": _reported_adapt_steps(args.model, args.adapt_steps),
         "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],
@@ -754,6 +784,7 @@ def _score(args: argparse.Namespace) -> int:
             fit_pixels=args.fit_pixels,
             region_fit_weight=args.region_fit_weight,
             symmetry_weight=args.symmetry_weight,
+            mirror_average=args.mirror_average,
         )
     except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
@@ -1275,6 +1306,18 @@ def _fit_regressor_on_ratings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _chosen_regressor(reports: list[Any], max_mae: float | None) -> Any:
+    """The lowest CV MAE or, with ``max_mae``, the highest CV Pearson R among those within it."""
+    if max_mae is None:
+        return min(reports, key=lambda report: report.mae)
+    eligible = [report for report in reports if report.mae <= max_mae]
+    if not eligible:
+        raise CommandError(
+            f"No regressor reached a CV MAE of {max_mae} or less (best {min(r.mae for r in reports):.3f})."
+        )
+    return max(eligible, key=lambda report: report.pearson_r)
+
+
 def _fit_regressor_on_features(args: argparse.Namespace) -> int:
     import joblib
 
@@ -1306,7 +1349,7 @@ def _fit_regressor_on_features(args: argparse.Namespace) -> int:
         ]
     except RuntimeError as error:
         raise CommandError(str(error)) from error
-    best = min(reports, key=lambda report: report.mae)
+    best = _chosen_regressor(reports, args.max_mae)
     ceiling_path = data_dir() / "mebeauty" / "ratings.csv"
     ceiling = (
         dataclasses.asdict(split_half_ceiling(read_ratings(ceiling_path))) if ceiling_path.is_file() else None
@@ -1318,6 +1361,9 @@ def _fit_regressor_on_features(args: argparse.Namespace) -> int:
         "faces": len(rows),
         "cross_validation": [dataclasses.asdict(report) for report in reports],
         "chosen": best.name,
+        "chosen_by": "lowest CV MAE"
+        if args.max_mae is None
+        else f"highest CV Pearson R with CV MAE <= {args.max_mae}",
         "inter_rater_ceiling": ceiling,
         "perceptual_metric": rows[0].get("perceptual_metric"),
         "normalizer_settings": settings,
@@ -1466,6 +1512,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="Weight of the face's own mirror image in the target the normal face is fitted to "
             "(0: the face as photographed; 1: only its mirror). Default 0; tried and not adopted "
             "(docs/reports/normality-real-faces.md section 14).",
+        )
+        parser.add_argument(
+            "--mirror-average",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Average the latent normalizer's normal face with the one fitted to the face's mirror "
+            f"image (default {'on' if DEFAULT_MIRROR_AVERAGE else 'off'}; report section 22).",
         )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")
@@ -1723,6 +1776,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     normalizer_options(fit)
     fit.add_argument("--regressors", nargs="+", help="Subset of mlp linear huber svr ridge lasso.")
     fit.add_argument("--trials", type=int, default=30, help="TPE trials per regressor.")
+    fit.add_argument(
+        "--max-mae",
+        type=float,
+        help="With --features: choose the highest CV Pearson R among the regressors with CV MAE at most "
+        "this (the bar names R: report section 21.2); default: the lowest CV MAE.",
+    )
     fit.add_argument(
         "--candidates", type=int, default=5, help="K of the features when their CSV does not say (5)."
     )

@@ -189,3 +189,15 @@ def test_train_normalizer_refuses_an_exclusion_without_the_faces_it_excludes(cap
     listing = "docs/reports/normality-age-similar-faces.json"
     assert main(["normality", "train-normalizer", "--exclude-age-similar", listing]) == 2
     assert "needs --add-300w" in capsys.readouterr().err
+
+
+def test_reports_record_the_adaptation_steps_that_ran():
+    from ml.normality.cli import _reported_adapt_steps
+    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS
+    from ml.normality.settings import DEFAULT_ADAPT_STEPS
+
+    assert _reported_adapt_steps("inpainting", None) is None
+    assert _reported_adapt_steps("inpainting", 5) is None
+    assert _reported_adapt_steps("autoencoder", None) == DEFAULT_ADAPT_STEPS
+    assert _reported_adapt_steps("autoencoder", 15) == 15
+    assert _reported_adapt_steps("stylegan2", None) == HAYAJNEH_ADAPT_STEPS

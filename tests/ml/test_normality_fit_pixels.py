@@ -85,3 +85,25 @@ def test_a_cards_range_is_shown_only_for_the_fit_pixels_it_was_measured_with():
     assert _reference_range(description, "pse-ycbcr-eroded", "observed-face") is None
     description["details"]["reference"]["fit_pixels"] = "observed-face"
     assert _reference_range(description, "pse-ycbcr-eroded", "observed-face") is not None
+
+
+def test_mirror_average_fits_the_mirror_image_with_mirrored_weights_and_averages_on_the_same_pixels():
+    from ml.normality.analysis import mirror_averaged
+
+    face = np.zeros((8, 8, 3), np.uint8)
+    face[:, :2] = 200  # a mark on the face's left side only
+    weights = np.zeros((8, 8), np.float32)
+    weights[:, :4] = 1.0
+    seen = []
+
+    def normalize(image: np.ndarray, fit: np.ndarray | None) -> np.ndarray:
+        seen.append((image.copy(), None if fit is None else fit.copy()))
+        return image
+
+    averaged = mirror_averaged(normalize, face, weights, face)
+    mirrored_image, mirrored_weights = seen[0]
+    assert (mirrored_image[:, -2:] == 200).all() and (mirrored_weights[:, 4:] == 1).all()
+    # A normalizer that copies its input gives back the face: the mirror's output is mirrored back.
+    np.testing.assert_array_equal(averaged, face)
+    # Normal faces that differ are averaged pixel by pixel.
+    np.testing.assert_array_equal(mirror_averaged(normalize, face, None, np.zeros_like(face)), face // 2)

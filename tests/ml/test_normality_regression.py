@@ -56,3 +56,19 @@ def test_rescale_and_bad_names():
     np.testing.assert_allclose(regression.rescale_to_normality_scale([1, 5.5, 10]), [1, 4, 7])
     with pytest.raises(ValueError, match="Unknown regressor"):
         regression.make_regressor("forest")
+
+
+def test_fit_regressor_chooses_by_mae_or_by_r_within_a_mae_bar():
+    from ml.cli import CommandError
+    from ml.normality.cli import _chosen_regressor
+    from ml.normality.regression import RegressorReport
+
+    reports = [
+        RegressorReport(name="svr", params={}, pearson_r=0.18, mae=0.689, trials=1),
+        RegressorReport(name="lasso", params={}, pearson_r=0.27, mae=0.690, trials=1),
+        RegressorReport(name="mlp", params={}, pearson_r=0.30, mae=0.700, trials=1),
+    ]
+    assert _chosen_regressor(reports, None).name == "svr"
+    assert _chosen_regressor(reports, 0.693).name == "lasso"
+    with pytest.raises(CommandError, match="0.6"):
+        _chosen_regressor(reports, 0.6)

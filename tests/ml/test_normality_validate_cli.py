@@ -9,7 +9,7 @@ import torch
 from ml.cli import main
 from ml.config import data_dir_or_none
 from ml.normality.inpainting import InpaintingNet, save_inpainter
-from ml.normality.settings import DEFAULT_ADAPT_STEPS
+from ml.normality.settings import DEFAULT_MIRROR_AVERAGE
 
 
 @pytest.fixture
@@ -44,7 +44,9 @@ def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_conf
     groups = report["groups"]
     assert groups["london_adults"]["count"] == 2 and 0 <= groups["auroc_cleft_vs_london_adults"] <= 1
     assert "age" in groups["confound"]
-    assert report["adapt_steps"] == DEFAULT_ADAPT_STEPS and report["symmetry_weight"] == 0
+    # The inpainting normalizer has no adaptation: the report does not claim the autoencoder's steps.
+    assert report["adapt_steps"] is None and report["symmetry_weight"] == 0
+    assert report["mirror_average"] is DEFAULT_MIRROR_AVERAGE
 
 
 def test_validate_compares_the_clefts_with_listed_children_and_a_same_source_sample(
