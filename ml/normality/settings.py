@@ -19,8 +19,8 @@ from typing import Any
 DEFAULT_PROJECTION_STEPS = 3
 DEFAULT_ADAPT_STEPS = 8
 # The normal face from the fit to the aligned face alone (False) or averaged with the fit to its mirror
-# image (True): the prior is not mirror-equivariant, so a face and its mirror image are fitted with
-# different residuals; the average halves what S owes to that (docs/reports/normality-real-faces.md, §22).
+# image (True), which evens out the prior's left-right differences. Measured, not adopted: it turned one
+# development pair the wrong way (docs/reports/normality-real-faces.md, section 22).
 DEFAULT_MIRROR_AVERAGE = False
 # Boyaci et al. (2020) average the features over K = 5 normalized candidates.
 DEFAULT_CANDIDATES = 5
