@@ -66,6 +66,10 @@ DEFAULT_FIT_PIXELS: dict[str, str] = {NORMALITY_AUTOENCODER: "observed-face"}
 # for 95 % of the 498 framings with the whole outline inside and for 92 % (11) of the 12 with 70-95 % inside
 # (report §21.2, normalizer version 3; 75 % with version 2, §20; the threshold was set in §18).
 TIGHT_FRAMING_FACE_SHARE = 0.95
+# Above this share of the face outline showing digital fill (black corners of an earlier rotation or crop),
+# the photo is flagged as edited: on MEBeauty's third-party crops (13–39 % fill) S differed from the
+# unedited original by more than the noise floor in about half of the pairs (report sections 21.2, 22).
+EDITED_FILL_FACE_SHARE = 0.02
 
 
 def _observed_share(observed: np.ndarray, mask: np.ndarray) -> float:
@@ -423,6 +427,15 @@ def analyze_normality(
             "re-framed studio photos, for 1 in 12 such framings against 1 in 20 with the whole face inside). "
             "Compare photos framed alike, with a margin around the face."
         )
+    fill_share = _observed_share(aligned.fill, face_mask(aligned.landmarks, aligned.image.shape[:2]))
+    edited_fill = fill_share > EDITED_FILL_FACE_SHARE
+    if edited_fill:
+        notes.append(
+            f"About {fill_share:.0%} of the face outline in this photo is black fill left by an earlier "
+            "rotation or crop, not the face's surroundings: S of such an edited photo differed from the "
+            "unedited photo's by more than the noise floor for about half of 210 third-party face crops. "
+            "Score photos as taken, without rotating or cropping them first."
+        )
     energy = zone_energy(scored.heatmap, render_zone_masks(aligned.landmarks, aligned.image.shape))
     timings["score_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - started
@@ -466,6 +479,8 @@ def analyze_normality(
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "face_fraction": round(face_observed, 4),
             "tight_framing": tight_framing,
+            "fill_fraction": round(fill_share, 4),
+            "edited_fill": edited_fill,
             "region_fraction": round(region_observed, 4),
         },
         "notes": notes,

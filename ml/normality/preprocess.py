@@ -9,6 +9,12 @@ towards the new border, so the generator never sees a hard edge. The padding is 
 the score can then leave the padding out. Unlike FFHQ, the blur stops at the photo's edge: FFHQ also
 blurs a band inside the photo (a third of the padding's width, a tenth of the crop), which on a tightly
 framed photo took face pixels out of the fit and moved S (report §18; this padding adopted in §20).
+
+Photos rotated or cropped by another tool before upload (third-party face crops, rotated exports) carry
+digital fill: black corners outside the rotated picture. :func:`digital_fill` finds it and
+:class:`AlignedFace` says which crop pixels show it (``fill``), so the analysis can warn that such an edited
+photo may not compare with an unedited one; the fit still uses those pixels (leaving them out cost more
+than it gained, report §22).
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ OBSERVED_THRESHOLD = 0.999
 # Bumped whenever align_face's output changes, so caches of aligned faces are rebuilt.
 ALIGNMENT_VERSION = 2
 
+# Digital fill is black to within JPEG rounding; content is any pixel brighter than this in some channel.
+FILL_LEVEL = 2
+# Content specks and fill regions smaller than this share of the searched area are ignored, so a stray
+# bright JPEG pixel cannot stretch the picture's outline nor a small black patch count as fill.
+FILL_MIN_SHARE = 0.005
+
 
 @dataclass
 class AlignedFace:
@@ -32,6 +44,8 @@ class AlignedFace:
 
     ``observed`` ``(size, size)`` bool: True where the crop pixel is the photo's own content, False where
     it comes (even in part) from the blurred mirror padding, i.e. where the quad left the photo.
+    ``fill`` ``(size, size)`` bool: True where the crop pixel shows the photo's digital fill
+    (:func:`digital_fill`); such pixels still count as observed.
     """
 
     image: np.ndarray
@@ -39,6 +53,7 @@ class AlignedFace:
     matrix: np.ndarray
     quad: np.ndarray
     observed: np.ndarray
+    fill: np.ndarray
 
 
 def _check_landmarks(landmarks: np.ndarray) -> np.ndarray:
@@ -64,6 +79,41 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
     y = np.flipud(x) * [-1, 1]
     center = eye_avg + eye_to_mouth * 0.1
     return np.stack([center - x - y, center - x + y, center + x + y, center + x - y])
+
+
+def digital_fill(image: np.ndarray, photo_edges: tuple[bool, bool, bool, bool] = (True,) * 4) -> np.ndarray:
+    """Boolean mask of the digital fill in ``image`` (RGB): black pixels outside the convex outline of
+    the picture's content, in regions touching a side of ``image`` that is the photo's own edge
+    (``photo_edges``: left, top, right, bottom).
+
+    A rotated or letterboxed picture is convex, so its fill lies outside the content's convex hull; black
+    hair or a dark backdrop inside the picture stays inside that hull and keeps counting as the photo's.
+    """
+    height, width = image.shape[:2]
+    min_area = FILL_MIN_SHARE * height * width
+    content = (image.max(axis=2) > FILL_LEVEL).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(content, connectivity=8)
+    kept = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
+    fill = np.zeros((height, width), dtype=bool)
+    if content.all() or len(kept) == 0:
+        return fill
+    points = np.concatenate([cv2.findNonZero((labels == label).astype(np.uint8)) for label in kept])
+    picture = np.zeros((height, width), dtype=np.uint8)
+    cv2.fillConvexPoly(picture, cv2.convexHull(points), 1)
+    outside = ((picture == 0) & (content == 0)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(outside, connectivity=4)
+    left, top, right, bottom = photo_edges
+    for label in range(1, count):
+        x, y, w, h, area = stats[label]
+        touches = (
+            (left and x == 0)
+            or (top and y == 0)
+            or (right and x + w == width)
+            or (bottom and y + h == height)
+        )
+        if touches and area >= min_area:
+            fill |= labels == label
+    return fill
 
 
 def _pad_blurred_reflection(
@@ -130,6 +180,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
         scale = work.shape[1] / width
     quad_work = (quad - origin) * scale
     height, width = work.shape[:2]
+    fill = digital_fill(work, (left == 0, top == 0, right == image.shape[1], bottom == image.shape[0]))
     border = max(int(np.rint(quad_size * scale * 0.1)), 3)
     pad = [
         max(-int(np.floor(quad_work[:, 0].min())) + border, 0),
@@ -154,6 +205,14 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
     own_in_crop = cv2.warpAffine(
         own, canvas_to_crop, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
     )
+    fill_in_crop = np.zeros((size, size), dtype=bool)
+    if fill.any():
+        fill_canvas = np.zeros(canvas.shape[:2], dtype=np.float32)
+        row, column = int(offset[1]), int(offset[0])
+        fill_canvas[row : row + height, column : column + width] = fill
+        fill_in_crop = (
+            cv2.warpAffine(fill_canvas, canvas_to_crop, (size, size), flags=cv2.INTER_LINEAR) >= 0.5
+        )
     # Compose photo → shrunk/padded canvas → crop, to map landmarks and heatmaps back.
     photo_to_canvas = np.array(
         [[scale, 0, offset[0] - scale * origin[0]], [0, scale, offset[1] - scale * origin[1]], [0, 0, 1]]
@@ -166,6 +225,7 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int) -> AlignedFa
         matrix=matrix,
         quad=quad,
         observed=own_in_crop >= OBSERVED_THRESHOLD,
+        fill=fill_in_crop,
     )
 
 

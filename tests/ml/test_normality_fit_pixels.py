@@ -87,6 +87,30 @@ def test_a_cards_range_is_shown_only_for_the_fit_pixels_it_was_measured_with():
     assert _reference_range(description, "pse-ycbcr-eroded", "observed-face") is not None
 
 
+def test_a_photo_rotated_with_black_corners_is_flagged_as_edited_and_the_original_is_not(london_photo):
+    import cv2
+
+    from ml.normality.analysis import analyze_normality
+
+    fast = {"projection_steps": 1, "adapt_steps": 2, "candidates": 1, "rating": False}
+    original = analyze_normality(london_photo, **fast).data
+    assert original["observed"]["fill_fraction"] == 0 and not original["observed"]["edited_fill"]
+    assert not any("black fill" in note for note in original["notes"])
+    # A third-party face crop as MEBeauty's: the face cut out with a small margin, then turned by 25
+    # degrees inside the same frame, which leaves black corners next to the cheeks.
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_landmarks
+
+    landmarks = subject_landmarks(detect_faces_with_landmarks(london_photo))
+    centre, side = landmarks.mean(axis=0), 1.2 * np.ptp(landmarks, axis=0).max()
+    left, top = (centre - side / 2).astype(int)
+    face = np.ascontiguousarray(london_photo[top : top + int(side), left : left + int(side)])
+    turned = cv2.warpAffine(face, cv2.getRotationMatrix2D((side / 2, side / 2), 25, 1.0), face.shape[1::-1])
+    edited = analyze_normality(turned, **fast).data
+    assert edited["observed"]["fill_fraction"] > 0.02 and edited["observed"]["edited_fill"]
+    assert any("black fill" in note for note in edited["notes"])
+
+
 def test_mirror_average_fits_the_mirror_image_with_mirrored_weights_and_averages_on_the_same_pixels():
     from ml.normality.analysis import mirror_averaged
 

@@ -157,3 +157,51 @@ def test_symmetric_target_blends_a_one_sided_mark_onto_the_other_side():
     assert kept[right_corner[1], right_corner[0], 0] == 200
     with pytest.raises(ValueError, match="symmetry weight"):
         symmetric_target(face, landmarks, None, 1.5)
+
+
+def rotated_picture_with_fill(size: int = 300, degrees: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured picture rotated inside its square frame, the corners black as a rotating tool leaves
+    them, and the picture's own pixels (True) against the fill."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    picture = cv2.GaussianBlur(rng.integers(30, 226, (size, size, 3), dtype=np.uint8), (0, 0), 2)
+    rotation = cv2.getRotationMatrix2D((size / 2, size / 2), degrees, 0.85)
+    framed = cv2.warpAffine(picture, rotation, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    inside = cv2.warpAffine(np.ones((size, size), np.uint8), rotation, (size, size), flags=cv2.INTER_NEAREST)
+    return framed, inside.astype(bool)
+
+
+def test_digital_fill_finds_the_corners_a_rotation_left_black_and_not_the_picture_itself():
+    from ml.normality.preprocess import digital_fill
+
+    framed, inside = rotated_picture_with_fill()
+    fill = digital_fill(framed)
+    assert fill.shape == inside.shape and fill.dtype == bool
+    assert not (fill & inside).any()
+    # All but the one-pixel seam the interpolation blended is found.
+    assert fill.sum() >= 0.95 * (~inside).sum()
+    # A black patch inside the picture that touches the photo's edge (dark hair, a backdrop) is the
+    # photo's own: it lies within the picture's convex outline.
+    framed[230:, 140:170] = 0
+    assert not (digital_fill(framed) & inside)[230:, 140:170].any()
+    # The fill must touch the photo's own edge: at a side that only crops the search, it does not count.
+    assert not digital_fill(framed, (False, False, False, False)).any()
+    # An ordinary photo with no black pixels has no fill.
+    assert not digital_fill(np.full((50, 50, 3), 120, np.uint8)).any()
+
+
+def test_alignment_marks_the_crop_pixels_showing_digital_fill_and_leaves_the_crop_as_it_was():
+    framed, inside = rotated_picture_with_fill()
+    landmarks = synthetic_landmarks(128) * 1.6 + 48
+    aligned = align_face(framed, landmarks, 128)
+    inverse = np.linalg.inv(np.vstack([aligned.matrix, [0, 0, 1]]))[:2]
+    rows, columns = np.mgrid[:128, :128]
+    photo_points = np.stack([columns.ravel(), rows.ravel()], axis=1) @ inverse[:, :2].T + inverse[:, 2]
+    sampled = np.clip(np.rint(photo_points).astype(int), 0, 299)
+    on_fill = ~inside[sampled[:, 1], sampled[:, 0]].reshape(128, 128)
+    assert on_fill.mean() > 0.05  # the crop reaches into the black corners
+    assert (aligned.fill == on_fill).mean() > 0.97  # up to the seam
+    # Detection only: the fill still counts as observed and keeps its black (report section 22).
+    assert aligned.observed.all() and np.median(aligned.image[aligned.fill]) == 0
+    assert not align_face(np.full((300, 300, 3), 120, np.uint8), landmarks, 128).fill.any()

@@ -344,6 +344,21 @@ def test_comparison_warns_when_a_photo_of_the_pair_is_framed_tightly(study_with_
         .content.decode()
     )
     assert "The after photo is framed tightly" in page and "before photo is framed" not in page
+    assert "black fill" not in page
+
+
+def test_comparison_warns_when_a_photo_of_the_pair_was_edited_with_black_fill(study_with_members, pre_post):
+    pre, post, comparison = pre_post
+    edited = {**normality_data(4.0), "observed": {"fill_fraction": 0.07, "edited_fill": True}}
+    fabricate_result(pre, "normality", edited, NORMALITY_ARTIFACTS)
+    fabricate_result(post, "normality", normality_data(5.0), NORMALITY_ARTIFACTS)
+    page = (
+        client_for(study_with_members["clinician"])
+        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
+        .content.decode()
+    )
+    assert "The before photo shows black fill" in page and "after photo shows" not in page
+    assert "framed tightly" not in page
 
 
 def test_comparison_says_scores_of_two_normalizer_versions_are_not_comparable(study_with_members, pre_post):

@@ -260,6 +260,12 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
             for side, data in (("before", pre_data), ("after", post_data))
             if (data.get("observed") or {}).get("tight_framing")
         ],
+        # Sides edited before upload (black fill of a rotation or crop): S may not match an unedited photo's.
+        "edited_fill": [
+            side
+            for side, data in (("before", pre_data), ("after", post_data))
+            if (data.get("observed") or {}).get("edited_fill")
+        ],
     }
 
 
