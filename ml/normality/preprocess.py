@@ -92,10 +92,14 @@ def digital_fill(image: np.ndarray, photo_edges: tuple[bool, bool, bool, bool] =
     height, width = image.shape[:2]
     min_area = FILL_MIN_SHARE * height * width
     content = (image.max(axis=2) > FILL_LEVEL).astype(np.uint8)
+    fill = np.zeros((height, width), dtype=bool)
+    # Fill touches a photo edge: without a black pixel on one, there is none (most photos; no labelling).
+    sides = (content[:, 0], content[0, :], content[:, -1], content[-1, :])
+    if not any(edge and not side.all() for edge, side in zip(photo_edges, sides, strict=True)):
+        return fill
     count, labels, stats, _ = cv2.connectedComponentsWithStats(content, connectivity=8)
     kept = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
-    fill = np.zeros((height, width), dtype=bool)
-    if content.all() or len(kept) == 0:
+    if len(kept) == 0:
         return fill
     points = np.concatenate([cv2.findNonZero((labels == label).astype(np.uint8)) for label in kept])
     picture = np.zeros((height, width), dtype=np.uint8)
