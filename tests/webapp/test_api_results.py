@@ -148,6 +148,19 @@ def test_comparison_changes_say_whether_the_normality_change_is_within_its_noise
         f"/api/studies/{pair['comparison'].subject.study_id}/cohort/"
     )
     assert cohort.json()[0]["normality"]["within_noise_floor"] is True
+    assert change["tightly_framed"] == [] and change["edited_fill"] == []
+
+
+def test_comparison_changes_name_the_sides_framed_tightly_or_edited_with_black_fill(study_with_members, pair):
+    """As the comparison page's warnings: the API says which photo may not compare, and why."""
+    pre_normality, post_normality = (pair["results"][side][1] for side in ("pre", "post"))
+    pre_normality.data = {**pre_normality.data, "observed": {"tight_framing": True}}
+    pre_normality.save()
+    post_normality.data = {**post_normality.data, "observed": {"edited_fill": True, "fill_fraction": 0.07}}
+    post_normality.save()
+    url = f"/api/comparisons/{pair['comparison'].pk}/changes/"
+    change = client_for(study_with_members["rater"]).get(url).json()[0]["normality"]
+    assert change["tightly_framed"] == ["before"] and change["edited_fill"] == ["after"]
 
 
 def test_comparison_changes_leave_out_results_of_a_photo_without_a_face(study_with_members, pair):

@@ -395,6 +395,16 @@ class NormalityChangeSerializer(serializers.Serializer):
     within_noise_floor = serializers.BooleanField(
         help_text="The change is within the noise floor: no measurable change, whatever `improved` says."
     )
+    tightly_framed = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Sides (before, after) framed so tightly that S may differ from a loose framing's by more "
+        "than the noise floor.",
+    )
+    edited_fill = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Sides (before, after) showing black fill of a rotation or crop made before upload: S may "
+        "not compare with an unedited photo's.",
+    )
 
 
 class WrinkleZoneChangeSerializer(serializers.Serializer):
