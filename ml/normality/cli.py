@@ -1652,7 +1652,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     validate.add_argument("--data", help="Data directory (cleft-pairs/, london/, mebeauty/).")
     adapt_steps_option(validate)
-    validate.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
+    validate.add_argument(
+        "--model",
+        choices=tuple(NORMALIZERS),
+        default="autoencoder",
+        help="Normalizer (default: the autoencoder, the analysis' default).",
+    )
     validate.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     validate.add_argument("--normal-limit", type=int, default=51, help="London normal faces to score (51).")
     validate.add_argument(
@@ -1675,7 +1680,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     framing.add_argument("--data", help="Data directory (london/, mebeauty/).")
     adapt_steps_option(framing)
-    framing.add_argument("--model", choices=tuple(NORMALIZERS), default="inpainting")
+    framing.add_argument(
+        "--model",
+        choices=tuple(NORMALIZERS),
+        default="autoencoder",
+        help="Normalizer (default: the autoencoder, the analysis' default).",
+    )
     framing.add_argument("--weights", help="Another normalizer weights file than the shipped one.")
     framing.add_argument("--limit", type=int, default=10, help="London faces (10).")
     framing.add_argument("--skip", type=int, default=0)

@@ -32,7 +32,16 @@ def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_conf
     data, stand_in_weights, tmp_path, capsys
 ):
     out = tmp_path / "validate.json"
-    arguments = ["normality", "validate", "--data", str(data), "--weights", str(stand_in_weights)]
+    arguments = [
+        "normality",
+        "validate",
+        "--data",
+        str(data),
+        "--model",
+        "inpainting",
+        "--weights",
+        str(stand_in_weights),
+    ]
     status = main([*arguments, "--normal-limit", "2", "--defect-limit", "0", "--out", str(out)])
     assert status == 0
     report = json.loads(out.read_text())
@@ -69,7 +78,16 @@ def test_validate_compares_the_clefts_with_listed_children_and_a_same_source_sam
         )
     )
     out = tmp_path / "validate.json"
-    arguments = ["normality", "validate", "--data", str(data), "--weights", str(stand_in_weights)]
+    arguments = [
+        "normality",
+        "validate",
+        "--data",
+        str(data),
+        "--model",
+        "inpainting",
+        "--weights",
+        str(stand_in_weights),
+    ]
     options = ["--normal-limit", "0", "--defect-limit", "0", "--age-similar", str(listing), "--out", str(out)]
     assert main([*arguments, *options]) == 0
     capsys.readouterr()
@@ -129,7 +147,7 @@ def test_write_reference_puts_range_and_floor_in_the_card_and_the_measures_floor
             limitations="untrained",
         ),
     )
-    common = ["--data", str(data), "--weights", str(stand_in_weights)]
+    common = ["--data", str(data), "--model", "inpainting", "--weights", str(stand_in_weights)]
     validated, framed, floor = tmp_path / "v.json", tmp_path / "f.json", tmp_path / "floor.json"
     assert (
         main(
