@@ -154,11 +154,25 @@ def regressor_fit_pixels(regressor: dict[str, Any]) -> str:
     return str(regressor.get("normalizer_settings", {}).get("fit_pixels", "all"))
 
 
+def normalizer_adapt_steps(name: str, adapt_steps: int | None) -> int | None:
+    """The adaptation steps the normalizer ``name`` runs: none for the inpainting normalizer (it has no
+    adaptation), else ``adapt_steps`` or its default (the embedded autoencoder's; Hayajneh's for
+    StyleGAN2)."""
+    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS
+    from ml.normality.settings import DEFAULT_ADAPT_STEPS
+
+    if name == NORMALITY_INPAINTING:
+        return None
+    if adapt_steps is not None:
+        return adapt_steps
+    return DEFAULT_ADAPT_STEPS if name == NORMALITY_AUTOENCODER else HAYAJNEH_ADAPT_STEPS
+
+
 def build_normalizer(
     name: str, weights: Path | str | None, projection_steps: int | None, adapt_steps: int | None
 ) -> Any:
     """The normalizer ``name`` from ``weights`` (the shipped file when ``None``) with these step counts."""
-    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS, LatentNormalizer, ProjectionConfig
+    from ml.normality.projection import LatentNormalizer, ProjectionConfig
     from ml.registry import registry
 
     if name == NORMALITY_INPAINTING:
@@ -169,12 +183,12 @@ def build_normalizer(
         from ml.normality.autoencoder import autoencoder_normalizer
 
         config = ProjectionConfig(steps=projection_steps) if projection_steps else None
-        return autoencoder_normalizer(registry.load(name, weights), config, adapt_steps)
+        return autoencoder_normalizer(
+            registry.load(name, weights), config, normalizer_adapt_steps(name, adapt_steps)
+        )
     generator, w_avg, w_std = registry.load(name, weights)
     config = ProjectionConfig(steps=projection_steps) if projection_steps else ProjectionConfig()
-    return LatentNormalizer(
-        generator, w_avg, w_std, config, HAYAJNEH_ADAPT_STEPS if adapt_steps is None else adapt_steps
-    )
+    return LatentNormalizer(generator, w_avg, w_std, config, normalizer_adapt_steps(name, adapt_steps))
 
 
 def load_photo(source: str | Path | bytes) -> tuple[np.ndarray, float]:
@@ -418,7 +432,8 @@ def analyze_normality(
     region_observed = _observed_share(
         aligned.observed, region_mask(aligned.landmarks, aligned.image.shape[:2], region)
     )
-    face_observed = _observed_share(aligned.observed, face_mask(aligned.landmarks, aligned.image.shape[:2]))
+    outline = face_mask(aligned.landmarks, aligned.image.shape[:2])
+    face_observed = _observed_share(aligned.observed, outline)
     tight_framing = face_observed < TIGHT_FRAMING_FACE_SHARE
     if tight_framing:
         notes.append(
@@ -427,7 +442,7 @@ def analyze_normality(
             "re-framed studio photos, for 1 in 12 such framings against 1 in 20 with the whole face inside). "
             "Compare photos framed alike, with a margin around the face."
         )
-    fill_share = _observed_share(aligned.fill, face_mask(aligned.landmarks, aligned.image.shape[:2]))
+    fill_share = _observed_share(aligned.fill, outline)
     edited_fill = fill_share > EDITED_FILL_FACE_SHARE
     if edited_fill:
         notes.append(

@@ -22,8 +22,10 @@ from ml.normality.analysis import (
     DEFAULT_RESIDUAL_MAP,
     FIT_PIXELS,
     RESIDUAL_MAPS,
+    build_normalizer,
     default_fit_pixels,
     fit_pixels_mask,
+    normalizer_adapt_steps,
 )
 from ml.normality.scoring import HEATMAP_METRICS, REGIONS, RegionNotObservedError
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_MIRROR_AVERAGE, DEFAULT_PROJECTION_STEPS
@@ -105,35 +107,14 @@ def _require_normalizer_weights(model: str) -> None:
 
 def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> tuple[Any, str]:
     """The normalizer for ``model`` (autoencoder|stylegan2) and its registry name; clear error if absent."""
-    from ml.normality import models
-    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS, LatentNormalizer, ProjectionConfig
-    from ml.registry import registry
-
     _require_normalizer_weights(model)
-    if model == "autoencoder":
-        from ml.normality.autoencoder import autoencoder_normalizer
-
-        config = ProjectionConfig(steps=steps) if steps else None
-        adapt = DEFAULT_ADAPT_STEPS if adapt_steps is None else adapt_steps
-        return autoencoder_normalizer(
-            registry.load(models.AUTOENCODER_MODEL), config, adapt
-        ), models.AUTOENCODER_MODEL
-    generator, w_avg, w_std = registry.load(models.STYLEGAN2_MODEL)
-    config = ProjectionConfig(steps=steps) if steps else ProjectionConfig()
-    adapt = HAYAJNEH_ADAPT_STEPS if adapt_steps is None else adapt_steps
-    return LatentNormalizer(generator, w_avg, w_std, config, adapt), models.STYLEGAN2_MODEL
+    name = NORMALIZERS[model]
+    return build_normalizer(name, None, steps, adapt_steps), name
 
 
-def _reported_adapt_steps(model: str, adapt_steps: int | None) -> int | None:
-    """The adaptation steps a report's analyses ran: none for the inpainting normalizer (it has no
-    adaptation), else the given count or the normalizer's default."""
-    from ml.normality.projection import HAYAJNEH_ADAPT_STEPS
-
-    if model == "inpainting":
-        return None
-    if adapt_steps is not None:
-        return adapt_steps
-    return DEFAULT_ADAPT_STEPS if model == "autoencoder" else HAYAJNEH_ADAPT_STEPS
+def _mirror_average(args: argparse.Namespace) -> bool:
+    """``--mirror-average`` or, when not given, the analysis' default."""
+    return DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average
 
 
 def _residual_maps(name: str, weights: Path | None) -> dict[str, Any]:
@@ -151,13 +132,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.imageio import load_image
     from ml.core.subject import NoFaceError
     from ml.normality import validation
-    from ml.normality.analysis import (
-        analyze_normality,
-        build_normalizer,
-        fit_pixels_mask,
-        mirror_averaged,
-        region_weighted_fit,
-    )
+    from ml.normality.analysis import analyze_normality, mirror_averaged, region_weighted_fit
     from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
     from ml.normality.preprocess import symmetric_target
     from ml.normality.scoring import region_mask
@@ -301,7 +276,7 @@ def _validate(args: argparse.Namespace) -> int:
             else (None, args.adapt_steps)
         )
         normalizer = build_normalizer(name, weights, *steps)
-        mirror_average = DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average
+        mirror_average = _mirror_average(args)
         cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
         held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]
         if not held_out:
@@ -372,8 +347,8 @@ def _validate(args: argparse.Namespace) -> int:
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
-        "mirror_average": DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average,
-        "adapt_steps": _reported_adapt_steps(args.model, args.adapt_steps),
+        "mirror_average": _mirror_average(args),
+        "adapt_steps": normalizer_adapt_steps(name, args.adapt_steps),
         "residual_map": primary,
         **per_map[primary],
         "london_faces": london_faces,
@@ -580,8 +555,8 @@ def _framing(args: argparse.Namespace) -> int:
         "fit_pixels": fit_pixels,
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
-        "mirror_average": DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average,
-        "adapt_steps": _reported_adapt_steps(args.model, args.adapt_steps),
+        "mirror_average": _mirror_average(args),
+        "adapt_steps": normalizer_adapt_steps(name, args.adapt_steps),
         "not_scored": unscored,
         "residual_map": primary,
         **per_map[primary],

@@ -192,12 +192,13 @@ def test_train_normalizer_refuses_an_exclusion_without_the_faces_it_excludes(cap
 
 
 def test_reports_record_the_adaptation_steps_that_ran():
-    from ml.normality.cli import _reported_adapt_steps
+    from ml.model_names import NORMALITY_AUTOENCODER, NORMALITY_INPAINTING, NORMALITY_STYLEGAN2
+    from ml.normality.analysis import normalizer_adapt_steps
     from ml.normality.projection import HAYAJNEH_ADAPT_STEPS
     from ml.normality.settings import DEFAULT_ADAPT_STEPS
 
-    assert _reported_adapt_steps("inpainting", None) is None
-    assert _reported_adapt_steps("inpainting", 5) is None
-    assert _reported_adapt_steps("autoencoder", None) == DEFAULT_ADAPT_STEPS
-    assert _reported_adapt_steps("autoencoder", 15) == 15
-    assert _reported_adapt_steps("stylegan2", None) == HAYAJNEH_ADAPT_STEPS
+    assert normalizer_adapt_steps(NORMALITY_INPAINTING, None) is None
+    assert normalizer_adapt_steps(NORMALITY_INPAINTING, 5) is None
+    assert normalizer_adapt_steps(NORMALITY_AUTOENCODER, None) == DEFAULT_ADAPT_STEPS
+    assert normalizer_adapt_steps(NORMALITY_AUTOENCODER, 15) == 15
+    assert normalizer_adapt_steps(NORMALITY_STYLEGAN2, None) == HAYAJNEH_ADAPT_STEPS
