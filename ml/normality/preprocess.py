@@ -101,7 +101,7 @@ def digital_fill(image: np.ndarray, photo_edges: tuple[bool, bool, bool, bool] =
     kept = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
     if len(kept) == 0:
         return fill
-    points = np.concatenate([cv2.findNonZero((labels == label).astype(np.uint8)) for label in kept])
+    points = cv2.findNonZero(np.isin(labels, kept).astype(np.uint8))
     picture = np.zeros((height, width), dtype=np.uint8)
     cv2.fillConvexPoly(picture, cv2.convexHull(points), 1)
     outside = ((picture == 0) & (content == 0)).astype(np.uint8)

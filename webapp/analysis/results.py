@@ -223,6 +223,15 @@ def zones_of_interest_wrinkle_percent(data: dict | None, zones: list[str]) -> fl
     return 100.0 * sum(zone.get("wrinkle_area_px", 0) for zone in chosen) / area
 
 
+def _flagged_sides(pre_data: dict, post_data: dict, flag: str) -> list[str]:
+    """The sides (before, after) whose normality result's ``observed`` record raises ``flag``."""
+    return [
+        side
+        for side, data in (("before", pre_data), ("after", post_data))
+        if (data.get("observed") or {}).get(flag)
+    ]
+
+
 def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | None:
     """Both scores S, the change, the percentage difference and whether the face became more normal
     (higher S = more normal), plus the 1–7 ratings where a regressor gave them, and whether the change
@@ -255,17 +264,9 @@ def normality_change(pre_data: dict | None, post_data: dict | None) -> dict | No
         "noise_floor": floor,
         "within_noise_floor": same_normalizer and floor is not None and abs(after - before) <= floor,
         # Sides framed so tightly that S may differ from a loose framing's by more than the floor.
-        "tightly_framed": [
-            side
-            for side, data in (("before", pre_data), ("after", post_data))
-            if (data.get("observed") or {}).get("tight_framing")
-        ],
+        "tightly_framed": _flagged_sides(pre_data, post_data, "tight_framing"),
         # Sides edited before upload (black fill of a rotation or crop): S may not match an unedited photo's.
-        "edited_fill": [
-            side
-            for side, data in (("before", pre_data), ("after", post_data))
-            if (data.get("observed") or {}).get("edited_fill")
-        ],
+        "edited_fill": _flagged_sides(pre_data, post_data, "edited_fill"),
     }
 
 
