@@ -28,20 +28,17 @@ def stand_in_weights(tmp_path):
     return path
 
 
+@pytest.fixture
+def stand_in_options(data, stand_in_weights):
+    """The data directory and the untrained inpainting stand-in, as the commands take them."""
+    return ["--data", str(data), "--model", "inpainting", "--weights", str(stand_in_weights)]
+
+
 def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_confound(
-    data, stand_in_weights, tmp_path, capsys
+    data, stand_in_options, tmp_path, capsys
 ):
     out = tmp_path / "validate.json"
-    arguments = [
-        "normality",
-        "validate",
-        "--data",
-        str(data),
-        "--model",
-        "inpainting",
-        "--weights",
-        str(stand_in_weights),
-    ]
+    arguments = ["normality", "validate", *stand_in_options]
     status = main([*arguments, "--normal-limit", "2", "--defect-limit", "0", "--out", str(out)])
     assert status == 0
     report = json.loads(out.read_text())
@@ -59,7 +56,7 @@ def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_conf
 
 
 def test_validate_compares_the_clefts_with_listed_children_and_a_same_source_sample(
-    data, stand_in_weights, tmp_path, capsys
+    data, stand_in_options, tmp_path, capsys
 ):
     faces = sorted((data / "landmarks300w" / "images").glob("*.jpg"))[:4]
     if len(faces) < 4:
@@ -78,16 +75,7 @@ def test_validate_compares_the_clefts_with_listed_children_and_a_same_source_sam
         )
     )
     out = tmp_path / "validate.json"
-    arguments = [
-        "normality",
-        "validate",
-        "--data",
-        str(data),
-        "--model",
-        "inpainting",
-        "--weights",
-        str(stand_in_weights),
-    ]
+    arguments = ["normality", "validate", *stand_in_options]
     options = ["--normal-limit", "0", "--defect-limit", "0", "--age-similar", str(listing), "--out", str(out)]
     assert main([*arguments, *options]) == 0
     capsys.readouterr()
@@ -128,7 +116,7 @@ def test_score_with_the_inpainting_normalizer_gives_labels_and_no_rating_from_an
 
 
 def test_write_reference_puts_range_and_floor_in_the_card_and_the_measures_floor_file(
-    data, stand_in_weights, tmp_path, capsys
+    stand_in_weights, stand_in_options, tmp_path, capsys
 ):
     import dataclasses
 
@@ -147,14 +135,13 @@ def test_write_reference_puts_range_and_floor_in_the_card_and_the_measures_floor
             limitations="untrained",
         ),
     )
-    common = ["--data", str(data), "--model", "inpainting", "--weights", str(stand_in_weights)]
     validated, framed, floor = tmp_path / "v.json", tmp_path / "f.json", tmp_path / "floor.json"
     assert (
         main(
             [
                 "normality",
                 "validate",
-                *common,
+                *stand_in_options,
                 "--normal-limit",
                 "2",
                 "--defect-limit",
@@ -166,7 +153,19 @@ def test_write_reference_puts_range_and_floor_in_the_card_and_the_measures_floor
         == 0
     )
     assert (
-        main(["normality", "framing", *common, "--limit", "1", "--crop-limit", "1", "--out", str(framed)])
+        main(
+            [
+                "normality",
+                "framing",
+                *stand_in_options,
+                "--limit",
+                "1",
+                "--crop-limit",
+                "1",
+                "--out",
+                str(framed),
+            ]
+        )
         == 0
     )
     capsys.readouterr()

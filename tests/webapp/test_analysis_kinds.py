@@ -131,6 +131,11 @@ def pre_post(study_with_members, make_photo):
 # Kinds and settings ----------------------------------------------------------------------------------
 
 
+def comparison_page(user, comparison) -> str:
+    """The comparison page as ``user`` sees it."""
+    return client_for(user).get(reverse("studies:comparison_detail", args=[comparison.pk])).content.decode()
+
+
 def test_every_kind_has_a_spec_and_the_new_kinds_use_the_right_queues():
     assert set(KIND_SPECS) == set(AnalysisKind.values)
     assert KIND_SPECS[AnalysisKind.ZONES].queue == "cpu"
@@ -296,11 +301,7 @@ def test_comparison_calls_a_change_within_the_noise_floor_no_measurable_change(s
     pre, post, comparison = pre_post
     fabricate_result(pre, "normality", with_reference(normality_data(-1.5)), NORMALITY_ARTIFACTS)
     fabricate_result(post, "normality", with_reference(normality_data(-1.3)), NORMALITY_ARTIFACTS)
-    page = (
-        client_for(study_with_members["clinician"])
-        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
-        .content.decode()
-    )
+    page = comparison_page(study_with_members["clinician"], comparison)
     assert "<strong>No measurable change</strong>" in page and "within the noise floor" in page
     assert "difference in brightness and colour (TEST label)" in page
 
@@ -316,11 +317,7 @@ def test_comparison_shows_wrinkle_change_per_zone_of_interest_and_normality_chan
     fabricate_result(post, "wrinkles", wrinkles_data(0.10))
     fabricate_result(pre, "normality", normality_data(4.0), NORMALITY_ARTIFACTS)
     fabricate_result(post, "normality", normality_data(5.0), NORMALITY_ARTIFACTS)
-    page = (
-        client_for(study_with_members["clinician"])
-        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
-        .content.decode()
-    )
+    page = comparison_page(study_with_members["clinician"], comparison)
     assert '<tr data-zone="FFA">' in page and '<tr data-zone="LTA">' not in page  # LTA: not of interest
     assert "-20.00" in page  # FFA: 30 % → 10 % of the zone
     assert (
@@ -338,11 +335,7 @@ def test_comparison_warns_when_a_photo_of_the_pair_is_framed_tightly(study_with_
     fabricate_result(pre, "normality", normality_data(4.0), NORMALITY_ARTIFACTS)
     tight = {**normality_data(5.0), "observed": {"face_fraction": 0.7, "tight_framing": True}}
     fabricate_result(post, "normality", tight, NORMALITY_ARTIFACTS)
-    page = (
-        client_for(study_with_members["clinician"])
-        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
-        .content.decode()
-    )
+    page = comparison_page(study_with_members["clinician"], comparison)
     assert "The after photo is framed tightly" in page and "before photo is framed" not in page
     assert "black fill" not in page
 
@@ -352,11 +345,7 @@ def test_comparison_warns_when_a_photo_of_the_pair_was_edited_with_black_fill(st
     edited = {**normality_data(4.0), "observed": {"fill_fraction": 0.07, "edited_fill": True}}
     fabricate_result(pre, "normality", edited, NORMALITY_ARTIFACTS)
     fabricate_result(post, "normality", normality_data(5.0), NORMALITY_ARTIFACTS)
-    page = (
-        client_for(study_with_members["clinician"])
-        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
-        .content.decode()
-    )
+    page = comparison_page(study_with_members["clinician"], comparison)
     assert "The before photo shows black fill" in page and "after photo shows" not in page
     assert "framed tightly" not in page
 
@@ -371,11 +360,7 @@ def test_comparison_says_scores_of_two_normalizer_versions_are_not_comparable(st
             "model": {"version": version, "weights_sha256": version * 64},
         }
         fabricate_result(photo, "normality", data, NORMALITY_ARTIFACTS)
-    page = (
-        client_for(study_with_members["clinician"])
-        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
-        .content.decode()
-    )
+    page = comparison_page(study_with_members["clinician"], comparison)
     assert "different versions of the normalizer (2 and 3)" in page
     assert "No measurable change" not in page  # 0.1 is within 0.5, but the scales differ
 
@@ -405,11 +390,7 @@ def test_comparison_says_why_results_are_missing(study_with_members, pre_post):
     job = AnalysisJob.objects.create(kind="normality", photo=post, queue="gpu", model_name="x")
     claim = run_claim(AnalysisJob, run_id=job.pk, worker="test")
     run_fail(AnalysisJob, run_id=job.pk, attempt=claim.attempt, error="The model 'x' is not trained (TEST)")
-    page = (
-        client_for(study_with_members["coordinator"])
-        .get(reverse("studies:comparison_detail", args=[comparison.pk]))
-        .content.decode()
-    )
+    page = comparison_page(study_with_members["coordinator"], comparison)
     assert "No normality analysis has been run on the pre photo." in page
     assert "is not trained (TEST)" in page
 
