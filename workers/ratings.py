@@ -95,15 +95,12 @@ def run_regressor_fit(fit: RegressorFit, report: Callable[[float, str], None]) -
         "projection_steps": normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
         "fit_pixels": default_fit_pixels(NORMALITY_AUTOENCODER),
+        # The analysis computes the rating's features with the weights the regressor records.
+        "weights_sha256": normalizer_description.get("weights_sha256"),
     }
     cache = FeatureCache(
         Path(settings.VAR_DIR) / "cache" / "normality-features",
-        {
-            **settings_used,
-            "model": NORMALITY_AUTOENCODER,
-            "weights_sha256": normalizer_description.get("weights_sha256"),
-            "perceptual": normalizer.metric,
-        },
+        {**settings_used, "model": NORMALITY_AUTOENCODER, "perceptual": normalizer.metric},
     )
     done = {"count": 0}
 

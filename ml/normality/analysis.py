@@ -154,6 +154,12 @@ def regressor_fit_pixels(regressor: dict[str, Any]) -> str:
     return str(regressor.get("normalizer_settings", {}).get("fit_pixels", "all"))
 
 
+def regressor_features_sha256(regressor: dict[str, Any]) -> str | None:
+    """The SHA-256 of the normalizer weights a rating regressor's features were extracted with (``None``
+    for regressors fitted before it was recorded: their features are taken to be the normalizer's of S)."""
+    return regressor.get("normalizer_settings", {}).get("weights_sha256")
+
+
 def normalizer_adapt_steps(name: str, adapt_steps: int | None) -> int | None:
     """The adaptation steps the normalizer ``name`` runs: none for the inpainting normalizer (it has no
     adaptation), else ``adapt_steps`` or its default (the embedded autoencoder's; Hayajneh's for
@@ -257,6 +263,7 @@ def analyze_normality(
     weights: Path | str | None = None,
     rating: bool = True,
     regressor_weights: Path | str | None = None,
+    rating_weights: Path | str | None = None,
     projection_steps: int | None = None,
     adapt_steps: int | None = None,
     candidates: int | None = None,
@@ -281,7 +288,11 @@ def analyze_normality(
     those outside the face outline, are left out of the latent normalizers' fit (not the inpainting
     normalizer's: its network was trained with padding as context) and of S and the heatmap. The rating's
     features come from candidates fitted on the pixels its regressor's were (``regressor_fit_pixels``);
-    when those are ``fit_pixels`` one set of candidates serves the rating and S.
+    when those are ``fit_pixels`` one set of candidates serves the rating and S. They also come from the
+    normalizer weights its regressor's were extracted with (:func:`regressor_features_sha256`): those of
+    S, or else ``rating_weights`` (default: the shipped autoencoder file) in a second normalization, so a
+    study that scores S with another autoencoder version keeps the shipped rating; with neither, S is
+    given without the rating.
     ``region_fit_weight`` below 1 down-weights the scoring region in the latent normalizer's fit
     (:func:`region_weighted_fit`; S is unchanged in what it compares); ``symmetry_weight`` above 0
     fits the latent normalizer's normal face to the face blended with its own mirror image
@@ -334,6 +345,19 @@ def analyze_normality(
                 "the 1-7 rating is not."
             )
             regressor_description = None
+    rating_description = description
+    if regressor is not None:
+        features_sha256 = regressor_features_sha256(regressor)
+        if features_sha256 not in (None, description["weights_sha256"]):
+            # Only the embedded autoencoder is a study's own model version; its shipped file stays at hand.
+            rating_description = registry.describe(normalizer, rating_weights)
+            if normalizer != NORMALITY_AUTOENCODER or rating_description["weights_sha256"] != features_sha256:
+                notes.append(
+                    f"The rating regressor's features were extracted with normalizer weights "
+                    f"{features_sha256[:12]}, which are neither this analysis' nor the shipped ones; "
+                    "the score S is given, the 1-7 rating is not."
+                )
+                regressor, regressor_description = None, None
     if residual_map not in RESIDUAL_MAPS:
         raise ValueError(f"Unknown residual map '{residual_map}'; choose one of {', '.join(RESIDUAL_MAPS)}.")
     reference = residual_reference(normalizer, weights) if residual_map == "standardized" else None
@@ -350,6 +374,12 @@ def analyze_normality(
         model = build_normalizer(normalizer, weights, projection_steps, adapt_steps)
     else:
         model = build_normalizer(normalizer, weights, settings.projection_steps, settings.adapt_steps)
+    # The rating's features from the weights its regressor's came from, where S moved to other weights.
+    rating_model = (
+        model
+        if regressor is None or rating_description is description
+        else build_normalizer(normalizer, rating_weights, settings.projection_steps, settings.adapt_steps)
+    )
     timings["load_s"] = time.perf_counter() - started
 
     mark = time.perf_counter()
@@ -376,9 +406,22 @@ def analyze_normality(
     # The rating's features must come from candidates fitted on the pixels its regressor's were; when
     # those are the analysis' own, one set of candidates serves both the rating and S.
     rating_fit_pixels = regressor_fit_pixels(regressor) if regressor is not None else fit_pixels
-    shared_fit = rating_fit_pixels == fit_pixels and region_fit_weight == 1 and symmetry_weight == 0
+    shared_fit = (
+        rating_model is model
+        and rating_fit_pixels == fit_pixels
+        and region_fit_weight == 1
+        and symmetry_weight == 0
+    )
+    # Other weights may work at another crop size (a study's own version): the face aligned for them.
+    rating_aligned = (
+        aligned
+        if inpainting or rating_model.decoder.size == model.decoder.size
+        else align_face(image, landmarks, rating_model.decoder.size)
+    )
     candidate_mask = (
-        fit_weights if shared_fit else fit_pixels_mask(aligned.observed, aligned.landmarks, rating_fit_pixels)
+        fit_weights
+        if shared_fit
+        else fit_pixels_mask(rating_aligned.observed, rating_aligned.landmarks, rating_fit_pixels)
     )
     timings["detect_align_s"] = time.perf_counter() - mark
 
@@ -388,8 +431,11 @@ def analyze_normality(
             aligned.image, settings.candidates, scaled(progress, 0.1, 0.9), landmarks=aligned.landmarks
         )
     else:
-        w_raw, normalizations = model.candidates(
-            aligned.image, settings.candidates, progress=scaled(progress, 0.1, 0.9), observed=candidate_mask
+        w_raw, normalizations = rating_model.candidates(
+            rating_aligned.image,
+            settings.candidates,
+            progress=scaled(progress, 0.1, 0.9),
+            observed=candidate_mask,
         )
     normalized = normalizations[0].image
     target = aligned.image
@@ -412,10 +458,10 @@ def analyze_normality(
         else raw_scored
     )
     features = candidate_features(
-        aligned.image,
+        rating_aligned.image,
         [(c.image, c.w_norm) for c in normalizations],
         w_raw,
-        model.perceptual,
+        rating_model.perceptual,
         None if inpainting else candidate_mask,
     )
     rating_result = None
@@ -428,6 +474,10 @@ def analyze_normality(
             "trained_on": regressor.get("trained_on"),
             "weights_sha256": regressor_description["weights_sha256"],
             "note": regressor_description["limitations"],
+            # The normalizer weights its features were extracted with (S's own unless S moved on).
+            "features_normalizer": {
+                key: rating_description[key] for key in ("name", "version", "weights_sha256")
+            },
         }
     region_observed = _observed_share(
         aligned.observed, region_mask(aligned.landmarks, aligned.image.shape[:2], region)

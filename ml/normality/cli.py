@@ -105,11 +105,17 @@ def _require_normalizer_weights(model: str) -> None:
         )
 
 
-def _load_normalizer(model: str, steps: int | None, adapt_steps: int | None) -> tuple[Any, str]:
-    """The normalizer for ``model`` (autoencoder|stylegan2) and its registry name; clear error if absent."""
-    _require_normalizer_weights(model)
+def _load_normalizer(
+    model: str, steps: int | None, adapt_steps: int | None, weights: str | None = None
+) -> tuple[Any, str]:
+    """The normalizer for ``model`` (autoencoder|stylegan2), from ``weights`` or the shipped file, and
+    its registry name; clear error if absent."""
+    if weights is None:
+        _require_normalizer_weights(model)
+    elif not Path(weights).is_file():
+        raise CommandError(f"--weights {weights} is not a file.")
     name = NORMALIZERS[model]
-    return build_normalizer(name, None, steps, adapt_steps), name
+    return build_normalizer(name, weights, steps, adapt_steps), name
 
 
 def _mirror_average(args: argparse.Namespace) -> bool:
@@ -1024,12 +1030,15 @@ def _train_inpainter(args: argparse.Namespace) -> int:
 
 def _extract_features(args: argparse.Namespace) -> int:
     from ml.normality.features import FEATURE_NAMES, candidate_features
+    from ml.registry import registry
 
     data = Path(args.data) if args.data else data_dir()
     table = data / "mebeauty" / "images.csv"
     if not table.is_file():
         raise CommandError(f"{table} not found: --data must hold mebeauty/images.csv.")
-    normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps)
+    normalizer, model_name = _load_normalizer(args.model, args.steps, args.adapt_steps, args.weights)
+    # The regressor records these weights, so that the analysis computes its features with them.
+    weights_sha256 = registry.describe(model_name, args.weights)["weights_sha256"]
     with table.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if args.split in ("all", row["split"])]
     if args.sample:
@@ -1055,6 +1064,7 @@ def _extract_features(args: argparse.Namespace) -> int:
                 "projection_steps",
                 "adapt_steps",
                 "fit_pixels",
+                "weights_sha256",
             ]
         )
         for index, row in enumerate(rows):
@@ -1077,6 +1087,7 @@ def _extract_features(args: argparse.Namespace) -> int:
                     normalizer.config.steps,
                     normalizer.adapt_steps,
                     fit_pixels,
+                    weights_sha256,
                 ]
             )
             handle.flush()
@@ -1086,10 +1097,11 @@ def _extract_features(args: argparse.Namespace) -> int:
 
 
 def _normalizer_settings(rows: list[dict[str, str]], candidates: int) -> dict[str, Any]:
-    """K, projection and adaptation steps and fit pixels the features were extracted with (one setting
-    per file; features written before fit pixels existed were fitted on every pixel)."""
+    """K, projection and adaptation steps, fit pixels and the normalizer weights' SHA-256 the features
+    were extracted with (one setting per file; features written before fit pixels existed were fitted on
+    every pixel, and those written before the weights were recorded name none)."""
     settings: dict[str, Any] = {"candidates": candidates, "fit_pixels": "all"}
-    for name in ("candidates", "projection_steps", "adapt_steps", "fit_pixels"):
+    for name in ("candidates", "projection_steps", "adapt_steps", "fit_pixels", "weights_sha256"):
         values = {row[name] for row in rows if row.get(name)}
         if len(values) > 1:
             raise CommandError(
@@ -1097,7 +1109,7 @@ def _normalizer_settings(rows: list[dict[str, str]], candidates: int) -> dict[st
             )
         if values:
             value = values.pop()
-            settings[name] = value if name == "fit_pixels" else int(value)
+            settings[name] = value if name in ("fit_pixels", "weights_sha256") else int(value)
     return settings
 
 
@@ -1184,13 +1196,9 @@ def _fit_regressor_on_ratings(args: argparse.Namespace) -> int:
         "projection_steps": normalizer.config.steps,
         "adapt_steps": normalizer.adapt_steps,
         "fit_pixels": args.fit_pixels or default_fit_pixels(model_name),
-    }
-    cache_setting = {
-        **settings,
-        "model": model_name,
         "weights_sha256": registry.describe(model_name)["weights_sha256"],
-        "perceptual": normalizer.metric,
     }
+    cache_setting = {**settings, "model": model_name, "perceptual": normalizer.metric}
     cache_dir = (
         Path(args.cache_dir) if args.cache_dir else repo_root() / "var" / "cache" / "normality-features"
     )
@@ -1607,6 +1615,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     extract.add_argument("--seed", type=int, default=0)
     extract.add_argument("--skip", type=int, default=0, help="Skip the first N chosen faces (to split work).")
     extract.add_argument("--cache-dir", help="Aligned-face caches written by train-normalizer --cache-dir.")
+    extract.add_argument(
+        "--weights",
+        help="Another normalizer weights file than the shipped one (e.g. the rating's, "
+        "autoencoder-128-rating.pt); the regressor records which.",
+    )
     features_fit_pixels_option(extract)
     normalizer_options(extract)
     extract.set_defaults(handler=_extract_features)

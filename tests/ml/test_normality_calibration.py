@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 from ml.cli import main
+from ml.model_names import NORMALITY_AUTOENCODER
 from ml.normality import calibration
 from ml.normality.calibration import FeatureCache, Sample, calibrate, features_for_contents, group_holdout
+from ml.registry import registry
 
 
 def _samples(persons: int = 14, per_person: int = 2, seed: int = 0) -> list[Sample]:
@@ -123,6 +125,9 @@ def test_fit_regressor_cli_on_images_and_a_long_ratings_csv(tmp_path: Path, monk
 
     saved = joblib.load(out)
     assert saved["normalizer_settings"]["candidates"] == 1 and saved["metrics"]["items"] == 16
+    # The normalizer weights the features came from, so that the analysis uses the same.
+    expected = registry.describe(NORMALITY_AUTOENCODER)["weights_sha256"]
+    assert saved["normalizer_settings"]["weights_sha256"] == expected
 
 
 def test_fit_regressor_cli_explains_missing_inputs(tmp_path: Path, capsys):

@@ -52,21 +52,19 @@ def test_mebeauty_ceiling_on_real_ratings():
     assert 0.6 < ceiling.split_half_r < ceiling.spearman_brown_r < 0.95
 
 
-def _features_csv(path, rows=40, adapt_steps=(5,)):
+def _features_csv(path, rows=40, adapt_steps=(5,), weights_sha256=None):
     from ml.normality.features import FEATURE_NAMES
 
     rng = np.random.default_rng(0)
     header = ["image", "attractiveness_1_10", *FEATURE_NAMES, "perceptual_metric", "candidates"]
-    lines = [",".join([*header, "projection_steps", "adapt_steps"])]
+    weights_column = ["weights_sha256"] if weights_sha256 else []
+    lines = [",".join([*header, "projection_steps", "adapt_steps", *weights_column])]
     for index in range(rows):
         values = rng.normal(size=len(FEATURE_NAMES))
         rating = 5.5 + 1.5 * values[0] + rng.normal(0, 0.2)
         adapt = adapt_steps[index % len(adapt_steps)]
-        lines.append(
-            ",".join(
-                [f"f{index}.jpg", f"{rating:.3f}", *map(str, values), "ssim-fallback", "2", "10", str(adapt)]
-            )
-        )
+        row = [f"f{index}.jpg", f"{rating:.3f}", *map(str, values), "ssim-fallback", "2", "10", str(adapt)]
+        lines.append(",".join([*row, *([weights_sha256] if weights_sha256 else [])]))
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -105,6 +103,20 @@ def test_fit_regressor_keeps_the_extraction_settings_for_score(tmp_path, capsys,
     saved = joblib.load(out)
     assert saved["candidates"] == 2 and saved["normalizer_settings"]["projection_steps"] == 10
     assert "rescaled to 1-7" in saved["trained_on"]
+
+
+def test_fit_regressor_records_the_normalizer_weights_its_features_came_from(tmp_path, capsys, monkeypatch):
+    import joblib
+
+    monkeypatch.setenv("FACET_DATA_DIR", str(tmp_path / "no-data"))
+    features = tmp_path / "features.csv"
+    _features_csv(features, weights_sha256="ab" * 32)
+    out = tmp_path / "regressor.joblib"
+    command = ["normality", "fit-regressor", "--features", str(features), "--regressors", "linear"]
+    assert main([*command, "--trials", "1", "--out", str(out)]) in (0, None)
+    assert json.loads(capsys.readouterr().out)["normalizer_settings"]["weights_sha256"] == "ab" * 32
+    # The analysis computes the rating's features with these weights (or gives no rating).
+    assert joblib.load(out)["normalizer_settings"]["weights_sha256"] == "ab" * 32
 
 
 def test_fit_regressor_refuses_features_from_mixed_settings(tmp_path, capsys):
@@ -183,6 +195,37 @@ def test_train_normalizer_continues_from_given_weights(data_dir, tmp_path, capsy
     # With a zero learning rate the continued decoder is the shipped one: training started from it.
     for mine, theirs in zip(continued.decoder.parameters(), start.decoder.parameters(), strict=True):
         assert torch.equal(mine, theirs)
+
+
+def test_extract_features_records_the_weights_they_were_extracted_with(data_dir, tmp_path):
+    import csv
+
+    from ml.normality.autoencoder import load_autoencoder, save_autoencoder
+    from ml.normality.models import autoencoder_weights_path
+    from ml.registry import file_sha256
+
+    shipped = autoencoder_weights_path()
+    if not (data_dir / "mebeauty" / "images.csv").is_file() or not shipped.is_file():
+        pytest.skip("needs the MEBeauty photos (FACET_DATA_DIR) and the shipped autoencoder weights")
+    other = tmp_path / "other.pt"
+    model, metadata = load_autoencoder(shipped)
+    save_autoencoder(model, other, {**metadata, "note": "a copy"})  # same weights, another SHA-256
+    out = tmp_path / "features.csv"
+    arguments = [
+        "normality",
+        "extract-features",
+        "--data",
+        str(data_dir),
+        "--limit",
+        "1",
+        "--candidates",
+        "1",
+    ]
+    arguments += ["--steps", "1", "--adapt-steps", "1", "--weights", str(other), "--out", str(out)]
+    assert main(arguments) in (0, None)
+    with out.open(newline="") as handle:
+        assert [row["weights_sha256"] for row in csv.DictReader(handle)] == [file_sha256(other)]
+    assert main([*arguments[:-4], "--weights", str(tmp_path / "missing.pt"), "--out", str(out)]) == 2
 
 
 def test_train_normalizer_refuses_an_exclusion_without_the_faces_it_excludes(capsys):

@@ -117,6 +117,8 @@ def test_fit_register_activate_and_rate_with_provenance(study_with_members, face
     assert rating["model_version"] == version.version and rating["weights_sha256"] == version.weights_sha256
     assert "Normality ratings" in rating["trained_on"] and "this study's own human ratings" in rating["note"]
     assert outcome.data["metric"]["candidates"] == 1
+    # Its features came from the study's own normalizer, the one the job scored S with.
+    assert rating["features_normalizer"]["weights_sha256"] == outcome.data["model"]["weights_sha256"]
     # Back to the shipped regressor for this study: the MEBeauty note returns.
     study_model_version_set(study=study, name=NORMALITY_REGRESSOR, model_version=None, actor=coordinator)
     assert model_weights(NORMALITY_REGRESSOR, job).version is None

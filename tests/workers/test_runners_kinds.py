@@ -324,6 +324,22 @@ def test_normality_runs_with_the_settings_the_regressor_was_fitted_with(
     assert len(adaptation_reports) == 2, reports  # one step per candidate
 
 
+def test_a_studys_own_normalizer_version_keeps_the_shipped_rating_valid(face_photo, stand_in_normalizer):
+    """S from the study's autoencoder version; the shipped rating from the weights its features came from."""
+    from ml.normality import models
+
+    if not models.autoencoder_weights_path().is_file() or not models.regressor_path().is_file():
+        pytest.skip("the shipped autoencoder or rating regressor is not installed")
+    shipped = registry.describe(NORMALITY_AUTOENCODER)["weights_sha256"]
+    assert joblib.load(models.regressor_path())["normalizer_settings"]["weights_sha256"] == shipped
+    job = make_job(face_photo, AnalysisKind.NORMALITY, NORMALITY_AUTOENCODER)
+    outcome = runners.run_normality(job, progress_log()[1])
+    assert outcome.model["version"] == "stand-in-32" and outcome.data["crop_size"] == 32
+    rating = outcome.data["rating"]
+    assert rating is not None and 1.0 <= rating["value"] <= 7.0
+    assert rating["features_normalizer"]["weights_sha256"] == shipped != outcome.model["weights_sha256"]
+
+
 def test_an_active_model_version_is_loaded_from_its_file_and_named_in_the_provenance(face_photo, tmp_path):
     import hashlib
     import shutil
