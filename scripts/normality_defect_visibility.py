@@ -13,7 +13,6 @@ Spearman correlation of visibility with the change in S. No setting is chosen fr
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from ml.normality.analysis import build_normalizer, default_fit_pixels, fit_pixe
 from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source  # noqa: E402
 from ml.normality.scoring import region_mask, score_pair  # noqa: E402
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS  # noqa: E402
-from ml.normality.validation import DEFECTS  # noqa: E402
+from ml.normality.validation import DEFECTS, mebeauty_val_sources  # noqa: E402
 
 REGION = "mouth_nose"
 
@@ -47,13 +46,7 @@ def main() -> int:
     data = Path(args.data) if args.data else data_dir()
     cache = cached_faces_by_source(Path(args.cache_dir), 128)
     masks = cached_observed_by_source(Path(args.cache_dir), 128)
-    val = {
-        row["image"]
-        for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
-        if row["split"] == "val"
-    }
-    sources = [source for source in sorted(cache) if source.split("/mebeauty/")[-1] in val]
-    sources = sources[args.skip :][: args.limit]
+    sources = mebeauty_val_sources(cache, data)[args.skip :][: args.limit]
     normalizer = build_normalizer(
         NORMALITY_AUTOENCODER, args.weights, DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS
     )

@@ -289,13 +289,7 @@ def _validate(args: argparse.Namespace) -> int:
             raise CommandError(
                 "--defect-limit needs --cache-dir with the held-out MEBeauty faces (train-inpainter)."
             )
-        val = {
-            row["image"]
-            for row in csv.DictReader((data / "mebeauty" / "images.csv").open())
-            if row["split"] == "val"
-        }
-        sources = [source for source in sorted(cache) if source.split("/mebeauty/")[-1] in val]
-        sources = sources[args.defect_skip :][: args.defect_limit]
+        sources = validation.mebeauty_val_sources(cache, data)[args.defect_skip :][: args.defect_limit]
         faces = [cache[source] for source in sources]
         observed = None
         if fit_pixels != "all":

@@ -15,8 +15,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import csv
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -198,6 +200,14 @@ def evaluate_simulated_defects(
             )
         evaluated[name] = ([score.score for score in normal_scores[name]], results)
     return evaluated
+
+
+def mebeauty_val_sources(sources: Iterable[str], data: Path) -> list[str]:
+    """The cache's sources that are MEBeauty ``val`` photos (never trained on), sorted: the held-out faces
+    the simulated defects are put on."""
+    with (data / "mebeauty" / "images.csv").open(newline="") as handle:
+        val = {row["image"] for row in csv.DictReader(handle) if row["split"] == "val"}
+    return [source for source in sorted(sources) if source.split("/mebeauty/")[-1] in val]
 
 
 def auroc(lower_is_positive: Sequence[float], negatives: Sequence[float]) -> float:

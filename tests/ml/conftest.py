@@ -1,4 +1,5 @@
-"""Fixtures for the ml library tests: synthetic 68-point faces with a known head pose."""
+"""Fixtures for the ml library tests: synthetic 68-point faces with a known head pose; a real studio photo
+for the normality analysis."""
 
 from collections.abc import Callable
 
@@ -27,3 +28,20 @@ def synthetic_landmarks(
 @pytest.fixture
 def make_landmarks() -> Callable[..., np.ndarray]:
     return synthetic_landmarks
+
+
+@pytest.fixture(scope="session")
+def london_photo() -> np.ndarray:
+    """A London studio photo (the whole face inside, with a margin), where the shipped normality models
+    (autoencoder and rating regressor) exist."""
+    from ml.config import data_dir_or_none
+    from ml.normality import models
+
+    data = data_dir_or_none()
+    if data is None or not (data / "london" / "neutral").is_dir():
+        pytest.skip("the face data directory (FACET_DATA_DIR) with london/ is absent")
+    if not models.autoencoder_weights_path().is_file() or not models.regressor_path().is_file():
+        pytest.skip("the shipped autoencoder or rating regressor is not installed")
+    from ml.core.imageio import load_image
+
+    return load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])

@@ -5,21 +5,7 @@ with."""
 import numpy as np
 import pytest
 
-from ml.config import data_dir_or_none
 from ml.normality import models
-
-
-@pytest.fixture(scope="module")
-def london_photo() -> np.ndarray:
-    """A London studio photo (the whole face inside, with a margin), where the shipped models exist."""
-    data = data_dir_or_none()
-    if data is None or not (data / "london" / "neutral").is_dir():
-        pytest.skip("the face data directory (FACET_DATA_DIR) with london/ is absent")
-    if not models.autoencoder_weights_path().is_file() or not models.regressor_path().is_file():
-        pytest.skip("the shipped autoencoder or rating regressor is not installed")
-    from ml.core.imageio import load_image
-
-    return load_image(sorted((data / "london" / "neutral").glob("*.jpg"))[0])
 
 
 @pytest.fixture(scope="module")
