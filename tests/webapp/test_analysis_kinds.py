@@ -263,6 +263,29 @@ def test_photo_page_with_a_rating_says_it_comes_from_attractiveness_ratings(stud
     assert "5.20" in page.content.decode() and "attractiveness" in page.content.decode()
 
 
+def test_photo_page_says_when_the_ratings_features_came_from_other_weights_than_s(
+    study_with_members, make_photo
+):
+    photo = make_photo(study_with_members["study"])
+    data = normality_data(3.0)
+    data["model"] = {"name": "normality-autoencoder-128", "version": "study-7", "weights_sha256": "a" * 64}
+    features = {"name": "normality-autoencoder-128", "version": "3", "weights_sha256": "b" * 64}
+    data["rating"] = {"value": 5.2, "trained_on": "MEBeauty", "features_normalizer": features}
+    fabricate_result(photo, "normality", data, NORMALITY_ARTIFACTS)
+    page = client_for(study_with_members["rater"]).get(reverse("studies:photo_detail", args=[photo.pk]))
+    text = page.content.decode()
+    assert "rating-normalizer" in text and "version 3" in text and "version study-7" in text
+    # Without a rating although a regressor was at hand, the page points to the note that says why.
+    data = {**normality_data(3.0), "regressor": {"name": "normality-rating-regressor"}}
+    data["notes"] = ["The rating regressor's features were extracted with normalizer weights bbbbbbbbbbbb"]
+    other = make_photo(study_with_members["study"], subject_code="S-9")
+    fabricate_result(other, "normality", data, NORMALITY_ARTIFACTS)
+    text = (
+        client_for(study_with_members["rater"]).get(reverse("studies:photo_detail", args=[other.pk])).content
+    )
+    assert b"the note below says why" in text and b"not fitted" not in text and b"bbbbbbbbbbbb" in text
+
+
 def with_reference(data: dict) -> dict:
     """Result data as the inpainting normalizer writes it: plain-language labels and the reference range."""
     return {
