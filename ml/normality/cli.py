@@ -276,12 +276,9 @@ def _validate(args: argparse.Namespace) -> int:
     if args.defect_limit:
         from ml.normality.inpainting import InpaintingNormalizer
 
-        steps = (
-            (DEFAULT_PROJECTION_STEPS, args.adapt_steps or DEFAULT_ADAPT_STEPS)
-            if args.model == "autoencoder"
-            else (None, args.adapt_steps)
-        )
-        normalizer = build_normalizer(name, weights, *steps)
+        # The steps the analysis runs (the paired test above): 0 adaptation steps means none.
+        projection_steps = DEFAULT_PROJECTION_STEPS if args.model == "autoencoder" else None
+        normalizer = build_normalizer(name, weights, projection_steps, args.adapt_steps)
         mirror_average = _mirror_average(args)
         cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
         held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]

@@ -8,6 +8,7 @@ import torch
 
 from ml.cli import main
 from ml.config import data_dir_or_none
+from ml.normality.analysis import build_normalizer
 from ml.normality.inpainting import InpaintingNet, save_inpainter
 from ml.normality.settings import DEFAULT_MIRROR_AVERAGE
 
@@ -53,6 +54,29 @@ def test_validate_reports_the_paired_test_and_the_group_comparison_with_its_conf
     # The inpainting normalizer has no adaptation: the report does not claim the autoencoder's steps.
     assert report["adapt_steps"] is None and report["symmetry_weight"] == 0
     assert report["mirror_average"] is DEFAULT_MIRROR_AVERAGE
+
+
+def test_validate_puts_the_simulated_defects_through_the_adaptation_steps_asked_for(
+    data, tmp_path, monkeypatch, capsys
+):
+    from ml.normality import cli
+    from ml.normality.models import autoencoder_weights_path
+
+    if not autoencoder_weights_path().is_file():
+        pytest.skip("the shipped autoencoder is not installed")
+    built = []
+
+    def build(name, weights, projection_steps, adapt_steps):
+        built.append(adapt_steps)
+        return build_normalizer(name, weights, projection_steps, adapt_steps)
+
+    monkeypatch.setattr(cli, "build_normalizer", build)
+    arguments = ["normality", "validate", "--data", str(data), "--model", "autoencoder", "--adapt-steps", "0"]
+    # An empty cache stops the run after the defects' normalizer is built.
+    options = ["--normal-limit", "0", "--defect-limit", "1", "--cache-dir", str(tmp_path)]
+    assert main([*arguments, *options]) == 2
+    assert "held-out MEBeauty faces" in capsys.readouterr().err
+    assert built and built[-1] == 0  # 0 means none, as in the paired test, not the default
 
 
 def test_validate_compares_the_clefts_with_listed_children_and_a_same_source_sample(
