@@ -24,11 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ml.config import data_dir  # noqa: E402
 from ml.model_names import NORMALITY_AUTOENCODER  # noqa: E402
-from ml.normality.analysis import build_normalizer, default_fit_pixels, fit_pixels_mask  # noqa: E402
-from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source  # noqa: E402
+from ml.normality.analysis import build_normalizer, default_fit_pixels  # noqa: E402
 from ml.normality.scoring import region_mask, score_pair  # noqa: E402
 from ml.normality.settings import DEFAULT_ADAPT_STEPS, DEFAULT_PROJECTION_STEPS  # noqa: E402
-from ml.normality.validation import DEFECTS, mebeauty_val_sources  # noqa: E402
+from ml.normality.validation import DEFECTS, held_out_defect_faces  # noqa: E402
 
 REGION = "mouth_nose"
 
@@ -44,17 +43,13 @@ def main() -> int:
     args = parser.parse_args()
 
     data = Path(args.data) if args.data else data_dir()
-    cache = cached_faces_by_source(Path(args.cache_dir), 128)
-    masks = cached_observed_by_source(Path(args.cache_dir), 128)
-    sources = mebeauty_val_sources(cache, data)[args.skip :][: args.limit]
+    fit_pixels = default_fit_pixels(NORMALITY_AUTOENCODER)
+    faces, fits = held_out_defect_faces(Path(args.cache_dir), data, args.skip, args.limit, fit_pixels)
     normalizer = build_normalizer(
         NORMALITY_AUTOENCODER, args.weights, DEFAULT_PROJECTION_STEPS, DEFAULT_ADAPT_STEPS
     )
-    fit_pixels = default_fit_pixels(NORMALITY_AUTOENCODER)
     rows: list[dict[str, object]] = []
-    for index, source in enumerate(sources):
-        image, points = cache[source]
-        fit = fit_pixels_mask(masks[source], points, fit_pixels)
+    for index, ((image, points), fit) in enumerate(zip(faces, fits, strict=True)):
         region = region_mask(points, image.shape[:2], REGION) & fit
         normal = score_pair(
             image, normalizer.normalized_image(image, observed=fit), points, REGION, observed=fit
@@ -80,7 +75,7 @@ def main() -> int:
                     "s_altered": float(altered),
                 }
             )
-        print(f"{index + 1}/{len(sources)}", file=sys.stderr)
+        print(f"{index + 1}/{len(faces)}", file=sys.stderr)
     summary = {}
     for name in DEFECTS:
         subset = [row for row in rows if row["defect"] == name]
@@ -101,7 +96,7 @@ def main() -> int:
     document = {
         "what": "EXPLORATORY (no setting chosen from it): simulated defects' visibility (mean absolute "
         "change in 8-bit levels inside the scoring region) against whether S got worse; SEMI-SYNTHETIC",
-        "faces": f"held-out MEBeauty val faces {args.skip}-{args.skip + len(sources) - 1} (aligned cache)",
+        "faces": f"held-out MEBeauty val faces {args.skip}-{args.skip + len(faces) - 1} (aligned cache)",
         "normalizer": {"weights": args.weights or "shipped", "fit_pixels": fit_pixels},
         "summary": summary,
         "rows": rows,

@@ -139,7 +139,6 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.subject import NoFaceError
     from ml.normality import validation
     from ml.normality.analysis import analyze_normality, mirror_averaged, region_weighted_fit
-    from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
     from ml.normality.preprocess import symmetric_target
     from ml.normality.scoring import region_mask
 
@@ -280,24 +279,16 @@ def _validate(args: argparse.Namespace) -> int:
         projection_steps = DEFAULT_PROJECTION_STEPS if args.model == "autoencoder" else None
         normalizer = build_normalizer(name, weights, projection_steps, args.adapt_steps)
         mirror_average = _mirror_average(args)
-        cache = cached_faces_by_source(Path(args.cache_dir), 128) if args.cache_dir else {}
-        held_out = [face for source, face in sorted(cache.items()) if "/mebeauty/" in source]
-        if not held_out:
+        if not args.cache_dir:
             raise CommandError(
                 "--defect-limit needs --cache-dir with the held-out MEBeauty faces (train-inpainter)."
             )
-        sources = validation.mebeauty_val_sources(cache, data)[args.defect_skip :][: args.defect_limit]
-        faces = [cache[source] for source in sources]
-        observed = None
-        if fit_pixels != "all":
-            masks = cached_observed_by_source(Path(args.cache_dir), 128)
-            if any(source not in masks for source in sources):
-                raise CommandError(
-                    "The aligned-face cache has no observed-pixel masks (written before they existed): "
-                    "delete it and rebuild it (ml.normality.autoencoder.aligned_faces_cached), or pass "
-                    "--fit-pixels all."
-                )
-            observed = [fit_pixels_mask(masks[source], cache[source][1], fit_pixels) for source in sources]
+        try:
+            faces, observed = validation.held_out_defect_faces(
+                Path(args.cache_dir), data, args.defect_skip, args.defect_limit, fit_pixels
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         if isinstance(normalizer, InpaintingNormalizer):
 
             def normalize(image: np.ndarray, landmarks: np.ndarray, _: np.ndarray | None) -> np.ndarray:

@@ -210,6 +210,34 @@ def mebeauty_val_sources(sources: Iterable[str], data: Path) -> list[str]:
     return [source for source in sorted(sources) if source.split("/mebeauty/")[-1] in val]
 
 
+def held_out_defect_faces(
+    cache_dir: Path, data: Path, skip: int, limit: int, fit_pixels: str
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray | None] | None]:
+    """The held-out faces the simulated defects are put on: MEBeauty ``val`` faces ``skip`` to ``skip +
+    limit`` of the aligned-face cache in ``cache_dir`` (aligned crop, landmarks), and each one's fit-pixel
+    mask (``None`` for ``all``). Raises ValueError when the cache holds no such faces or no masks."""
+    from ml.normality.analysis import fit_pixels_mask
+    from ml.normality.autoencoder import cached_faces_by_source, cached_observed_by_source
+
+    cache = cached_faces_by_source(cache_dir, 128)
+    if not any("/mebeauty/" in source for source in cache):
+        raise ValueError(
+            f"No held-out MEBeauty faces in the aligned-face cache {cache_dir} (train-normalizer or "
+            "train-inpainter --cache-dir writes them)."
+        )
+    sources = mebeauty_val_sources(cache, data)[skip:][:limit]
+    faces = [cache[source] for source in sources]
+    if fit_pixels == "all":
+        return faces, None
+    masks = cached_observed_by_source(cache_dir, 128)
+    if any(source not in masks for source in sources):
+        raise ValueError(
+            "The aligned-face cache has no observed-pixel masks (written before they existed): delete it "
+            "and rebuild it (ml.normality.autoencoder.aligned_faces_cached), or pass --fit-pixels all."
+        )
+    return faces, [fit_pixels_mask(masks[source], cache[source][1], fit_pixels) for source in sources]
+
+
 def auroc(lower_is_positive: Sequence[float], negatives: Sequence[float]) -> float:
     """AUROC of "a lower score means positive" (Mann–Whitney U / (n₁·n₂), ties count ½)."""
     positives = np.asarray(lower_is_positive, dtype=np.float64)[:, None]
