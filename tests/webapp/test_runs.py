@@ -223,3 +223,14 @@ def test_the_admin_site_cancels_and_retries_analysis_jobs_through_the_same_servi
     admin.post(url, {"action": "retry_jobs", "_selected_action": [job.pk]})
     job.refresh_from_db()
     assert job.status == RunStatus.QUEUED
+
+
+def test_every_kind_of_run_names_its_study_and_page():
+    """The abstract run's ``run_study`` and ``run_url`` raise NotImplementedError: every concrete kind must
+    override them, or its job page and access checks would fail for users."""
+    from webapp.runs.models import Run
+
+    assert len(run_models()) >= 5
+    for model in run_models():
+        assert model.run_study is not Run.run_study, model.__name__
+        assert model.run_url is not Run.run_url, model.__name__
