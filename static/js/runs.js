@@ -7,10 +7,27 @@
 const POLL_MS = 1500;
 const ACTIVE = new Set(["queued", "running"]);
 
+// The newest reload asked of each section: when two runs finish close together, the older page may
+// arrive last and must not replace the newer one.
+const newestReload = new Map();
+
 async function reloadSection(id) {
-  const response = await fetch(window.location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
-  if (!response.ok) return;
-  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const request = (newestReload.get(id) || 0) + 1;
+  newestReload.set(id, request);
+  let html;
+  try {
+    const response = await fetch(window.location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    // A refused page (the photo was deleted, access withdrawn) is not asked again; a server error is.
+    if (response.status >= 500) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) return;
+    html = await response.text();
+  } catch {
+    // Nothing else would refresh the section once its runs have finished: try again.
+    window.setTimeout(() => reloadSection(id), POLL_MS * 2);
+    return;
+  }
+  if (newestReload.get(id) !== request) return;
+  const page = new DOMParser().parseFromString(html, "text/html");
   const fresh = page.getElementById(id);
   const current = document.getElementById(id);
   if (fresh && current) {

@@ -3,6 +3,7 @@ are "not applicable" on a photo without one and show no result, and every page w
 user's studies wait on a queue that no worker serves."""
 
 import datetime
+import re
 
 import pytest
 from django.urls import reverse
@@ -251,3 +252,43 @@ def test_make_run_and_docker_compose_give_the_quick_queue_a_worker_of_its_own():
         if re.search(r"celery\"? -A workers worker", line)
     ]
     assert sorted(started) == ["cpu,gpu", "quick"]
+
+
+def test_a_job_finishing_while_the_photo_page_renders_is_shown_running_not_beside_the_old_verdict(
+    client, make_photo, study_with_members, monkeypatch
+):
+    """The worker commits a landmark job's result and its status together, but the page reads the job
+    list and the results in separate queries. A job that finishes between the two reads must appear still
+    running (its watcher then reloads the section), never finished beside the previous verdict: that
+    page would stay stale, as nothing watches a finished job."""
+    from webapp.analysis import results
+
+    study = study_with_members["study"]
+    photo = make_photo(study)
+    finished_job(photo, "landmarks", landmarks_data(faces=[FACE], ok=False, reasons=["Head is turned."]))
+    rerun = AnalysisJob.objects.create(
+        kind="landmarks",
+        photo=photo,
+        queue=KIND_SPECS["landmarks"].queue,
+        model_name="m",
+        status=RunStatus.RUNNING,
+    )
+    read_results = results.latest_result
+
+    def worker_commits_after_the_results_are_read(photo_id: int, kind: str):
+        found = read_results(photo_id, kind)
+        if kind == "landmarks" and not Result.objects.filter(job=rerun).exists():
+            Result.objects.create(
+                job=rerun, data=landmarks_data(faces=[FACE], ok=True), model_name="m", model_version="1"
+            )
+            AnalysisJob.objects.filter(pk=rerun.pk).update(
+                status=RunStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now()
+            )
+        return found
+
+    monkeypatch.setattr(results, "latest_result", worker_commits_after_the_results_are_read)
+    client.force_login(study_with_members["clinician"])
+    response = client.get(reverse("studies:photo_detail", args=[photo.pk]))
+    assert not response.context["landmarks"].quality["ok"]  # the verdict read before the commit
+    row = re.search(rf'<div class="job run"[^>]*data-run-id="{rerun.pk}"', response.content.decode())
+    assert row and 'data-status="running"' in row.group(0)

@@ -314,6 +314,10 @@ def _overlay_data(photo: Photo, result: Result | None) -> dict | None:
 @require_GET
 def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo = study_selectors.get_photo(request.user, photo_id)
+    # The job list is read before the results: a job finishing in between is then shown still running,
+    # and its watcher reloads the section; read after, it would show finished beside the older result,
+    # and nothing would ever reload it.
+    jobs = list(photo.jobs.order_by("-created_at"))
     found = results.photo_results(photo)
     result = found[LANDMARKS]
     shown = [kept for kept in found.values() if kept is not None]
@@ -327,7 +331,6 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         artifacts=[artifact.pk for kept in shown for artifact in kept.artifacts.all()],
         details={"page": "photo"},
     )
-    jobs = list(photo.jobs.order_by("-created_at"))
     landmarks = _landmark_view(result)
     broker_warning = ""
     if any(job.is_active for job in jobs) and run_selectors.broker_problem():
