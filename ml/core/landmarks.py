@@ -192,19 +192,27 @@ class DlibLandmarker(LandmarkModel):
         centre, scale = detection_frame(detection)
         return centre, scale, HOG_BOX_FROM_FRAME
 
+    def fit_frame(
+        self, image: np.ndarray, centre: np.ndarray, scale: float, offset: dict[str, float] | None = None
+    ) -> np.ndarray:
+        """``(68, 2)`` landmarks of the face whose frame (centre, eye-to-mouth ``scale``) is known: predicted
+        at the working scale in the HOG-style box ``offset`` (default :data:`HOG_BOX_FROM_FRAME`) places
+        there, with :data:`BOX_JITTER`."""
+        offset = offset or HOG_BOX_FROM_FRAME
+        region, origin, factor = _face_region_at_working_scale(image, centre, offset["side"] * scale)
+        grid = BOX_JITTER if self.jitter else ((1.0, 0.0),)
+        local_centre = (np.asarray(centre, dtype=np.float64) - origin) * factor
+        predictions = [
+            self.predict(region, _box_from(local_centre, scale * factor, offset, side_factor, shift))
+            for side_factor, shift in grid
+        ]
+        return np.median(predictions, axis=0) / factor + origin
+
     def fit(self, image: np.ndarray, detection: FaceDetection) -> FaceLandmarks:
         if detection.detector == DLIB_HOG and not self.jitter:
             landmarks = self.predict(image, detection.box)
         else:
-            centre, scale, offset = self.hog_box_frame(detection)
-            region, origin, factor = _face_region_at_working_scale(image, centre, offset["side"] * scale)
-            grid = BOX_JITTER if self.jitter else ((1.0, 0.0),)
-            local_centre = (centre - origin) * factor
-            predictions = [
-                self.predict(region, _box_from(local_centre, scale * factor, offset, side_factor, shift))
-                for side_factor, shift in grid
-            ]
-            landmarks = np.median(predictions, axis=0) / factor + origin
+            landmarks = self.fit_frame(image, *self.hog_box_frame(detection))
         return FaceLandmarks(
             box=detection.box, score=detection.score, landmarks=landmarks, detector=detection.detector
         )

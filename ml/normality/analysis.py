@@ -9,6 +9,7 @@ caller names them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,6 +175,24 @@ def normalizer_adapt_steps(name: str, adapt_steps: int | None) -> int | None:
     return DEFAULT_ADAPT_STEPS if name == NORMALITY_AUTOENCODER else HAYAJNEH_ADAPT_STEPS
 
 
+@functools.cache
+def _normal_geometry_file(path: str, mtime_ns: int) -> Any:
+    from ml.normality.geometry import NormalGeometry
+
+    return NormalGeometry.load(path)
+
+
+def load_normal_geometry(path: Path | str | None) -> Any:
+    """The normal geometry (:class:`ml.normality.geometry.NormalGeometry`) in ``path``, read once per file
+    version. Raises ValueError without a path (no normal geometry ships yet)."""
+    if path is None:
+        raise ValueError(
+            "The geometry correction needs a normal-geometry file (python -m ml normality fit-geometry)."
+        )
+    resolved = Path(path)
+    return _normal_geometry_file(str(resolved.resolve()), resolved.stat().st_mtime_ns)
+
+
 def build_normalizer(
     name: str, weights: Path | str | None, projection_steps: int | None, adapt_steps: int | None
 ) -> Any:
@@ -273,6 +292,8 @@ def analyze_normality(
     region_fit_weight: float = 1.0,
     symmetry_weight: float = 0.0,
     mirror_average: bool | None = None,
+    geometry: Path | str | None = None,
+    geometry_limit: float | None = None,
     progress: ProgressCallback | None = None,
 ) -> NormalityAnalysis:
     """Score S of the subject's face (``landmarks``, found with ``landmark_model`` when not given) in
@@ -300,11 +321,16 @@ def analyze_normality(
     ``mirror_average`` (default ``DEFAULT_MIRROR_AVERAGE``) averages a latent normalizer's normal face
     with the one fitted to the face's mirror image (:func:`mirror_averaged`); S, the heatmap and the
     normal face shown are then that average's, the rating's features stay the first fit's.
+    ``geometry_limit`` brings a latent normalizer's normal face's nose–mouth landmarks within that many
+    standard deviations of their normal positions (the normal-geometry file ``geometry``;
+    :func:`ml.normality.geometry.geometry_corrected`); S, the heatmap and the normal face shown are then
+    the corrected face's, the rating's features stay the uncorrected fit's.
     Raises :class:`NormalizerUnavailableError` without normalizer weights,
     :class:`ml.core.subject.NoFaceError` without a face and, unless ``fit_pixels`` is ``all``,
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
     """
     from ml.normality.features import candidate_features, feature_vector
+    from ml.normality.geometry import geometry_corrected
     from ml.normality.models import residual_reference
     from ml.normality.preprocess import align_face, face_mask, symmetric_target
     from ml.normality.scoring import region_mask, score_pair
@@ -447,6 +473,11 @@ def analyze_normality(
         normalized = mirror_averaged(
             lambda face, fit: model.normalized_image(face, observed=fit), target, fit_weights, normalized
         )
+    geometry_moved = None
+    if geometry_limit is not None and not inpainting:
+        normalized, geometry_moved = geometry_corrected(
+            normalized, aligned.image, load_normal_geometry(geometry), geometry_limit
+        )
     timings["normalize_s"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -541,6 +572,7 @@ def analyze_normality(
             "region_fit_weight": region_fit_weight,
             "symmetry_weight": symmetry_weight,
             "mirror_average": mirror_average,
+            "geometry": geometry_moved,
             "crop_fraction": round(float(aligned.observed.mean()), 4),
             "face_fraction": round(face_observed, 4),
             "tight_framing": tight_framing,

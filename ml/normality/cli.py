@@ -123,6 +123,22 @@ def _mirror_average(args: argparse.Namespace) -> bool:
     return DEFAULT_MIRROR_AVERAGE if args.mirror_average is None else args.mirror_average
 
 
+def _normal_geometry(args: argparse.Namespace) -> Any:
+    """The normal geometry of ``--geometry`` when ``--geometry-limit`` asks for the correction, else None."""
+    from ml.normality.analysis import load_normal_geometry
+
+    if args.geometry_limit is None:
+        return None
+    try:
+        return load_normal_geometry(args.geometry)
+    except (OSError, ValueError) as error:
+        raise CommandError(str(error)) from error
+
+
+def _geometry_setting(args: argparse.Namespace) -> dict[str, Any] | None:
+    return None if args.geometry_limit is None else {"file": args.geometry, "limit_sd": args.geometry_limit}
+
+
 def _residual_maps(name: str, weights: Path | None) -> dict[str, Any]:
     """The residual maps a validity run compares: the standardized map (when the normalizer has a
     residual reference of normal faces) and the raw PSE map, by name → reference (``None``: raw)."""
@@ -139,6 +155,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ml.core.subject import NoFaceError
     from ml.normality import validation
     from ml.normality.analysis import analyze_normality, mirror_averaged, region_weighted_fit
+    from ml.normality.geometry import geometry_corrected
     from ml.normality.preprocess import symmetric_target
     from ml.normality.scoring import region_mask
 
@@ -162,6 +179,8 @@ def _validate(args: argparse.Namespace) -> int:
             symmetry_weight=args.symmetry_weight,
             mirror_average=args.mirror_average,
             adapt_steps=args.adapt_steps,
+            geometry=args.geometry,
+            geometry_limit=args.geometry_limit,
         )
         return result, _scores_by_map(result, maps)
 
@@ -279,6 +298,7 @@ def _validate(args: argparse.Namespace) -> int:
         projection_steps = DEFAULT_PROJECTION_STEPS if args.model == "autoencoder" else None
         normalizer = build_normalizer(name, weights, projection_steps, args.adapt_steps)
         mirror_average = _mirror_average(args)
+        normal_geometry = _normal_geometry(args)
         if not args.cache_dir:
             raise CommandError(
                 "--defect-limit needs --cache-dir with the held-out MEBeauty faces (train-inpainter)."
@@ -308,6 +328,10 @@ def _validate(args: argparse.Namespace) -> int:
                         weights,
                         normalized,
                     )
+                if normal_geometry is not None:
+                    normalized, _ = geometry_corrected(
+                        normalized, image, normal_geometry, args.geometry_limit
+                    )
                 return normalized
 
         evaluated = validation.evaluate_simulated_defects(
@@ -336,6 +360,7 @@ def _validate(args: argparse.Namespace) -> int:
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
         "mirror_average": _mirror_average(args),
+        "geometry": _geometry_setting(args),
         "adapt_steps": normalizer_adapt_steps(name, args.adapt_steps),
         "residual_map": primary,
         **per_map[primary],
@@ -460,6 +485,8 @@ def _framing(args: argparse.Namespace) -> int:
             symmetry_weight=args.symmetry_weight,
             mirror_average=args.mirror_average,
             adapt_steps=args.adapt_steps,
+            geometry=args.geometry,
+            geometry_limit=args.geometry_limit,
         )
         scores = {map_name: scored.score for map_name, scored in _scores_by_map(result, maps).items()}
         # Kept beside the scores: how much of the face outline the framing left inside the photo.
@@ -544,6 +571,7 @@ def _framing(args: argparse.Namespace) -> int:
         "region_fit_weight": args.region_fit_weight,
         "symmetry_weight": args.symmetry_weight,
         "mirror_average": _mirror_average(args),
+        "geometry": _geometry_setting(args),
         "adapt_steps": normalizer_adapt_steps(name, args.adapt_steps),
         "not_scored": unscored,
         "residual_map": primary,
@@ -592,6 +620,41 @@ def _agreement_icc(crop_pairs: list[dict[str, Any]], map_name: str) -> dict[str,
     )
     result = icc(frame)
     return {"icc": result.icc2_1, "ci95": list(result.icc2_1_ci), "pairs": result.items}
+
+
+def _fit_geometry(args: argparse.Namespace) -> int:
+    """The normal geometry of the nose and mouth (:mod:`ml.normality.geometry`) from the autoencoder's
+    TRAINING faces (never the cleft pairs, the London photos or the held-out faces)."""
+    from ml.normality.autoencoder import aligned_faces_cached, training_image_paths
+    from ml.normality.geometry import average_face_frame, fit_normal_geometry, geometry_landmarks
+
+    data = Path(args.data) if args.data else data_dir()
+    train_paths, _ = training_image_paths(data)
+    cache = Path(args.cache_dir) / f"train-{args.size}.npz" if args.cache_dir else None
+    faces, landmarks, _ = aligned_faces_cached(train_paths, args.size, cache, progress=_log)
+    centre, scale = average_face_frame(landmarks)
+    found = []
+    for index, face in enumerate(faces):
+        found.append(geometry_landmarks(face, centre, scale))
+        if (index + 1) % 200 == 0:
+            _log(f"landmarks of {index + 1}/{len(faces)} training faces")
+    geometry = fit_normal_geometry(
+        np.stack(found),
+        args.size,
+        centre,
+        scale,
+        provenance={
+            "data": "MEBeauty train split and FASSEG frontal training faces (the autoencoder's training "
+            "faces; no cleft pair, London photo or held-out face)",
+            "landmarks": "dlib 68-point shape predictor on the aligned crop, in the average face frame",
+            "command": f"python -m ml normality fit-geometry --data DATA --size {args.size} --out {args.out}",
+        },
+    )
+    geometry.save(Path(args.out))
+    _log(
+        f"normal geometry of {len(found)} faces (alpha {geometry.alpha}, {geometry.provenance}) -> {args.out}"
+    )
+    return 0
 
 
 def _fit_residual_reference(args: argparse.Namespace) -> int:
@@ -748,6 +811,8 @@ def _score(args: argparse.Namespace) -> int:
             region_fit_weight=args.region_fit_weight,
             symmetry_weight=args.symmetry_weight,
             mirror_average=args.mirror_average,
+            geometry=args.geometry,
+            geometry_limit=args.geometry_limit,
         )
     except (NormalizerUnavailableError, NoFaceError, RegionNotObservedError) as error:
         raise CommandError(str(error)) from error
@@ -1485,6 +1550,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             help="Average the latent normalizer's normal face with the one fitted to the face's mirror "
             f"image (default {'on' if DEFAULT_MIRROR_AVERAGE else 'off'}; report section 22).",
         )
+        parser.add_argument(
+            "--geometry-limit",
+            type=float,
+            help="Bring the normal face's nose-mouth landmarks within this many standard deviations of "
+            "their normal positions predicted from the rest of the face (--geometry); default: no "
+            "geometry correction (report section 25).",
+        )
+        parser.add_argument(
+            "--geometry", help="Normal-geometry file written by fit-geometry (needed with --geometry-limit)."
+        )
 
     score = actions.add_parser("score", help="Normality score of one face photo.")
     score.add_argument("image", help="Photo with one face (the largest face is scored).")
@@ -1682,6 +1757,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     residual_map_option(framing)
     observed_option(framing)
     framing.set_defaults(handler=_framing)
+
+    fit_geometry = actions.add_parser(
+        "fit-geometry",
+        help="Normal nose-mouth geometry given the rest of the face, from the training faces.",
+    )
+    fit_geometry.add_argument("--data", help="Data directory (mebeauty/, fasseg/).")
+    fit_geometry.add_argument(
+        "--size", type=int, default=128, help="Aligned crop size (128, the autoencoder's)."
+    )
+    fit_geometry.add_argument("--cache-dir", help="Aligned-face caches (train-SIZE.npz), reused or written.")
+    fit_geometry.add_argument("--out", required=True, help="Normal-geometry JSON file to write.")
+    fit_geometry.set_defaults(handler=_fit_geometry)
 
     fit_reference = actions.add_parser(
         "fit-residual-reference",
