@@ -166,6 +166,7 @@ def _validate(args: argparse.Namespace) -> int:
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
     fit_pixels = args.fit_pixels or default_fit_pixels(name)
+    _normal_geometry(args)  # a missing or unreadable --geometry file stops the run before any photo
 
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
@@ -473,6 +474,7 @@ def _framing(args: argparse.Namespace) -> int:
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
     fit_pixels = args.fit_pixels or default_fit_pixels(name)
+    _normal_geometry(args)  # a missing or unreadable --geometry file stops the run before any photo
 
     def score(image: np.ndarray) -> dict[str, float]:
         result = analyze_normality(
@@ -794,6 +796,7 @@ def _score(args: argparse.Namespace) -> int:
             "--out features.csv' then 'python -m ml normality fit-regressor --features features.csv', "
             "or pass --no-rating."
         )
+    _normal_geometry(args)
     image, _ = load_photo(args.image)
     try:
         analysis = analyze_normality(

@@ -86,3 +86,56 @@ def test_the_warp_carries_what_lies_at_a_landmark_to_its_moved_position():
     warped = warp_to_landmarks(image, landmarks, moved)
     assert warped[58, 70].min() > 200 and warped[64, 64].max() < 60
     assert warp_to_landmarks(image, landmarks, landmarks) is image
+
+
+def test_the_analysis_scores_the_corrected_normal_face_and_keeps_the_rating(london_photo, tmp_path):
+    """A normal geometry that puts this face's mouth 3 px lower than it is: with a bound the corrected
+    normal face differs, S moves and the result says what moved; with a bound that nothing exceeds, S is
+    the uncorrected analysis' own. The rating's features come from the uncorrected fit either way."""
+    import dataclasses
+
+    from ml.core.landmarks import landmarks_frame
+    from ml.normality.analysis import analyze_normality
+    from ml.normality.geometry import geometry_landmarks
+    from ml.normality.preprocess import align_face
+
+    plain = analyze_normality(london_photo)
+    aligned = align_face(london_photo, _photo_landmarks(london_photo), 128)
+    centre, scale = landmarks_frame(aligned.landmarks)
+    own = geometry_landmarks(aligned.image, centre, scale)
+    rng = np.random.default_rng(0)
+    faces = own + rng.normal(0, 0.3, size=(200, 68, 2))
+    fitted = fit_normal_geometry(faces, 128, centre, scale)
+    lower = np.zeros_like(fitted.intercept).reshape(-1, 2)
+    lower[:, 1] = 3.0
+    path = tmp_path / "geometry.json"
+    dataclasses.replace(fitted, intercept=fitted.intercept + lower.reshape(-1)).save(path)
+
+    corrected = analyze_normality(london_photo, geometry=path, geometry_limit=1.0)
+    moved = corrected.data["observed"]["geometry"]
+    assert moved["points_moved"] == len(PREDICTED_POINTS) and moved["largest_move_px"] > 1.5
+    assert corrected.data["score"] != pytest.approx(plain.data["score"], abs=1e-3)
+    assert corrected.data["rating"]["value"] == pytest.approx(plain.data["rating"]["value"])
+    unbounded = analyze_normality(london_photo, geometry=path, geometry_limit=1e6)
+    assert unbounded.data["observed"]["geometry"]["points_moved"] == 0
+    assert unbounded.data["score"] == pytest.approx(plain.data["score"])
+    assert plain.data["observed"]["geometry"] is None
+
+
+def _photo_landmarks(photo: np.ndarray) -> np.ndarray:
+    from ml.core.landmarks import detect_faces_with_landmarks
+    from ml.core.subject import subject_landmarks
+
+    return subject_landmarks(detect_faces_with_landmarks(photo))
+
+
+@pytest.mark.parametrize("action", ["validate", "framing"])
+def test_the_commands_refuse_a_geometry_limit_without_a_readable_geometry_file(action, tmp_path, capsys):
+    from ml.cli import main
+
+    arguments = ["normality", action, "--data", str(tmp_path), "--geometry-limit", "2"]
+    assert main(arguments) == 2
+    assert "normal-geometry file" in capsys.readouterr().err
+    (tmp_path / "geometry.json").write_text('{"format": "other"}')
+    assert main([*arguments, "--geometry", str(tmp_path / "geometry.json")]) == 2
+    assert "Not a normal-geometry file" in capsys.readouterr().err
