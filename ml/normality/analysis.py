@@ -26,6 +26,7 @@ from ml.model_names import (
     NORMALITY_REGRESSOR,
     NORMALITY_STYLEGAN2,
 )
+from ml.normality.geometry import NormalGeometry, geometry_corrected
 from ml.normality.scoring import REGION_LABELS
 from ml.progress import ProgressCallback, report, scaled
 
@@ -176,13 +177,11 @@ def normalizer_adapt_steps(name: str, adapt_steps: int | None) -> int | None:
 
 
 @functools.cache
-def _normal_geometry_file(path: str, mtime_ns: int) -> Any:
-    from ml.normality.geometry import NormalGeometry
-
+def _normal_geometry_file(path: str, mtime_ns: int) -> NormalGeometry:
     return NormalGeometry.load(path)
 
 
-def load_normal_geometry(path: Path | str | None) -> Any:
+def load_normal_geometry(path: Path | str | None) -> NormalGeometry:
     """The normal geometry (:class:`ml.normality.geometry.NormalGeometry`) in ``path``, read once per file
     version. Raises ValueError without a path (no normal geometry ships yet)."""
     if path is None:
@@ -330,7 +329,6 @@ def analyze_normality(
     :class:`ml.normality.scoring.RegionNotObservedError` when too little of the region is in the photo.
     """
     from ml.normality.features import candidate_features, feature_vector
-    from ml.normality.geometry import geometry_corrected
     from ml.normality.models import residual_reference
     from ml.normality.preprocess import align_face, face_mask, symmetric_target
     from ml.normality.scoring import region_mask, score_pair
@@ -561,9 +559,9 @@ def analyze_normality(
             "region": REGION_LABELS.get(scored.region, scored.region),
         },
         # Where S of normal faces lies, and how much S moves when only the framing changes (model card);
-        # card ranges are measured with the region weighted like the rest of the fit.
+        # card ranges are measured with the region weighted like the rest of the fit, without geometry.
         "reference": _reference_range(description, scored.metric, fit_pixels)
-        if region_fit_weight == 1
+        if region_fit_weight == 1 and geometry_moved is None
         else None,
         "crop_size": int(aligned.image.shape[0]),
         # How much of the aligned crop is the photo's own (the rest is padding), and which pixels S used.

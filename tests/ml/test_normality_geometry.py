@@ -116,6 +116,8 @@ def test_the_analysis_scores_the_corrected_normal_face_and_keeps_the_rating(lond
     assert moved["points_moved"] == len(PREDICTED_POINTS) and moved["largest_move_px"] > 1.5
     assert corrected.data["score"] != pytest.approx(plain.data["score"], abs=1e-3)
     assert corrected.data["rating"]["value"] == pytest.approx(plain.data["rating"]["value"])
+    # The card's reference range of S was measured without the correction: not shown beside it.
+    assert plain.data["reference"] is not None and corrected.data["reference"] is None
     unbounded = analyze_normality(london_photo, geometry=path, geometry_limit=1e6)
     assert unbounded.data["observed"]["geometry"]["points_moved"] == 0
     assert unbounded.data["score"] == pytest.approx(plain.data["score"])
