@@ -166,7 +166,8 @@ def _validate(args: argparse.Namespace) -> int:
     weights = Path(args.weights) if args.weights else None
     maps = _residual_maps(name, weights)
     fit_pixels = args.fit_pixels or default_fit_pixels(name)
-    _normal_geometry(args)  # a missing or unreadable --geometry file stops the run before any photo
+    # A missing or unreadable --geometry file stops the run before any photo.
+    normal_geometry = _normal_geometry(args)
 
     def analyse(path: Path) -> tuple[Any, dict[str, Any]]:
         """The analysis and, per residual map, its score and heatmap over the aligned face."""
@@ -299,7 +300,6 @@ def _validate(args: argparse.Namespace) -> int:
         projection_steps = DEFAULT_PROJECTION_STEPS if args.model == "autoencoder" else None
         normalizer = build_normalizer(name, weights, projection_steps, args.adapt_steps)
         mirror_average = _mirror_average(args)
-        normal_geometry = _normal_geometry(args)
         if not args.cache_dir:
             raise CommandError(
                 "--defect-limit needs --cache-dir with the held-out MEBeauty faces (train-inpainter)."

@@ -16,14 +16,16 @@ alike: dlib's shape predictor on the aligned crop, in the face frame of an avera
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from ml.core.landmarks import DlibLandmarker
 
 # iBUG-68 points whose normal position is predicted (nose tip and base, the whole mouth) and those it is
 # predicted from (jaw, brows, nose bridge, eyes).
@@ -34,11 +36,13 @@ CROSS_VALIDATION_FOLDS = 5
 GEOMETRY_FORMAT = "facet-normal-geometry/1"
 
 
-@functools.cache
-def _shape_predictor() -> Any:
-    from ml.core.landmarks import DlibLandmarker
+def _shape_predictor() -> DlibLandmarker:
+    """The registry's dlib model (it serves it beside FaceMesh): the analysis has loaded it to find the
+    face, so its shape predictor is not read a second time."""
+    from ml.model_names import DLIB_68
+    from ml.registry import registry
 
-    return DlibLandmarker().load()
+    return registry.load(DLIB_68).base
 
 
 def geometry_landmarks(aligned: np.ndarray, frame_centre: np.ndarray, frame_scale: float) -> np.ndarray:
